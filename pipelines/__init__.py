@@ -1,0 +1,1 @@
+"""Pure computation, no I/O: availability, pose kinematics, frame inference, PDF rendering."""

@@ -1,0 +1,1 @@
+"""The WebSocket gateway: connections, channels, authorization, fan-out, recovery, presence."""

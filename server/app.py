@@ -1,0 +1,36 @@
+"""The aiohttp application factory: middlewares, lifecycle and every domain's endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server import health, metrics, middleware, openapi
+from server.auth import TokenAuthenticator
+from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
+from server.routing import PUBLIC, Endpoint, mount
+from server.settings import Settings
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+OPERATIONS = [
+    Endpoint("GET", "/metrics", metrics_endpoint, PUBLIC, "Prometheus metrics", "operations"),
+]
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[middleware.observe, middleware.errors, middleware.authorize],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS_KEY] = settings
+    app[middleware.AUTHENTICATOR_KEY] = TokenAuthenticator(settings.secret)
+    app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx])
+    mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
+    return app

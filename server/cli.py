@@ -1,0 +1,161 @@
+"""`cadence` — the operator CLI of PROTOCOL.md: serve, migrate, seed demo, token (and bench)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+
+import orjson
+
+from server.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"cadence: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from server import logs
+    from server.app import create_app
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    host, port = args.host or settings.host, args.port or settings.port
+    app = create_app(settings)
+
+    async def announce(_: web.Application) -> None:
+        base = f"http://{host}:{port}"
+        print(
+            f"Cadence is up: {base}/health/ready  API docs {base}/docs  "
+            f"OpenAPI {base}/v1/openapi.json  WebSocket ws://{host}:{port}/v1/ws",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    app.on_startup.append(announce)
+    # aiohttp turns SIGTERM/SIGINT into a graceful exit: stop accepting, run on_shutdown
+    # (WebSockets close with 1001, buffers flush), then the cleanup contexts.
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from migrations.runner import migrate_sync
+
+    settings = _settings()
+    migrate_sync(settings.database_url, settings.app_db_password)
+    print("cadence: migrations applied", file=sys.stderr)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from server.seed import seed_demo
+    from storage.db import Database, create_pool, with_credentials
+
+    settings = _settings()
+
+    async def run() -> dict[str, object]:
+        app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
+        db = Database(
+            await create_pool(app_dsn, min_size=1, max_size=2),
+            await create_pool(settings.database_url, min_size=1, max_size=2),
+        )
+        try:
+            return await seed_demo(db, once=args.once)
+        finally:
+            await db.close()
+
+    result = asyncio.run(run())
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    users = result.get("users") or []
+    if users and sys.stderr.isatty() or args.once:
+        for user in users:  # type: ignore[union-attr]
+            print(f"demo login: {user['email']} / {user['password']} ({user['role']})",
+                  file=sys.stderr)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from server import tokens
+    from storage.types import Role
+
+    settings = _settings()
+    token = tokens.issue(
+        settings.secret,
+        role=Role(args.role),
+        org_id=args.org,
+        user_id=args.user,
+        patient_id=args.patient,
+        specialist_id=args.specialist,
+        ttl_s=args.ttl,
+    )
+    print(token)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.runner import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def parser() -> argparse.ArgumentParser:
+    from storage.types import Role
+
+    p = argparse.ArgumentParser(prog="cadence", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the REST + WebSocket server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    seed = sub.add_parser("seed", help="create demo data")
+    seed.add_argument("what", choices=["demo"])
+    seed.add_argument("--once", action="store_true",
+                      help="seed only if this database has no demo clinic yet")
+    seed.set_defaults(fn=cmd_seed)
+
+    token = sub.add_parser("token", help="print a signed access token")
+    token.add_argument("--org", type=_uuid)
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--user", type=_uuid)
+    token.add_argument("--patient", type=_uuid)
+    token.add_argument("--specialist", type=_uuid)
+    token.add_argument("--ttl", type=int, default=900)
+    token.set_defaults(fn=cmd_token)
+
+    bench = sub.add_parser("bench", help="run bench scenarios (see bench/README)", add_help=False)
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "token" and args.role != "superadmin" and args.org is None:
+        print("cadence: --org is required for every role but superadmin", file=sys.stderr)
+        return 2
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

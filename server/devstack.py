@@ -1,0 +1,210 @@
+"""Find or start PostgreSQL and Redis for the README's commands (stdlib only; runs before the venv).
+
+Order, for each service: the URL from the environment; a server already answering on the default
+local port; a private server under `.data/` started from the system's binaries (installed with
+apt-get when we are root and they are missing); else one clear message and exit status 2.
+
+Usage: python3 server/devstack.py ensure    -> writes .data/services.env (KEY=VALUE lines)
+       python3 server/devstack.py stop      -> stops the private servers this script started
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+PRIVATE_PG_PORT = 54329
+PRIVATE_REDIS_PORT = 63799
+DOCKER_HINT = "`docker compose up -d` (see docker-compose.yml) provides both services."
+
+
+class Missing(Exception):
+    pass
+
+
+def _answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_for(host: str, port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _answers(host, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+_apt_updated = False
+
+
+def _apt_install(*packages: str) -> bool:
+    global _apt_updated
+    if not _is_root() or shutil.which("apt-get") is None:
+        return False
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if not _apt_updated:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        _apt_updated = True
+    print(f"devstack: installing {' '.join(packages)} with apt-get", file=sys.stderr)
+    done = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        env=env,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _pg_bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if found:
+        return Path(found[0]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root; run them as the `postgres` system user."""
+    if _is_root():
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _private_postgres() -> str:
+    bindir = _pg_bindir()
+    if bindir is None and _apt_install("postgresql"):
+        bindir = _pg_bindir()
+    if bindir is None:
+        raise Missing("PostgreSQL is not running on 127.0.0.1:5432 and no server binaries exist")
+    pgdata = DATA / "pg"
+    sockdir = DATA / "run"
+    for d in (pgdata, sockdir):
+        d.mkdir(parents=True, exist_ok=True)
+    if _is_root():
+        shutil.chown(pgdata, "postgres", "postgres")
+        shutil.chown(sockdir, "postgres", "postgres")
+        probe = subprocess.run(_as_postgres(["test", "-w", str(pgdata)]), check=False)
+        if probe.returncode != 0:
+            raise Missing(
+                f"PostgreSQL's system user cannot reach {pgdata} (a parent folder is private); "
+                "set DATABASE_URL or move the checkout"
+            )
+    if not (pgdata / "PG_VERSION").exists():
+        subprocess.run(
+            _as_postgres(
+                [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    if not _answers("127.0.0.1", PRIVATE_PG_PORT):
+        opts = f"-p {PRIVATE_PG_PORT} -k {sockdir} -c listen_addresses=127.0.0.1"
+        subprocess.run(
+            _as_postgres(
+                [str(bindir / "pg_ctl"), "-D", str(pgdata), "-o", opts, "-l",
+                 str(pgdata / "server.log"), "-w", "start"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    if not _wait_for("127.0.0.1", PRIVATE_PG_PORT, 20):
+        raise Missing(f"private PostgreSQL did not start; see {pgdata / 'server.log'}")
+    return f"postgresql://postgres@127.0.0.1:{PRIVATE_PG_PORT}/cadence"
+
+
+def _private_redis() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None and _apt_install("redis-server"):
+        binary = shutil.which("redis-server")
+    if binary is None:
+        raise Missing("Redis is not running on 127.0.0.1:6379 and redis-server is not installed")
+    rdir = DATA / "redis"
+    rdir.mkdir(parents=True, exist_ok=True)
+    if not _answers("127.0.0.1", PRIVATE_REDIS_PORT):
+        subprocess.run(
+            [binary, "--port", str(PRIVATE_REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(rdir),
+             "--appendonly", "yes", "--daemonize", "yes", "--pidfile", str(rdir / "redis.pid"),
+             "--logfile", str(rdir / "redis.log")],
+            check=True,
+        )
+    if not _wait_for("127.0.0.1", PRIVATE_REDIS_PORT, 10):
+        raise Missing(f"private Redis did not start; see {rdir / 'redis.log'}")
+    return f"redis://127.0.0.1:{PRIVATE_REDIS_PORT}/0"
+
+
+def _database_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    if _answers("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/cadence"
+    return _private_postgres()
+
+
+def _redis_url() -> str:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    if _answers("127.0.0.1", 6379):
+        return "redis://127.0.0.1:6379/0"
+    return _private_redis()
+
+
+def _system_libraries() -> None:
+    # WeasyPrint loads Pango through ctypes at import time; Debian's slim images lack it.
+    if glob.glob("/usr/lib/*/libpango-1.0.so.0") or glob.glob("/usr/lib/libpango-1.0.so.0"):
+        return
+    _apt_install("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz0b", "libfontconfig1")
+
+
+def ensure() -> int:
+    DATA.mkdir(exist_ok=True)
+    _system_libraries()
+    problems: list[str] = []
+    urls: dict[str, str] = {}
+    for key, find in (("DATABASE_URL", _database_url), ("REDIS_URL", _redis_url)):
+        try:
+            urls[key] = find()
+        except (Missing, subprocess.CalledProcessError) as exc:
+            problems.append(str(exc))
+    if problems:
+        print(f"cadence: cannot start: {'; '.join(problems)}. {DOCKER_HINT}", file=sys.stderr)
+        return 2
+    env_file = DATA / "services.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
+    return 0
+
+
+def stop() -> int:
+    bindir = _pg_bindir()
+    if bindir and (DATA / "pg" / "postmaster.pid").exists():
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(DATA / "pg"), "-m", "fast", "stop"]),
+            check=False,
+        )
+    pidfile = DATA / "redis" / "redis.pid"
+    if pidfile.exists():
+        try:
+            os.kill(int(pidfile.read_text().strip()), 15)
+        except (OSError, ValueError):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "ensure"
+    sys.exit({"ensure": ensure, "stop": stop}.get(command, ensure)())

@@ -1,0 +1,138 @@
+"""Request pipeline: request id and access log, metrics, security headers and CORS, the error
+envelope, and authorization — the one place that decides who may call which route."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from aiohttp import web
+
+from server import metrics
+from server.errors import DEFAULT_CODES, ApiError, envelope, render
+from server.logs import request_id_var
+from server.routing import endpoint_of
+from storage.types import Principal
+
+log = logging.getLogger("cadence.http")
+_RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+PRINCIPAL_KEY = "principal"
+
+Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; object-src 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: web.Request) -> Principal | None:
+        """The caller's principal from its credentials; None when it sent none.
+
+        Raises ApiError(401) for credentials that are present but invalid.
+        """
+
+
+AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
+CORS_ORIGINS_KEY = web.AppKey("cors_origins", frozenset[str])
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated principal of a non-public endpoint (set by the auth middleware)."""
+    found: Principal | None = request.get(PRINCIPAL_KEY)
+    if found is None:
+        raise ApiError(401, "unauthorized", "authentication required")
+    return found
+
+
+def optional_principal(request: web.Request) -> Principal | None:
+    return request.get(PRINCIPAL_KEY)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Next) -> web.StreamResponse:
+    supplied = request.headers.get("X-Request-ID", "")
+    rid = supplied if _RID.match(supplied) else uuid.uuid4().hex
+    token = request_id_var.set(rid)
+    started = time.perf_counter()
+    status = 500
+    route = request.match_info.route.resource
+    route_name = route.canonical if route is not None else "unmatched"
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = rid
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        _cors(request, response)
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics.HTTP_REQUESTS.labels(request.method, route_name, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, route_name).observe(elapsed)
+        # The path pattern, never the query string (it may carry access_token).
+        log.info(
+            "request",
+            extra={"method": request.method, "route": route_name, "status": status,
+                   "ms": round(elapsed * 1000, 2), "peer": request.remote},
+        )
+        request_id_var.reset(token)
+
+
+def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.headers.get("Origin")
+    allowed = request.app.get(CORS_ORIGINS_KEY, frozenset())
+    if origin and origin in allowed and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
+        )
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+        response.headers["Access-Control-Max-Age"] = "600"
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Next) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return render(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = DEFAULT_CODES.get(exc.status, "error")
+        message = {404: "no such route", 405: "method not allowed for this route"}.get(
+            exc.status, exc.reason
+        )
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return envelope(exc.status, code, message, headers=headers)
+    except Exception:
+        log.exception("unhandled error")
+        return envelope(500, "internal", "internal error")
+
+
+@web.middleware
+async def authorize(request: web.Request, handler: Next) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        return web.Response(status=204)
+    endpoint = endpoint_of(request)
+    if endpoint is None:  # unknown route or method: the router answers 404/405
+        return await handler(request)
+    authenticator = request.app[AUTHENTICATOR_KEY]
+    found = await authenticator.authenticate(request)
+    if found is None and not endpoint.access.public:
+        raise ApiError(401, "unauthorized", "authentication required")
+    if found is not None and not endpoint.access.public and not endpoint.access.allows(found.role):
+        raise ApiError(403, "forbidden", "your role may not call this endpoint")
+    request[PRINCIPAL_KEY] = found
+    return await handler(request)

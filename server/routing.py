@@ -1,0 +1,72 @@
+"""Endpoints declare who may call them; the app registers them, the authorization middleware
+enforces the declaration, and the OpenAPI document is generated from the same list."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from storage.types import Role
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call an endpoint.
+
+    `public`: no token needed. Otherwise a valid token whose role is in `roles` (an empty set
+    means any authenticated role). Tenant scoping is not declared here: every repository call runs
+    in the caller's organization context, so foreign ids are simply not found.
+    """
+
+    public: bool = False
+    roles: frozenset[Role] = frozenset()
+
+    def allows(self, role: Role) -> bool:
+        return not self.roles or role in self.roles
+
+
+PUBLIC = Access(public=True)
+AUTHENTICATED = Access()
+
+
+def roles(*allowed: Role) -> Access:
+    return Access(roles=frozenset(allowed))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    access: Access
+    summary: str
+    tag: str
+    request_schema: Mapping[str, Any] | None = None
+    response_schema: Mapping[str, Any] | None = None
+    status: int = 200
+    query: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    errors: tuple[int, ...] = ()
+
+
+ENDPOINTS_KEY = web.AppKey("endpoints", list[Endpoint])
+ROUTE_ACCESS_KEY = web.AppKey("route_access", dict[web.AbstractRoute, Endpoint])
+
+
+def mount(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
+    registered = app.setdefault(ENDPOINTS_KEY, [])  # type: ignore[call-overload]
+    by_route = app.setdefault(ROUTE_ACCESS_KEY, {})  # type: ignore[call-overload]
+    for ep in endpoints:
+        route = app.router.add_route(ep.method, ep.path, ep.handler)
+        registered.append(ep)
+        by_route[route] = ep
+
+
+def endpoint_of(request: web.Request) -> Endpoint | None:
+    route = request.match_info.route
+    table = request.app.get(ROUTE_ACCESS_KEY, {})
+    return table.get(route)

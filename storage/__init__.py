@@ -1,0 +1,19 @@
+"""Storage: PostgreSQL pools and tenant transactions, Redis keys, the events primitive."""
+
+from storage.db import Database
+from storage.events import EventLog, Replay, StreamPosition
+from storage.keys import KeySpace
+from storage.types import Channel, ChannelKind, ChannelName, Principal, Role
+
+__all__ = [
+    "Channel",
+    "ChannelKind",
+    "ChannelName",
+    "Database",
+    "EventLog",
+    "KeySpace",
+    "Principal",
+    "Replay",
+    "Role",
+    "StreamPosition",
+]

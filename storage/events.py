@@ -1,0 +1,139 @@
+"""The events primitive: every channel is a Redis stream with a pub/sub topic beside it.
+
+`publish` appends to the stream (trimmed by age and length) and publishes the same entry in ONE Lua
+call, so a live subscriber and a replaying one see identical bytes in identical order. Each entry is
+stored already encoded as the WebSocket `event` frame of PROTOCOL.md; the gateway forwards it as is.
+
+Guarantees:
+- offsets of one channel are strictly increasing and their `seq` part has no gaps;
+- the epoch changes whenever the channel's history was lost (stream deleted, expired, Redis reset),
+  so a position from before the loss is never reported as recovered;
+- `replay` returns every entry after a position, or says `recovered=False`; never a silent gap.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from storage import _lua
+from storage.keys import KeySpace
+from storage.types import ChannelName
+
+_OFFSET = re.compile(r"^\d{1,15}-\d{1,15}$")
+DEFAULT_REPLAY_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    offset: str
+    epoch: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"offset": self.offset, "epoch": self.epoch}
+
+    @classmethod
+    def parse(cls, raw: object) -> StreamPosition:
+        """Validate a client-supplied `{"offset", "epoch"}`; raises ValueError."""
+        if not isinstance(raw, Mapping):
+            raise ValueError("position must be an object with offset and epoch")
+        offset, epoch = raw.get("offset"), raw.get("epoch")
+        if not isinstance(offset, str) or not _OFFSET.match(offset):
+            raise ValueError("position.offset must look like '<ms>-<seq>'")
+        if not isinstance(epoch, str) or not 0 < len(epoch) <= 64:
+            raise ValueError("position.epoch must be a non-empty string")
+        return cls(offset, epoch)
+
+
+def offset_seq(offset: str) -> int:
+    """The gapless per-channel sequence number inside an offset."""
+    return int(offset.partition("-")[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    recovered: bool
+    position: StreamPosition  # the channel's top when the replay was read
+    frames: list[tuple[str, bytes]]  # (offset, encoded event frame), in order
+
+
+def encode_body(event_type: str, data: Mapping[str, Any]) -> bytes:
+    """The `"type":...,"data":...` fragment of an event frame."""
+    return orjson.dumps({"type": event_type, "data": data})[1:-1]
+
+
+class EventLog:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: KeySpace,
+        *,
+        retention_s: int = 600,
+        maxlen: int = 100_000,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._retention_ms = retention_s * 1000
+        self._maxlen = maxlen
+        # Idle streams expire after twice the retention; their meta lives longer so that the
+        # next publish notices the loss and rotates the epoch.
+        self._ttl_ms = retention_s * 2000
+        self._publish = redis.register_script(_lua.PUBLISH)
+        self._position = redis.register_script(_lua.POSITION)
+        self._replay = redis.register_script(_lua.REPLAY)
+
+    def topic(self, channel: ChannelName) -> str:
+        return self._keys.topic(channel)
+
+    def channel_of_topic(self, topic: str) -> ChannelName:
+        return self._keys.channel_of_topic(topic)
+
+    def _stream_keys(self, channel: ChannelName) -> list[str]:
+        return [self._keys.stream(channel), self._keys.stream_meta(channel)]
+
+    async def publish(
+        self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
+    ) -> StreamPosition:
+        result = await self._publish(
+            keys=self._stream_keys(channel),
+            args=[
+                self.topic(channel),
+                orjson.dumps(channel),
+                encode_body(event_type, data),
+                self._maxlen,
+                self._retention_ms,
+                secrets.token_hex(6),
+                self._ttl_ms,
+            ],
+        )
+        return StreamPosition(_text(result[0]), _text(result[1]))
+
+    async def position(self, channel: ChannelName) -> StreamPosition:
+        result = await self._position(
+            keys=self._stream_keys(channel), args=[secrets.token_hex(6)]
+        )
+        return StreamPosition(_text(result[0]), _text(result[1]))
+
+    async def replay(
+        self, channel: ChannelName, since: StreamPosition, limit: int = DEFAULT_REPLAY_LIMIT
+    ) -> Replay:
+        top, epoch, recovered, flat = await self._replay(
+            keys=self._stream_keys(channel),
+            args=[since.offset, since.epoch, limit, secrets.token_hex(6)],
+        )
+        frames = [(_text(flat[i]), _bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return Replay(bool(recovered), StreamPosition(_text(top), _text(epoch)), frames)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
