@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import health, metrics, middleware, openapi
+from server import gateway, health, metrics, middleware, openapi
 from server.auth import TokenAuthenticator
+from server.identity import routes as identity_routes
+from server.scheduling import routes as scheduling_routes
+from server.telerehab import routes as telerehab_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
 from server.settings import Settings
@@ -33,4 +36,8 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
     app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx])
     mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
+    mount(app, identity_routes.ENDPOINTS)
+    mount(app, scheduling_routes.ENDPOINTS)
+    mount(app, telerehab_routes.ENDPOINTS)
+    gateway.install(app)
     return app

@@ -1,0 +1,5 @@
+"""REST endpoints of this domain (filled in by its issue)."""
+
+from server.routing import Endpoint
+
+ENDPOINTS: list[Endpoint] = []

@@ -1,0 +1,85 @@
+"""The audit log: one row per mutation, written in the mutation's own transaction.
+
+The diff holds only the fields that changed, with sensitive values masked; the application role
+can insert and read audit rows but never update or delete them (see the tenancy migration).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+MASKED = "***"
+SENSITIVE_FIELDS = frozenset(
+    {"password", "password_hash", "token", "token_hash", "refresh_token", "secret", "hold_token",
+     "email", "phone", "date_of_birth", "contact", "first_name", "last_name", "note", "address"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditActor:
+    """Who did it and from where; built once per request."""
+
+    user_id: uuid.UUID | None
+    role: str | None
+    request_id: str | None = None
+    ip: str | None = None
+
+
+SYSTEM = AuditActor(user_id=None, role="system")
+
+
+def diff(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Changed fields as {field: {"before": x, "after": y}}, sensitive values masked."""
+    before, after = before or {}, after or {}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if key in SENSITIVE_FIELDS:
+            old = MASKED if old is not None else None
+            new = MASKED if new is not None else None
+        out[key] = {"before": _plain(old), "after": _plain(new)}
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    actor: AuditActor,
+    organization_id: uuid.UUID | None,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO audit_log (organization_id, actor_user_id, actor_role, action, entity,
+                                  entity_id, diff, request_id, ip)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet)""",
+        organization_id,
+        actor.user_id,
+        actor.role,
+        action,
+        entity,
+        None if entity_id is None else str(entity_id),
+        diff(before, after),
+        actor.request_id,
+        actor.ip,
+    )
