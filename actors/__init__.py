@@ -1,1 +1,1 @@
-"""Ray actors (calendar shards, pose workers, telemetry ingest) and the command facades that call them."""
+"""Ray actors (calendar shards, pose workers, telemetry ingest) and the facades that call them."""

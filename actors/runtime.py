@@ -18,16 +18,23 @@ def connect(address: str = "", *, namespace: str = NAMESPACE, num_cpus: int | No
         return False
     # Worker processes import our packages from the project root.
     runtime_env = {"env_vars": {"PYTHONPATH": os.getcwd()}}
-    kwargs: dict[str, object] = {
-        "namespace": namespace,
-        "logging_level": logging.WARNING,
-        "log_to_driver": False,
-        "runtime_env": runtime_env,
-    }
     if address:
-        ray.init(address=address, **kwargs)
+        ray.init(
+            address=address,
+            namespace=namespace,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            runtime_env=runtime_env,
+        )
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 2, include_dashboard=False, **kwargs)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count() or 2,
+            include_dashboard=False,
+            namespace=namespace,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            runtime_env=runtime_env,
+        )
     return True
 
 
@@ -36,8 +43,8 @@ def disconnect() -> None:
         ray.shutdown()
 
 
-async def ping(timeout: float = 1.5) -> None:
-    """Raise unless the Ray cluster answers within `timeout` seconds."""
+async def ping() -> None:
+    """Raise unless the Ray cluster answers within 1.5 s."""
     if not ray.is_initialized():
         raise RuntimeError("ray is not initialized")
-    await asyncio.wait_for(asyncio.to_thread(ray.cluster_resources), timeout)
+    await asyncio.wait_for(asyncio.to_thread(ray.cluster_resources), 1.5)

@@ -1,4 +1,4 @@
-"""`cadence migrate`: create the database and the restricted role if needed, then apply migrations."""
+"""`cadence migrate`: create the database and restricted role if needed, then apply migrations."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Cadence's HTTP and WebSocket server: composes storage, actors and realtime into one aiohttp app."""
+"""Cadence's HTTP and WebSocket server: composes storage, actors and realtime into one app."""

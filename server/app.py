@@ -7,11 +7,11 @@ from aiohttp import web
 from server import gateway, health, metrics, middleware, openapi
 from server.auth import TokenAuthenticator
 from server.identity import routes as identity_routes
-from server.scheduling import routes as scheduling_routes
-from server.telerehab import routes as telerehab_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
+from server.scheduling import routes as scheduling_routes
 from server.settings import Settings
+from server.telerehab import routes as telerehab_routes
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

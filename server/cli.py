@@ -83,11 +83,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     result = asyncio.run(run())
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
-    users = result.get("users") or []
-    if users and sys.stderr.isatty() or args.once:
-        for user in users:  # type: ignore[union-attr]
-            print(f"demo login: {user['email']} / {user['password']} ({user['role']})",
-                  file=sys.stderr)
+    users: list[dict[str, str]] = result.get("users") or []  # type: ignore[assignment]
+    if args.once:
+        for user in users:
+            print(
+                f"demo login: {user['email']} / {user['password']} ({user['role']})",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -130,8 +132,9 @@ def parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", help="create demo data")
     seed.add_argument("what", choices=["demo"])
-    seed.add_argument("--once", action="store_true",
-                      help="seed only if this database has no demo clinic yet")
+    seed.add_argument(
+        "--once", action="store_true", help="seed only if this database has no demo clinic yet"
+    )
     seed.set_defaults(fn=cmd_seed)
 
     token = sub.add_parser("token", help="print a signed access token")

@@ -117,8 +117,17 @@ def _private_postgres() -> str:
         opts = f"-p {PRIVATE_PG_PORT} -k {sockdir} -c listen_addresses=127.0.0.1"
         subprocess.run(
             _as_postgres(
-                [str(bindir / "pg_ctl"), "-D", str(pgdata), "-o", opts, "-l",
-                 str(pgdata / "server.log"), "-w", "start"]
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(pgdata),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(pgdata / "server.log"),
+                    "-w",
+                    "start",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -138,9 +147,23 @@ def _private_redis() -> str:
     rdir.mkdir(parents=True, exist_ok=True)
     if not _answers("127.0.0.1", PRIVATE_REDIS_PORT):
         subprocess.run(
-            [binary, "--port", str(PRIVATE_REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(rdir),
-             "--appendonly", "yes", "--daemonize", "yes", "--pidfile", str(rdir / "redis.pid"),
-             "--logfile", str(rdir / "redis.log")],
+            [
+                binary,
+                "--port",
+                str(PRIVATE_REDIS_PORT),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(rdir),
+                "--appendonly",
+                "yes",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(rdir / "redis.pid"),
+                "--logfile",
+                str(rdir / "redis.log"),
+            ],
             check=True,
         )
     if not _wait_for("127.0.0.1", PRIVATE_REDIS_PORT, 10):

@@ -54,8 +54,13 @@ def validation_failed(fields: Mapping[str, str]) -> ApiError:
     return ApiError(422, "validation_failed", "request failed validation", {"fields": fields})
 
 
-def envelope(status: int, code: str, message: str, details: Mapping[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None) -> web.Response:
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
     body = {
         "error": {
             "code": code,

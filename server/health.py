@@ -53,8 +53,12 @@ async def ready(request: web.Request) -> web.Response:
 ENDPOINTS = [
     Endpoint("GET", "/health", live, PUBLIC, "Liveness: the process is up", "operations"),
     Endpoint(
-        "GET", "/health/ready", ready, PUBLIC,
-        "Readiness: PostgreSQL, Redis and Ray answer (503 names what failed)", "operations",
+        "GET",
+        "/health/ready",
+        ready,
+        PUBLIC,
+        "Readiness: PostgreSQL, Redis and Ray answer (503 names what failed)",
+        "operations",
         errors=(503,),
     ),
 ]

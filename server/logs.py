@@ -17,8 +17,23 @@ import orjson
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 SENSITIVE = frozenset(
-    {"token", "access_token", "refresh_token", "authorization", "password", "secret", "email",
-     "phone", "name", "first_name", "last_name", "date_of_birth", "contact", "hold_token", "note"}
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "password",
+        "secret",
+        "email",
+        "phone",
+        "name",
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "contact",
+        "hold_token",
+        "note",
+    }
 )
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 

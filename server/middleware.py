@@ -20,7 +20,7 @@ from storage.types import Principal
 
 log = logging.getLogger("cadence.http")
 _RID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-PRINCIPAL_KEY = web.RequestKey("principal", Principal | None)  # type: ignore[arg-type]
+PRINCIPAL_KEY = web.RequestKey[Principal | None]("principal")
 
 Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,7 +48,7 @@ CORS_ORIGINS_KEY = web.AppKey("cors_origins", frozenset[str])
 
 def principal(request: web.Request) -> Principal:
     """The authenticated principal of a non-public endpoint (set by the auth middleware)."""
-    found = request.get(PRINCIPAL_KEY)
+    found: Principal | None = request.get(PRINCIPAL_KEY)
     if found is None:
         raise ApiError(401, "unauthorized", "authentication required")
     return found
@@ -82,8 +82,13 @@ async def observe(request: web.Request, handler: Next) -> web.StreamResponse:
         # The path pattern, never the query string (it may carry access_token).
         log.info(
             "request",
-            extra={"method": request.method, "route": route_name, "status": status,
-                   "ms": round(elapsed * 1000, 2), "peer": request.remote},
+            extra={
+                "method": request.method,
+                "route": route_name,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+                "peer": request.remote,
+            },
         )
         request_id_var.reset(token)
 

@@ -39,8 +39,13 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         for name in _PARAM.findall(ep.path)
     ]
     params += [
-        {"name": name, "in": "query", "required": False, "description": text,
-         "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
         for name, text in ep.query.items()
     ]
     success: dict[str, Any] = {"description": "success"}
@@ -91,12 +96,16 @@ def document(endpoints: list[Endpoint]) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
             "schemas": {"Error": ERROR_SCHEMA},
             "responses": {
                 "Error": {
                     "description": "error envelope",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
                 }
             },
         },

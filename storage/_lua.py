@@ -26,7 +26,9 @@ end
 
 # KEYS: stream, meta. ARGV: topic, channel (JSON string), event body fragment, maxlen,
 # retention ms, epoch candidate, key ttl ms. Returns {id, epoch}.
-PUBLISH = _CURRENT + """
+PUBLISH = (
+    _CURRENT
+    + """
 local epoch, top = current(KEYS[1], KEYS[2], ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -43,16 +45,22 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[7]) * 50)
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. frame)
 return {id, epoch}
 """
+)
 
 # KEYS: stream, meta. ARGV: epoch candidate. Returns {top id, epoch}.
-POSITION = _CURRENT + """
+POSITION = (
+    _CURRENT
+    + """
 local epoch, top = current(KEYS[1], KEYS[2], ARGV[1])
 return {top, epoch}
 """
+)
 
 # KEYS: stream, meta. ARGV: since id, since epoch, limit, epoch candidate.
 # Returns {top, epoch, recovered (0/1), flat list of id, frame, id, frame, ...}.
-REPLAY = _CURRENT + """
+REPLAY = (
+    _CURRENT
+    + """
 local epoch, top = current(KEYS[1], KEYS[2], ARGV[4])
 if ARGV[2] ~= epoch then return {top, epoch, 0, {}} end
 if ARGV[1] == top then return {top, epoch, 1, {}} end
@@ -68,3 +76,4 @@ for i = 1, #rows do
 end
 return {top, epoch, 1, flat}
 """
+)

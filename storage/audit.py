@@ -15,8 +15,23 @@ import asyncpg
 
 MASKED = "***"
 SENSITIVE_FIELDS = frozenset(
-    {"password", "password_hash", "token", "token_hash", "refresh_token", "secret", "hold_token",
-     "email", "phone", "date_of_birth", "contact", "first_name", "last_name", "note", "address"}
+    {
+        "password",
+        "password_hash",
+        "token",
+        "token_hash",
+        "refresh_token",
+        "secret",
+        "hold_token",
+        "email",
+        "phone",
+        "date_of_birth",
+        "contact",
+        "first_name",
+        "last_name",
+        "note",
+        "address",
+    }
 )
 
 

@@ -115,9 +115,7 @@ class EventLog:
         return StreamPosition(_text(result[0]), _text(result[1]))
 
     async def position(self, channel: ChannelName) -> StreamPosition:
-        result = await self._position(
-            keys=self._stream_keys(channel), args=[secrets.token_hex(6)]
-        )
+        result = await self._position(keys=self._stream_keys(channel), args=[secrets.token_hex(6)])
         return StreamPosition(_text(result[0]), _text(result[1]))
 
     async def replay(

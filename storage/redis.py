@@ -11,13 +11,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 COMMAND_TIMEOUT_S = 2.0
 
 
-def create_redis(url: str, *, max_connections: int = 200) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def create_redis(url: str, *, max_connections: int = 100) -> aioredis.Redis:
+    # A blocking pool makes a burst of callers wait (bounded) for a free connection instead of
+    # failing with "too many connections" or opening without limit.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=COMMAND_TIMEOUT_S,
         socket_timeout=COMMAND_TIMEOUT_S,
         socket_connect_timeout=1.0,
         health_check_interval=15,
-        max_connections=max_connections,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+    return aioredis.Redis(connection_pool=pool)

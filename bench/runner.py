@@ -1,0 +1,100 @@
+"""`cadence bench SCENARIO|all [--quick] [--clients N] [--channels N] [--duration S] [--rate R]
+[--url URL --token T] [--out DIR]`: runs scenarios, writes JSON per scenario and REPORT.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.schema import Result
+
+# name -> module under bench.scenarios; each exposes `async def run(opts) -> Result`.
+SCENARIOS: dict[str, str] = {
+    "events": "bench.scenarios.events",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    quick: bool = False
+    clients: int | None = None
+    channels: int | None = None
+    duration: float | None = None
+    rate: float | None = None
+    url: str | None = None
+    token: str | None = None
+    out: Path = Path("bench/out")
+
+    def pick(self, value: int | float | None, full: float, quick: float) -> float:
+        if value is not None:
+            return value
+        return quick if self.quick else full
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cadence bench")
+    p.add_argument("scenario", help="a scenario name or 'all': " + ", ".join(SCENARIOS))
+    p.add_argument("--quick", action="store_true", help="small scale, for smoke runs")
+    p.add_argument("--clients", type=int)
+    p.add_argument("--channels", type=int)
+    p.add_argument("--duration", type=float)
+    p.add_argument("--rate", type=float)
+    p.add_argument("--url", help="target a running deployment instead of starting a server")
+    p.add_argument("--token", help="access token for --url")
+    p.add_argument("--out", type=Path, default=Path("bench/out"))
+    return p
+
+
+async def run_scenarios(names: Sequence[str], opts: Options) -> list[Result]:
+    results = []
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        module = importlib.import_module(SCENARIOS[name])
+        result: Result = await module.run(opts)
+        opts.out.mkdir(parents=True, exist_ok=True)
+        (opts.out / f"{name}.json").write_text(json.dumps(result.to_json(), indent=2))
+        status = "ok" if result.ok else "INVARIANT BROKEN"
+        print(
+            f"[{i}/{len(names)}] {name}: {status} in {time.monotonic() - started:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench import report
+
+    args = _parser().parse_args(argv)
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(
+            f"cadence bench: unknown scenario {unknown[0]!r}; choose from "
+            f"{', '.join(SCENARIOS)} or all",
+            file=sys.stderr,
+        )
+        return 2
+    opts = Options(
+        quick=args.quick,
+        clients=args.clients,
+        channels=args.channels,
+        duration=args.duration,
+        rate=args.rate,
+        url=args.url,
+        token=args.token,
+        out=args.out,
+    )
+    results = asyncio.run(run_scenarios(names, opts))
+    path = report.write(results, opts.out)
+    print(f"report: {path}", file=sys.stderr)
+    return 0 if all(r.ok for r in results) else 1

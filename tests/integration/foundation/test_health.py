@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+
+async def test_ready_reports_every_dependency_ok(client: TestClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status == 200
+    body = await response.json()
+    assert body["checks"] == {"postgres": "ok", "redis": "ok", "ray": "ok"}
+
+
+async def test_liveness_needs_no_dependency(client: TestClient) -> None:
+    response = await client.get("/health")
+    assert response.status == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

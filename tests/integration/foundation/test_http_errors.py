@@ -1,0 +1,106 @@
+"""Every 4xx carries the error envelope; nothing logs a traceback for bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.http import json_response, read_json
+from server.openapi import document
+from server.routing import ENDPOINTS_KEY, PUBLIC, Endpoint, mount
+from server.settings import Settings
+
+SCHEMA = {
+    "type": "object",
+    "required": ["name", "size"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "minLength": 1}, "size": {"type": "integer"}},
+}
+
+
+async def echo(request: web.Request) -> web.Response:
+    return json_response(await read_json(request, SCHEMA))
+
+
+@pytest.fixture
+async def echo_client(settings: Settings, aiohttp_client: object) -> TestClient:
+    app = create_app(settings)
+    mount(app, [Endpoint("POST", "/v1/test-echo", echo, PUBLIC, "echo", "test", SCHEMA)])
+    return await aiohttp_client(app)  # type: ignore[operator,no-any-return]
+
+
+def _assert_envelope(body: dict[str, object], code: str) -> None:
+    error = body["error"]
+    assert isinstance(error, dict)
+    assert error["code"] == code and error["message"] and error["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("GET", "/v1/nothing-here", {}, 404, "not_found"),
+        ("DELETE", "/health", {}, 405, "method_not_allowed"),
+        ("POST", "/v1/test-echo", {"data": b"{not json"}, 400, "bad_request"),
+        ("POST", "/v1/test-echo", {"data": b""}, 400, "bad_request"),
+        ("POST", "/v1/test-echo", {"json": {"name": ""}}, 422, "validation_failed"),
+        ("POST", "/v1/test-echo", {"data": b"x" * (2 * 1024 * 1024)}, 413, "payload_too_large"),
+    ],
+)
+async def test_bad_requests_get_the_envelope(
+    echo_client: TestClient,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    kwargs: dict[str, object],
+    status: int,
+    code: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = await echo_client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert response.status == status
+    _assert_envelope(await response.json(), code)
+    assert response.headers["X-Request-ID"]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_validation_details_name_each_field(echo_client: TestClient) -> None:
+    response = await echo_client.post("/v1/test-echo", json={"name": "", "extra": 1})
+    fields = (await response.json())["error"]["details"]["fields"]
+    assert set(fields) >= {"name", "size", "$"}
+
+
+async def test_valid_body_passes(echo_client: TestClient) -> None:
+    response = await echo_client.post("/v1/test-echo", json={"name": "a", "size": 2})
+    assert response.status == 200 and await response.json() == {"name": "a", "size": 2}
+
+
+async def test_openapi_lists_exactly_the_routes_the_app_serves(client: TestClient) -> None:
+    spec = await (await client.get("/v1/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    served = set()
+    for route in client.app.router.routes():
+        if route.method in ("HEAD", "OPTIONS"):
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        served.add((route.method.lower(), path))
+    documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
+    assert served == documented
+    assert document(client.app[ENDPOINTS_KEY]) == spec
+
+
+async def test_docs_page_is_served_without_a_cdn(client: TestClient) -> None:
+    page = await (await client.get("/docs")).text()
+    assert "/v1/openapi.json" in page and "http" not in page.split("<script")[1]
+    assert (await client.get("/docs/docs.js")).status == 200
+    assert "WebSocket" in await (await client.get("/docs/protocol")).text()
+
+
+async def test_metrics_are_prometheus_text(client: TestClient) -> None:
+    await client.get("/health")
+    text = await (await client.get("/metrics")).text()
+    assert "cadence_http_requests_total" in text and "cadence_ws_connections" in text
