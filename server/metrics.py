@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from actors.metrics import RAY_CALLS, RAY_LATENCY  # noqa: F401  (exported here too)
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter(
@@ -16,13 +17,6 @@ HTTP_LATENCY = Histogram(
 WS_OPEN = Gauge("cadence_ws_connections", "Open WebSocket connections")
 WS_FRAMES = Counter("cadence_ws_frames_total", "WebSocket frames", ["direction", "op"])
 WS_CLOSES = Counter("cadence_ws_closes_total", "WebSocket closes by code", ["code"])
-RAY_CALLS = Counter("cadence_ray_calls_total", "Ray actor calls", ["actor", "method", "outcome"])
-RAY_LATENCY = Histogram(
-    "cadence_ray_call_seconds",
-    "Ray actor call round trip",
-    ["actor", "method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-)
 QUEUE_DEPTH = Gauge("cadence_queue_depth", "Items waiting in a bounded queue", ["queue"])
 QUEUE_DROPPED = Counter("cadence_queue_dropped_total", "Items dropped by a full queue", ["queue"])
 CACHE_SIZE = Gauge("cadence_cache_entries", "Entries in an in-process cache", ["cache"])

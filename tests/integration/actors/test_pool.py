@@ -1,0 +1,82 @@
+"""The actor pool against real Ray: stable routing, micro-batching, restart after kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from actors.pool import ActorPool, ShardUnavailable, kill_all
+from actors.sharding import shard_of
+from tests.integration.actors._echo import Echo
+
+
+@pytest.fixture
+async def pool(ray_session: None) -> AsyncIterator[ActorPool]:
+    name = f"echo-{secrets.token_hex(3)}"
+    p = ActorPool(Echo, name, 2, ("t",), retry_window_s=15)
+    await p.start()
+    yield p
+    await p.stop()
+    kill_all(name, 2)
+
+
+def test_shard_placement_is_stable_and_spread() -> None:
+    ids = [uuid.uuid4() for _ in range(1000)]
+    first = [shard_of(i, 4) for i in ids]
+    assert first == [shard_of(i, 4) for i in ids]
+    assert min(first.count(s) for s in range(4)) > 150
+
+
+async def test_requests_reach_the_owning_shard_in_order(pool: ActorPool) -> None:
+    keys = [uuid.uuid4() for _ in range(50)]
+    results = await asyncio.gather(*(pool.call(k, n) for n, k in enumerate(keys)))
+    for n, (key, (tag, index, echoed, _)) in enumerate(zip(keys, results, strict=True)):
+        assert tag == "t" and echoed == n and index == pool.shard_for(key)
+
+
+async def test_concurrent_requests_are_batched(pool: ActorPool) -> None:
+    key = uuid.uuid4()
+    await asyncio.gather(*(pool.call(key, i) for i in range(2000)))
+    sizes = await pool.handle(pool.shard_for(key)).batch_sizes.remote()
+    assert sum(sizes) >= 2000 and max(sizes) > 20  # far fewer calls than requests
+
+
+async def test_an_application_error_fails_only_its_batch(pool: ActorPool) -> None:
+    key = uuid.uuid4()
+    with pytest.raises(ValueError):
+        await pool.call(key, "boom")
+    assert (await pool.call(key, 1))[2] == 1
+
+
+async def test_kill_9_restarts_the_actor_and_idempotent_calls_get_through(
+    pool: ActorPool,
+) -> None:
+    key = uuid.uuid4()
+    before = (await pool.call(key, 0))[3]
+    os.kill(before, signal.SIGKILL)
+    started = time.monotonic()
+    result = await pool.call(key, 1, idempotent=True)
+    assert result[3] != before and result[2] == 1
+    assert time.monotonic() - started < 10
+
+
+async def test_non_idempotent_calls_fail_fast_during_a_restart(pool: ActorPool) -> None:
+    key = uuid.uuid4()
+    pid = (await pool.call(key, 0))[3]
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append((await pool.call(key, 1))[2])
+        except ShardUnavailable as exc:
+            outcomes.append(exc.retry_after_s)
+            await asyncio.sleep(0.5)
+    assert 1 in outcomes or all(o == 1 for o in outcomes)
