@@ -16,3 +16,6 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 PENDING = Gauge("cadence_ray_pending_requests", "Requests queued for an actor shard", ["actor"])
+REJECTED = Counter(
+    "cadence_ray_rejected_total", "Requests refused because a shard queue was full", ["actor"]
+)

@@ -42,6 +42,15 @@ class ShardUnavailable(Exception):
 
 
 @dataclass
+class ShardOverloaded(Exception):
+    """The shard's queue is full: the caller should slow down and retry after a pause."""
+
+    def __init__(self, name: str, retry_after_ms: int) -> None:
+        super().__init__(f"{name} is overloaded")
+        self.retry_after_ms = retry_after_ms
+
+
+@dataclass
 class _Pending:
     request: Any
     future: asyncio.Future[Any]
@@ -128,6 +137,7 @@ class ActorPool:
         retry_window_s: float = 8.0,
         retry_pause_s: float = 0.2,
         max_concurrency: int = 64,
+        max_pending: int = 20_000,
     ) -> None:
         self.actor_class = actor_class
         self.name = name
@@ -138,7 +148,23 @@ class ActorPool:
         self.retry_window_s = retry_window_s
         self.retry_pause_s = retry_pause_s
         self.max_concurrency = max_concurrency
+        self.max_pending = max_pending
         self._shards: list[_Shard] = []
+        self._starting: asyncio.Lock | None = None
+
+    @property
+    def started(self) -> bool:
+        return bool(self._shards)
+
+    async def ensure_started(self) -> None:
+        """Start on first use: processes that never touch this pool never pay for its actors."""
+        if self._shards:
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if not self._shards:
+                await self.start()
 
     async def start(self) -> None:
         """Find or create the named actors (another server process may have created them)."""
@@ -146,8 +172,18 @@ class ActorPool:
         self._shards = [_Shard(self, i, h) for i, h in enumerate(handles)]
         for shard in self._shards:
             shard.task = asyncio.create_task(shard.run(), name=f"{self.name}-{shard.index}")
-        # Wait until every actor has finished rebuilding (its constructor ran).
-        await asyncio.gather(*(s.handle.ready.remote() for s in self._shards))
+        # Wait until every actor has finished rebuilding (its constructor ran); a restart or a
+        # busy machine may make the first probe fail, so probe again within the retry window.
+        deadline = time.monotonic() + self.retry_window_s
+        for shard in self._shards:
+            while True:
+                try:
+                    await asyncio.wait_for(shard.handle.ready.remote(), self.call_timeout_s)
+                    break
+                except (*RETRYABLE, TimeoutError):
+                    if time.monotonic() > deadline:
+                        raise ShardUnavailable(self.name) from None
+                    await asyncio.sleep(self.retry_pause_s)
 
     def _handles(self) -> list[Any]:
         return [
@@ -163,7 +199,8 @@ class ActorPool:
             for i in range(self.size)
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, *, kill: bool = False) -> None:
+        """Stop routing; with `kill`, also remove the actors (tests; a single-server setup)."""
         for shard in self._shards:
             if shard.task is not None:
                 shard.task.cancel()
@@ -172,6 +209,8 @@ class ActorPool:
             for p in shard.queue:
                 if not p.future.done():
                     p.future.set_exception(ShardUnavailable(self.name))
+        if kill and self._shards:
+            await asyncio.to_thread(kill_all, self.name, self.size)
         self._shards = []
 
     def shard_for(self, key: uuid.UUID | str) -> int:
@@ -181,7 +220,11 @@ class ActorPool:
         return self._shards[index].handle
 
     async def call(self, key: uuid.UUID | str, request: Any, *, idempotent: bool = False) -> Any:
+        await self.ensure_started()
         shard = self._shards[self.shard_for(key)]
+        if len(shard.queue) >= self.max_pending:
+            metrics.REJECTED.labels(self.name).inc()
+            raise ShardOverloaded(self.name, retry_after_ms=250)
         loop = asyncio.get_running_loop()
         pending = _Pending(
             request, loop.create_future(), idempotent, time.monotonic() + self.retry_window_s
@@ -193,11 +236,13 @@ class ActorPool:
 
     async def broadcast(self, method: str, *args: Any) -> list[Any]:
         """Call `method` on every actor (admin operations, tests)."""
+        await self.ensure_started()
         return list(
             await asyncio.gather(*(getattr(s.handle, method).remote(*args) for s in self._shards))
         )
 
     async def pids(self) -> list[int]:
+        await self.ensure_started()
         return list(await asyncio.gather(*(s.handle.pid.remote() for s in self._shards)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -13,8 +14,19 @@ from jsonschema import Draft202012Validator, FormatChecker
 from server.errors import ApiError
 
 
+def _default(value: Any) -> Any:
+    # asyncpg returns its own UUID subclass, which orjson does not serialize natively.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=_default)
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+    return web.Response(body=dumps(data), status=status, content_type="application/json")
 
 
 @lru_cache(maxsize=512)

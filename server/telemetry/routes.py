@@ -1,0 +1,250 @@
+"""REST for telemetry: `POST /v1/telemetry`, a patient's GDPR export, and trends from rollups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from actors.pool import ShardOverloaded, ShardUnavailable
+from actors.telemetry_commands import IngestFailed, SubmitResult, TelemetryCommands
+from server.errors import ApiError, not_found
+from server.http import dumps, json_response, read_json
+from server.middleware import principal
+from server.resources import DB_KEY
+from server.routing import Endpoint, roles
+from server.services import TELEMETRY_KEY
+from storage import telemetry as store
+from storage.types import Principal, Role
+
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["events"],
+    "properties": {
+        "events": {
+            "type": "array",
+            "description": "Each event: {id (UUID chosen by the client), type, t (epoch ms or "
+            "RFC 3339), session_id?, data}. Invalid events are rejected one by one.",
+            "items": {},
+        }
+    },
+}
+SUBMITTERS = roles(Role.PATIENT, Role.SPECIALIST, Role.ADMIN, Role.RECEPTIONIST)
+CLINICAL_READERS = roles(Role.ADMIN, Role.SPECIALIST, Role.PATIENT)
+
+
+async def submit(commands: TelemetryCommands, who: Principal, events: list[Any]) -> SubmitResult:
+    """Shared by REST and the WebSocket op: domain failures become API errors."""
+    try:
+        return await commands.submit(who, events)
+    except ShardOverloaded as exc:
+        raise ApiError(
+            429,
+            "slow_down",
+            "telemetry ingest is behind; retry after the hint",
+            {"retry_after_ms": exc.retry_after_ms},
+            {"Retry-After": str(max(1, exc.retry_after_ms // 1000))},
+        ) from None
+    except ShardUnavailable as exc:
+        raise ApiError(
+            503,
+            "unavailable",
+            "telemetry ingest is restarting",
+            {"retry_after_ms": exc.retry_after_s * 1000},
+            {"Retry-After": str(exc.retry_after_s)},
+        ) from None
+    except IngestFailed as exc:
+        raise ApiError(
+            503,
+            "storage_unavailable",
+            f"telemetry could not be stored ({exc.code})",
+            {"retry_after_ms": 5000},
+            {"Retry-After": "5"},
+        ) from None
+
+
+async def post_telemetry(request: web.Request) -> web.Response:
+    body = await read_json(request, BATCH_SCHEMA)
+    result = await submit(request.app[TELEMETRY_KEY], principal(request), body["events"])
+    return json_response(result.as_dict())
+
+
+def _patient_scope(request: web.Request) -> tuple[Principal, uuid.UUID]:
+    who = principal(request)
+    try:
+        patient_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise not_found("patient") from None
+    if who.role is Role.PATIENT and who.patient_id != patient_id:
+        raise not_found("patient")  # another patient's id looks like no patient at all
+    return who, patient_id
+
+
+async def _require_patient(conn: Any, patient_id: uuid.UUID) -> None:
+    if not await conn.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id):
+        raise not_found("patient")
+
+
+def _dates(request: web.Request, default_days: int = 90) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    try:
+        end = date.fromisoformat(request.query.get("to", today.isoformat()))
+        start = date.fromisoformat(
+            request.query.get("from", (end - timedelta(days=default_days)).isoformat())
+        )
+    except ValueError:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "from/to must be YYYY-MM-DD",
+            {"fields": {"from": "date", "to": "date"}},
+        ) from None
+    if start > end or (end - start).days > 366:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "from must be before to, at most a year apart",
+            {"fields": {"from": "range"}},
+        )
+    return start, end
+
+
+async def export_telemetry(request: web.Request) -> web.StreamResponse:
+    who, patient_id = _patient_scope(request)
+    assert who.org_id is not None
+    db = request.app[DB_KEY]
+    async with db.tenant(who.org_id) as conn:
+        await _require_patient(conn, patient_id)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="telemetry-{patient_id}.jsonl"'
+        )
+        await response.prepare(request)
+        async for rows in store.export(conn, patient_id):
+            chunk = b"".join(
+                dumps(
+                    {
+                        "id": r["event_id"],
+                        "type": r["type"],
+                        "t": r["t"],
+                        "session_id": r["session_id"],
+                        "exercise_id": r["exercise_id"],
+                        "data": r["data"],
+                    }
+                )
+                + b"\n"
+                for r in rows
+            )
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+async def rom_trend(request: web.Request) -> web.Response:
+    who, patient_id = _patient_scope(request)
+    start, end = _dates(request)
+    exercise: uuid.UUID | None = None
+    if "exercise_id" in request.query:
+        try:
+            exercise = uuid.UUID(request.query["exercise_id"])
+        except ValueError:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "exercise_id must be a UUID",
+                {"fields": {"exercise_id": "uuid"}},
+            ) from None
+    assert who.org_id is not None
+    async with request.app[DB_KEY].tenant(who.org_id) as conn:
+        await _require_patient(conn, patient_id)
+        rows = await store.rom_trend(conn, patient_id, exercise, start, end)
+    series: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        series.setdefault(str(r["exercise_id"]), []).append(
+            {
+                "day": r["day"].isoformat(),
+                "reps": r["reps"],
+                "rom_mean": round(r["rom_mean"], 2),
+                "rom_min": r["rom_min"],
+                "rom_max": r["rom_max"],
+            }
+        )
+    return json_response(
+        {
+            "patient_id": str(patient_id),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "exercises": series,
+        }
+    )
+
+
+async def activity(request: web.Request) -> web.Response:
+    who, patient_id = _patient_scope(request)
+    start, end = _dates(request)
+    assert who.org_id is not None
+    async with request.app[DB_KEY].tenant(who.org_id) as conn:
+        await _require_patient(conn, patient_id)
+        days = await store.sessions_by_day(conn, patient_id, start, end)
+    return json_response(
+        {
+            "patient_id": str(patient_id),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "sessions_completed": sum(d["sessions_completed"] for d in days),
+            "active_days": sum(1 for d in days if d["sessions_completed"]),
+            "days": [
+                {
+                    "day": d["day"].isoformat(),
+                    "sessions_completed": d["sessions_completed"],
+                    "active_ms": d["active_ms"],
+                }
+                for d in days
+            ],
+        }
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/telemetry",
+        post_telemetry,
+        SUBMITTERS,
+        "Submit a batch of telemetry events (acknowledged once stored)",
+        "telemetry",
+        BATCH_SCHEMA,
+        errors=(413, 429, 503),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/patients/{id}/telemetry/export",
+        export_telemetry,
+        roles(Role.ADMIN),
+        "GDPR export of one patient's telemetry as JSON lines",
+        "telemetry",
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/patients/{id}/telemetry/rom-trend",
+        rom_trend,
+        CLINICAL_READERS,
+        "Range-of-motion trend per exercise per day (from daily aggregates)",
+        "telemetry",
+        query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "exercise_id": "UUID"},
+        errors=(404, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/patients/{id}/telemetry/activity",
+        activity,
+        CLINICAL_READERS,
+        "Completed sessions and active time per day (from daily aggregates)",
+        "telemetry",
+        query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+        errors=(404, 422),
+    ),
+]

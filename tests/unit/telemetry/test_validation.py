@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pipelines.telemetry import MAX_EVENTS_PER_BATCH, EventType, validate_batch
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def rep(**over: object) -> dict[str, object]:
+    event: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "type": "rep.metrics",
+        "t": int(NOW.timestamp() * 1000),
+        "session_id": str(uuid.uuid4()),
+        "data": {
+            "exercise_id": str(uuid.uuid4()),
+            "set": 1,
+            "rep": 3,
+            "rom_deg": 84.5,
+            "duration_ms": 2300,
+        },
+    }
+    event.update(over)
+    return event
+
+
+def test_valid_events_of_every_type_become_rows() -> None:
+    session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
+    t = NOW.isoformat()
+    events = [
+        rep(),
+        {
+            "id": str(uuid.uuid4()),
+            "type": "pose.sample",
+            "t": t,
+            "session_id": session,
+            "data": {"exercise_id": exercise, "angles": {"knee_left": 91.0}, "visibility": 0.9},
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "video.watch",
+            "t": t,
+            "data": {
+                "exercise_id": exercise,
+                "media_key": "ex/squat.mp4",
+                "action": "play",
+                "position_s": 0,
+            },
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "client.error",
+            "t": t,
+            "data": {"code": "camera_denied", "message": "permission denied"},
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "session.timing",
+            "t": t,
+            "session_id": session,
+            "data": {"phase": "completed", "ms": 600000},
+        },
+    ]
+    rows, rejected = validate_batch(events, NOW)
+    assert rejected == []
+    assert {r.type for r in rows} == set(EventType)
+    assert [r.clinical for r in rows] == [True, False, False, False, True]
+
+
+def test_each_bad_event_is_rejected_with_a_reason_and_the_rest_kept() -> None:
+    good = rep()
+    years_ahead = int((NOW + timedelta(days=3 * 365)).timestamp() * 1000)
+    bad = [
+        rep(
+            data={
+                "exercise_id": str(uuid.uuid4()),
+                "set": "one",
+                "rep": 1,
+                "rom_deg": 1,
+                "duration_ms": 1,
+            }
+        ),
+        rep(type="heartbeat"),
+        rep(t=years_ahead),
+        rep(
+            data={
+                "exercise_id": str(uuid.uuid4()),
+                "set": 1,
+                "rep": 1,
+                "rom_deg": 1,
+                "duration_ms": 1,
+                "blob": "x" * 9000,
+            }
+        ),
+        rep(id="not-a-uuid"),
+        rep(
+            data={
+                "exercise_id": str(uuid.uuid4()),
+                "set": 1,
+                "rep": 1,
+                "rom_deg": 1,
+                "duration_ms": 1,
+                "email": "p@example.com",
+            }
+        ),
+        rep(
+            data={
+                "exercise_id": str(uuid.uuid4()),
+                "set": 1,
+                "rep": 1,
+                "rom_deg": float("nan"),
+                "duration_ms": 1,
+            }
+        ),
+        "not an object",
+        rep(t=True),
+    ]
+    rows, rejected = validate_batch([good, *bad], NOW)
+    assert [r.event_id for r in rows] == [uuid.UUID(str(good["id"]))]
+    codes = [r.code for r in rejected]
+    assert codes == [
+        "invalid_field",
+        "unknown_type",
+        "t_out_of_range",
+        "too_large",
+        "invalid_field",
+        "pii_not_allowed",
+        "invalid_field",
+        "invalid_event",
+        "invalid_field",
+    ]
+    assert all(r.message for r in rejected)
+
+
+def test_duplicate_ids_in_one_batch_store_once() -> None:
+    event = rep()
+    rows, rejected = validate_batch([event, dict(event)], NOW)
+    assert len(rows) == 1 and rejected == []
+
+
+def test_events_beyond_the_batch_limit_are_rejected_not_dropped() -> None:
+    rows, rejected = validate_batch([rep() for _ in range(MAX_EVENTS_PER_BATCH + 3)], NOW)
+    assert len(rows) == MAX_EVENTS_PER_BATCH
+    assert [r.code for r in rejected] == ["batch_too_large"] * 3
