@@ -1,5 +1,14 @@
-"""REST endpoints of this domain (filled in by its issue)."""
+"""REST endpoints of the scheduling domain: catalog, specialists, calendars and slots, patients,
+appointments, staff day views."""
 
 from server.routing import Endpoint
+from server.scheduling import appointments, calendars, catalog, patients, schedule, specialists
 
-ENDPOINTS: list[Endpoint] = []
+ENDPOINTS: list[Endpoint] = [
+    *catalog.ENDPOINTS,
+    *specialists.ENDPOINTS,
+    *calendars.ENDPOINTS,
+    *patients.ENDPOINTS,
+    *appointments.ENDPOINTS,
+    *schedule.ENDPOINTS,
+]

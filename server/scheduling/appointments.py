@@ -1,0 +1,378 @@
+"""Appointments over REST: reading (scoped by role), the staff booking path (recurring series,
+all-or-nothing), reschedule, cancel, and the state machine's transitions.
+
+Booking from a hold (`POST /v1/appointments`) arrives with the calendar actors (next issue).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from server.errors import not_found, validation_failed
+from server.http import json_response, read_json
+from server.routing import Endpoint
+from server.scheduling import booking, schemas
+from server.scheduling._web import (
+    Work,
+    cursor_key,
+    iso,
+    page_of,
+    page_response,
+    parse_instant,
+    path_id,
+    query_uuid,
+    unit_of_work,
+)
+from server.scheduling.access import APPOINTMENT_READERS, FRONT_DESK, STAFF
+from storage import scheduling as store
+from storage.scheduling import Action, Appointment, AppointmentStatus
+from storage.types import Role
+
+TAG = "scheduling: appointments"
+
+
+def render_appointment(a: Appointment) -> dict[str, Any]:
+    return {
+        "id": str(a.id),
+        "status": a.status.value,
+        "calendar_id": str(a.calendar_id),
+        "specialist_id": str(a.specialist_id),
+        "patient_id": str(a.patient_id),
+        "service_id": str(a.service_id),
+        "start": iso(a.starts_at),
+        "end": iso(a.ends_at),
+        "series_id": str(a.series_id) if a.series_id else None,
+        "series_index": a.series_index,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def _scope(work: Work, first_arg: int) -> tuple[str, list[Any]]:
+    """SQL restricting appointments `t` to the caller's: specialists and patients see their own."""
+    who = work.principal
+    if who.role is Role.SPECIALIST:
+        return f"t.specialist_id = ${first_arg}", [who.specialist_id]
+    if who.role is Role.PATIENT:
+        return f"t.patient_id = ${first_arg}", [who.patient_id]
+    return "TRUE", []
+
+
+async def _visible(work: Work, appointment_id: uuid.UUID) -> Appointment:
+    where, args = _scope(work, 2)
+    row = await work.conn.fetchrow(
+        f"SELECT * FROM appointments t WHERE t.id = $1 AND {where}", appointment_id, *args
+    )
+    if row is None:
+        raise not_found("appointment")
+    return Appointment.from_row(row)
+
+
+async def list_appointments(request: web.Request) -> web.Response:
+    """Appointments by start time, filtered by window, specialist, patient, calendar, status."""
+    page = page_of(request)
+    q = request.query
+    start = parse_instant(q["from"], "from") if q.get("from") else None
+    stop = parse_instant(q["to"], "to") if q.get("to") else None
+    status = q.get("status") or None
+    if status is not None and status not in AppointmentStatus.__members__.values():
+        raise validation_failed({"status": "is not an appointment status"})
+    after_start: datetime | None = None
+    after_id: uuid.UUID | None = None
+    if page.after is not None:
+        raw_start, raw_id = cursor_key(page, 2)
+        try:
+            after_start, after_id = datetime.fromisoformat(raw_start), uuid.UUID(raw_id)
+        except (TypeError, ValueError):
+            raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
+    filters = [query_uuid(request, n) for n in ("specialist_id", "patient_id", "calendar_id")]
+    async with unit_of_work(request) as work:
+        where, args = _scope(work, 9)
+        rows = await work.conn.fetch(
+            f"""SELECT * FROM appointments t
+                WHERE ($1::timestamptz IS NULL OR t.ends_at > $1)
+                  AND ($2::timestamptz IS NULL OR t.starts_at < $2)
+                  AND ($3::uuid IS NULL OR t.specialist_id = $3)
+                  AND ($4::uuid IS NULL OR t.patient_id = $4)
+                  AND ($5::uuid IS NULL OR t.calendar_id = $5)
+                  AND ($6::text IS NULL OR t.status = $6)
+                  AND ($7::timestamptz IS NULL OR (t.starts_at, t.id) > ($7, $8::uuid))
+                  AND {where}
+                ORDER BY t.starts_at, t.id LIMIT {page.limit + 1}""",
+            start,
+            stop,
+            *filters,
+            status,
+            after_start,
+            after_id,
+            *args,
+        )
+    return json_response(
+        page_response(
+            [Appointment.from_row(r) for r in rows],
+            page,
+            render_appointment,
+            lambda a: [a.starts_at.isoformat(), str(a.id)],
+        )
+    )
+
+
+async def get_appointment(request: web.Request) -> web.Response:
+    appointment_id = path_id(request, what="appointment")
+    async with unit_of_work(request) as work:
+        appt = await _visible(work, appointment_id)
+    return json_response(render_appointment(appt))
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """Every status change and move of the appointment, oldest first."""
+    appointment_id = path_id(request, what="appointment")
+    async with unit_of_work(request) as work:
+        await _visible(work, appointment_id)
+        rows = await work.conn.fetch(
+            "SELECT * FROM appointment_history WHERE appointment_id = $1 ORDER BY id",
+            appointment_id,
+        )
+    return json_response({"data": [_render_history(r) for r in rows], "next_cursor": None})
+
+
+def _render_history(r: Mapping[str, Any]) -> dict[str, Any]:
+    def text(v: Any) -> str | None:
+        return None if v is None else str(v)
+
+    return {
+        "action": r["action"],
+        "from_status": r["from_status"],
+        "to_status": r["to_status"],
+        "from_start": iso(r["from_starts_at"]),
+        "from_end": iso(r["from_ends_at"]),
+        "from_specialist_id": text(r["from_specialist_id"]),
+        "start": iso(r["starts_at"]),
+        "end": iso(r["ends_at"]),
+        "specialist_id": text(r["specialist_id"]),
+        "actor_user_id": text(r["actor_user_id"]),
+        "actor_role": r["actor_role"],
+        "at": iso(r["created_at"]),
+    }
+
+
+def _require_member(snap: store.CalendarSnapshot, specialist_id: uuid.UUID | None) -> None:
+    members = {m.specialist.id for m in snap.calendar.specialists}
+    if specialist_id is not None and specialist_id not in members:
+        raise validation_failed({"specialist_id": "is not an active specialist of this calendar"})
+
+
+async def create_series(request: web.Request) -> web.Response:
+    """Book a recurring series (e.g. 10 weekly sessions) with one specialist, all or nothing:
+    409 slot_unavailable lists every occurrence that cannot be booked and why."""
+    body = await read_json(request, schemas.SERIES)
+    calendar_id, patient_id = uuid.UUID(body["calendar_id"]), uuid.UUID(body["patient_id"])
+    requested = uuid.UUID(body["specialist_id"]) if body.get("specialist_id") else None
+    first = parse_instant(body["start"], "start")
+    count, every = body.get("occurrences", 1), body.get("interval_days", 7)
+    now = datetime.now(UTC)
+    async with unit_of_work(request) as work:
+        zone = await work.conn.fetchval(
+            "SELECT timezone FROM calendars WHERE id = $1 AND deleted_at IS NULL", calendar_id
+        )
+        if zone is None:
+            raise validation_failed({"calendar_id": "no such calendar"})
+        starts = booking.occurrence_starts(first, count, every, zone)
+        snap = await store.load_calendar_snapshot(
+            work.conn, calendar_id, now=now, window=(starts[0], starts[-1])
+        )
+        _require_member(snap, requested)
+        chosen = booking.plan_series(snap, starts, requested, now)
+        series_id, booked = await store.insert_series(
+            work.conn,
+            actor=work.actor,
+            calendar_id=calendar_id,
+            specialist_id=chosen,
+            patient_id=patient_id,
+            starts=starts,
+            every_days=every,
+        )
+        for appt in booked:
+            work.emit_appointment(store.BOOKED_EVENT, appt, series_id=series_id)
+    return json_response(
+        {"series_id": str(series_id), "appointments": [render_appointment(a) for a in booked]},
+        status=201,
+    )
+
+
+async def reschedule(request: web.Request) -> web.Response:
+    """Move an appointment atomically: the old time is freed and the new one taken in one
+    statement; the id and status stay and the move is kept in its history."""
+    appointment_id = path_id(request, what="appointment")
+    body = await read_json(request, schemas.RESCHEDULE)
+    start = parse_instant(body["start"], "start")
+    now = datetime.now(UTC)
+    async with unit_of_work(request) as work:
+        row = await work.conn.fetchrow(
+            "SELECT * FROM appointments WHERE id = $1 FOR UPDATE", appointment_id
+        )
+        if row is None:
+            raise not_found("appointment")
+        current = Appointment.from_row(row)
+        store.next_status(current.status, Action.RESCHEDULE)  # 409 before any slot question
+        target = uuid.UUID(body["specialist_id"]) if body.get("specialist_id") else None
+        target = target or current.specialist_id
+        end = start + (current.ends_at - current.starts_at)
+        snap = await store.load_calendar_snapshot(
+            work.conn, current.calendar_id, now=now, window=(start, end)
+        )
+        _require_member(snap, target)
+        booking.check_move(snap, appointment_id, start, target, now)
+        before, after = await store.reschedule_appointment(
+            work.conn,
+            actor=work.actor,
+            appointment_id=appointment_id,
+            starts_at=start,
+            specialist_id=target,
+        )
+        work.emit_appointment(
+            store.EVENT_TYPES[Action.RESCHEDULE],
+            after,
+            previous={
+                "start": before.starts_at,
+                "end": before.ends_at,
+                "specialist_id": before.specialist_id,
+            },
+        )
+    return json_response(render_appointment(after))
+
+
+async def cancel(request: web.Request) -> web.Response:
+    appointment_id = path_id(request, what="appointment")
+    body = await read_json(request, schemas.CANCEL)
+    async with unit_of_work(request) as work:
+        _, after = await store.cancel_appointment(
+            work.conn,
+            actor=work.actor,
+            appointment_id=appointment_id,
+            reason=body["reason"],
+            note=body.get("note"),
+        )
+        work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
+    return json_response(render_appointment(after))
+
+
+def _transition(action: Action) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        appointment_id = path_id(request, what="appointment")
+        async with unit_of_work(request) as work:
+            who = work.principal
+            only = None
+            if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
+                only = who.specialist_id or uuid.UUID(int=0)
+            _, after = await store.transition_appointment(
+                work.conn,
+                actor=work.actor,
+                appointment_id=appointment_id,
+                action=action,
+                only_specialist=only,
+            )
+            work.emit_appointment(store.EVENT_TYPES[action], after)
+        return json_response(render_appointment(after))
+
+    handler.__name__ = f"appointment_{action.value}"
+    return handler
+
+
+TRANSITION_PATHS = {
+    Action.CONFIRM: "confirm",
+    Action.CHECK_IN: "check-in",
+    Action.START: "start",
+    Action.COMPLETE: "complete",
+    Action.NO_SHOW: "no-show",
+}
+_ONE = "/v1/appointments/{id}"
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/v1/appointments",
+        list_appointments,
+        APPOINTMENT_READERS,
+        "List appointments (specialists and patients see their own)",
+        TAG,
+        query={
+            "from": "RFC 3339",
+            "to": "RFC 3339",
+            "specialist_id": "",
+            "patient_id": "",
+            "calendar_id": "",
+            "status": "",
+            "limit": "",
+            "cursor": "",
+        },
+    ),
+    Endpoint(
+        "POST",
+        "/v1/appointments/series",
+        create_series,
+        FRONT_DESK,
+        "Book a recurring series (all or nothing)",
+        TAG,
+        request_schema=schemas.SERIES,
+        status=201,
+        errors=(409,),
+    ),
+    Endpoint(
+        "GET",
+        _ONE,
+        get_appointment,
+        APPOINTMENT_READERS,
+        "Get an appointment",
+        TAG,
+        response_schema=schemas.APPOINTMENT_RESPONSE,
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        _ONE + "/history",
+        get_history,
+        APPOINTMENT_READERS,
+        "An appointment's status changes and moves",
+        TAG,
+        errors=(404,),
+    ),
+    Endpoint(
+        "POST",
+        _ONE + "/reschedule",
+        reschedule,
+        FRONT_DESK,
+        "Move an appointment to another time or specialist",
+        TAG,
+        request_schema=schemas.RESCHEDULE,
+        response_schema=schemas.APPOINTMENT_RESPONSE,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        "POST",
+        _ONE + "/cancel",
+        cancel,
+        FRONT_DESK,
+        "Cancel an appointment",
+        TAG,
+        request_schema=schemas.CANCEL,
+        response_schema=schemas.APPOINTMENT_RESPONSE,
+        errors=(404, 409),
+    ),
+] + [
+    Endpoint(
+        "POST",
+        f"{_ONE}/{path}",
+        _transition(action),
+        STAFF,
+        f"Appointment transition: {action.value}",
+        TAG,
+        response_schema=schemas.APPOINTMENT_RESPONSE,
+        errors=(404, 409),
+    )
+    for action, path in TRANSITION_PATHS.items()
+]

@@ -1,0 +1,241 @@
+"""Patients: CRUD for the front desk, search by name, e-mail or phone (trigram indexes, accent-
+and case-insensitive), and the cancellation history of a patient.
+
+Specialists see the patients they have appointments with; a patient sees only themself; the
+owner sees none (no patient data for owners).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from server.errors import not_found, validation_failed
+from server.http import json_response
+from server.routing import Endpoint, roles
+from server.scheduling import repository as repo
+from server.scheduling import schemas
+from server.scheduling._web import (
+    Work,
+    cursor_key,
+    encode_cursor,
+    iso,
+    page_of,
+    page_response,
+    path_id,
+    unit_of_work,
+)
+from server.scheduling.access import FRONT_DESK, STAFF
+from server.scheduling.crud import Resource
+from storage.types import Role
+
+TAG = "scheduling: patients"
+_NAME = "f_unaccent(lower(t.first_name || ' ' || t.last_name))"  # = the trigram index expression
+_PHONE = "regexp_replace(t.phone, '[^0-9]', '', 'g')"
+# Lower than pg_trgm's 0.6 default, so a one-letter typo in a short name still matches.
+_WORD_SIMILARITY = "0.4"
+
+
+def render_patient(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "first_name": r["first_name"],
+        "last_name": r["last_name"],
+        "email": r["email"],
+        "phone": r["phone"],
+        "date_of_birth": r["date_of_birth"].isoformat() if r["date_of_birth"] else None,
+        "guest": r["guest"],
+        "consent_analytics": r["consent_analytics"],
+        "consent_marketing": r["consent_marketing"],
+        "consent_telerehab": r["consent_telerehab"],
+        "user_id": str(r["user_id"]) if r["user_id"] else None,
+        "created_at": iso(r["created_at"]),
+        "updated_at": iso(r["updated_at"]),
+    }
+
+
+async def _columns(
+    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+) -> dict[str, Any]:
+    values = dict(body)
+    if values.get("date_of_birth"):
+        born = date.fromisoformat(values["date_of_birth"])
+        if born > date.today():
+            raise validation_failed({"date_of_birth": "must not be in the future"})
+        values["date_of_birth"] = born
+    if isinstance(values.get("email"), str):
+        values["email"] = values["email"].strip()
+    if current is None:
+        values["organization_id"] = work.org_id
+    return values
+
+
+PATIENTS = Resource(
+    entity="patient",
+    table="patients",
+    path="/v1/patients",
+    tag=TAG,
+    render=render_patient,
+    create_schema=schemas.PATIENT,
+    patch_schema=schemas.PATIENT_PATCH,
+    read=FRONT_DESK,
+    write=FRONT_DESK,
+    columns=_columns,
+)
+
+
+def _scope(work: Work, first_arg: int) -> tuple[str, list[Any]]:
+    """SQL restricting patients `t` to what the caller may see, with its arguments."""
+    who = work.principal
+    if who.role is Role.SPECIALIST:
+        return (
+            f"EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = t.id"
+            f" AND a.specialist_id = ${first_arg})",
+            [who.specialist_id],
+        )
+    if who.role is Role.PATIENT:
+        return f"t.id = ${first_arg}", [who.patient_id]
+    return "TRUE", []
+
+
+async def get_patient(request: web.Request) -> web.Response:
+    patient_id = path_id(request, what="patient")
+    async with unit_of_work(request) as work:
+        where, args = _scope(work, 2)
+        row = await work.conn.fetchrow(
+            f"SELECT * FROM patients t WHERE t.id = $1 AND t.deleted_at IS NULL AND {where}",
+            patient_id,
+            *args,
+        )
+    if row is None:
+        raise not_found("patient")
+    return json_response(render_patient(row))
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_patients(request: web.Request) -> web.Response:
+    """All patients in creation order, or with `q` the best matches first."""
+    q = request.query.get("q", "").strip()
+    if len(q) > 100:
+        raise validation_failed({"q": "must be at most 100 characters"})
+    page = page_of(request)
+    async with unit_of_work(request) as work:
+        if not q:
+            where, args = _scope(work, 3)
+            rows = await repo.list_rows(work.conn, "patients", page, where=where, args=args)
+            return json_response(page_response(rows, page, render_patient, repo.creation_key))
+        offset = 0
+        if page.after is not None:
+            (offset,) = cursor_key(page, 1)
+            if not isinstance(offset, int) or offset < 0:
+                raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
+        digits = "".join(ch for ch in q if ch.isdigit())
+        where, args = _scope(work, 5)
+        await work.conn.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", _WORD_SIMILARITY
+        )
+        rows = await work.conn.fetch(
+            f"""SELECT t.*, word_similarity(f_unaccent(lower($1)), {_NAME}) AS score
+                FROM patients t
+                WHERE t.deleted_at IS NULL AND {where} AND (
+                  {_NAME} LIKE f_unaccent(lower($2))
+                  OR f_unaccent(lower($1)) <% {_NAME}
+                  OR lower(t.email) LIKE lower($2)
+                  OR (length($3) >= 3 AND {_PHONE} LIKE $4))
+                ORDER BY score DESC, t.last_name, t.first_name, t.id
+                LIMIT {page.limit + 1} OFFSET {offset}""",
+            q,
+            _like(q),
+            digits,
+            _like(digits),
+            *args,
+        )
+    shown = rows[: page.limit]
+    more = len(rows) > page.limit
+    return json_response(
+        {
+            "data": [render_patient(r) for r in shown],
+            "next_cursor": encode_cursor([offset + len(shown)]) if more else None,
+        }
+    )
+
+
+def render_cancellation(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "appointment_id": str(r["appointment_id"]),
+        "patient_id": str(r["patient_id"]),
+        "specialist_id": str(r["specialist_id"]),
+        "calendar_id": str(r["calendar_id"]),
+        "reason": r["reason"],
+        "note": r["note"],
+        "cancelled_by": str(r["cancelled_by"]) if r["cancelled_by"] else None,
+        "cancelled_by_role": r["cancelled_by_role"],
+        "original_start": iso(r["original_starts_at"]),
+        "original_end": iso(r["original_ends_at"]),
+        "created_at": iso(r["created_at"]),
+    }
+
+
+async def list_cancellations(request: web.Request) -> web.Response:
+    """A patient's cancellations, newest first; a specialist sees those of their appointments."""
+    patient_id = path_id(request, what="patient")
+    page = page_of(request)
+    before_at: datetime | None = None
+    before_id: uuid.UUID | None = None
+    if page.after is not None:
+        before_at, before_id = repo.creation_cursor(page)
+    async with unit_of_work(request) as work:
+        if await repo.get_row(work.conn, "patients", patient_id) is None:
+            raise not_found("patient")
+        only = work.principal.specialist_id if work.principal.role is Role.SPECIALIST else None
+        if work.principal.role is Role.SPECIALIST and only is None:
+            raise not_found("patient")
+        rows = await work.conn.fetch(
+            f"""SELECT * FROM cancellations
+                WHERE patient_id = $1 AND ($2::uuid IS NULL OR specialist_id = $2)
+                  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+                ORDER BY created_at DESC, id DESC LIMIT {page.limit + 1}""",
+            patient_id,
+            only,
+            before_at,
+            before_id,
+        )
+    return json_response(page_response(rows, page, render_cancellation, repo.creation_key))
+
+
+_READERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST, Role.PATIENT)
+_writes = [ep for ep in PATIENTS.endpoints() if ep.method in ("POST", "PATCH", "DELETE")]
+ENDPOINTS = _writes + [
+    Endpoint(
+        "GET",
+        "/v1/patients",
+        list_patients,
+        STAFF,
+        "List or search patients (q: name, e-mail or phone)",
+        TAG,
+        query={"q": "search text", "limit": "page size", "cursor": "next_cursor"},
+    ),
+    Endpoint(
+        "GET", "/v1/patients/{id}", get_patient, _READERS, "Get a patient", TAG, errors=(404,)
+    ),
+    Endpoint(
+        "GET",
+        "/v1/patients/{id}/cancellations",
+        list_cancellations,
+        STAFF,
+        "A patient's cancellation history",
+        TAG,
+        query={"limit": "page size", "cursor": "next_cursor"},
+        errors=(404,),
+    ),
+]

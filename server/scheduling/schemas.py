@@ -1,0 +1,198 @@
+"""JSON Schemas of the scheduling request bodies; the same dicts validate requests and are
+published in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+UUID: Schema = {
+    "type": "string",
+    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+}
+NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 200}
+TIMEZONE: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+START_TIME: Schema = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+END_TIME: Schema = {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"}
+DATE: Schema = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+INSTANT: Schema = {"type": "string", "format": "date-time"}
+
+
+def _object(properties: Schema, required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+def _patch(create: Schema) -> Schema:
+    """The PATCH body of a resource: any subset of its create fields, at least one."""
+    return {**create, "required": [], "minProperties": 1}
+
+
+WEEKLY_INTERVAL = _object(
+    {
+        "weekday": {"type": "integer", "minimum": 1, "maximum": 7},
+        "start": START_TIME,
+        "end": END_TIME,
+    },
+    ("weekday", "start", "end"),
+)
+WEEKLY_HOURS = {"type": "array", "items": WEEKLY_INTERVAL, "maxItems": 100}
+DAY_INTERVAL = _object({"start": START_TIME, "end": END_TIME}, ("start", "end"))
+
+SPECIALTY = _object({"name": NAME}, ("name",))
+
+SPECIALIST = _object(
+    {
+        "name": NAME,
+        "timezone": TIMEZONE,
+        "user_id": {"anyOf": [UUID, {"type": "null"}]},
+        "active": {"type": "boolean"},
+        "specialty_ids": {"type": "array", "items": UUID, "maxItems": 50, "uniqueItems": True},
+    },
+    ("name", "timezone"),
+)
+SPECIALIST_PATCH = _patch(SPECIALIST)
+WEEKLY_HOURS_PUT = _object({"hours": WEEKLY_HOURS}, ("hours",))
+OVERRIDE = _object(
+    {"date": DATE, "hours": {"type": "array", "items": DAY_INTERVAL, "maxItems": 24}},
+    ("date", "hours"),
+)
+
+SERVICE = _object(
+    {
+        "name": NAME,
+        "duration_min": {"type": "integer", "minimum": 1, "maximum": 1440},
+        "buffer_before_min": {"type": "integer", "minimum": 0, "maximum": 240},
+        "buffer_after_min": {"type": "integer", "minimum": 0, "maximum": 240},
+        "modality": {"enum": ["in_clinic", "virtual"]},
+        "price": _object(
+            {
+                "amount": {"type": "integer", "minimum": 0, "maximum": 10**12},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            },
+            ("amount", "currency"),
+        ),
+        "active": {"type": "boolean"},
+    },
+    ("name", "duration_min"),
+)
+SERVICE_PATCH = _patch(SERVICE)
+
+CALENDAR_MEMBER = _object(
+    {
+        "id": UUID,
+        "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+        "hours": {"anyOf": [WEEKLY_HOURS, {"type": "null"}]},
+    },
+    ("id",),
+)
+CALENDAR = _object(
+    {
+        "name": NAME,
+        "service_id": UUID,
+        "timezone": TIMEZONE,
+        "public": {"type": "boolean"},
+        "slot_interval_min": {"type": "integer", "minimum": 1, "maximum": 1440},
+        "min_notice_min": {"type": "integer", "minimum": 0, "maximum": 525600},
+        "horizon_days": {"type": "integer", "minimum": 0, "maximum": 730},
+        "period": _object({"start": DATE, "end": DATE}, ("start", "end")),
+        "assignment": {"enum": ["round_robin", "priority", "patient_choice"]},
+        "specialists": {
+            "type": "array",
+            "items": CALENDAR_MEMBER,
+            "maxItems": 200,
+        },
+        "hours": {"anyOf": [WEEKLY_HOURS, {"type": "null"}]},
+        "daily_cap": {
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": 1000}, {"type": "null"}]
+        },
+        "hold_ttl_s": {"type": "integer", "minimum": 30, "maximum": 3600},
+        "active": {"type": "boolean"},
+    },
+    ("name", "service_id", "timezone"),
+)
+CALENDAR_PATCH = _patch(CALENDAR)
+
+PHONE: Schema = {"type": "string", "pattern": "^\\+?[0-9 ()./-]{3,32}$"}
+PATIENT = _object(
+    {
+        "first_name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "last_name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "email": {
+            "anyOf": [{"type": "string", "format": "email", "maxLength": 254}, {"type": "null"}]
+        },
+        "phone": {"anyOf": [PHONE, {"type": "null"}]},
+        "date_of_birth": {"anyOf": [DATE, {"type": "null"}]},
+        "guest": {"type": "boolean"},
+        "consent_analytics": {"type": "boolean"},
+        "consent_marketing": {"type": "boolean"},
+        "consent_telerehab": {"type": "boolean"},
+    },
+    ("first_name", "last_name"),
+)
+PATIENT_PATCH = _patch(PATIENT)
+
+SERIES = _object(
+    {
+        "calendar_id": UUID,
+        "patient_id": UUID,
+        "specialist_id": {"anyOf": [UUID, {"type": "null"}]},
+        "start": INSTANT,
+        "occurrences": {"type": "integer", "minimum": 1, "maximum": 52},
+        "interval_days": {"type": "integer", "minimum": 1, "maximum": 365},
+    },
+    ("calendar_id", "patient_id", "start"),
+)
+RESCHEDULE = _object(
+    {"start": INSTANT, "specialist_id": {"anyOf": [UUID, {"type": "null"}]}}, ("start",)
+)
+CANCEL = _object(
+    {
+        "reason": {"type": "string", "minLength": 1, "maxLength": 200},
+        "note": {"anyOf": [{"type": "string", "maxLength": 2000}, {"type": "null"}]},
+    },
+    ("reason",),
+)
+
+APPOINTMENT_RESPONSE: Schema = {
+    "type": "object",
+    "required": ["id", "status", "calendar_id", "specialist_id", "patient_id", "start", "end"],
+    "properties": {
+        "id": UUID,
+        "status": {"type": "string"},
+        "calendar_id": UUID,
+        "specialist_id": UUID,
+        "patient_id": UUID,
+        "service_id": UUID,
+        "start": INSTANT,
+        "end": INSTANT,
+        "series_id": {"anyOf": [UUID, {"type": "null"}]},
+    },
+}
+SLOTS_RESPONSE: Schema = {
+    "type": "object",
+    "required": ["calendar_id", "timezone", "position", "slots"],
+    "properties": {
+        "calendar_id": UUID,
+        "timezone": {"type": "string"},
+        "position": {"anyOf": [{"type": "null"}, {"type": "object"}]},
+        "slots": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "end", "specialist_ids"],
+                "properties": {
+                    "start": INSTANT,
+                    "end": INSTANT,
+                    "specialist_ids": {"type": "array", "items": UUID},
+                },
+            },
+        },
+    },
+}

@@ -1,0 +1,206 @@
+"""Demo seeder of the scheduling domain: 2 services, 3 specialists (Mon-Fri hours), 2 calendars
+in Europe/Bucharest (one public, one staff-only), 4 patients and a few appointments.
+
+Runs after identity's seeder; links the demo specialist and patient logins (if any) to the
+specialists and patients made here, so their tokens carry `sid` / `pid`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from server.seed import DemoSeed, seeder
+from storage import audit
+from storage.scheduling import insert_appointment
+
+ZONE = "Europe/Bucharest"
+SERVICES = [  # name, duration, buffer before, buffer after, modality, price (bani)
+    ("Physiotherapy session", 50, 0, 10, "in_clinic", 25_000),
+    ("Telerehab check-in", 30, 0, 0, "virtual", 12_000),
+]
+SPECIALISTS = [  # name, weekly intervals per weekday (Mon-Fri)
+    ("Dr. Ana Constantinescu", [(9 * 60, 17 * 60)]),
+    ("Mihai Radu, PT", [(8 * 60, 12 * 60), (13 * 60, 17 * 60)]),
+    ("Irina Vasilescu, PT", [(10 * 60, 18 * 60)]),
+]
+PATIENTS = [  # diacritics on purpose: search is accent-insensitive
+    ("Ștefan", "Popescu", "stefan.popescu@example.com", "+40 721 000 001"),
+    ("Ioana", "Mărgărit", "ioana.margarit@example.com", "+40 721 000 002"),
+    ("Andrei", "Ionescu", None, "+40 721 000 003"),
+    ("Elena", "Dumitru", "elena.dumitru@example.com", None),
+]
+
+
+async def _insert(conn: asyncpg.Connection, table: str, values: dict[str, Any]) -> uuid.UUID:
+    names = list(values)
+    marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    row_id: uuid.UUID = await conn.fetchval(
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) RETURNING id",
+        *values.values(),
+    )
+    await audit.record(
+        conn,
+        actor=audit.SYSTEM,
+        organization_id=values["organization_id"],
+        action=f"{table.rstrip('s')}.create",
+        entity=table.rstrip("s"),
+        entity_id=row_id,
+        after=values,
+    )
+    return row_id
+
+
+async def _organization(conn: asyncpg.Connection, demo: DemoSeed) -> uuid.UUID:
+    if demo.organization_id is not None:
+        return uuid.UUID(demo.organization_id)
+    org_id: uuid.UUID = await conn.fetchval(
+        """INSERT INTO organizations (name, slug, timezone) VALUES ($1, $2, $3) RETURNING id""",
+        f"Demo Clinic {demo.suffix}",
+        f"demo-{demo.suffix}",
+        ZONE,
+    )
+    demo.organization_id = str(org_id)
+    return org_id
+
+
+def _next_weekdays(count: int) -> list[date]:
+    day = datetime.now(ZoneInfo(ZONE)).date() + timedelta(days=2)
+    found: list[date] = []
+    while len(found) < count:
+        if day.isoweekday() <= 5:
+            found.append(day)
+        day += timedelta(days=1)
+    return found
+
+
+@seeder
+async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
+    org = await _organization(conn, demo)
+    services = [
+        await _insert(
+            conn,
+            "services",
+            {
+                "organization_id": org,
+                "name": name,
+                "duration_min": duration,
+                "buffer_before_min": before,
+                "buffer_after_min": after,
+                "modality": modality,
+                "price_amount": price,
+                "price_currency": "RON",
+            },
+        )
+        for name, duration, before, after, modality, price in SERVICES
+    ]
+    specialists = []
+    for name, intervals in SPECIALISTS:
+        sid = await _insert(
+            conn, "specialists", {"organization_id": org, "name": name, "timezone": ZONE}
+        )
+        await conn.executemany(
+            """INSERT INTO specialist_hours (organization_id, specialist_id, weekday, start_min,
+                 end_min) VALUES ($1, $2, $3, $4, $5)""",
+            [(org, sid, wd, a, b) for wd in range(1, 6) for a, b in intervals],
+        )
+        specialists.append(sid)
+        demo.specialists.append({"id": str(sid), "name": name, "timezone": ZONE})
+    calendars = [
+        ("Physiotherapy - online booking", services[0], True, 60, 120, "round_robin", specialists),
+        ("Telerehab follow-ups (staff)", services[1], False, 30, 0, "priority", specialists[:2]),
+    ]
+    calendar_ids = []
+    for name, service, public, interval, notice, assignment, members in calendars:
+        cid = await _insert(
+            conn,
+            "calendars",
+            {
+                "organization_id": org,
+                "name": name,
+                "service_id": service,
+                "timezone": ZONE,
+                "public": public,
+                "slot_interval_min": interval,
+                "min_notice_min": notice,
+                "horizon_days": 30 if public else 60,
+                "assignment": assignment,
+            },
+        )
+        await conn.executemany(
+            """INSERT INTO calendar_specialists (organization_id, calendar_id, specialist_id,
+                 priority) VALUES ($1, $2, $3, $4)""",
+            [(org, cid, sid, i) for i, sid in enumerate(members)],
+        )
+        calendar_ids.append(cid)
+        demo.calendars.append(
+            {
+                "id": str(cid),
+                "name": name,
+                "timezone": ZONE,
+                "public": public,
+                "specialist_ids": [str(s) for s in members],
+                "service_id": str(service),
+            }
+        )
+    patients = []
+    for first, last, email, phone in PATIENTS:
+        pid = await _insert(
+            conn,
+            "patients",
+            {
+                "organization_id": org,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": phone,
+                "consent_telerehab": True,
+            },
+        )
+        patients.append(pid)
+        demo.patients.append({"id": str(pid), "name": f"{first} {last}"})
+    await _link_logins(conn, demo, org, specialists, patients)
+    # A few appointments on the coming weekdays, at 10:00 and 14:00 local (on every slot grid).
+    zone = ZoneInfo(ZONE)
+    for i, day in enumerate(_next_weekdays(3)):
+        for j, hour in enumerate((10, 14)):
+            await insert_appointment(
+                conn,
+                actor=audit.SYSTEM,
+                calendar_id=calendar_ids[0],
+                specialist_id=specialists[(i + j) % len(specialists)],
+                patient_id=patients[(2 * i + j) % len(patients)],
+                starts_at=datetime.combine(day, time(hour), zone).astimezone(UTC),
+            )
+
+
+async def _link_logins(
+    conn: asyncpg.Connection,
+    demo: DemoSeed,
+    org: uuid.UUID,
+    specialists: list[uuid.UUID],
+    patients: list[uuid.UUID],
+) -> None:
+    """Give identity's demo specialist and patient logins their specialist / patient rows."""
+    has_memberships = await conn.fetchval("SELECT to_regclass('memberships') IS NOT NULL")
+    pools = {"specialist": list(specialists), "patient": list(patients)}
+    for user in demo.users:
+        pool = pools.get(str(user.get("role")))
+        if not pool or not user.get("user_id"):
+            continue
+        target, user_id = pool.pop(0), uuid.UUID(user["user_id"])
+        table = "specialists" if user["role"] == "specialist" else "patients"
+        await conn.execute(f"UPDATE {table} SET user_id = $1 WHERE id = $2", user_id, target)
+        column = "specialist_id" if user["role"] == "specialist" else "patient_id"
+        user[column] = str(target)
+        if has_memberships:
+            await conn.execute(
+                f"UPDATE memberships SET {column} = $1 WHERE organization_id = $2 AND user_id = $3",
+                target,
+                org,
+                user_id,
+            )

@@ -1,0 +1,452 @@
+"""Appointment writes as plain functions on an asyncpg connection: book (from a hold or by staff),
+transition, cancel, reschedule, and book a recurring series all-or-nothing.
+
+The caller owns the transaction (`Database.tenant(org_id)`); each function writes its history row
+and its audit row in it. Engine rules (hours, alignment, daily cap) are the caller's to check
+first; these functions enforce what the database can prove: tenancy, membership, the state
+machine, and no overlap (the exclusion constraint, SQLSTATE 23P01 -> SlotUnavailable).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from storage import audit
+from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
+from storage.scheduling._states import Action, AppointmentStatus, next_status
+
+ENTITY = "appointment"
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    calendar_id: uuid.UUID
+    service_id: uuid.UUID
+    specialist_id: uuid.UUID
+    patient_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    buffer_before_min: int
+    buffer_after_min: int
+    status: AppointmentStatus
+    series_id: uuid.UUID | None
+    series_index: int | None
+    hold_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Appointment:
+        return cls(
+            id=row["id"],
+            organization_id=row["organization_id"],
+            calendar_id=row["calendar_id"],
+            service_id=row["service_id"],
+            specialist_id=row["specialist_id"],
+            patient_id=row["patient_id"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            buffer_before_min=row["buffer_before_min"],
+            buffer_after_min=row["buffer_after_min"],
+            status=AppointmentStatus(row["status"]),
+            series_id=row["series_id"],
+            series_index=row["series_index"],
+            hold_id=row["hold_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def audit_view(self) -> dict[str, Any]:
+        """The fields an audit diff records (ids and times; no patient data)."""
+        return {
+            "status": self.status.value,
+            "calendar_id": self.calendar_id,
+            "specialist_id": self.specialist_id,
+            "patient_id": self.patient_id,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+        }
+
+
+async def _history(
+    conn: asyncpg.Connection,
+    actor: audit.AuditActor,
+    action: str,
+    before: Appointment | None,
+    after: Appointment,
+) -> None:
+    await conn.execute(
+        """INSERT INTO appointment_history (organization_id, appointment_id, action, from_status,
+             to_status, from_starts_at, from_ends_at, from_specialist_id, starts_at, ends_at,
+             specialist_id, actor_user_id, actor_role)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+        after.organization_id,
+        after.id,
+        action,
+        before.status.value if before else None,
+        after.status.value,
+        before.starts_at if before else None,
+        before.ends_at if before else None,
+        before.specialist_id if before else None,
+        after.starts_at,
+        after.ends_at,
+        after.specialist_id,
+        actor.user_id,
+        actor.role,
+    )
+
+
+async def _conflicts(
+    conn: asyncpg.Connection,
+    specialist_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    buffer_before_min: int,
+    buffer_after_min: int,
+    exclude: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT id, starts_at, ends_at FROM appointments
+           WHERE specialist_id = $1 AND status NOT IN ('cancelled', 'no_show')
+             AND ($6::uuid IS NULL OR id <> $6)
+             AND appointment_span(starts_at, ends_at, buffer_before_min, buffer_after_min)
+                 && appointment_span($2, $3, $4, $5)
+           ORDER BY starts_at""",
+        specialist_id,
+        starts_at,
+        ends_at,
+        buffer_before_min,
+        buffer_after_min,
+        exclude,
+    )
+    return [
+        {
+            "appointment_id": r["id"],
+            "specialist_id": specialist_id,
+            "start": r["starts_at"],
+            "end": r["ends_at"],
+        }
+        for r in rows
+    ]
+
+
+async def _require_member(
+    conn: asyncpg.Connection, calendar_id: uuid.UUID, specialist_id: uuid.UUID
+) -> None:
+    found = await conn.fetchval(
+        """SELECT 1 FROM calendar_specialists cs JOIN specialists s ON s.id = cs.specialist_id
+           WHERE cs.calendar_id = $1 AND cs.specialist_id = $2
+             AND s.active AND s.deleted_at IS NULL""",
+        calendar_id,
+        specialist_id,
+    )
+    if found is None:
+        raise InvalidReference("specialist_id", "is not an active specialist of this calendar")
+
+
+async def _locked(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, specialist_id: uuid.UUID | None
+) -> Appointment:
+    row = await conn.fetchrow("SELECT * FROM appointments WHERE id = $1 FOR UPDATE", appointment_id)
+    if row is None or (specialist_id is not None and row["specialist_id"] != specialist_id):
+        raise NotFound(ENTITY)
+    return Appointment.from_row(row)
+
+
+async def insert_appointment(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    calendar_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    hold_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+    series_index: int | None = None,
+) -> Appointment:
+    """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist.
+
+    Idempotent per `hold_id`: booking a hold that was already booked returns that appointment.
+    Raises NotFound (calendar), InvalidReference (specialist_id, patient_id), SlotUnavailable
+    (the time or its buffers overlap another live appointment of the specialist).
+    """
+    if hold_id is not None:
+        existing = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
+        if existing is not None:
+            return Appointment.from_row(existing)
+    cal = await conn.fetchrow(
+        """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
+                  s.buffer_after_min
+           FROM calendars c JOIN services s ON s.id = c.service_id
+           WHERE c.id = $1 AND c.deleted_at IS NULL""",
+        calendar_id,
+    )
+    if cal is None:
+        raise NotFound("calendar")
+    await _require_member(conn, calendar_id, specialist_id)
+    if (
+        await conn.fetchval(
+            "SELECT 1 FROM patients WHERE id = $1 AND deleted_at IS NULL", patient_id
+        )
+        is None
+    ):
+        raise InvalidReference("patient_id", "no such patient")
+    if ends_at is None:
+        ends_at = starts_at + timedelta(minutes=cal["duration_min"])
+    if ends_at <= starts_at:
+        raise InvalidReference("end", "must be after start")
+    bb, ba = cal["buffer_before_min"], cal["buffer_after_min"]
+    try:
+        async with conn.transaction():  # a savepoint: on 23P01 the caller's transaction lives on
+            row = await conn.fetchrow(
+                """INSERT INTO appointments (organization_id, calendar_id, service_id,
+                     specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
+                     buffer_after_min, hold_id, series_id, series_index, created_by)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   ON CONFLICT (hold_id) DO NOTHING
+                   RETURNING *""",
+                cal["organization_id"],
+                calendar_id,
+                cal["service_id"],
+                specialist_id,
+                patient_id,
+                starts_at,
+                ends_at,
+                bb,
+                ba,
+                hold_id,
+                series_id,
+                series_index,
+                actor.user_id,
+            )
+    except asyncpg.ExclusionViolationError:
+        conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)
+        raise SlotUnavailable("the specialist is not free at this time", conflicts) from None
+    if row is None:  # a concurrent booking of the same hold won
+        row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
+        assert row is not None
+        return Appointment.from_row(row)
+    booked = Appointment.from_row(row)
+    await conn.execute(
+        """UPDATE calendar_specialists SET assignments = assignments + 1
+           WHERE calendar_id = $1 AND specialist_id = $2""",
+        calendar_id,
+        specialist_id,
+    )
+    await _history(conn, actor, "book", None, booked)
+    await audit.record(
+        conn,
+        actor=actor,
+        organization_id=booked.organization_id,
+        action="appointment.book",
+        entity=ENTITY,
+        entity_id=booked.id,
+        after=booked.audit_view(),
+    )
+    return booked
+
+
+async def transition_appointment(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    appointment_id: uuid.UUID,
+    action: Action,
+    only_specialist: uuid.UUID | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+) -> tuple[Appointment, Appointment]:
+    """Apply a status action under a row lock; returns (before, after).
+
+    `only_specialist` restricts the call to that specialist's appointments (others are
+    NotFound). Cancelling needs a `reason` and writes the cancellation record. Raises
+    InvalidTransition when the state machine has no such edge from the current status.
+    """
+    if action is Action.RESCHEDULE:
+        raise ValueError("use reschedule_appointment to move an appointment")
+    if action is Action.CANCEL and not reason:
+        raise InvalidReference("reason", "is required to cancel")
+    before = await _locked(conn, appointment_id, only_specialist)
+    status = next_status(before.status, action)
+    row = await conn.fetchrow(
+        "UPDATE appointments SET status = $2, updated_at = now() WHERE id = $1 RETURNING *",
+        appointment_id,
+        status.value,
+    )
+    after = Appointment.from_row(row)
+    if action is Action.CANCEL:
+        await conn.execute(
+            """INSERT INTO cancellations (organization_id, appointment_id, patient_id,
+                 specialist_id, calendar_id, reason, note, cancelled_by, cancelled_by_role,
+                 original_starts_at, original_ends_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+            after.organization_id,
+            after.id,
+            after.patient_id,
+            after.specialist_id,
+            after.calendar_id,
+            reason,
+            note,
+            actor.user_id,
+            actor.role,
+            after.starts_at,
+            after.ends_at,
+        )
+    await _history(conn, actor, action.value, before, after)
+    await audit.record(
+        conn,
+        actor=actor,
+        organization_id=after.organization_id,
+        action=f"appointment.{action.value}",
+        entity=ENTITY,
+        entity_id=after.id,
+        before=before.audit_view(),
+        after={**after.audit_view(), "reason": reason, "note": note},
+    )
+    return before, after
+
+
+async def cancel_appointment(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    appointment_id: uuid.UUID,
+    reason: str,
+    note: str | None = None,
+    only_specialist: uuid.UUID | None = None,
+) -> tuple[Appointment, Appointment]:
+    """Cancel and record why (see `transition_appointment`); the time is free on commit."""
+    return await transition_appointment(
+        conn,
+        actor=actor,
+        appointment_id=appointment_id,
+        action=Action.CANCEL,
+        only_specialist=only_specialist,
+        reason=reason,
+        note=note,
+    )
+
+
+async def reschedule_appointment(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    appointment_id: uuid.UUID,
+    starts_at: datetime,
+    specialist_id: uuid.UUID | None = None,
+) -> tuple[Appointment, Appointment]:
+    """Move a booked or confirmed appointment to `starts_at` (same length), optionally to
+    another specialist of its calendar, in one UPDATE: the old time is released and the new one
+    taken atomically, the id and status stay, the move is kept in the history.
+    Returns (before, after); raises SlotUnavailable, InvalidTransition, InvalidReference."""
+    before = await _locked(conn, appointment_id, None)
+    next_status(before.status, Action.RESCHEDULE)
+    target = specialist_id or before.specialist_id
+    if target != before.specialist_id:
+        await _require_member(conn, before.calendar_id, target)
+    ends_at = starts_at + (before.ends_at - before.starts_at)
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                """UPDATE appointments SET starts_at = $2, ends_at = $3, specialist_id = $4,
+                     updated_at = now() WHERE id = $1 RETURNING *""",
+                appointment_id,
+                starts_at,
+                ends_at,
+                target,
+            )
+    except asyncpg.ExclusionViolationError:
+        conflicts = await _conflicts(
+            conn,
+            target,
+            starts_at,
+            ends_at,
+            before.buffer_before_min,
+            before.buffer_after_min,
+            exclude=appointment_id,
+        )
+        raise SlotUnavailable("the specialist is not free at the new time", conflicts) from None
+    after = Appointment.from_row(row)
+    await _history(conn, actor, Action.RESCHEDULE.value, before, after)
+    await audit.record(
+        conn,
+        actor=actor,
+        organization_id=after.organization_id,
+        action="appointment.reschedule",
+        entity=ENTITY,
+        entity_id=after.id,
+        before=before.audit_view(),
+        after=after.audit_view(),
+    )
+    return before, after
+
+
+async def insert_series(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    calendar_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    starts: Sequence[datetime],
+    every_days: int,
+) -> tuple[uuid.UUID, list[Appointment]]:
+    """Book every start of a recurring series, or none: the first conflict raises
+    SlotUnavailable (its conflicts carry the occurrence `index`) and the caller's transaction
+    rolls back whatever was inserted before it."""
+    if not starts:
+        raise InvalidReference("occurrences", "a series needs at least one occurrence")
+    org = await conn.fetchval(
+        "SELECT organization_id FROM calendars WHERE id = $1 AND deleted_at IS NULL", calendar_id
+    )
+    if org is None:
+        raise NotFound("calendar")
+    series_id = await conn.fetchval(
+        """INSERT INTO appointment_series (organization_id, calendar_id, patient_id, specialist_id,
+             occurrences, every_days, first_starts_at, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
+        org,
+        calendar_id,
+        patient_id,
+        specialist_id,
+        len(starts),
+        every_days,
+        starts[0],
+        actor.user_id,
+    )
+    booked: list[Appointment] = []
+    for index, start in enumerate(starts):
+        try:
+            booked.append(
+                await insert_appointment(
+                    conn,
+                    actor=actor,
+                    calendar_id=calendar_id,
+                    specialist_id=specialist_id,
+                    patient_id=patient_id,
+                    starts_at=start,
+                    series_id=series_id,
+                    series_index=index,
+                )
+            )
+        except SlotUnavailable as exc:
+            end = booked[0].ends_at - booked[0].starts_at + start if booked else None
+            conflict = {
+                "index": index,
+                "start": start,
+                "end": end,
+                "reason": "busy",
+                "appointments": exc.conflicts,
+            }
+            raise SlotUnavailable(f"occurrence {index} is not free", [conflict]) from None
+    return series_id, booked
