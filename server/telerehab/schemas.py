@@ -1,0 +1,198 @@
+"""JSON Schemas of the telerehab request bodies (validated on input, published in OpenAPI).
+
+Plan content and frequency come from storage.telerehab, the one definition of their shape; the
+kinematic definition is checked by pipelines.pose (richer per-field messages than a schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.telerehab import (
+    CONTENT_SCHEMA,
+    FREQUENCY_SCHEMA,
+    UUID_PATTERN,
+    BodyRegion,
+    Category,
+    Difficulty,
+    Equipment,
+)
+
+_UUID: dict[str, Any] = {
+    "type": "string",
+    "pattern": UUID_PATTERN,
+}
+_DATE: dict[str, Any] = {"type": "string", "format": "date"}
+_TEXT_LIST: dict[str, Any] = {
+    "type": "array",
+    "maxItems": 30,
+    "items": {"type": "string", "minLength": 1, "maxLength": 500},
+}
+_BLOB_KEY: dict[str, Any] = {
+    "type": ["string", "null"],
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9/_.-]{0,511}$",
+}
+_TRANSLATION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 4000},
+        "instructions": _TEXT_LIST,
+        "contraindications": _TEXT_LIST,
+    },
+}
+
+EXERCISE_FIELDS: dict[str, Any] = {
+    "scope": {"enum": ["global", "organization"]},
+    "slug": {"type": ["string", "null"], "pattern": "^[a-z0-9][a-z0-9_-]{1,62}$"},
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": {"type": "string", "maxLength": 4000},
+    "instructions": _TEXT_LIST,
+    "contraindications": _TEXT_LIST,
+    "video_key": _BLOB_KEY,
+    "image_key": _BLOB_KEY,
+    "category": {"enum": [c.value for c in Category]},
+    "body_region": {"enum": [r.value for r in BodyRegion]},
+    "equipment": {
+        "type": "array",
+        "maxItems": 10,
+        "items": {"enum": [e.value for e in Equipment]},
+    },
+    "difficulty": {"enum": [d.value for d in Difficulty]},
+    "tags": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+    },
+    "kinematics": {"type": ["object", "null"], "description": "validated by pipelines.pose"},
+    "translations": {
+        "type": "object",
+        "maxProperties": 30,
+        "propertyNames": {"pattern": "^[a-z]{2}(-[A-Za-z]{2})?$"},
+        "additionalProperties": _TRANSLATION,
+    },
+}
+
+EXERCISE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "category", "body_region", "difficulty"],
+    "additionalProperties": False,
+    "properties": EXERCISE_FIELDS,
+}
+
+EXERCISE_PATCH: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {k: v for k, v in EXERCISE_FIELDS.items() if k != "scope"},
+}
+
+_PLAN_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": {"type": "string", "maxLength": 4000},
+    "plan_type": {"enum": ["telerehab", "in_clinic"]},
+}
+
+PLAN_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "sessions"],
+    "additionalProperties": False,
+    "properties": {
+        **_PLAN_FIELDS,
+        "scope": {"enum": ["global", "organization", "custom"]},
+        "patient_id": _UUID,
+        "sessions": CONTENT_SCHEMA["properties"]["sessions"],
+    },
+}
+
+PLAN_PATCH: dict[str, Any] = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": _PLAN_FIELDS,
+}
+
+PLAN_DRAFT: dict[str, Any] = CONTENT_SCHEMA
+
+PLAN_CLONE: dict[str, Any] = {
+    "type": "object",
+    "required": ["scope"],
+    "additionalProperties": False,
+    "properties": {
+        "scope": {"enum": ["global", "organization", "custom"]},
+        "patient_id": _UUID,
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "version": {"type": "integer", "minimum": 1},
+    },
+}
+
+ASSIGNMENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["plan_id", "frequency", "starts_on"],
+    "additionalProperties": False,
+    "properties": {
+        "plan_id": _UUID,
+        "plan_version": {"type": "integer", "minimum": 1},
+        "frequency": FREQUENCY_SCHEMA,
+        "starts_on": _DATE,
+        "ends_on": {"anyOf": [_DATE, {"type": "null"}]},
+        "specialist_id": _UUID,
+        "replaces": _UUID,
+    },
+}
+
+_ANGLE: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": 180}
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 100_000}
+
+EXERCISE_LOG: dict[str, Any] = {
+    "type": "object",
+    "required": ["position", "exercise_id", "sets_done", "reps_done", "duration_s"],
+    "additionalProperties": False,
+    "properties": {
+        "position": {"type": "integer", "minimum": 0, "maximum": 100},
+        "exercise_id": _UUID,
+        "sets_done": _COUNT,
+        "reps_done": _COUNT,
+        "duration_s": _COUNT,
+        "rom_min_deg": _ANGLE,
+        "rom_max_deg": _ANGLE,
+        "rom_mean_deg": _ANGLE,
+        "tempo_mean_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": 600_000},
+        "cues": {
+            "type": "object",
+            "maxProperties": 32,
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,63}$"},
+            "additionalProperties": _COUNT,
+        },
+        "pain": {"type": ["integer", "null"], "minimum": 0, "maximum": 10},
+    },
+}
+
+COMPLETION_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["session_index", "started_at", "completed_at", "exercises"],
+    "additionalProperties": False,
+    "properties": {
+        "session_index": {"type": "integer", "minimum": 0, "maximum": 100},
+        "started_at": {"type": "string", "minLength": 10, "maxLength": 40},
+        "completed_at": {"type": "string", "minLength": 10, "maxLength": 40},
+        "status": {"enum": ["completed", "partial"]},
+        "exercises": {"type": "array", "maxItems": 100, "items": EXERCISE_LOG},
+    },
+}
+
+QUESTIONNAIRE: dict[str, Any] = {
+    "type": "object",
+    "required": ["pain", "difficulty"],
+    "additionalProperties": False,
+    "properties": {
+        "pain": {"type": "integer", "minimum": 0, "maximum": 10, "description": "0-10 NRS"},
+        "difficulty": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10,
+            "description": "0-10, Borg CR10 perceived exertion",
+        },
+        "note": {"type": ["string", "null"], "maxLength": 2000},
+    },
+}

@@ -1,0 +1,330 @@
+"""Progress records: session completions with per-exercise logs, the post-session questionnaire,
+and adherence (sessions done vs scheduled in a period).
+
+`record_completion` is the one writer of completions: the telerehab session actors call it when a
+live session ends (with `telerehab_session_id`, which makes a retried call return the first
+record), and the REST layer calls it for a session done without the camera.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from storage.audit import AuditActor, record
+from storage.telerehab._adherence import Adherence, Frequency, scheduled_sessions
+from storage.telerehab._assignments import load_assigned_plan
+from storage.telerehab._errors import Conflict, Invalid, NotFound
+from storage.telerehab._states import AssignmentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseSummary:
+    """What the patient did of one prescribed exercise. Angles in degrees; `cues`: how often
+    each form cue (by code) was given; `pain`: 0-10 if the patient reported it."""
+
+    position: int
+    exercise_id: uuid.UUID
+    sets_done: int
+    reps_done: int
+    duration_s: int
+    rom_min_deg: float | None = None
+    rom_max_deg: float | None = None
+    rom_mean_deg: float | None = None
+    tempo_mean_ms: int | None = None
+    cues: Mapping[str, int] = field(default_factory=dict)
+    pain: int | None = None
+    sets_target: int = 0  # filled from the snapshot on write
+    reps_target: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    assignment_id: uuid.UUID
+    session_index: int
+    started_at: datetime
+    completed_at: datetime
+    exercises: Sequence[ExerciseSummary]
+    status: str = "completed"  # or "partial": ended before every exercise was done
+    source: str = "telerehab"  # or "manual": done without the camera, reported by REST
+    telerehab_session_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Questionnaire:
+    pain: int
+    difficulty: int
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    assignment_id: uuid.UUID
+    plan_version_id: uuid.UUID
+    session_index: int
+    telerehab_session_id: uuid.UUID | None
+    source: str
+    status: str
+    started_at: datetime
+    completed_at: datetime
+    duration_s: int
+    exercises: tuple[ExerciseSummary, ...] = ()
+    questionnaire: Questionnaire | None = None
+
+
+_COMPLETION = """id, patient_id, assignment_id, plan_version_id, session_index,
+  telerehab_session_id, source, status, started_at, completed_at, duration_s"""
+_LOG = """position, exercise_id, sets_done, reps_done, duration_s, rom_min_deg, rom_max_deg,
+  rom_mean_deg, tempo_mean_ms, cues, pain, sets_target, reps_target"""
+
+
+def _check(rec: SessionRecord, prescribed: Mapping[int, Any], session_count: int) -> None:
+    fields: dict[str, str] = {}
+    if not 0 <= rec.session_index < session_count:
+        fields["session_index"] = f"must be 0..{session_count - 1} (the plan's sessions)"
+    if rec.completed_at < rec.started_at:
+        fields["completed_at"] = "must not be before started_at"
+    if rec.status not in ("completed", "partial"):
+        fields["status"] = "must be completed or partial"
+    seen: set[int] = set()
+    for i, ex in enumerate(rec.exercises):
+        path = f"exercises.{i}"
+        item = prescribed.get(ex.position)
+        if ex.position in seen:
+            fields[f"{path}.position"] = "is reported twice"
+        seen.add(ex.position)
+        if item is None:
+            fields[f"{path}.position"] = "is not an exercise of this session"
+        elif uuid.UUID(item["exercise_id"]) != ex.exercise_id:
+            fields[f"{path}.exercise_id"] = "is not the exercise prescribed at this position"
+        roms = [v for v in (ex.rom_min_deg, ex.rom_mean_deg, ex.rom_max_deg) if v is not None]
+        if any(not 0 <= v <= 180 for v in roms):
+            fields[f"{path}.rom"] = "angles must be 0..180 degrees"
+        elif roms != sorted(roms):
+            fields[f"{path}.rom"] = "must satisfy rom_min_deg <= rom_mean_deg <= rom_max_deg"
+        if ex.pain is not None and not 0 <= ex.pain <= 10:
+            fields[f"{path}.pain"] = "must be 0..10"
+        if min(ex.sets_done, ex.reps_done, ex.duration_s) < 0:
+            fields[path] = "counts and durations must not be negative"
+    if fields:
+        raise Invalid(fields)
+
+
+async def record_completion(
+    conn: asyncpg.Connection, rec: SessionRecord, *, org_id: uuid.UUID, actor: AuditActor
+) -> Completion:
+    """Store a done session against its assignment's snapshot (tenant connection). Idempotent
+    per `telerehab_session_id`. Raises NotFound, Invalid, or Conflict (assignment ended)."""
+    if rec.telerehab_session_id is not None:
+        existing = await completion_for_session(conn, rec.telerehab_session_id)
+        if existing is not None:
+            return existing
+    assigned = await load_assigned_plan(conn, rec.assignment_id)
+    if assigned.assignment.status is not AssignmentStatus.ACTIVE:
+        raise Conflict("the plan assignment has ended")
+    sessions = assigned.snapshot["sessions"]
+    prescribed: dict[int, Any] = {}
+    if 0 <= rec.session_index < len(sessions):
+        prescribed = {item["position"]: item for item in sessions[rec.session_index]["exercises"]}
+    _check(rec, prescribed, len(sessions))
+    duration = int((rec.completed_at - rec.started_at).total_seconds())
+    row = await conn.fetchrow(
+        f"""INSERT INTO session_completions (organization_id, patient_id, assignment_id,
+              plan_version_id, session_index, telerehab_session_id, source, status, started_at,
+              completed_at, duration_s, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (telerehab_session_id) DO NOTHING RETURNING {_COMPLETION}""",
+        org_id,
+        assigned.assignment.patient_id,
+        rec.assignment_id,
+        assigned.assignment.plan_version_id,
+        rec.session_index,
+        rec.telerehab_session_id,
+        rec.source,
+        rec.status,
+        rec.started_at,
+        rec.completed_at,
+        duration,
+        actor.user_id,
+    )
+    if row is None:  # a concurrent call of the same session won the insert
+        assert rec.telerehab_session_id is not None
+        existing = await completion_for_session(conn, rec.telerehab_session_id)
+        assert existing is not None
+        return existing
+    await conn.executemany(
+        f"""INSERT INTO exercise_logs (organization_id, completion_id, patient_id, {_LOG})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+        [
+            (org_id, row["id"], assigned.assignment.patient_id, ex.position, ex.exercise_id,
+             ex.sets_done, ex.reps_done, ex.duration_s, ex.rom_min_deg, ex.rom_max_deg,
+             ex.rom_mean_deg, ex.tempo_mean_ms, dict(ex.cues), ex.pain,
+             prescribed[ex.position]["sets"], prescribed[ex.position]["reps"])
+            for ex in rec.exercises
+        ],
+    )  # fmt: skip
+    await record(
+        conn, actor=actor, organization_id=org_id, action="session_completion.recorded",
+        entity="session_completion", entity_id=row["id"],
+        after={"assignment_id": rec.assignment_id, "session_index": rec.session_index,
+               "status": rec.status, "source": rec.source},
+    )  # fmt: skip
+    return await get_completion(conn, row["id"])
+
+
+def _summary(row: Mapping[str, Any]) -> ExerciseSummary:
+    return ExerciseSummary(**dict(row))
+
+
+async def get_completion(conn: asyncpg.Connection, completion_id: uuid.UUID) -> Completion:
+    row = await conn.fetchrow(
+        f"SELECT {_COMPLETION} FROM session_completions WHERE id = $1", completion_id
+    )
+    if row is None:
+        raise NotFound("session completion")
+    logs = await conn.fetch(
+        f"SELECT {_LOG} FROM exercise_logs WHERE completion_id = $1 ORDER BY position",
+        completion_id,
+    )
+    q = await conn.fetchrow(
+        "SELECT pain, difficulty, note, created_at FROM session_questionnaires "
+        "WHERE completion_id = $1",
+        completion_id,
+    )
+    return Completion(
+        **dict(row),
+        exercises=tuple(_summary(r) for r in logs),
+        questionnaire=None if q is None else Questionnaire(**dict(q)),
+    )
+
+
+async def completion_for_session(
+    conn: asyncpg.Connection, telerehab_session_id: uuid.UUID
+) -> Completion | None:
+    completion_id = await conn.fetchval(
+        "SELECT id FROM session_completions WHERE telerehab_session_id = $1", telerehab_session_id
+    )
+    return None if completion_id is None else await get_completion(conn, completion_id)
+
+
+async def list_completions(
+    conn: asyncpg.Connection,
+    patient_id: uuid.UUID,
+    *,
+    limit: int = 50,
+    after: tuple[datetime, uuid.UUID] | None = None,
+) -> list[Completion]:
+    """The patient's completions, newest first, without logs (fetch one for its details)."""
+    args: list[Any] = [patient_id, limit]
+    where = "patient_id = $1"
+    if after is not None:
+        where += " AND (completed_at, id) < ($3, $4)"
+        args += [after[0], after[1]]
+    rows = await conn.fetch(
+        f"SELECT {_COMPLETION} FROM session_completions WHERE {where} "
+        "ORDER BY completed_at DESC, id DESC LIMIT $2",
+        *args,
+    )
+    return [Completion(**dict(r)) for r in rows]
+
+
+async def record_questionnaire(
+    conn: asyncpg.Connection,
+    completion_id: uuid.UUID,
+    *,
+    pain: int,
+    difficulty: int,
+    note: str | None,
+    org_id: uuid.UUID,
+    actor: AuditActor,
+) -> Questionnaire:
+    """Answer the post-session questionnaire once; Conflict when it was already answered."""
+    completion = await get_completion(conn, completion_id)
+    fields = {
+        name: "must be an integer 0..10"
+        for name, value in (("pain", pain), ("difficulty", difficulty))
+        if not 0 <= value <= 10
+    }
+    if note is not None and len(note) > 2000:
+        fields["note"] = "must be at most 2000 characters"
+    if fields:
+        raise Invalid(fields)
+    row = await conn.fetchrow(
+        """INSERT INTO session_questionnaires (completion_id, organization_id, patient_id, pain,
+             difficulty, note, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (completion_id) DO NOTHING
+           RETURNING pain, difficulty, note, created_at""",
+        completion_id,
+        org_id,
+        completion.patient_id,
+        pain,
+        difficulty,
+        note,
+        actor.user_id,
+    )
+    if row is None:
+        raise Conflict("the questionnaire of this session was already answered")
+    await record(
+        conn, actor=actor, organization_id=org_id, action="session_questionnaire.answered",
+        entity="session_completion", entity_id=completion_id,
+        after={"pain": pain, "difficulty": difficulty, "note": note},
+    )  # fmt: skip
+    return Questionnaire(**dict(row))
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentAdherence:
+    assignment_id: uuid.UUID
+    plan_id: uuid.UUID
+    plan_version: int
+    adherence: Adherence
+
+
+async def adherence(
+    conn: asyncpg.Connection, patient_id: uuid.UUID, *, period_from: date, period_to: date
+) -> tuple[Adherence, list[AssignmentAdherence]]:
+    """Sessions done vs scheduled per assignment and in total, for the days of the period
+    (inclusive) in the organization's time zone. An ended assignment schedules nothing after
+    the day it ended; only `completed` sessions count (a `partial` one is not a session done)."""
+    rows = await conn.fetch(
+        """WITH tz AS (SELECT coalesce((SELECT timezone FROM organizations
+                                        WHERE id = app_org_id()), 'UTC') AS name)
+           SELECT a.id, a.plan_id, a.plan_version, a.frequency, a.starts_on, a.ends_on,
+                  (a.ended_at AT TIME ZONE tz.name)::date AS ended_on,
+                  (SELECT count(*) FROM session_completions c
+                    WHERE c.assignment_id = a.id AND c.status = 'completed'
+                      AND (c.completed_at AT TIME ZONE tz.name)::date BETWEEN $2 AND $3) AS done
+           FROM plan_assignments a, tz
+           WHERE a.patient_id = $1 AND a.starts_on <= $3
+           ORDER BY a.created_at, a.id""",
+        patient_id,
+        period_from,
+        period_to,
+    )
+    items: list[AssignmentAdherence] = []
+    total = Adherence.of(0, 0)
+    for r in rows:
+        last = r["ends_on"]
+        if r["ended_on"] is not None and (last is None or r["ended_on"] < last):
+            last = r["ended_on"]
+        scheduled = scheduled_sessions(
+            Frequency.from_json(r["frequency"]),
+            starts_on=r["starts_on"],
+            ends_on=last,
+            period_from=period_from,
+            period_to=period_to,
+        )
+        if scheduled == 0 and r["done"] == 0:
+            continue
+        item = Adherence.of(scheduled, int(r["done"]))
+        items.append(AssignmentAdherence(r["id"], r["plan_id"], r["plan_version"], item))
+        total = total + item
+    return total, items
