@@ -18,6 +18,7 @@ from bench.schema import Result
 # name -> module under bench.scenarios; each exposes `async def run(opts) -> Result`.
 SCENARIOS: dict[str, str] = {
     "events": "bench.scenarios.events",
+    "slots": "bench.scenarios.slots",
 }
 
 

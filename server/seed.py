@@ -42,11 +42,24 @@ def seeder(fn: Seeder) -> Seeder:
     return fn
 
 
+# Seeders run in this order of their modules (later domains use earlier ones' rows), whatever
+# order the modules happened to be imported in.
+DOMAIN_ORDER = ("server.identity.seed", "server.scheduling.seed", "server.telerehab.seed")
+
+
+def _ordered() -> list[Seeder]:
+    def rank(fn: Seeder) -> int:
+        module = getattr(fn, "__module__", "")
+        return DOMAIN_ORDER.index(module) if module in DOMAIN_ORDER else len(DOMAIN_ORDER)
+
+    return sorted(SEEDERS, key=rank)
+
+
 def _load_domain_seeders() -> None:
-    # Domains register their seeders on import; the list grows as features land.
+    # Domains register their seeders on import.
     import importlib
 
-    for module in ("server.identity.seed", "server.scheduling.seed", "server.telerehab.seed"):
+    for module in DOMAIN_ORDER:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -65,7 +78,7 @@ async def seed_demo(db: Database, *, once: bool = False) -> dict[str, Any]:
             if previous is not None:
                 return dict(previous)
         demo = DemoSeed(suffix=secrets.token_hex(3))
-        for fn in SEEDERS:
+        for fn in _ordered():
             await fn(conn, demo)
         result = demo.result()
         await conn.execute("INSERT INTO demo_seed (result) VALUES ($1)", result)

@@ -14,10 +14,6 @@ from typing import Any
 
 import asyncpg
 
-# Seeders run in registration order and this one needs the clinic and patients the identity and
-# scheduling seeders make: importing them first registers them first, whoever imports this module.
-import server.identity.seed  # noqa: F401
-import server.scheduling.seed  # noqa: F401
 from pipelines.pose import EXERCISES
 from server.seed import DemoSeed, seeder
 from storage.audit import SYSTEM
