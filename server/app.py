@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import gateway, health, metrics, middleware, openapi
-from server.auth import TokenAuthenticator
+from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
@@ -32,9 +32,13 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS_KEY] = settings
-    app[middleware.AUTHENTICATOR_KEY] = TokenAuthenticator(settings.secret)
+    identity = Identity(settings, Backends.of_app(app))
+    app[IDENTITY_KEY] = identity
+    app[middleware.AUTHENTICATOR_KEY] = identity.authenticator
+    app[middleware.POLICY_KEY] = identity.policy
+    app[middleware.RATE_LIMITER_KEY] = identity.limiter
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx, identity.lifecycle])
     mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
     mount(app, identity_routes.ENDPOINTS)
     mount(app, scheduling_routes.ENDPOINTS)

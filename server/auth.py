@@ -1,13 +1,33 @@
-"""Authentication of HTTP requests: the bearer token (or, for WebSocket upgrades, the
-`access_token` query parameter) verified into a Principal."""
+"""Authentication: a bearer token (or, for WebSocket upgrades, the `access_token` query parameter)
+verified into a Principal.
+
+Our own tokens are HS256 with CADENCE_SECRET; when a JWKS URL is configured, RS256 tokens of the
+external identity provider are accepted too. The algorithm is chosen from the token header, but
+each algorithm is only ever checked with its own key, so `alg: none` and HS256-signed-with-the-
+public-key confusion both fail. Every verified token then passes the session gate (disabled
+memberships, revoked sessions).
+"""
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
+import jwt
 from aiohttp import web
 
 from server import tokens
 from server.errors import ApiError
 from storage.types import Principal
+
+
+class SessionGate(Protocol):
+    async def check(self, principal: Principal, issued_at: float) -> None:
+        """Raise ApiError(401) when the principal's session may no longer be used."""
+
+
+class KeySource(Protocol):
+    async def key(self, kid: str | None) -> Any:
+        """The provider's public key for `kid`; raises when there is none."""
 
 
 def bearer_token(request: web.Request, *, allow_query: bool = False) -> str | None:
@@ -22,18 +42,61 @@ def bearer_token(request: web.Request, *, allow_query: bool = False) -> str | No
     return None
 
 
-class TokenAuthenticator:
-    """Verifies HS256 access tokens signed with CADENCE_SECRET."""
+def _unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "token is invalid or expired")
 
-    def __init__(self, secret: str) -> None:
+
+class TokenAuthenticator:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        gate: SessionGate | None = None,
+        jwks: KeySource | None = None,
+        claim_names: tokens.ClaimNames = tokens.PROTOCOL_CLAIMS,
+    ) -> None:
         self._secret = secret
+        self._gate = gate
+        self._jwks = jwks
+        self._claim_names = claim_names
 
     def verify(self, token: str) -> Principal:
+        """Signature and claims of one of our own tokens only (no session gate)."""
         try:
             return tokens.verify(self._secret, token)
         except tokens.InvalidToken:
-            raise ApiError(401, "unauthorized", "token is invalid or expired") from None
+            raise _unauthorized() from None
+
+    async def authenticate_token(self, token: str) -> Principal:
+        """The principal of a bearer token: verified, mapped and gated. Raises ApiError(401).
+
+        The WebSocket gateway calls this for the upgrade header, the query parameter and the
+        first-frame `auth` op alike."""
+        verified = await self._verify(token)
+        if self._gate is not None:
+            await self._gate.check(verified.principal, verified.issued_at)
+        return verified.principal
+
+    async def _verify(self, token: str) -> tokens.Verified:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _unauthorized() from None
+        alg = header.get("alg")
+        try:
+            if alg == tokens.ALGORITHM:
+                return tokens.decode(self._secret, token)
+            if alg == tokens.EXTERNAL_ALGORITHM and self._jwks is not None:
+                kid = header.get("kid")
+                try:
+                    key = await self._jwks.key(kid if isinstance(kid, str) else None)
+                except Exception:  # unknown kid or an unreachable provider: not verifiable
+                    raise _unauthorized() from None
+                return tokens.decode_external(key, token, self._claim_names)
+        except tokens.InvalidToken:
+            raise _unauthorized() from None
+        raise _unauthorized()
 
     async def authenticate(self, request: web.Request) -> Principal | None:
         token = bearer_token(request)
-        return None if token is None else self.verify(token)
+        return None if token is None else await self.authenticate_token(token)

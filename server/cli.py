@@ -28,6 +28,12 @@ def _uuid(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(f"not a UUID: {text!r}") from None
 
 
+def _months(text: str) -> int:
+    if not text.isdigit() or int(text) > 120:
+        raise argparse.ArgumentTypeError(f"months must be 0..120, got {text!r}")
+    return int(text)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -111,6 +117,38 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partitions(args: argparse.Namespace) -> int:
+    """Create the monthly partitions of every range-partitioned table, `--months` ahead.
+
+    Tables are found in pg_partitioned_table, so tables added later are covered without
+    changing this command. Run it monthly (cron); it is idempotent."""
+    import asyncpg
+
+    settings = _settings()
+
+    async def run() -> dict[str, int]:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            parents = await conn.fetch(
+                """SELECT p.partrelid::regclass::text AS name
+                   FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
+                   WHERE p.partstrat = 'r' AND NOT c.relispartition
+                   ORDER BY 1"""
+            )
+            made: dict[str, int] = {}
+            for row in parents:
+                made[row["name"]] = await conn.fetchval(
+                    "SELECT ensure_monthly_partitions($1::regclass, $2)", row["name"], args.months
+                )
+            return made
+        finally:
+            await conn.close()
+
+    made = asyncio.run(run())
+    sys.stdout.write(orjson.dumps({"created": made}).decode() + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench.runner import main as bench_main
 
@@ -145,6 +183,14 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--specialist", type=_uuid)
     token.add_argument("--ttl", type=int, default=900)
     token.set_defaults(fn=cmd_token)
+
+    partitions = sub.add_parser(
+        "partitions", help="create monthly partitions ahead (audit log and other event tables)"
+    )
+    partitions.add_argument(
+        "--months", type=_months, default=3, help="months ahead, 0..120 (default 3)"
+    )
+    partitions.set_defaults(fn=cmd_partitions)
 
     bench = sub.add_parser("bench", help="run bench scenarios (see bench/README)", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)

@@ -15,7 +15,7 @@ from aiohttp import web
 from server import metrics
 from server.errors import DEFAULT_CODES, ApiError, envelope, render
 from server.logs import request_id_var
-from server.routing import endpoint_of
+from server.routing import PUBLIC_RATE, Access, RateLimit, endpoint_of
 from storage.types import Principal
 
 log = logging.getLogger("cadence.http")
@@ -42,7 +42,19 @@ class Authenticator(Protocol):
         """
 
 
+class RoutePolicy(Protocol):
+    def check_route(self, access: Access, principal: Principal | None) -> None:
+        """Raise ApiError(401/403) unless `principal` may call an endpoint declaring `access`."""
+
+
+class RateLimiter(Protocol):
+    async def hit(self, bucket: str, who: str, rule: RateLimit) -> None:
+        """Count one call of `who` in `bucket`; raise ApiError(429) past the rule's limit."""
+
+
 AUTHENTICATOR_KEY = web.AppKey("authenticator", Authenticator)
+POLICY_KEY = web.AppKey("policy", RoutePolicy)
+RATE_LIMITER_KEY = web.AppKey("rate_limiter", RateLimiter)
 CORS_ORIGINS_KEY = web.AppKey("cors_origins", frozenset[str])
 
 
@@ -128,16 +140,18 @@ async def errors(request: web.Request, handler: Next) -> web.StreamResponse:
 
 @web.middleware
 async def authorize(request: web.Request, handler: Next) -> web.StreamResponse:
+    """Rate limit, authenticate, then let the policy decide, from the endpoint's declaration."""
     if request.method == "OPTIONS":
         return web.Response(status=204)
     endpoint = endpoint_of(request)
     if endpoint is None:  # unknown route or method: the router answers 404/405
         return await handler(request)
-    authenticator = request.app[AUTHENTICATOR_KEY]
-    found = await authenticator.authenticate(request)
-    if found is None and not endpoint.access.public:
-        raise ApiError(401, "unauthorized", "authentication required")
-    if found is not None and not endpoint.access.public and not endpoint.access.allows(found.role):
-        raise ApiError(403, "forbidden", "your role may not call this endpoint")
-    request[PRINCIPAL_KEY] = found
+    access = endpoint.access
+    rule = access.rate or (PUBLIC_RATE if access.public else None)
+    limiter = request.app.get(RATE_LIMITER_KEY)
+    if rule is not None and limiter is not None:
+        await limiter.hit(f"{endpoint.method} {endpoint.path}", request.remote or "-", rule)
+    found = await request.app[AUTHENTICATOR_KEY].authenticate(request)
+    request.app[POLICY_KEY].check_route(access, found)
+    request[PRINCIPAL_KEY] = found  # type: ignore[misc]
     return await handler(request)

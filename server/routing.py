@@ -15,27 +15,54 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True, slots=True)
-class Access:
-    """Who may call an endpoint.
+class RateLimit:
+    """At most `limit` calls per `window_s` seconds from one client address to one endpoint.
 
-    `public`: no token needed. Otherwise a valid token whose role is in `roles` (an empty set
-    means any authenticated role). Tenant scoping is not declared here: every repository call runs
-    in the caller's organization context, so foreign ids are simply not found.
+    `fail_closed`: when the limiter's store (Redis) cannot be reached, refuse with 503 rather than
+    let the call through; for endpoints where an unlimited caller is the threat (login, refresh).
+    """
+
+    limit: int
+    window_s: int
+    fail_closed: bool = False
+
+
+# Every public endpoint is limited; an endpoint declares a tighter or looser rule where needed.
+PUBLIC_RATE = RateLimit(limit=300, window_s=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call an endpoint, and how often.
+
+    `public`: no token needed. Otherwise a valid token whose role is in `roles`. An empty set
+    means any role of an organization; `superadmin` has no organization, so it is allowed only
+    where named (`EVERYONE` names every role). Tenant scoping is not declared here: every
+    repository call runs in the caller's organization context, so foreign ids are simply not
+    found. `rate`: the per-client limit the middleware enforces (public endpoints always have one).
     """
 
     public: bool = False
     roles: frozenset[Role] = frozenset()
+    rate: RateLimit | None = None
 
     def allows(self, role: Role) -> bool:
-        return not self.roles or role in self.roles
+        if not self.roles:
+            return role is not Role.SUPERADMIN
+        return role in self.roles
 
 
-PUBLIC = Access(public=True)
+PUBLIC = Access(public=True, rate=PUBLIC_RATE)
 AUTHENTICATED = Access()
+EVERYONE = Access(roles=frozenset(Role))
 
 
-def roles(*allowed: Role) -> Access:
-    return Access(roles=frozenset(allowed))
+def public(rate: RateLimit = PUBLIC_RATE) -> Access:
+    return Access(public=True, rate=rate)
+
+
+def roles(*allowed: Role, rate: RateLimit | None = None) -> Access:
+    return Access(roles=frozenset(allowed), rate=rate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,12 @@
-"""Access tokens (PROTOCOL.md "Tokens"): HS256 with CADENCE_SECRET, audience `cadence`."""
+"""Access tokens (PROTOCOL.md "Tokens"): HS256 with CADENCE_SECRET, audience `cadence`; RS256 tokens
+of an external identity provider, verified with its published keys and mapped to our claims."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -12,10 +15,36 @@ from storage.types import Principal, Role
 
 AUDIENCE = "cadence"
 ALGORITHM = "HS256"
+EXTERNAL_ALGORITHM = "RS256"
+# Clock skew tolerated for tokens minted by another party's clock.
+EXTERNAL_LEEWAY_S = 30
+_REQUIRED = ["exp", "iat", "sub", "aud"]
 
 
 class InvalidToken(Exception):
     """The token is missing, malformed, forged, expired, or for another audience."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A token whose signature and claims checked out. `issued_at` (the `iat` claim) lets the
+    authenticator refuse tokens minted before a membership's sessions were invalidated."""
+
+    principal: Principal
+    issued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimNames:
+    """Where an external identity provider puts our claims (PROTOCOL.md names by default)."""
+
+    org: str = "org"
+    role: str = "role"
+    patient: str = "pid"
+    specialist: str = "sid"
+
+
+PROTOCOL_CLAIMS = ClaimNames()
 
 
 def issue(
@@ -29,14 +58,16 @@ def issue(
     ttl_s: int = 900,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    now = int(time.time())
+    now = time.time()
     claims: dict[str, Any] = {
         "sub": str(user_id or uuid.uuid4()),
         "org": str(org_id) if org_id else None,
         "role": role.value,
         "aud": AUDIENCE,
-        "iat": now,
-        "exp": now + ttl_s,
+        # Millisecond precision (RFC 7519 allows fractions), so a token minted just after a
+        # membership change is told apart from one minted just before it.
+        "iat": math.floor(now * 1000) / 1000,
+        "exp": int(now) + ttl_s,
         "jti": uuid.uuid4().hex,
     }
     if patient_id:
@@ -47,33 +78,67 @@ def issue(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
+def principal_from_claims(claims: dict[str, Any], names: ClaimNames = PROTOCOL_CLAIMS) -> Principal:
     try:
-        role = Role(claims["role"])
-        org = claims.get("org")
+        role = Role(claims[names.role])
+        org = claims.get(names.org)
         if org is None and role is not Role.SUPERADMIN:
             raise InvalidToken("token has no organization")
+        patient, specialist = claims.get(names.patient), claims.get(names.specialist)
         return Principal(
             user_id=uuid.UUID(claims["sub"]),
             org_id=uuid.UUID(org) if org else None,
             role=role,
-            patient_id=uuid.UUID(claims["pid"]) if claims.get("pid") else None,
-            specialist_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
+            patient_id=uuid.UUID(patient) if patient else None,
+            specialist_id=uuid.UUID(specialist) if specialist else None,
             expires_at=float(claims["exp"]),
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InvalidToken("token claims are invalid") from exc
 
 
-def verify(secret: str, token: str) -> Principal:
+def decode(secret: str, token: str) -> Verified:
+    """Verify one of our own HS256 tokens."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
-            options={"require": ["exp", "iat", "sub", "aud", "role"]},
+            options={"require": [*_REQUIRED, "role"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from exc
-    return principal_from_claims(claims)
+    return Verified(principal_from_claims(claims), float(claims["iat"]))
+
+
+def verify(secret: str, token: str) -> Principal:
+    return decode(secret, token).principal
+
+
+def decode_external(key: Any, token: str, names: ClaimNames = PROTOCOL_CLAIMS) -> Verified:
+    """Verify an identity provider's RS256 token with `key` (from its JWKS) and map its claims.
+
+    A provider's `sub` need not be a UUID: it is mapped to a stable one derived from issuer and
+    subject. A provider can never grant `superadmin`; platform operators sign in with us.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[EXTERNAL_ALGORITHM],
+            audience=AUDIENCE,
+            leeway=EXTERNAL_LEEWAY_S,
+            options={"require": _REQUIRED},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(type(exc).__name__) from exc
+    if claims.get(names.role) == Role.SUPERADMIN.value:
+        raise InvalidToken("an identity provider cannot grant superadmin")
+    subject = str(claims["sub"])
+    try:
+        user_id = uuid.UUID(subject)
+    except ValueError:
+        user_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{claims.get('iss', '')}#{subject}")
+    mapped = {**claims, "sub": str(user_id)}
+    return Verified(principal_from_claims(mapped, names), float(claims["iat"]))

@@ -1,0 +1,100 @@
+"""Is a verified token's session still good? Refuses tokens of disabled memberships and tokens
+minted before a membership's sessions were invalidated (role change, re-enable).
+
+Hot path: one Redis GET per authenticated request. PostgreSQL is the truth: on a cache miss (or
+when Redis is unreachable) the membership row is read in the token's organization context.
+Writers call `remember` after their transaction commits; a cache fill uses SET NX, so a fill that
+read the row before a concurrent disable cannot overwrite the disable.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from datetime import datetime
+
+from redis.exceptions import RedisError
+
+from server.errors import ApiError
+from server.identity._backends import Backends
+from storage.types import Principal
+
+log = logging.getLogger("cadence.identity")
+
+_DISABLED = "d"
+FILL_TTL_S = 60  # bounds how long a lost invalidation (Redis write failed) can go unnoticed
+WRITE_TTL_S = 3600
+
+
+def _encode(disabled: bool, valid_after: datetime | None) -> str:
+    """`d` (disabled), or the instant (epoch ms) before which tokens are refused."""
+    if disabled:
+        return _DISABLED
+    return str(math.floor(valid_after.timestamp() * 1000)) if valid_after else "0"
+
+
+class MembershipGate:
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    def _key(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        return self._backends.keys().named("member", str(org_id), str(user_id))
+
+    async def check(self, principal: Principal, issued_at: float) -> None:
+        """Raise 401 unless the principal's membership may still use a token issued at
+        `issued_at`. Tokens without an organization (superadmin) have no membership to check;
+        tokens whose user has no membership row (operator tokens of `cadence token`) pass."""
+        if principal.org_id is None or principal.user_id is None:
+            return
+        state = await self._state(principal.org_id, principal.user_id)
+        if state == _DISABLED:
+            raise ApiError(401, "unauthorized", "this account is disabled")
+        if issued_at * 1000 < int(state):
+            raise ApiError(401, "unauthorized", "token was revoked; sign in again")
+
+    async def _state(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        key = self._key(org_id, user_id)
+        redis = self._backends.redis()
+        try:
+            cached = await redis.get(key)
+        except RedisError as exc:
+            log.warning("membership cache unavailable", extra={"error": repr(exc)})
+            return await self._read(org_id, user_id)
+        if cached is not None:
+            return cached.decode() if isinstance(cached, bytes) else str(cached)
+        state = await self._read(org_id, user_id)
+        try:
+            await redis.set(key, state, ex=FILL_TTL_S, nx=True)
+        except RedisError:
+            pass  # the answer is right; only the next request pays for the read again
+        return state
+
+    async def _read(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        async with self._backends.db().tenant(org_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT disabled_at, sessions_valid_after FROM memberships WHERE user_id = $1",
+                user_id,
+            )
+        if row is None:
+            return "0"
+        return _encode(row["disabled_at"] is not None, row["sessions_valid_after"])
+
+    async def remember(
+        self,
+        org_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        disabled: bool,
+        valid_after: datetime | None,
+    ) -> None:
+        """Publish a committed change of the membership (call after the transaction)."""
+        key = self._key(org_id, user_id)
+        try:
+            await self._backends.redis().set(key, _encode(disabled, valid_after), ex=WRITE_TTL_S)
+        except RedisError as exc:
+            log.error("membership cache write failed", extra={"error": repr(exc)})
+            try:
+                await self._backends.redis().delete(key)
+            except RedisError:
+                pass  # the fill TTL bounds the staleness

@@ -1,0 +1,118 @@
+"""Organizations (tenants). Creating and listing them is platform work (superadmin, platform
+path); reading and editing one goes through the caller's own organization context, so another
+tenant's id is simply not found. Superadmin reaches any organization on the platform path."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from server.errors import ApiError, not_found
+from server.identity import repository
+from server.identity._backends import Backends
+from server.identity._web import Page, iso
+from storage import audit
+from storage.audit import AuditActor
+from storage.types import Principal, Role
+
+Row = dict[str, Any]
+
+
+def render(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "slug": row["slug"],
+        "timezone": row["timezone"],
+        "language": row["language"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def _slug_taken() -> ApiError:
+    return ApiError(409, "conflict", "an organization with this slug already exists")
+
+
+class Organizations:
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+
+    @asynccontextmanager
+    async def _as(self, who: Principal) -> AsyncIterator[asyncpg.Connection]:
+        db = self._backends.db()
+        if who.role is Role.SUPERADMIN:
+            async with db.platform() as conn:
+                yield conn
+        elif who.org_id is not None:
+            async with db.tenant(who.org_id) as conn:
+                yield conn
+        else:
+            raise not_found("organization")
+
+    async def create(self, actor: AuditActor, body: dict[str, Any]) -> Row:
+        async with self._backends.db().platform() as conn:
+            try:
+                org = await repository.insert_organization(conn, body)
+            except asyncpg.UniqueViolationError:
+                raise _slug_taken() from None
+            await audit.record(
+                conn,
+                actor=actor,
+                organization_id=org["id"],
+                action="organization.create",
+                entity="organization",
+                entity_id=org["id"],
+                after=_snapshot(org),
+            )
+        return org
+
+    async def list(self, page: Page) -> list[Row]:
+        async with self._backends.db().platform() as conn:
+            return await repository.list_organizations(conn, page)
+
+    async def get(self, who: Principal, org_id: uuid.UUID) -> Row:
+        async with self._as(who) as conn:
+            org = await repository.get_organization(conn, org_id)
+        if org is None:
+            raise not_found("organization")
+        return org
+
+    async def update(
+        self, who: Principal, actor: AuditActor, org_id: uuid.UUID, changes: dict[str, Any]
+    ) -> Row:
+        async with self._as(who) as conn:
+            before = await repository.get_organization(conn, org_id, for_update=True)
+            if before is None:
+                raise not_found("organization")
+            changes = {k: v for k, v in changes.items() if before[k] != v}
+            if not changes:
+                return before
+            try:
+                after = await repository.update_organization(conn, org_id, changes)
+            except asyncpg.UniqueViolationError:
+                raise _slug_taken() from None
+            await audit.record(
+                conn,
+                actor=actor,
+                organization_id=org_id,
+                action="organization.update",
+                entity="organization",
+                entity_id=org_id,
+                before=_snapshot(before),
+                after=_snapshot(after),
+            )
+        return after
+
+    async def exists(self, org_id: uuid.UUID) -> bool:
+        """Platform path."""
+        async with self._backends.db().platform() as conn:
+            return await repository.get_organization(conn, org_id) is not None
+
+
+def _snapshot(row: Row) -> Row:
+    return {k: row[k] for k in ("name", "slug", "timezone", "language")}

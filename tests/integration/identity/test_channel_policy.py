@@ -1,0 +1,143 @@
+"""Who may subscribe to which channel (PROTOCOL.md "Channels and events"), for every channel
+kind x every role x own and foreign organization, plus anonymous connections."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.identity import Policy
+from server.resources import DB_KEY
+from storage.db import Database
+from storage.types import Channel, ChannelKind, Principal, Role
+
+Client = TestClient[web.Request, web.Application]
+ROLES = list(Role)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    org: uuid.UUID
+    public_calendar: uuid.UUID
+    private_calendar: uuid.UUID
+    patient: uuid.UUID
+
+
+async def _tenant(db: Database, label: str) -> Tenant:
+    async with db.platform() as conn:
+        org = await conn.fetchval(
+            "INSERT INTO organizations (name, slug) VALUES ($1, $2) RETURNING id",
+            label,
+            f"{label}-{uuid.uuid4().hex[:8]}",
+        )
+        service = await conn.fetchval(
+            """INSERT INTO services (organization_id, name, duration_min, modality)
+               VALUES ($1, 'Assessment', 45, 'in_clinic') RETURNING id""",
+            org,
+        )
+        calendars = [
+            await conn.fetchval(
+                """INSERT INTO calendars (organization_id, name, service_id, timezone, public,
+                                          slot_interval_min, horizon_days)
+                   VALUES ($1, 'Front desk', $2, 'Europe/Bucharest', $3, 15, 30) RETURNING id""",
+                org,
+                service,
+                public,
+            )
+            for public in (True, False)
+        ]
+        patient = await conn.fetchval(
+            """INSERT INTO patients (organization_id, first_name, last_name)
+               VALUES ($1, 'Ana', 'Pop') RETURNING id""",
+            org,
+        )
+    return Tenant(org, calendars[0], calendars[1], patient)
+
+
+def _principal(role: Role, tenant: Tenant, *, patient: uuid.UUID | None = None) -> Principal:
+    if role is Role.SUPERADMIN:
+        return Principal(uuid.uuid4(), None, role)
+    return Principal(
+        uuid.uuid4(),
+        tenant.org,
+        role,
+        patient_id=(patient or tenant.patient) if role is Role.PATIENT else None,
+        specialist_id=uuid.uuid4() if role is Role.SPECIALIST else None,
+    )
+
+
+# Expected answers: (channel in the caller's own organization, in a foreign one), per role.
+STAFF = {Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST}
+EXPECTED: dict[str, dict[Role | None, tuple[bool, bool]]] = {
+    "public calendar": {r: (True, True) for r in [*ROLES, None]},
+    "private calendar": {r: (r in STAFF | {Role.OWNER}, False) for r in [*ROLES, None]},
+    "patient": {r: (r in STAFF | {Role.PATIENT}, False) for r in [*ROLES, None]},
+    "org": {r: (r in STAFF | {Role.OWNER}, False) for r in [*ROLES, None]},
+}
+KIND_OF = {
+    "public calendar": ChannelKind.CALENDAR,
+    "private calendar": ChannelKind.CALENDAR,
+    "patient": ChannelKind.PATIENT,
+    "org": ChannelKind.ORG,
+}
+
+
+def _channel(case: str, tenant: Tenant) -> Channel:
+    return {
+        "public calendar": Channel.calendar(tenant.public_calendar),
+        "private calendar": Channel.calendar(tenant.private_calendar),
+        "patient": Channel.patient(tenant.patient),
+        "org": Channel.org(tenant.org),
+    }[case]
+
+
+def test_the_matrix_covers_every_channel_kind() -> None:
+    """A new channel kind fails here until its rules are written down."""
+    assert set(KIND_OF.values()) == set(ChannelKind)
+
+
+async def test_subscription_matrix(client: Client) -> None:
+    db = client.app[DB_KEY]
+    own, foreign = await _tenant(db, "own"), await _tenant(db, "foreign")
+    policy = Policy(lambda: db)
+    failures = []
+    for case, by_role in EXPECTED.items():
+        for role, (in_own, in_foreign) in by_role.items():
+            who = None if role is None else _principal(role, own)
+            for tenant, expected in ((own, in_own), (foreign, in_foreign)):
+                if role is Role.SUPERADMIN and tenant is foreign:
+                    expected = in_own  # superadmin belongs to no organization: same answer
+                got = await policy.may_subscribe(who, _channel(case, tenant))
+                if got is not expected:
+                    failures.append((case, role, "own" if tenant is own else "foreign", got))
+    assert failures == []
+
+
+async def test_a_patient_token_naming_a_foreign_patient_is_refused(client: Client) -> None:
+    db = client.app[DB_KEY]
+    own, foreign = await _tenant(db, "own"), await _tenant(db, "foreign")
+    policy = Policy(lambda: db)
+    sneaky = _principal(Role.PATIENT, own, patient=foreign.patient)
+    assert not await policy.may_subscribe(sneaky, Channel.patient(foreign.patient))
+    other_patient = _principal(Role.PATIENT, own, patient=uuid.uuid4())
+    assert not await policy.may_subscribe(other_patient, Channel.patient(own.patient))
+
+
+async def test_unknown_ids_are_refused(client: Client) -> None:
+    policy = Policy(lambda: client.app[DB_KEY])
+    admin = Principal(uuid.uuid4(), uuid.uuid4(), Role.ADMIN)
+    for kind in (ChannelKind.CALENDAR, ChannelKind.PATIENT):
+        assert not await policy.may_subscribe(admin, Channel(kind, uuid.uuid4()))
+        assert not await policy.may_subscribe(None, Channel(kind, uuid.uuid4()))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_the_owner_gets_counters_only_on_org_channels(role: Role) -> None:
+    policy = Policy(lambda: None)  # type: ignore[arg-type, return-value]
+    who = Principal(uuid.uuid4(), uuid.uuid4(), role)
+    assert policy.counters_only(who, Channel.org(uuid.uuid4())) is (role is Role.OWNER)
+    assert policy.counters_only(who, Channel.calendar(uuid.uuid4())) is False

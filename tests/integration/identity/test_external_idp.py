@@ -1,0 +1,184 @@
+"""RS256 tokens of an external identity provider, verified against its JWKS (served here by a
+local test endpoint with locally generated keys), with key rotation."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from server.app import create_app
+from server.auth import TokenAuthenticator
+from server.errors import ApiError
+from server.identity.jwks import JwksKeySet
+from server.settings import Settings
+from storage.types import Role
+
+
+class Provider:
+    """A fake identity provider: signing keys and the JWKS document it publishes."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.published: list[str] = []
+        self.fetches = 0
+        self.down = False
+
+    def add_key(self, kid: str) -> None:
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        out = []
+        for kid in self.published:
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
+            out.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return {"keys": out}
+
+    def token(self, kid: str, **overrides: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": "https://idp.example", "sub": "idp|user-42", "aud": "cadence",
+            "iat": now, "exp": now + 300, "org": str(ORG), "role": "receptionist",
+        } | overrides  # fmt: skip
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
+
+    def public_pem(self, kid: str) -> bytes:
+        return (
+            self.keys[kid]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+
+ORG = uuid.uuid4()
+
+
+@pytest_asyncio.fixture
+async def provider() -> AsyncIterator[tuple[Provider, str]]:
+    idp = Provider()
+    idp.add_key("k1")
+    idp.published = ["k1"]
+
+    async def serve(request: web.Request) -> web.Response:
+        idp.fetches += 1
+        if idp.down:
+            raise web.HTTPServiceUnavailable()
+        return web.json_response(idp.jwks())
+
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", serve)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield idp, str(server.make_url("/.well-known/jwks.json"))
+    await server.close()
+
+
+async def test_provider_tokens_are_accepted_over_http_and_mapped(
+    provider: tuple[Provider, str], settings: Settings, aiohttp_client: Any
+) -> None:
+    idp, url = provider
+    client: TestClient = await aiohttp_client(
+        create_app(dataclasses.replace(settings, jwks_url=url))
+    )
+    response = await client.get("/v1/me", headers={"Authorization": f"Bearer {idp.token('k1')}"})
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["role"] == "receptionist" and body["user"] is None
+    # Provider subjects that are not UUIDs map to a stable UUID per issuer and subject.
+    again = await client.get("/v1/me", headers={"Authorization": f"Bearer {idp.token('k1')}"})
+    assert (await again.json()) == body
+
+
+async def test_key_rotation_and_every_refusal(provider: tuple[Provider, str]) -> None:
+    idp, url = provider
+    keys = JwksKeySet(url, min_refresh_s=0)
+    auth = TokenAuthenticator("our-secret-" + "z" * 40, jwks=keys)
+    try:
+        principal = await auth.authenticate_token(idp.token("k1"))
+        assert principal.role is Role.RECEPTIONIST and principal.org_id == ORG
+        assert principal.user_id == uuid.uuid5(
+            uuid.NAMESPACE_URL, "https://idp.example#idp|user-42"
+        )
+
+        # The provider rotates: k2 signs new tokens, k1 is withdrawn.
+        idp.add_key("k2")
+        idp.published = ["k2"]
+        fetches = idp.fetches
+        assert (await auth.authenticate_token(idp.token("k2"))).role is Role.RECEPTIONIST
+        assert idp.fetches == fetches + 1  # the unknown kid triggered one refetch
+
+        refused = {
+            "expired": idp.token("k2", iat=int(time.time()) - 900, exp=int(time.time()) - 600),
+            "wrong audience": idp.token("k2", aud="another-app"),
+            "superadmin from a provider": idp.token("k2", role="superadmin", org=None),
+            "unknown kid": _with_kid(idp.token("k2"), "k9"),
+            "withdrawn key": idp.token("k1"),
+            "forged signature": _tamper(idp.token("k2")),
+            "alg none": _alg_none(idp.token("k2")),
+            "HS256 signed with the public key": _hs256_with(idp.public_pem("k2"), idp.token("k2")),
+            "no role": idp.token("k2", role=None),
+        }  # fmt: skip
+        for name, token in refused.items():
+            with pytest.raises(ApiError) as caught:
+                await auth.authenticate_token(token)
+            assert caught.value.status == 401, name
+    finally:
+        await keys.close()
+
+
+async def test_known_keys_survive_a_provider_outage(provider: tuple[Provider, str]) -> None:
+    idp, url = provider
+    keys = JwksKeySet(url, ttl_s=0.0, min_refresh_s=0)
+    auth = TokenAuthenticator("our-secret-" + "z" * 40, jwks=keys)
+    try:
+        await auth.authenticate_token(idp.token("k1"))
+        idp.down = True
+        assert (await auth.authenticate_token(idp.token("k1"))).role is Role.RECEPTIONIST
+    finally:
+        await keys.close()
+
+
+def _with_kid(token: str, kid: str) -> str:
+    header, rest = token.split(".", 1)
+    decoded = json.loads(jwt.utils.base64url_decode(header))
+    return jwt.utils.base64url_encode(json.dumps({**decoded, "kid": kid}).encode()).decode() + (
+        "." + rest
+    )
+
+
+def _tamper(token: str) -> str:
+    header, body, signature = token.split(".")
+    claims = json.loads(jwt.utils.base64url_decode(body))
+    claims["role"] = "admin"
+    forged = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def _alg_none(token: str) -> str:
+    _, body, _ = token.split(".")
+    header = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode()
+    return f"{header}.{body}."
+
+
+def _hs256_with(key: bytes, token: str) -> str:
+    """The key-confusion attack: the provider's public key used as an HMAC secret."""
+    _, body, _ = token.split(".")
+    header = jwt.utils.base64url_encode(b'{"alg":"HS256","typ":"JWT"}').decode()
+    mac = hmac.new(key, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{jwt.utils.base64url_encode(mac).decode()}"
