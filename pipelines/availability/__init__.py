@@ -11,6 +11,7 @@ from ._assign import (
     SpecialistRequired,
     SpecialistUnavailable,
     choose_specialist,
+    preference_order,
 )
 from ._diff import diff_slots
 from ._engine import compute_slots
@@ -50,4 +51,5 @@ __all__ = [
     "choose_specialist",
     "compute_slots",
     "diff_slots",
+    "preference_order",
 ]
