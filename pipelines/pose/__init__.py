@@ -1,0 +1,75 @@
+"""Pose feedback: joint angles, One-Euro smoothing, rep counting, form cues. Pure numpy, no I/O.
+
+``ExerciseTracker`` follows one set from batches of MediaPipe Pose landmarks and returns typed
+events (``rep.counted``, ``form.cue``, ``tracking.lost``, ``tracking.ok``). An exercise is
+described by ``Kinematics`` (stored as JSON; ``validate_kinematics`` checks it), and
+``EXERCISES`` holds the seeded ones. ``synthesize_set`` makes landmark streams with known
+ground truth for tests and benchmarks.
+"""
+
+from ._angles import joint_angles
+from ._cues import CueCooldown
+from ._events import EventKind, FormCue, PoseEvent, RepCounted, TrackingLost, TrackingOk
+from ._filters import OneEuroFilter, OneEuroParams
+from ._input import PoseInputError
+from ._kinematics import (
+    MIN_HYSTERESIS_DEG,
+    AngleSpec,
+    CameraView,
+    Direction,
+    FieldError,
+    FormRule,
+    Kinematics,
+    KinematicsError,
+    RuleKind,
+    Severity,
+    Side,
+    TempoBounds,
+)
+from ._landmarks import Landmark
+from ._library import EXERCISES, Exercise
+from ._motions import Faults
+from ._reps import RepCounter, RepPhase, RepRules, TempoVerdict
+from ._synthetic import SyntheticOptions, SyntheticSet, synthesize_set
+from ._tracker import ExerciseTracker, TrackerConfig
+from ._validation import validate_kinematics
+
+__all__ = [
+    "EXERCISES",
+    "MIN_HYSTERESIS_DEG",
+    "AngleSpec",
+    "CameraView",
+    "CueCooldown",
+    "Direction",
+    "EventKind",
+    "Exercise",
+    "ExerciseTracker",
+    "Faults",
+    "FieldError",
+    "FormCue",
+    "FormRule",
+    "Kinematics",
+    "KinematicsError",
+    "Landmark",
+    "OneEuroFilter",
+    "OneEuroParams",
+    "PoseEvent",
+    "PoseInputError",
+    "RepCounted",
+    "RepCounter",
+    "RepPhase",
+    "RepRules",
+    "RuleKind",
+    "Severity",
+    "Side",
+    "SyntheticOptions",
+    "SyntheticSet",
+    "TempoBounds",
+    "TempoVerdict",
+    "TrackerConfig",
+    "TrackingLost",
+    "TrackingOk",
+    "joint_angles",
+    "synthesize_set",
+    "validate_kinematics",
+]
