@@ -119,6 +119,9 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
         work = Work(conn, who, who.org_id, audit_actor(request, who))
         yield work
     await publish(request, work.events)
+    from server.live.notify import after_commit  # calendar shards follow committed changes
+
+    await after_commit(request, work.org_id, work.events)
 
 
 async def publish(request: web.Request, events: Sequence[tuple[ChannelName, str, Any]]) -> None:

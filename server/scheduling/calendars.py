@@ -204,8 +204,13 @@ def render_slot(slot: Slot) -> dict[str, Any]:
 async def get_slots(request: web.Request) -> web.Response:
     """The calendar's bookable slots in [from, to) (default: the next 7 days), sorted by start.
 
-    `position` is null until the calendar actors serve this snapshot with its stream position.
+    Served by the calendar shard that owns the calendar, with the stream position it reflects;
+    computed from the database (position null) only when no shards run in this process.
     """
+    from server.live.routes import LIVE_SLOTS, staff_slots
+
+    if LIVE_SLOTS in request.app:
+        return await staff_slots(request)
     calendar_id = path_id(request, what="calendar")
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:

@@ -1,0 +1,528 @@
+"""CalendarShard actors: each owns many calendars (stable hash of the id) and is their single
+writer: it decides holds against its live state, fences them in Redis, expires them with its own
+timers, books them into Postgres, and publishes every change of availability as one
+`slots.changed` delta per batch on `calendar:{id}`.
+
+Per calendar, everything runs under one lock in this order: time advances, due holds expire,
+holds are decided and fenced (one Redis round trip for the batch), releases and bookings apply,
+the net delta is published, then reads answer from the new state with the position of that
+publish. So a snapshot always reflects exactly the stream position it carries (invariant 3).
+
+On start (including a restart after kill -9) the shard rescans Redis for calendars with live
+holds it owns and loads them, re-arming their expiry timers; every other calendar loads lazily on
+first touch. Loading reconstructs what subscribers hold (checkpoint + the stream's deltas after
+it) and publishes the difference to the rebuilt state, so a restart never leaves a silent gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import ray
+
+from actors import calendar_messages as m
+from actors.base import PooledActor
+from actors.calendar_book import book_hold
+from actors.calendar_live import LiveCalendar, load_calendar
+from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
+from actors.calendar_store import HoldStore
+from actors.sharding import shard_of
+from pipelines.availability import AssignmentError, SpecialistRequired
+from storage.db import create_pool
+from storage.events import EventLog
+from storage.keys import KeySpace
+from storage.redis import create_redis
+from storage.scheduling import NotFound
+
+log = logging.getLogger("cadence.calendar")
+TOMBSTONES = 20_000
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=62)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOptions:
+    retention_s: int = 600
+    maxlen: int = 100_000
+    advance_every_s: float = 10.0  # publish time-driven slot changes at least this often
+    checkpoint_every_s: float = 2.0
+    refresh_every_s: float = 120.0  # reload from Postgres (drift from paths that bypass us)
+    idle_evict_s: float = 900.0
+    max_calendars: int = 5_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Batch:
+    """One calendar's share of a batch: the requests and where their answers go."""
+
+    indexes: list[int] = field(default_factory=list)
+    requests: list[m.Request] = field(default_factory=list)
+
+
+@ray.remote
+class CalendarShard(PooledActor):
+    def __init__(
+        self, index: int, size: int, dsn: str, redis_url: str, prefix: str, opts: ShardOptions
+    ) -> None:
+        super().__init__(index, size)
+        self._dsn = dsn
+        self._opts = opts
+        self._redis = create_redis(redis_url)
+        keys = KeySpace(prefix)
+        self._events = EventLog(self._redis, keys, retention_s=opts.retention_s, maxlen=opts.maxlen)
+        self._store = HoldStore(self._redis, keys)
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._live: dict[uuid.UUID, LiveCalendar] = {}
+        self._loading: dict[uuid.UUID, asyncio.Task[LiveCalendar]] = {}
+        self._ended: OrderedDict[uuid.UUID, Hold] = OrderedDict()
+        self._expiring: set[uuid.UUID] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stats_: dict[str, int] = {"expired": 0, "granted": 0, "published": 0, "batches": 0}
+        # Ray runs this constructor on the actor's running event loop: start rebuilding now, so
+        # that after a restart expiry timers are armed again without waiting for a request.
+        self._loop = asyncio.get_event_loop()
+        self._booted: asyncio.Future[None] = self._loop.create_future()
+        self._loop.call_soon_threadsafe(self._spawn, self._boot())
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _boot(self) -> None:
+        try:
+            owned = [
+                c for c in await self._store.calendars_with_holds(_now())
+                if shard_of(c, self.size) == self.index
+            ]  # fmt: skip
+            gate = asyncio.Semaphore(4)
+
+            async def one(calendar_id: uuid.UUID) -> None:
+                async with gate:
+                    with contextlib.suppress(Exception):
+                        await self._get(calendar_id)
+
+            await asyncio.gather(*(one(c) for c in owned))
+        except Exception as exc:  # Redis down at start: calendars still load lazily
+            log.warning("calendar shard rebuild incomplete", extra={"error": repr(exc)})
+        finally:
+            if not self._booted.done():
+                self._booted.set_result(None)
+        self._spawn(self._housekeeping())
+
+    async def ready(self) -> bool:
+        await asyncio.shield(self._booted)
+        return True
+
+    async def _db(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await create_pool(self._dsn, min_size=1, max_size=8)
+        return self._pool
+
+    async def _get(self, calendar_id: uuid.UUID) -> LiveCalendar:
+        """The calendar's live state, loading it once (concurrent callers share the load)."""
+        live = self._live.get(calendar_id)
+        if live is not None:
+            return live
+        task = self._loading.get(calendar_id)
+        if task is None:
+            task = self._loop.create_task(self._load(calendar_id))
+            self._loading[calendar_id] = task
+            task.add_done_callback(lambda _: self._loading.pop(calendar_id, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, calendar_id: uuid.UUID) -> LiveCalendar:
+        live = await load_calendar(calendar_id, await self._db(), self._store, self._events, _now())
+        self._live[calendar_id] = live
+        for hold in list(live.state.holds.values()):
+            self._arm(live, hold)
+        self._evict_over_bound()
+        return live
+
+    # --- the batch entry point -------------------------------------------------------------
+
+    async def handle_batch(self, requests: list[m.Request]) -> list[m.Result]:
+        self.stats_["batches"] += 1
+        by_calendar: dict[uuid.UUID, _Batch] = {}
+        for i, req in enumerate(requests):
+            part = by_calendar.setdefault(req.calendar_id, _Batch())
+            part.indexes.append(i)
+            part.requests.append(req)
+        results: list[m.Result] = [m.UNAVAILABLE] * len(requests)
+
+        async def serve(calendar_id: uuid.UUID, part: _Batch) -> None:
+            try:
+                answers = await self._serve(calendar_id, part.requests)
+            except NotFound:  # deleted (or never existed): forget it if it was loaded
+                answers = [m.not_found("calendar")] * len(part.requests)
+                live = self._live.get(calendar_id)
+                if live is not None:
+                    self._drop(live)
+            except Exception as exc:  # Redis/Postgres trouble: this calendar's requests only
+                log.warning("calendar batch failed", extra={"error": repr(exc)})
+                answers = [m.UNAVAILABLE] * len(part.requests)
+            for i, answer in zip(part.indexes, answers, strict=True):
+                results[i] = answer
+
+        await asyncio.gather(*(serve(c, p) for c, p in by_calendar.items()))
+        return results
+
+    async def _serve(self, calendar_id: uuid.UUID, requests: list[m.Request]) -> list[m.Result]:
+        live = await self._get(calendar_id)
+        out: list[m.Result | None] = [None] * len(requests)
+        async with live.lock:
+            live.touched = time.monotonic()
+            now = _now()
+            delta = DeltaBuilder()
+            live.state.advance(now, delta)
+            ended = self._expire_due(live, now, delta)
+            if any(isinstance(r, m.RefreshRequest) for r in requests):
+                rules = any(isinstance(r, m.RefreshRequest) and r.rules for r in requests)
+                await live.reload(await self._db(), now, delta, rules=rules)
+            for i, r in enumerate(requests):
+                if isinstance(r, m.RefreshRequest):
+                    out[i] = m.Refreshed(calendar_id)
+            await self._holds(live, requests, out, now, delta, ended)
+            await self._releases(live, requests, out, now, delta, ended)
+            await self._store.end(ended)
+            await self._bookings(live, requests, out, delta)
+            await self._publish(live, delta)
+            for i, r in enumerate(requests):
+                if isinstance(r, m.SlotsQuery):
+                    out[i] = self._slots(live, r)
+        return [r if r is not None else m.UNAVAILABLE for r in out]
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def _visible(self, live: LiveCalendar, caller: m.Caller) -> bool:
+        if caller.public:
+            same_org = caller.org_id is None or caller.org_id == live.organization_id
+            return live.public and live.active and same_org
+        return caller.org_id == live.organization_id
+
+    def _slots(self, live: LiveCalendar, q: m.SlotsQuery) -> m.Result:
+        if not self._visible(live, q.caller):
+            return m.not_found("calendar")
+        zone = ZoneInfo(live.state.calendar.timezone)
+
+        def bound(value: datetime | date | None, end: bool) -> datetime | None:
+            if value is None or isinstance(value, datetime):
+                return value
+            return datetime.combine(value + timedelta(days=1 if end else 0), dtime(0), zone)
+
+        start = bound(q.start, False) or _now()
+        stop = bound(q.end, True) or start + DEFAULT_WINDOW
+        if stop <= start:
+            return m.invalid("to", "must be after from")
+        if stop - start > MAX_WINDOW:
+            return m.invalid("to", f"the window may span at most {MAX_WINDOW.days} days")
+        return m.SlotsView(
+            live.calendar_id, live.state.calendar.timezone, live.position,
+            live.state.view(start, stop),
+        )  # fmt: skip
+
+    # --- holds -----------------------------------------------------------------------------
+
+    async def _holds(
+        self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
+        now: datetime, delta: DeltaBuilder, ended: list[Hold],
+    ) -> None:  # fmt: skip
+        asks = [(i, r) for i, r in enumerate(requests) if isinstance(r, m.HoldRequest)]
+        if not asks:
+            return
+        remembered = await self._store.remembered([r.idempotency_key for _, r in asks])
+        tentative: list[tuple[int, Hold, str, Hold | None]] = []
+        seen: dict[str, int] = {}
+        for (i, r), earlier in zip(asks, remembered, strict=True):
+            if earlier is not None:
+                out[i] = m.HoldGranted(earlier)
+                continue
+            if r.idempotency_key in seen:  # the same retried request twice in one batch
+                continue
+            seen[r.idempotency_key] = i
+            decided = self._decide(live, r, now)
+            if isinstance(decided, m.Failure):
+                out[i] = decided
+                continue
+            previous = live.state.holder_hold(r.caller.holder)
+            live.state.add_hold(decided, now, delta)
+            tentative.append((i, decided, r.idempotency_key, previous))
+        granted = await self._store.grant([(h, key) for _, h, key, _ in tentative], now)
+        for (i, hold, _, previous), ok in zip(tentative, granted, strict=True):
+            if not ok:  # another incarnation holds the fence: its hold stands, ours never was
+                live.state.drop_hold(hold.id, now, delta)
+                if previous is not None and previous.id in live.state.holds:
+                    live.state.by_holder[previous.holder] = previous.id
+                out[i] = m.slot_unavailable("the slot was just taken")
+                continue
+            self.stats_["granted"] += 1
+            replaced = None
+            if previous is not None and previous.id in live.state.holds:
+                live.state.drop_hold(previous.id, now, delta)
+                ended.append(self._finish(live, previous, HoldStatus.RELEASED))
+                replaced = previous.id
+            self._arm(live, hold)
+            out[i] = m.HoldGranted(hold, replaced)
+        for key, i in seen.items():  # duplicates within the batch share the first answer
+            for j, r in asks:
+                if j != i and r.idempotency_key == key and out[j] is None:
+                    out[j] = out[i]
+
+    def _decide(self, live: LiveCalendar, r: m.HoldRequest, now: datetime) -> Hold | m.Failure:
+        if not self._visible(live, r.caller):
+            return m.not_found("calendar")
+        slot = live.state.slot_at(r.start)
+        if slot is None:
+            if self._was_slot(live, r.start, now):
+                return m.slot_unavailable("the slot is taken")
+            return m.invalid("start", "is not a slot of this calendar")
+        try:
+            specialist = live.state.choose(slot, r.specialist_id)
+        except SpecialistRequired:
+            return m.invalid("specialist_id", "this calendar lets the patient choose; name one")
+        except AssignmentError:
+            return m.slot_unavailable("the specialist cannot take this slot")
+        return Hold(
+            id=uuid.uuid4(), calendar_id=live.calendar_id,
+            organization_id=live.organization_id, specialist_id=specialist,
+            start=slot.start, end=slot.end, expires_at=now + live.hold_ttl,
+            holder=r.caller.holder, public=r.caller.org_id is None,
+        )  # fmt: skip
+
+    @staticmethod
+    def _was_slot(live: LiveCalendar, start: datetime, now: datetime) -> bool:
+        """Whether `start` is on the grid of a free calendar (taken now), vs. not a slot at all."""
+        return live.free_slot_at(start, now)
+
+    # --- releases and expiry ---------------------------------------------------------------
+
+    async def _releases(
+        self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
+        now: datetime, delta: DeltaBuilder, ended: list[Hold],
+    ) -> None:  # fmt: skip
+        for i, r in enumerate(requests):
+            if not isinstance(r, m.ReleaseRequest):
+                continue
+            hold = live.state.holds.get(r.hold_id)
+            if hold is None:
+                out[i] = await self._release_gone(live, r)
+                continue
+            if not self._may_touch(live, hold, r.caller):
+                out[i] = m.not_found("hold")
+                continue
+            live.state.drop_hold(hold.id, now, delta)
+            ended.append(self._finish(live, hold, HoldStatus.RELEASED))
+            out[i] = m.Released(hold.id)
+
+    async def _release_gone(self, live: LiveCalendar, r: m.ReleaseRequest) -> m.Result:
+        hold = await self._ended_hold(r.hold_id)
+        if hold is None or hold.calendar_id != live.calendar_id:
+            return m.not_found("hold")
+        if not self._may_touch(live, hold, r.caller):
+            return m.not_found("hold")
+        if hold.status is HoldStatus.BOOKED:
+            return m.Failure(409, "hold_booked", "the hold became an appointment; cancel that")
+        return m.Released(hold.id)  # released or expired already: releasing again is a no-op
+
+    @staticmethod
+    def _may_touch(live: LiveCalendar, hold: Hold, caller: m.Caller) -> bool:
+        if caller.staff and caller.org_id == hold.organization_id:
+            return True
+        return caller.holder == hold.holder
+
+    def _expire_due(self, live: LiveCalendar, now: datetime, delta: DeltaBuilder) -> list[Hold]:
+        ended = []
+        for hold in live.state.expired(now):
+            live.state.drop_hold(hold.id, now, delta)
+            ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
+            self.stats_["expired"] += 1
+        return ended
+
+    def _finish(self, live: LiveCalendar, hold: Hold, status: HoldStatus) -> Hold:
+        done = hold.to(status)
+        timer = live.timers.pop(hold.id, None)
+        if timer is not None:
+            timer.cancel()
+        self._ended[hold.id] = done
+        while len(self._ended) > TOMBSTONES:
+            self._ended.popitem(last=False)
+        return done
+
+    async def _ended_hold(self, hold_id: uuid.UUID) -> Hold | None:
+        hold = self._ended.get(hold_id)
+        return hold if hold is not None else await self._store.lookup(hold_id)
+
+    def _arm(self, live: LiveCalendar, hold: Hold) -> None:
+        delay = max(0.0, (hold.expires_at - _now()).total_seconds())
+        live.timers[hold.id] = self._loop.call_later(delay, self._due, live.calendar_id)
+
+    def _due(self, calendar_id: uuid.UUID) -> None:
+        # Coalesced: holds expiring together cost one lock, one Redis round trip, one publish.
+        if calendar_id not in self._expiring:
+            self._expiring.add(calendar_id)
+            self._spawn(self._expire(calendar_id))
+
+    async def _expire(self, calendar_id: uuid.UUID) -> None:
+        self._expiring.discard(calendar_id)
+        live = self._live.get(calendar_id)
+        if live is None:
+            return
+        try:
+            async with live.lock:
+                now = _now()
+                delta = DeltaBuilder()
+                ended = self._expire_due(live, now, delta)
+                await self._store.end(ended)
+                await self._publish(live, delta)
+        except Exception as exc:  # retried by the next touch or housekeeping pass
+            log.warning("hold expiry failed", extra={"error": repr(exc)})
+            self._loop.call_later(0.5, self._due, calendar_id)
+
+    # --- bookings --------------------------------------------------------------------------
+
+    async def _bookings(
+        self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
+        delta: DeltaBuilder,
+    ) -> None:  # fmt: skip
+        ended: list[Hold] = []
+        for i, r in enumerate(requests):
+            if not isinstance(r, m.BookRequest):
+                continue
+            hold = live.state.holds.get(r.hold_id)
+            if hold is None:
+                out[i] = await self._book_gone(live, r)
+                continue
+            if not self._may_book(live, hold, r.caller, r.patient_id):
+                out[i] = m.not_found("hold")
+                continue
+            now = _now()
+            if not hold.live(now):
+                live.state.drop_hold(hold.id, now, delta)
+                ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
+                out[i] = m.HOLD_EXPIRED
+                continue
+            answer, interval = await book_hold(await self._db(), hold, r)
+            out[i] = answer
+            if interval is not None:
+                live.state.drop_hold(hold.id, now, delta)
+                live.state.add_booking(interval, now, delta)
+                ended.append(self._finish(live, hold, HoldStatus.BOOKED))
+            elif isinstance(answer, m.Failure) and answer.status == 409:
+                live.stale = True  # the database knows something we do not: reload soon
+        await self._store.end(ended)
+
+    async def _book_gone(self, live: LiveCalendar, r: m.BookRequest) -> m.Result:
+        hold = await self._ended_hold(r.hold_id)
+        if hold is None or hold.calendar_id != live.calendar_id:
+            return m.not_found("hold")
+        if not self._may_book(live, hold, r.caller, r.patient_id):
+            return m.not_found("hold")
+        if hold.status is HoldStatus.BOOKED:  # a retry: answer with the appointment it became
+            answer, _ = await book_hold(await self._db(), hold, r)
+            return answer
+        return m.HOLD_EXPIRED
+
+    @staticmethod
+    def _may_book(
+        live: LiveCalendar, hold: Hold, caller: m.Caller, patient_id: uuid.UUID | None
+    ) -> bool:
+        if caller.staff:
+            return caller.org_id == hold.organization_id
+        if caller.org_id is None:  # the public API: the hold token's digest is the holder
+            return hold.public and caller.holder == hold.holder
+        return caller.holder == hold.holder and patient_id == caller.patient_id
+
+    # --- publishing and housekeeping -------------------------------------------------------
+
+    async def _publish(self, live: LiveCalendar, delta: DeltaBuilder) -> None:
+        if await live.publish(self._events, delta):
+            self.stats_["published"] += 1
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for live in list(self._live.values()):
+                try:
+                    await self._tend(live)
+                except NotFound:
+                    self._drop(live)
+                except Exception as exc:
+                    log.warning("calendar housekeeping failed", extra={"error": repr(exc)})
+
+    async def _tend(self, live: LiveCalendar) -> None:
+        mono = time.monotonic()
+        idle = not live.state.holds and mono - live.touched > self._opts.idle_evict_s
+        refresh = live.stale or mono - live.refreshed > self._opts.refresh_every_s
+        advance = mono - live.advanced > self._opts.advance_every_s
+        checkpoint = live.dirty and mono - live.checkpointed > self._opts.checkpoint_every_s
+        if not (idle or refresh or advance or checkpoint):
+            return
+        async with live.lock:
+            now = _now()
+            delta = DeltaBuilder()
+            live.state.advance(now, delta)
+            live.advanced = mono
+            ended = self._expire_due(live, now, delta)
+            await self._store.end(ended)
+            if refresh:
+                await live.reload(await self._db(), now, delta, rules=False)
+            await self._publish(live, delta)
+            if live.dirty and (idle or mono - live.checkpointed > self._opts.checkpoint_every_s):
+                await live.save_checkpoint(self._store)
+            if idle and not live.state.holds:
+                self._drop(live)
+
+    def _drop(self, live: LiveCalendar) -> None:
+        for timer in live.timers.values():
+            timer.cancel()
+        self._live.pop(live.calendar_id, None)
+
+    def _evict_over_bound(self) -> None:
+        if len(self._live) <= self._opts.max_calendars:
+            return
+        idle = sorted(
+            (c for c in self._live.values() if not c.state.holds and not c.lock.locked()),
+            key=lambda c: c.touched,
+        )
+        for live in idle[: len(self._live) - self._opts.max_calendars]:
+            if not live.dirty:
+                self._drop(live)
+
+    async def stats(self) -> dict[str, int]:
+        return {
+            **self.stats_,
+            "calendars": len(self._live),
+            "live_holds": sum(len(c.state.holds) for c in self._live.values()),
+        }
+
+    async def debug_state(self, calendar_id: str) -> dict[str, Any]:
+        """Tests: the shard's current slot list and position for a calendar."""
+        live = await self._get(uuid.UUID(calendar_id))
+        async with live.lock:
+            from actors.calendar_store import encode_slots
+
+            return {
+                "position": live.position,
+                "slots": encode_slots(live.state.slot_list()),
+                "holds": [str(h) for h in live.state.holds],
+            }

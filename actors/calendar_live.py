@@ -1,0 +1,193 @@
+"""One loaded calendar inside a CalendarShard: its state, lock, timers, stream position, and the
+I/O that loads, reloads, publishes and checkpoints it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from actors.calendar_state import CalendarState, DeltaBuilder, apply_delta
+from actors.calendar_store import HoldStore
+from pipelines.availability import RemovedSlot, Slot, compute_slots
+from storage.events import EventLog, StreamPosition
+from storage.scheduling import CalendarSnapshot, NotFound, load_calendar_snapshot
+from storage.types import Channel, ChannelName
+
+log = logging.getLogger("cadence.calendar")
+PUBLISH_TIMEOUT_S = 2.0
+_SECOND = timedelta(seconds=1)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def slot_json(s: Slot) -> dict[str, Any]:
+    return {"start": iso(s.start), "end": iso(s.end),
+            "specialist_ids": [str(x) for x in s.specialist_ids]}  # fmt: skip
+
+
+def delta_json(
+    calendar_id: uuid.UUID, upserted: list[Slot], removed: list[RemovedSlot]
+) -> dict[str, Any]:
+    """`slots.changed` data (PROTOCOL.md): times and specialist ids only, no patient data."""
+    return {
+        "calendar_id": str(calendar_id),
+        "upserted": [slot_json(s) for s in upserted],
+        "removed": [{"start": iso(r.start), "end": iso(r.end)} for r in removed],
+    }
+
+
+def parse_delta(data: dict[str, Any]) -> tuple[list[Slot], list[RemovedSlot]]:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    upserted = [
+        Slot(at(s["start"]), at(s["end"]), tuple(uuid.UUID(x) for x in s["specialist_ids"]))
+        for s in data.get("upserted", [])
+    ]
+    removed = [RemovedSlot(at(r["start"]), at(r["end"])) for r in data.get("removed", [])]
+    return upserted, removed
+
+
+async def _org_of(pool: asyncpg.Pool, calendar_id: uuid.UUID) -> tuple[uuid.UUID, bool]:
+    async with pool.acquire(timeout=5) as conn:
+        row = await conn.fetchrow(
+            "SELECT organization_id, public FROM calendar_visibility($1)", calendar_id
+        )
+    if row is None:
+        raise NotFound("calendar")
+    return row["organization_id"], bool(row["public"])
+
+
+async def _snapshot(
+    pool: asyncpg.Pool, org_id: uuid.UUID, calendar_id: uuid.UUID, now: datetime
+) -> CalendarSnapshot:
+    async with pool.acquire(timeout=5) as conn, conn.transaction(isolation="repeatable_read"):
+        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        return await load_calendar_snapshot(conn, calendar_id, now=now)
+
+
+@dataclass
+class LiveCalendar:
+    calendar_id: uuid.UUID
+    organization_id: uuid.UUID
+    state: CalendarState
+    position: tuple[str, str] = ("0-0", "")
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timers: dict[uuid.UUID, asyncio.TimerHandle] = field(default_factory=dict)
+    touched: float = field(default_factory=time.monotonic)
+    refreshed: float = field(default_factory=time.monotonic)
+    advanced: float = field(default_factory=time.monotonic)
+    checkpointed: float = field(default_factory=time.monotonic)
+    dirty: bool = False  # published since the last checkpoint
+    stale: bool = False  # the database refused what we believed free: reload
+    unpublished: DeltaBuilder | None = None  # a publish that failed, retried with the next one
+    grid: dict[datetime, bool] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> ChannelName:
+        return Channel.calendar(self.calendar_id).name
+
+    @property
+    def public(self) -> bool:
+        return self.state.snap.public
+
+    @property
+    def active(self) -> bool:
+        return self.state.snap.active
+
+    @property
+    def hold_ttl(self) -> timedelta:
+        return timedelta(seconds=self.state.snap.hold_ttl_s)
+
+    def free_slot_at(self, start: datetime, now: datetime) -> bool:
+        """Whether `start` would be a slot if nobody had booked or held anything (so a hold
+        request on it is a 409, not a 422). Cached per start until the rules reload."""
+        known = self.grid.get(start)
+        if known is None:
+            cal = self.state.calendar
+            found = compute_slots(cal, [], [], now, start, start + _SECOND, self.state.order_counts)
+            known = bool(found) and found[0].start == start
+            if len(self.grid) > 10_000:
+                self.grid.clear()
+            self.grid[start] = known
+        return known
+
+    async def publish(self, events: EventLog, delta: DeltaBuilder) -> bool:
+        """Publish the net change as one `slots.changed`; False when nothing changed."""
+        if self.unpublished is not None:
+            delta = self.unpublished.merged(delta)
+        upserted, removed = delta.build(self.state.slots)
+        if not upserted and not removed:
+            self.unpublished = None
+            return False
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                pos = await events.publish(
+                    self.channel, "slots.changed", delta_json(self.calendar_id, upserted, removed)
+                )
+        except BaseException:
+            self.unpublished = delta  # subscribers must still get it: next publish carries it
+            raise
+        self.unpublished = None
+        self.position = (pos.offset, pos.epoch)
+        self.dirty = True
+        return True
+
+    async def save_checkpoint(self, store: HoldStore) -> None:
+        await store.save_view(self.calendar_id, self.position, self.state.slot_list())
+        self.dirty = False
+        self.checkpointed = time.monotonic()
+
+    async def reload(
+        self, pool: asyncpg.Pool, now: datetime, delta: DeltaBuilder, *, rules: bool
+    ) -> None:
+        snap = await _snapshot(pool, self.organization_id, self.calendar_id, now)
+        self.state.replace_snapshot(snap, now, delta, rules=rules)
+        self.grid.clear()
+        self.stale = False
+        self.refreshed = time.monotonic()
+
+
+async def load_calendar(
+    calendar_id: uuid.UUID, pool: asyncpg.Pool, store: HoldStore, events: EventLog, now: datetime
+) -> LiveCalendar:
+    """Rules and appointments from Postgres, live holds from Redis, and the stream position;
+    publishes whatever subscribers missed while no shard owned the calendar."""
+    org_id, _ = await _org_of(pool, calendar_id)
+    snap = await _snapshot(pool, org_id, calendar_id, now)
+    holds = await store.live_holds(calendar_id)
+    live = LiveCalendar(calendar_id, org_id, CalendarState(snap, holds, now))
+    checkpoint = await store.load_view(calendar_id)
+    if checkpoint is None:
+        pos = await events.position(live.channel)
+        live.position = (pos.offset, pos.epoch)
+        if pos.offset != "0-0":
+            log.warning("calendar stream without checkpoint; subscribers may need a refetch")
+    else:
+        (offset, epoch), slots = checkpoint
+        replay = await events.replay(live.channel, StreamPosition(offset, epoch))
+        live.position = (replay.position.offset, replay.position.epoch)
+        if replay.recovered:
+            view = {s.start: s for s in slots}
+            for _, frame in replay.frames:
+                event = orjson.loads(frame)
+                if event.get("type") == "slots.changed":
+                    apply_delta(view, *parse_delta(event["data"]))
+            delta = DeltaBuilder()
+            for start, slot in view.items():
+                delta.touch(start, slot)
+            for start in live.state.slots:
+                delta.touch(start, view.get(start))
+            await live.publish(events, delta)
+    await live.save_checkpoint(store)
+    return live

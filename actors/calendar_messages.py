@@ -1,0 +1,161 @@
+"""What crosses Ray between the calendar facade and the CalendarShard actors (frozen dataclasses).
+
+Every request names its calendar (the shard key) and the caller as far as the shard needs it for
+tenancy and hold ownership; every answer is a result object, never a raised domain error, so one
+request's failure cannot fail the other requests of its batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from actors.calendar_state import Hold
+from pipelines.availability import Slot
+from storage.audit import AuditActor
+from storage.scheduling import Appointment
+
+STAFF = frozenset({"admin", "receptionist", "specialist"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks. `org_id` None: an anonymous booker of the public API (public calendars only).
+    `holder`: whose hold it is ("patient:<id>", "user:<id>", "anon:<token digest>")."""
+
+    holder: str
+    org_id: uuid.UUID | None = None
+    role: str | None = None
+    patient_id: uuid.UUID | None = None
+
+    @property
+    def staff(self) -> bool:
+        return self.org_id is not None and self.role in STAFF
+
+    @property
+    def public(self) -> bool:
+        """Only public calendars: anonymous bookers and patients."""
+        return self.org_id is None or self.role == "patient"
+
+
+@dataclass(frozen=True, slots=True)
+class GuestContact:
+    """The contact of a public booking; becomes a guest patient in the booking's transaction."""
+
+    name: str
+    email: str
+    phone: str
+
+    def __repr__(self) -> str:  # never print patient data
+        return "GuestContact(***)"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsQuery:
+    """Slots starting in [start, end): instants, or calendar-local dates (`end` inclusive),
+    resolved by the shard in the calendar's zone; defaults: now and start + 7 days."""
+
+    calendar_id: uuid.UUID
+    caller: Caller
+    start: datetime | date | None = None
+    end: datetime | date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    calendar_id: uuid.UUID
+    caller: Caller
+    start: datetime
+    specialist_id: uuid.UUID | None
+    idempotency_key: str  # scoped by the facade to the caller; generated when none was given
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRequest:
+    calendar_id: uuid.UUID
+    caller: Caller
+    hold_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BookRequest:
+    calendar_id: uuid.UUID
+    caller: Caller
+    hold_id: uuid.UUID
+    actor: AuditActor
+    patient_id: uuid.UUID | None = None
+    guest: GuestContact | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """The database changed under the calendar (staff paths, rule edits): reload and publish."""
+
+    calendar_id: uuid.UUID
+    rules: bool = False
+
+
+Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A domain answer that is not a success: HTTP status, envelope code, message, details."""
+
+    status: int
+    code: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsView:
+    calendar_id: uuid.UUID
+    timezone: str
+    position: tuple[str, str]  # (offset, epoch) of the last delta this snapshot includes
+    slots: list[Slot]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldGranted:
+    hold: Hold
+    replaced: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    hold_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    appointment: Appointment
+    created: bool  # False: a retry found the appointment this hold already became
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    calendar_id: uuid.UUID
+
+
+Result = SlotsView | HoldGranted | Released | Booked | Refreshed | Failure
+
+
+def not_found(what: str) -> Failure:
+    return Failure(404, "not_found", f"{what} not found")
+
+
+def slot_unavailable(message: str, details: Mapping[str, Any] | None = None) -> Failure:
+    return Failure(409, "slot_unavailable", message, details or {"conflicts": []})
+
+
+def invalid(field_name: str, message: str) -> Failure:
+    return Failure(422, "validation_failed", "request failed validation",
+                   {"fields": {field_name: message}})  # fmt: skip
+
+
+HOLD_EXPIRED = Failure(410, "hold_expired", "the hold expired or was released")
+UNAVAILABLE = Failure(503, "unavailable", "the calendar is temporarily unavailable, retry")

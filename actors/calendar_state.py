@@ -1,0 +1,354 @@
+"""One calendar's live availability, pure (no I/O): rules, appointments, holds, the slot list.
+
+The CalendarShard actor owns one `CalendarState` per calendar it has touched and does the I/O
+around it. The slot list covers the calendar's whole bookable window (now + notice to the end of
+its horizon, capped) and is what subscribers of `calendar:{id}` hold: every mutation here records
+the slots it changed in a `DeltaBuilder`, and the actor publishes that as one `slots.changed`.
+Time moving on is a mutation too (`advance`): slots leave at the notice edge and enter at the
+rolling horizon's edge, so a snapshot plus its deltas stays exactly the current list (invariant 3).
+
+Recomputation is local: a hold or an appointment only changes slots within reach of its padded
+interval (or, with a daily cap, its specialist's day), so only that window is recomputed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+
+from pipelines.availability import (
+    BusyInterval,
+    Calendar,
+    CampaignPeriod,
+    RemovedSlot,
+    Slot,
+    choose_specialist,
+    compute_slots,
+)
+from storage.scheduling import BookedInterval, CalendarSnapshot
+
+# The slot list is kept for at most this far ahead (bounded memory per calendar).
+MAX_HORIZON = timedelta(days=400)
+# Busy time this far around a recomputed window can affect it (buffers, daily cap per local day).
+_NEAR = timedelta(days=3)
+# A daily cap counts a specialist-local day: every start within this of a change may move.
+_DAY_REACH = timedelta(days=2)
+
+
+class HoldStatus(StrEnum):
+    """held -> booked | released | expired; the three ends are final."""
+
+    HELD = "held"
+    BOOKED = "booked"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+_NEXT: Mapping[HoldStatus, frozenset[HoldStatus]] = {
+    HoldStatus.HELD: frozenset({HoldStatus.BOOKED, HoldStatus.RELEASED, HoldStatus.EXPIRED}),
+    HoldStatus.BOOKED: frozenset(),
+    HoldStatus.RELEASED: frozenset(),
+    HoldStatus.EXPIRED: frozenset(),
+}
+
+
+class InvalidHoldTransition(ValueError):
+    pass
+
+
+def next_hold_status(current: HoldStatus, to: HoldStatus) -> HoldStatus:
+    if to not in _NEXT[current]:
+        raise InvalidHoldTransition(f"a {current.value} hold cannot become {to.value}")
+    return to
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A hold as the shard keeps it (and as its Redis record stores it)."""
+
+    id: uuid.UUID
+    calendar_id: uuid.UUID
+    organization_id: uuid.UUID
+    specialist_id: uuid.UUID
+    start: datetime
+    end: datetime
+    expires_at: datetime
+    holder: str  # "patient:<id>", "user:<id>" or "anon:<token digest>"; never patient data
+    status: HoldStatus = HoldStatus.HELD
+    public: bool = False  # made through the public API (booked with its hold token)
+
+    def busy(self) -> BusyInterval:
+        return BusyInterval(self.specialist_id, self.start, self.end)
+
+    def live(self, now: datetime) -> bool:
+        return self.status is HoldStatus.HELD and self.expires_at > now
+
+    def to(self, status: HoldStatus) -> Hold:
+        return replace(self, status=next_hold_status(self.status, status))
+
+
+class DeltaBuilder:
+    """Collects the slots a series of mutations touched; `build` gives the net delta."""
+
+    def __init__(self) -> None:
+        self._before: dict[datetime, Slot | None] = {}
+
+    def touch(self, start: datetime, old: Slot | None) -> None:
+        self._before.setdefault(start, old)
+
+    def merged(self, later: DeltaBuilder) -> DeltaBuilder:
+        """This change followed by `later` (the earliest known value of each start wins)."""
+        both = DeltaBuilder()
+        both._before = dict(later._before)
+        both._before.update(self._before)
+        return both
+
+    def build(self, now_slots: Mapping[datetime, Slot]) -> tuple[list[Slot], list[RemovedSlot]]:
+        upserted: list[Slot] = []
+        removed: list[RemovedSlot] = []
+        for start, old in self._before.items():
+            new = now_slots.get(start)
+            if new == old:
+                continue
+            if new is None:
+                assert old is not None
+                removed.append(RemovedSlot(old.start, old.end))
+            else:
+                upserted.append(new)
+        upserted.sort(key=lambda s: s.start)
+        removed.sort(key=lambda s: s.start)
+        return upserted, removed
+
+
+def _ceil_second(t: datetime) -> datetime:
+    whole = t.replace(microsecond=0)
+    return whole if whole == t else whole + timedelta(seconds=1)
+
+
+def bookable_window(calendar: Calendar, now: datetime) -> tuple[datetime, datetime]:
+    """Where slots can start: from now to the end of the horizon (capped at MAX_HORIZON)."""
+    horizon = calendar.horizon
+    if isinstance(horizon, CampaignPeriod):
+        # The engine filters by calendar-local date; a day either side covers every zone.
+        start = datetime.combine(horizon.start, time(0), UTC) - timedelta(days=1)
+        end = datetime.combine(horizon.end, time(0), UTC) + timedelta(days=2)
+        lo, hi = max(now, start), max(now, end)
+    else:
+        lo, hi = now, now + timedelta(days=horizon.days)
+    return lo, min(hi, now + MAX_HORIZON)
+
+
+class CalendarState:
+    """Rules, appointments and live holds of one calendar, and its slot list."""
+
+    def __init__(self, snap: CalendarSnapshot, holds: Iterable[Hold], now: datetime) -> None:
+        self.snap = snap
+        self.calendar = snap.calendar
+        self.booked: dict[uuid.UUID, BookedInterval] = {b.appointment_id: b for b in snap.booked}
+        self.holds: dict[uuid.UUID, Hold] = {}
+        self.by_holder: dict[str, uuid.UUID] = {}
+        for hold in holds:
+            if hold.status is HoldStatus.HELD:
+                self._index(hold)
+        # Preference order of listed specialists uses the counts of the last rules load, so a
+        # booking does not reorder (and republish) every slot of a round-robin calendar; the
+        # choice of specialist for a hold uses the live counts.
+        self.order_counts: dict[uuid.UUID, int] = dict(snap.assignment_counts)
+        self.counts: dict[uuid.UUID, int] = dict(snap.assignment_counts)
+        self._starts: list[datetime] = []
+        self._slots: dict[datetime, Slot] = {}
+        self.lo, self.hi = bookable_window(self.calendar, now)
+        self._fill(self._compute(now, self.lo, self.hi))
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def slots(self) -> Mapping[datetime, Slot]:
+        return self._slots
+
+    def slot_list(self) -> list[Slot]:
+        return [self._slots[s] for s in self._starts]
+
+    def view(self, start: datetime, end: datetime) -> list[Slot]:
+        i, j = bisect_left(self._starts, start), bisect_left(self._starts, end)
+        return [self._slots[s] for s in self._starts[i:j]]
+
+    def slot_at(self, start: datetime) -> Slot | None:
+        return self._slots.get(start)
+
+    def choose(self, slot: Slot, specialist_id: uuid.UUID | None) -> uuid.UUID:
+        """The specialist a new hold on `slot` goes to (raises AssignmentError)."""
+        return choose_specialist(self.calendar, slot, specialist_id, self.counts)
+
+    def holder_hold(self, holder: str) -> Hold | None:
+        hold_id = self.by_holder.get(holder)
+        return None if hold_id is None else self.holds.get(hold_id)
+
+    def expired(self, now: datetime) -> list[Hold]:
+        return [h for h in self.holds.values() if h.expires_at <= now]
+
+    # --- mutations (each records what it changed in `delta`) -------------------------------
+
+    def advance(self, now: datetime, delta: DeltaBuilder) -> None:
+        """Time moved on: drop starts before the notice edge, add those the horizon reached."""
+        edge = _ceil_second(now) + timedelta(minutes=self.calendar.min_notice_min)
+        cut = bisect_left(self._starts, edge)
+        for start in self._starts[:cut]:
+            delta.touch(start, self._slots.pop(start))
+        del self._starts[:cut]
+        lo, hi = bookable_window(self.calendar, now)
+        self.lo = max(self.lo, lo)
+        if hi > self.hi:
+            self._replace(self.hi, hi, self._compute(now, self.hi, hi), delta)
+            self.hi = hi
+
+    def add_hold(self, hold: Hold, now: datetime, delta: DeltaBuilder) -> None:
+        self._index(hold)
+        if self.calendar.daily_cap is None:
+            self._block(hold.specialist_id, hold.start, hold.end, delta)
+        else:
+            self._recompute_around(hold.start, hold.end, now, delta)
+
+    def drop_hold(self, hold_id: uuid.UUID, now: datetime, delta: DeltaBuilder) -> Hold | None:
+        hold = self.holds.pop(hold_id, None)
+        if hold is None:
+            return None
+        if self.by_holder.get(hold.holder) == hold_id:
+            del self.by_holder[hold.holder]
+        self._recompute_around(hold.start, hold.end, now, delta)
+        return hold
+
+    def add_booking(self, booked: BookedInterval, now: datetime, delta: DeltaBuilder) -> None:
+        self.booked[booked.appointment_id] = booked
+        self.counts[booked.specialist_id] = self.counts.get(booked.specialist_id, 0) + 1
+        self._recompute_around(booked.starts_at, booked.ends_at, now, delta, booked)
+
+    def replace_snapshot(
+        self, snap: CalendarSnapshot, now: datetime, delta: DeltaBuilder, *, rules: bool
+    ) -> None:
+        """The database's current view (rules and appointments); recompute everything.
+
+        `rules`: the rules changed, so the preference order may be re-ranked too.
+        """
+        self.snap = snap
+        self.calendar = snap.calendar
+        self.booked = {b.appointment_id: b for b in snap.booked}
+        self.counts = dict(snap.assignment_counts)
+        if rules:
+            self.order_counts = dict(snap.assignment_counts)
+        self.lo, self.hi = bookable_window(self.calendar, now)
+        fresh = self._compute(now, self.lo, self.hi)
+        for start in self._starts:
+            delta.touch(start, self._slots[start])
+        for slot in fresh:
+            delta.touch(slot.start, self._slots.get(slot.start))
+        self._fill(fresh)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _index(self, hold: Hold) -> None:
+        self.holds[hold.id] = hold
+        self.by_holder[hold.holder] = hold.id
+
+    def _busy(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
+        a, b = lo - _NEAR, hi + _NEAR
+        for booked in self.booked.values():
+            if booked.starts_at < b and booked.ends_at > a:
+                yield booked.as_busy(self.calendar)
+
+    def _held(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
+        a, b = lo - _NEAR, hi + _NEAR
+        for hold in self.holds.values():
+            if hold.start < b and hold.end > a:
+                yield hold.busy()
+
+    def _compute(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
+        if hi <= lo:
+            return []
+        return compute_slots(
+            self.calendar,
+            list(self._busy(lo, hi)),
+            list(self._held(lo, hi)),
+            now,
+            lo,
+            hi,
+            self.order_counts,
+        )
+
+    def _block(
+        self, specialist_id: uuid.UUID, start: datetime, end: datetime, delta: DeltaBuilder
+    ) -> None:
+        """A new busy interval without a daily cap: exactly the engine's answer, cheaper.
+
+        The engine keeps a start s of the specialist iff s is outside
+        [start - pad - duration + 1 s, end + pad) (whole seconds); adding busy time never changes
+        alignment or anyone else's availability, so removing the specialist from those slots
+        (and a slot nobody else can take) is the full recomputation."""
+        cal = self.calendar
+        pad = timedelta(minutes=cal.buffer_before_min + cal.buffer_after_min)
+        lo = start - pad - timedelta(minutes=cal.duration_min) + timedelta(seconds=1)
+        i, j = bisect_left(self._starts, lo), bisect_left(self._starts, end + pad)
+        kept: list[datetime] = []
+        for s in self._starts[i:j]:
+            slot = self._slots[s]
+            if specialist_id not in slot.specialist_ids:
+                kept.append(s)
+                continue
+            delta.touch(s, slot)
+            others = tuple(x for x in slot.specialist_ids if x != specialist_id)
+            if others:
+                self._slots[s] = Slot(slot.start, slot.end, others)
+                kept.append(s)
+            else:
+                del self._slots[s]
+        self._starts[i:j] = kept
+
+    def _recompute_around(
+        self,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        delta: DeltaBuilder,
+        booked: BookedInterval | None = None,
+    ) -> None:
+        cal = self.calendar
+        if cal.daily_cap is not None:
+            lo, hi = start - _DAY_REACH, end + _DAY_REACH
+        else:
+            # A start s is affected iff [s, s + duration) comes within the buffers of the
+            # interval (its own buffers may be wider when booked by staff with other rules).
+            pad = timedelta(minutes=cal.buffer_before_min + cal.buffer_after_min)
+            if booked is not None:
+                pad += timedelta(minutes=booked.buffer_before_min + booked.buffer_after_min)
+            reach = pad + timedelta(minutes=cal.duration_min)
+            lo, hi = start - reach, end + reach + timedelta(seconds=1)
+        lo, hi = max(lo, self.lo), min(hi, self.hi)
+        if hi > lo:
+            self._replace(lo, hi, self._compute(now, lo, hi), delta)
+
+    def _fill(self, slots: list[Slot]) -> None:
+        self._starts = [s.start for s in slots]
+        self._slots = {s.start: s for s in slots}
+
+    def _replace(self, lo: datetime, hi: datetime, fresh: list[Slot], delta: DeltaBuilder) -> None:
+        i, j = bisect_left(self._starts, lo), bisect_left(self._starts, hi)
+        for start in self._starts[i:j]:
+            delta.touch(start, self._slots.pop(start))
+        for slot in fresh:
+            delta.touch(slot.start, None)
+            self._slots[slot.start] = slot
+        self._starts[i:j] = [s.start for s in fresh]
+
+
+def apply_delta(
+    slots: dict[datetime, Slot], upserted: Iterable[Slot], removed: Iterable[RemovedSlot]
+) -> None:
+    """What a subscriber does with a `slots.changed` delta (also used to rebuild a view)."""
+    for gone in removed:
+        slots.pop(gone.start, None)
+    for slot in upserted:
+        slots[slot.start] = slot

@@ -1,0 +1,210 @@
+"""The Redis side of live calendars: hold fences and records, idempotency, slot-view checkpoints.
+
+Keys (all under the deployment prefix):
+- `hold:{calendar}:{specialist}:{start}` = hold id, PX = the hold's time to live: the fence of
+  invariant 2. Granted with SET NX PX; ended only by compare-and-delete, so an old incarnation
+  of a shard can never remove a newer hold.
+- `holdrec:{hold}`: the hold as JSON (never patient data), kept GRACE past its end so that a
+  retried booking or release can tell "expired" from "unknown" and a restarted shard can still
+  expire (and announce) a hold whose time ran out while it was down.
+- `holds:{calendar}` zset hold -> expires ms; `holdcals` zset calendar -> latest expiry ms: what a
+  shard rescans on start.
+- `idem:{scope}` = the hold a retried request was granted, written in the same script as the
+  grant, so a retry finds either the grant or nothing.
+- `slotview:{calendar}`: the published slot list at a stream position (a checkpoint); with the
+  stream's deltas after it, a restarted shard knows exactly what subscribers hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+
+from actors.calendar_state import Hold, HoldStatus
+from pipelines.availability import Slot
+from storage.keys import KeySpace
+
+GRACE_MS = 3600 * 1000
+IDEMPOTENCY_MS = 10 * 60 * 1000
+CHECKPOINT_MS = 2 * 86_400 * 1000
+
+# KEYS: fence, record, calendar index, calendars index, idempotency key.
+# ARGV: hold id, ttl ms, record json, record px, expires ms, calendar id, idempotency px.
+_GRANT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[4], 'GT', ARGV[5], ARGV[6])
+redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[7])
+return 1
+"""
+# KEYS: fence, record, calendar index. ARGV: hold id, record json, record px.
+_END = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat()
+
+
+def encode_hold(h: Hold) -> bytes:
+    return orjson.dumps(
+        {
+            "id": str(h.id),
+            "calendar_id": str(h.calendar_id),
+            "organization_id": str(h.organization_id),
+            "specialist_id": str(h.specialist_id),
+            "start": _iso(h.start),
+            "end": _iso(h.end),
+            "expires_at": _iso(h.expires_at),
+            "holder": h.holder,
+            "status": h.status.value,
+            "public": h.public,
+        }
+    )
+
+
+def decode_hold(raw: bytes | str) -> Hold:
+    d = orjson.loads(raw)
+    return Hold(
+        id=uuid.UUID(d["id"]),
+        calendar_id=uuid.UUID(d["calendar_id"]),
+        organization_id=uuid.UUID(d["organization_id"]),
+        specialist_id=uuid.UUID(d["specialist_id"]),
+        start=datetime.fromisoformat(d["start"]),
+        end=datetime.fromisoformat(d["end"]),
+        expires_at=datetime.fromisoformat(d["expires_at"]),
+        holder=d["holder"],
+        status=HoldStatus(d["status"]),
+        public=bool(d.get("public", False)),
+    )
+
+
+def encode_slots(slots: Iterable[Slot]) -> list[list[object]]:
+    return [
+        [int(s.start.timestamp()), int(s.end.timestamp()), [str(x) for x in s.specialist_ids]]
+        for s in slots
+    ]
+
+
+def decode_slots(rows: Iterable[Sequence[object]]) -> list[Slot]:
+    out = []
+    for start, end, ids in rows:
+        assert isinstance(start, int) and isinstance(end, int) and isinstance(ids, list)
+        out.append(
+            Slot(
+                datetime.fromtimestamp(start, UTC),
+                datetime.fromtimestamp(end, UTC),
+                tuple(uuid.UUID(x) for x in ids),
+            )
+        )
+    return out
+
+
+class HoldStore:
+    def __init__(self, redis: aioredis.Redis, keys: KeySpace) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._grant = redis.register_script(_GRANT)
+        self._end = redis.register_script(_END)
+
+    def fence(self, h: Hold) -> str:
+        return self.keys.hold(str(h.calendar_id), str(h.specialist_id), _iso(h.start))
+
+    def record(self, hold_id: uuid.UUID | str) -> str:
+        return self.keys.named("holdrec", str(hold_id))
+
+    def index(self, calendar_id: uuid.UUID) -> str:
+        return self.keys.named("holds", str(calendar_id))
+
+    def calendars(self) -> str:
+        return self.keys.named("holdcals")
+
+    def idempotency(self, scope: str) -> str:
+        return self.keys.named("idem", scope)
+
+    def checkpoint(self, calendar_id: uuid.UUID) -> str:
+        return self.keys.named("slotview", str(calendar_id))
+
+    async def grant(self, grants: Sequence[tuple[Hold, str]], now: datetime) -> list[bool]:
+        """Fence and store each (hold, idempotency scope) in one round trip; True = granted."""
+        if not grants:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for h, scope in grants:
+            ttl = max(1, _ms(h.expires_at) - _ms(now))
+            await self._grant(
+                keys=[self.fence(h), self.record(h.id), self.index(h.calendar_id),
+                      self.calendars(), self.idempotency(scope)],
+                args=[str(h.id), ttl, encode_hold(h), ttl + GRACE_MS, _ms(h.expires_at),
+                      str(h.calendar_id), IDEMPOTENCY_MS],
+                client=pipe,
+            )  # fmt: skip
+        return [bool(r) for r in await pipe.execute()]
+
+    async def end(self, holds: Sequence[Hold]) -> None:
+        """Record the final status of each hold and free its fence if it still holds it."""
+        if not holds:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for h in holds:
+            await self._end(
+                keys=[self.fence(h), self.record(h.id), self.index(h.calendar_id)],
+                args=[str(h.id), encode_hold(h), GRACE_MS],
+                client=pipe,
+            )
+        await pipe.execute()
+
+    async def lookup(self, hold_id: uuid.UUID) -> Hold | None:
+        raw = await self.redis.get(self.record(hold_id))
+        return None if raw is None else decode_hold(raw)
+
+    async def remembered(self, scopes: Sequence[str]) -> list[Hold | None]:
+        if not scopes:
+            return []
+        raws = await self.redis.mget([self.idempotency(s) for s in scopes])
+        return [None if r is None else decode_hold(r) for r in raws]
+
+    async def live_holds(self, calendar_id: uuid.UUID) -> list[Hold]:
+        """Holds of the calendar still `held` in their records (some may have run out)."""
+        ids = await self.redis.zrange(self.index(calendar_id), 0, -1)
+        if not ids:
+            return []
+        raws = await self.redis.mget([self.record(_text(i)) for i in ids])
+        holds = [decode_hold(r) for r in raws if r is not None]
+        return [h for h in holds if h.status is HoldStatus.HELD]
+
+    async def calendars_with_holds(self, now: datetime) -> list[uuid.UUID]:
+        key = self.calendars()
+        await self.redis.zremrangebyscore(key, "-inf", _ms(now) - GRACE_MS)
+        return [uuid.UUID(_text(c)) for c in await self.redis.zrange(key, 0, -1)]
+
+    async def save_view(
+        self, calendar_id: uuid.UUID, position: tuple[str, str], slots: Iterable[Slot]
+    ) -> None:
+        body = orjson.dumps({"o": position[0], "e": position[1], "s": encode_slots(slots)})
+        await self.redis.set(self.checkpoint(calendar_id), body, px=CHECKPOINT_MS)
+
+    async def load_view(self, calendar_id: uuid.UUID) -> tuple[tuple[str, str], list[Slot]] | None:
+        raw = await self.redis.get(self.checkpoint(calendar_id))
+        if raw is None:
+            return None
+        d = orjson.loads(raw)
+        return (d["o"], d["e"]), decode_slots(d["s"])

@@ -1,0 +1,87 @@
+"""The WebSocket `hold` and `release` ops (PROTOCOL.md), on the same facade as REST.
+
+`{"op": "hold", "calendar_id", "start", "specialist_id"?, "hold_token"?}` -> the hold (plus a
+`hold_token` for an anonymous connection, which then identifies that booker);
+`{"op": "release", "hold_id", "hold_token"?}` -> `{"hold_id"}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from actors import calendar_messages as m
+from actors.calendar_commands import CalendarCommands, anonymous, caller_of
+from realtime import ConnectionContext, OpError
+from server.errors import ApiError
+from server.live import shared
+
+
+def _error(exc: ApiError) -> OpError:
+    return OpError(exc.code, exc.message)
+
+
+def _uuid(frame: dict[str, Any], name: str, required: bool = True) -> uuid.UUID | None:
+    raw = frame.get(name)
+    if raw is None and not required:
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise OpError("validation_failed", f"{name} must be a UUID") from None
+
+
+def _token(frame: dict[str, Any]) -> str | None:
+    token = frame.get("hold_token")
+    if token is None:
+        return None
+    if not isinstance(token, str) or not 32 <= len(token) <= 128:
+        raise OpError("validation_failed", "hold_token is not a hold token")
+    return token
+
+
+class HoldOps:
+    def __init__(self, commands: Any) -> None:
+        self._commands = commands  # resolved lazily: the facade exists once the app started
+
+    def _facade(self) -> CalendarCommands:
+        found: CalendarCommands = self._commands()
+        return found
+
+    async def hold(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        calendar_id = _uuid(frame, "calendar_id")
+        assert calendar_id is not None
+        specialist_id = _uuid(frame, "specialist_id", required=False)
+        token = None
+        try:
+            start = shared.instant(frame.get("start"), "start")
+            if ctx.principal is None:
+                token = _token(frame) or shared.new_hold_token()
+                caller = anonymous(token)
+            else:
+                caller = caller_of(ctx.principal)
+            key = frame.get("idempotency_key")
+            call = self._facade().hold(
+                caller, calendar_id, start, specialist_id, key if isinstance(key, str) else None
+            )
+            granted = await shared.settled(call, m.HoldGranted)
+        except ApiError as exc:
+            raise _error(exc) from None
+        result = shared.render_hold(granted.hold, granted.replaced)
+        return result if token is None else {**result, "hold_token": token}
+
+    async def release(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        hold_id = _uuid(frame, "hold_id")
+        assert hold_id is not None
+        if ctx.principal is None:
+            token = _token(frame)
+            if token is None:
+                raise OpError("unauthorized", "an anonymous release needs the hold_token")
+            caller = anonymous(token)
+        else:
+            caller = caller_of(ctx.principal)
+        try:
+            await shared.settled(self._facade().release(caller, hold_id), m.Released)
+        except ApiError as exc:
+            raise _error(exc) from None
+        return {"hold_id": str(hold_id)}
