@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import io
 import os
 
@@ -57,6 +58,14 @@ async def migrate(dsn: str, app_password: str) -> list[str]:
     os.environ["CADENCE_MIGRATION_DSN"] = dsn
     os.environ["PICCOLO_CONF"] = "migrations.piccolo_conf"
     from piccolo.apps.migrations.commands.forwards import run_forwards
+    from piccolo.apps.migrations.tables import Migration
+
+    from migrations import piccolo_conf
+
+    # Piccolo binds its engine (and its record of applied migrations) to the first database it
+    # sees in a process; point both at this one, so one process can migrate several databases.
+    importlib.reload(piccolo_conf)
+    Migration._meta.refresh_db()
 
     conn = await asyncpg.connect(dsn, timeout=10)
     try:

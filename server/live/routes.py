@@ -198,7 +198,9 @@ async def delete_public_hold(request: web.Request) -> web.Response:
     if token is None and request.can_read_body:
         token = (await read_json(request, RELEASE_BODY)).get("hold_token")
     if not token:
-        raise ApiError(401, "unauthorized", "the hold token is required (X-Hold-Token)")
+        # A missing token is a malformed request, not a failed login: 422, like any missing field.
+        raise ApiError(422, "validation_failed", "the hold token is required (X-Hold-Token)",
+                       {"fields": {"hold_token": "is required"}})
     await shared.settled(_commands(request).release(anonymous(token), hold_id), m.Released)
     return web.Response(status=204)
 
@@ -262,7 +264,7 @@ ENDPOINTS = [
              errors=(404, 409, 422, 429, 503)),
     Endpoint("DELETE", "/v1/public/holds/{id}", delete_public_hold, PUBLIC_HOLDS,
              "Release an anonymous hold (X-Hold-Token header or {hold_token} body)", TAG,
-             RELEASE_BODY, status=204, errors=(401, 404, 429, 503)),
+             RELEASE_BODY, status=204, errors=(404, 422, 429, 503)),
     Endpoint("POST", "/v1/public/bookings", public_book, PUBLIC_BOOKINGS,
              "Book an anonymous hold as a guest patient", TAG, PUBLIC_BOOK_BODY, status=201,
              errors=(404, 409, 410, 422, 429, 503)),

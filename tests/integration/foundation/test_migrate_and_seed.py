@@ -48,3 +48,18 @@ async def test_seed_once_returns_the_first_demo_and_plain_seed_makes_another(
             assert other["organization_id"] != first["organization_id"]
     finally:
         await db.close()
+
+
+async def test_one_process_can_migrate_several_databases(database_url: str) -> None:
+    from storage.db import with_database
+
+    scratch = with_database(database_url, database_url.rsplit("/", 1)[1] + "_second")
+    await migrate(scratch, "cadence_app")
+    conn = await asyncpg.connect(scratch)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('organizations') IS NOT NULL")
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(with_database(database_url, "postgres"))
+        await admin.execute(f'DROP DATABASE "{scratch.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await admin.close()
