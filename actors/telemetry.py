@@ -19,15 +19,23 @@ import ray
 
 from actors.base import PooledActor
 from storage.db import create_pool
-from storage.telemetry import MissingPartition, Record, write
+from storage.telemetry import MissingPartition, encode_rows, has_clinical, write_encoded
 
 log = logging.getLogger("cadence.telemetry")
 
 
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
+    """One client batch, already encoded for COPY (cheap to send through Ray)."""
+
     organization_id: uuid.UUID
-    records: list[Record]
+    payload: bytes
+    rows: int
+    clinical: bool  # carries rows that feed the daily aggregates
+
+    @classmethod
+    def of(cls, organization_id: uuid.UUID, records: list[tuple[Any, ...]]) -> IngestRequest:
+        return cls(organization_id, encode_rows(records), len(records), has_clinical(records))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +65,12 @@ class TelemetryIngest(PooledActor):
         results: list[IngestResult] = [IngestResult(0)] * len(requests)
         pool = await self._db()
         for org, indexes in by_org.items():
-            records = [rec for i in indexes for rec in requests[i].records]
+            payload = b"".join(requests[i].payload for i in indexes)
+            clinical = any(requests[i].clinical for i in indexes)
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
-                    stored = await write(conn, org, records)
+                    stored = await write_encoded(conn, payload, clinical=clinical)
             except MissingPartition:
                 log.error("telemetry partition missing; run `cadence partitions`")
                 for i in indexes:
@@ -75,7 +84,7 @@ class TelemetryIngest(PooledActor):
             self.batches += 1
             self.rows += stored
             for i in indexes:
-                results[i] = IngestResult(len(requests[i].records))
+                results[i] = IngestResult(requests[i].rows)
         return results
 
     async def stats(self) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class TelemetryCommands:
         if rows:
             result: IngestResult = await self._pool.call(
                 principal.org_id,
-                IngestRequest(principal.org_id, self._records(principal, rows)),
+                IngestRequest.of(principal.org_id, self._records(principal, rows)),
                 idempotent=True,  # resends are deduplicated by event id
             )
             if result.error:

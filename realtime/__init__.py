@@ -1,1 +1,30 @@
-"""The WebSocket gateway: connections, channels, authorization, fan-out, recovery, presence."""
+"""The WebSocket gateway: connections, channels, authorization, fan-out, recovery, presence.
+
+`Gateway` serves `GET /v1/ws` (PROTOCOL.md). The server hands it implementations of
+`Authenticator` and `SubscriptionPolicy`, and registers the non-built-in ops (`hold`, `release`,
+`pose`, `telemetry`, binary `pose.frame`) in `Gateway.ops` as `OpHandler`s that raise `OpError`.
+"""
+
+from realtime._contracts import (
+    Authenticator,
+    ConnectionContext,
+    NullObserver,
+    Observer,
+    OpHandler,
+    SubscriptionPolicy,
+)
+from realtime._gateway import Gateway
+from realtime._protocol import CloseCode, Limits, OpError
+
+__all__ = [
+    "Authenticator",
+    "CloseCode",
+    "ConnectionContext",
+    "Gateway",
+    "Limits",
+    "NullObserver",
+    "Observer",
+    "OpError",
+    "OpHandler",
+    "SubscriptionPolicy",
+]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import gateway, health, metrics, middleware, openapi
+from server import gateway, health, live, metrics, middleware, openapi, sessions
 from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
 from server.scheduling import routes as scheduling_routes
+from server.services import actors_ctx
 from server.settings import Settings
+from server.telemetry import routes as telemetry_routes
 from server.telerehab import routes as telerehab_routes
 
 
@@ -38,10 +40,13 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.POLICY_KEY] = identity.policy
     app[middleware.RATE_LIMITER_KEY] = identity.limiter
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx, identity.lifecycle])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx, actors_ctx, identity.lifecycle])
     mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
     mount(app, identity_routes.ENDPOINTS)
     mount(app, scheduling_routes.ENDPOINTS)
     mount(app, telerehab_routes.ENDPOINTS)
+    mount(app, telemetry_routes.ENDPOINTS)
     gateway.install(app)
+    live.install(app)  # after the gateway: registers its hold / release ops
+    sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops
     return app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from actors.metrics import RAY_CALLS, RAY_LATENCY  # noqa: F401  (exported here too)
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from actors.metrics import RAY_CALLS, RAY_LATENCY  # noqa: F401  (exported here too)
 
 HTTP_REQUESTS = Counter(
     "cadence_http_requests_total", "HTTP requests", ["method", "route", "status"]

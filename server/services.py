@@ -8,15 +8,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from actors.calendar import CalendarShard, ShardOptions
+from actors.calendar_commands import CalendarCommands
 from actors.pool import ActorPool
+from actors.pose_worker import PoseWorker, WorkerOptions
+from actors.session_commands import SessionCommands
 from actors.telemetry import TelemetryIngest
 from actors.telemetry_commands import TelemetryCommands
-from server.resources import DB_KEY, SETTINGS_KEY
+from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.settings import Environment, Settings
 from storage.db import with_credentials
 
 TELEMETRY_KEY = web.AppKey("telemetry", TelemetryCommands)
+CALENDARS_KEY = web.AppKey("calendars", CalendarCommands)
 POOLS_KEY = web.AppKey("actor_pools", list[ActorPool])
+SESSIONS_KEY = web.AppKey("sessions", SessionCommands)
+# Tests and the bench may put their own pose worker options here before the app starts.
+POSE_OPTIONS_KEY = web.AppKey("pose_options", WorkerOptions)
 
 
 def pool_name(settings: Settings, kind: str) -> str:
@@ -39,9 +47,35 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
         (app_dsn,),
         max_pending=400,  # client batches of up to 500 events: at most ~200k events queued
     )
-    app[POOLS_KEY] = [telemetry]
+    calendars = ActorPool(
+        CalendarShard,
+        pool_name(settings, "calendar"),
+        _shards(settings.calendar_shards),
+        (
+            app_dsn,
+            settings.redis_url,
+            settings.redis_prefix,
+            ShardOptions(retention_s=settings.stream_retention_s, maxlen=settings.stream_maxlen),
+        ),
+        retry_window_s=6.0,  # requests wait this long for a restarting shard, then 503
+    )
+    pose_options = app.get(POSE_OPTIONS_KEY) or WorkerOptions(
+        retention_s=settings.stream_retention_s, maxlen=settings.stream_maxlen
+    )
+    pose = ActorPool(
+        PoseWorker,
+        pool_name(settings, "pose"),
+        _shards(settings.pose_workers),
+        (app_dsn, settings.redis_url, settings.redis_prefix, pose_options),
+        retry_window_s=6.0,  # frames of a session wait this long for a restarting worker
+    )
+    app[POOLS_KEY] = [telemetry, calendars, pose]
+    app[SESSIONS_KEY] = SessionCommands(pose)
     app[TELEMETRY_KEY] = TelemetryCommands(telemetry, app[DB_KEY])
+    app[CALENDARS_KEY] = CalendarCommands(calendars, app[REDIS_KEY], app[KEYS_KEY])
+    app[CALENDARS_KEY].start()
     yield
+    await app[CALENDARS_KEY].stop()
     # Detached actors outlive one server process so the others keep using them; a test run
     # removes its own.
     kill = settings.env is Environment.TEST

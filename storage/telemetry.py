@@ -3,12 +3,14 @@ daily aggregates forward) and the reads answered from those aggregates."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 COLUMNS = (
     "organization_id",
@@ -23,16 +25,43 @@ COLUMNS = (
 )
 Record = tuple[Any, ...]  # in COLUMNS order
 
+
+def _text(value: Any) -> bytes:
+    if value is None:
+        return b"\\N"
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    if isinstance(value, dict):
+        # COPY's text format treats backslash as its escape: double the ones JSON uses. orjson
+        # never emits a raw tab, newline or carriage return.
+        return orjson.dumps(value).replace(b"\\", b"\\\\")
+    return str(value).encode()
+
+
+def encode_rows(records: Sequence[Record]) -> bytes:
+    """`records` as a COPY text-format payload: one compact bytes object that crosses Ray
+    without pickling thousands of small objects."""
+    return b"".join(b"\t".join(_text(v) for v in rec) + b"\n" for rec in records)
+
+
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS telemetry_staging
   (LIKE telemetry_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 
-# Only rows that were really inserted (not resends) reach the rollups, so aggregates count each
-# event exactly once however often a client resends it.
-_MERGE = """
+# The bulk of telemetry (samples, watch events, errors) is inserted without looking back; the few
+# clinical rows go through a deduplicating insert that rolls up only the rows really inserted, so
+# aggregates count each event exactly once however often a client resends it.
+_BULK = """
+INSERT INTO telemetry_events SELECT * FROM telemetry_staging
+WHERE type NOT IN ('rep.metrics', 'session.timing')
+ON CONFLICT DO NOTHING
+"""
+_CLINICAL = """
 WITH ins AS (
-  INSERT INTO telemetry_events SELECT * FROM telemetry_staging ON CONFLICT DO NOTHING
+  INSERT INTO telemetry_events SELECT * FROM telemetry_staging
+  WHERE type IN ('rep.metrics', 'session.timing')
+  ON CONFLICT DO NOTHING
   RETURNING organization_id, patient_id, exercise_id, type, t, data
 ), rom AS (
   INSERT INTO telemetry_rom_daily AS r
@@ -59,7 +88,7 @@ WITH ins AS (
     active_ms = s.active_ms + EXCLUDED.active_ms
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins) AS inserted
+SELECT count(*) FROM ins
 """
 
 
@@ -67,18 +96,39 @@ class MissingPartition(Exception):
     """An event's time has no partition: never dropped silently; `cadence partitions` fixes it."""
 
 
-async def write(conn: asyncpg.Connection, org_id: uuid.UUID, records: Sequence[Record]) -> int:
-    """Store `records` of one organization; returns how many were new. Caller owns the
-    transaction (its RLS context must be `org_id`)."""
+def _missing_partition(exc: asyncpg.PostgresError) -> bool:
+    return isinstance(exc, asyncpg.CheckViolationError) and "no partition" in str(exc)
+
+
+async def write_encoded(conn: asyncpg.Connection, payload: bytes, *, clinical: bool = True) -> int:
+    """Store an encoded batch (`encode_rows`) of one organization; returns how many rows were new.
+    The caller owns the transaction, whose RLS context must be that organization.
+
+    COPY lands in a temporary staging table (COPY into a table under row-level security is not
+    allowed, and a resend must not fail the batch); set-based inserts move it on, deduplicated."""
     await conn.execute(_STAGING)
-    await conn.copy_records_to_table("telemetry_staging", records=records, columns=COLUMNS)
+    await conn.copy_to_table(
+        "telemetry_staging", source=io.BytesIO(payload), columns=COLUMNS, format="text"
+    )
     try:
-        inserted: int = await conn.fetchval(_MERGE)
+        status = await conn.execute(_BULK)
+        inserted = int(status.rsplit(" ", 1)[1])
+        if clinical:
+            inserted += int(await conn.fetchval(_CLINICAL))
     except asyncpg.CheckViolationError as exc:
         if "no partition" in str(exc):
             raise MissingPartition(str(exc)) from exc
         raise
     return inserted
+
+
+def has_clinical(records: Sequence[Record]) -> bool:
+    return any(rec[5] in ("rep.metrics", "session.timing") for rec in records)
+
+
+async def write(conn: asyncpg.Connection, org_id: uuid.UUID, records: Sequence[Record]) -> int:
+    """Store `records` (COLUMNS order) of one organization; see `write_encoded`."""
+    return await write_encoded(conn, encode_rows(records), clinical=has_clinical(records))
 
 
 async def rom_trend(

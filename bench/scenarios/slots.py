@@ -36,44 +36,68 @@ async def _build(conn: asyncpg.Connection, now: datetime) -> uuid.UUID:
     service = await conn.fetchval(
         """INSERT INTO services (organization_id, name, duration_min, buffer_before_min,
                                  buffer_after_min, modality)
-           VALUES ($1, 'Physio 45', 45, 5, 10, 'in_clinic') RETURNING id""", org)
+           VALUES ($1, 'Physio 45', 45, 5, 10, 'in_clinic') RETURNING id""",
+        org,
+    )
     patient = await conn.fetchval(
         """INSERT INTO patients (organization_id, first_name, last_name)
-           VALUES ($1, 'Bench', 'Patient') RETURNING id""", org)
+           VALUES ($1, 'Bench', 'Patient') RETURNING id""",
+        org,
+    )
     calendar = await conn.fetchval(
         """INSERT INTO calendars (organization_id, name, service_id, timezone, public,
                                   slot_interval_min, min_notice_min, horizon_days, assignment)
            VALUES ($1, 'Bench', $2, 'Europe/Bucharest', true, 15, 60, 60, 'round_robin')
-           RETURNING id""", org, service)
+           RETURNING id""",
+        org,
+        service,
+    )
     specialists = []
     for i in range(SPECIALISTS):
         sid = await conn.fetchval(
             """INSERT INTO specialists (organization_id, name, timezone)
-               VALUES ($1, $2, 'Europe/Bucharest') RETURNING id""", org, f"Specialist {i}")
+               VALUES ($1, $2, 'Europe/Bucharest') RETURNING id""",
+            org,
+            f"Specialist {i}",
+        )
         specialists.append(sid)
         await conn.executemany(
             """INSERT INTO specialist_hours (organization_id, specialist_id, weekday, start_min,
                                              end_min) VALUES ($1, $2, $3, $4, $5)""",
-            [(org, sid, wd, start, end) for wd in range(1, 6)
-             for start, end in ((8 * 60, 12 * 60), (13 * 60, 17 * 60 + 30 * (i % 2)))],
+            [
+                (org, sid, wd, start, end)
+                for wd in range(1, 6)
+                for start, end in ((8 * 60, 12 * 60), (13 * 60, 17 * 60 + 30 * (i % 2)))
+            ],
         )
         await conn.execute(
             """INSERT INTO calendar_specialists (organization_id, calendar_id, specialist_id,
                                                  priority) VALUES ($1, $2, $3, $4)""",
-            org, calendar, sid, i)
+            org,
+            calendar,
+            sid,
+            i,
+        )
     placed = 0
     while placed < APPOINTMENTS:
         day = now.date() + timedelta(days=rng.randrange(1, DAYS))
-        start = datetime(day.year, day.month, day.day, 6 + rng.randrange(9), 15 * rng.randrange(4),
-                         tzinfo=UTC)
+        start = datetime(
+            day.year, day.month, day.day, 6 + rng.randrange(9), 15 * rng.randrange(4), tzinfo=UTC
+        )
         try:
             await conn.execute(
                 """INSERT INTO appointments (organization_id, calendar_id, service_id,
                        specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
                        buffer_after_min)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, 5, 10)""",
-                org, calendar, service, rng.choice(specialists), patient, start,
-                start + timedelta(minutes=45))
+                org,
+                calendar,
+                service,
+                rng.choice(specialists),
+                patient,
+                start,
+                start + timedelta(minutes=45),
+            )
             placed += 1
         except asyncpg.ExclusionViolationError:
             continue
@@ -115,19 +139,27 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     same = [(s.start, s.end, set(s.specialist_ids)) for s in engine_slots] == [
-        (n["start"], n["end"], set(n["specialist_ids"])) for n in naive]
+        (n["start"], n["end"], set(n["specialist_ids"])) for n in naive
+    ]
     figures = {"p50_ms": percentile(engine_ms, 50), "p99_ms": percentile(engine_ms, 99)}
     baseline = {"p50_ms": percentile(naive_ms, 50), "p99_ms": percentile(naive_ms, 99)}
     return Result(
         scenario="slots",
-        parameters={"specialists": SPECIALISTS, "appointments": APPOINTMENTS, "days": DAYS,
-                    "iterations": iterations, "baseline_iterations": naive_iterations,
-                    "slots": len(engine_slots)},
+        parameters={
+            "specialists": SPECIALISTS,
+            "appointments": APPOINTMENTS,
+            "days": DAYS,
+            "iterations": iterations,
+            "baseline_iterations": naive_iterations,
+            "slots": len(engine_slots),
+        },
         figures=figures,
         baseline_name="naive DB-per-request (Cal.com style)",
         baseline=baseline,
-        ratios={"speedup_p50": baseline["p50_ms"] / figures["p50_ms"],
-                "speedup_p99": baseline["p99_ms"] / figures["p99_ms"]},
+        ratios={
+            "speedup_p50": baseline["p50_ms"] / figures["p50_ms"],
+            "speedup_p99": baseline["p99_ms"] / figures["p99_ms"],
+        },
         goals=[Goal("p50_ms", "<=", 5, "ms"), Goal("speedup_p50", ">=", 20, "x")],
         checks={"same_slots_as_baseline": same},
         generators=[{"name": "engine", "cpu_percent": cpu}],

@@ -199,8 +199,12 @@ async def delete_public_hold(request: web.Request) -> web.Response:
         token = (await read_json(request, RELEASE_BODY)).get("hold_token")
     if not token:
         # A missing token is a malformed request, not a failed login: 422, like any missing field.
-        raise ApiError(422, "validation_failed", "the hold token is required (X-Hold-Token)",
-                       {"fields": {"hold_token": "is required"}})
+        raise ApiError(
+            422,
+            "validation_failed",
+            "the hold token is required (X-Hold-Token)",
+            {"fields": {"hold_token": "is required"}},
+        )
     await shared.settled(_commands(request).release(anonymous(token), hold_id), m.Released)
     return web.Response(status=204)
 

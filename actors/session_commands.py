@@ -1,0 +1,72 @@
+"""The telerehab session facade: what the REST handlers and the WebSocket ops both call. One
+place that talks to the PoseWorker pool; sessions are routed by a stable hash of their id.
+
+Retries across a worker restart (kill -9): `start` and `status` are idempotent; `feed` is too,
+because a frame the worker already applied is refused on its timestamp (frames must be newer
+than the last one seen), so resending a batch never counts a rep twice. Camera frames and
+control commands are not retried: a late camera frame is worthless, and a command answered
+`unavailable` is for the client to repeat.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from actors import pose_messages as m
+from actors.pool import ActorPool
+from pipelines.session import SessionPlan
+
+
+class SessionCommands:
+    def __init__(self, pool: ActorPool) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> ActorPool:
+        return self._pool
+
+    async def start(self, meta: m.SessionMeta, plan: SessionPlan) -> m.Outcome:
+        request = m.Start(meta, plan.to_dict())
+        result: m.Outcome = await self._pool.call(meta.session_id, request, idempotent=True)
+        return result
+
+    async def feed(
+        self,
+        session_id: uuid.UUID,
+        owner: uuid.UUID,
+        t_ms: NDArray[np.float64],
+        landmarks: NDArray[np.float64],
+        *,
+        aspect: float | None = None,
+        world: NDArray[np.float64] | None = None,
+    ) -> m.Outcome:
+        request = m.Feed(session_id, owner, t_ms, landmarks, aspect, world)
+        result: m.Outcome = await self._pool.call(session_id, request, idempotent=True)
+        return result
+
+    async def frame(
+        self, session_id: uuid.UUID, owner: uuid.UUID, t_ms: float, jpeg: bytes
+    ) -> m.Outcome:
+        request = m.Frame(session_id, owner, t_ms, jpeg)
+        result: m.Outcome = await self._pool.call(session_id, request)
+        return result
+
+    async def control(
+        self, session_id: uuid.UUID, owner: uuid.UUID, action: str, reps: int | None = None
+    ) -> m.Outcome:
+        result: m.Outcome = await self._pool.call(
+            session_id, m.Control(session_id, owner, action, reps)
+        )
+        return result
+
+    async def status(self, session_id: uuid.UUID) -> m.Outcome:
+        result: m.Outcome = await self._pool.call(session_id, m.Status(session_id), idempotent=True)
+        return result
+
+    async def stats(self) -> list[dict[str, Any]]:
+        """Every worker's counters and compute timings (tests, bench, operators)."""
+        return await self._pool.broadcast("stats")

@@ -1,0 +1,88 @@
+"""What the gateway needs from the floors around it, as Protocols. `server/gateway.py` hands in
+the implementations; realtime/ never imports server/ (ARCHITECTURE.md, dependency direction)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from storage.types import Channel, Principal
+
+
+class Authenticator(Protocol):
+    async def authenticate_token(self, token: str) -> Principal:
+        """The principal of a valid access token. Raises any exception for a token that is
+        malformed, forged, expired or whose user is disabled (the client is closed with 4001)."""
+        ...
+
+
+class SubscriptionPolicy(Protocol):
+    async def may_subscribe(self, principal: Principal | None, channel: Channel) -> bool:
+        """Whether `principal` (None = anonymous) may subscribe to `channel` (PROTOCOL.md
+        "Channels and events"). Decisions are cached per connection for `Limits.policy_cache_s`."""
+        ...
+
+    def counters_only(self, principal: Principal, channel: Channel) -> bool:
+        """True when the subscriber may see aggregates only (the `owner` role on `org:`)."""
+        ...
+
+
+class ConnectionContext(Protocol):
+    """What an op handler sees of the connection that sent the frame."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def principal(self) -> Principal | None: ...
+
+    def push(self, frame: bytes, wire: bytes | None = None) -> bool:
+        """Queue an already encoded server frame (JSON text) for this connection, in order with
+        everything else it receives. False when the connection is closing or was just closed
+        with 4008 because the frame did not fit its queue. `wire` is optional: the frame already
+        framed as a WebSocket TEXT frame (`realtime._protocol.wire`)."""
+        ...
+
+
+class OpHandler(Protocol):
+    async def __call__(
+        self, ctx: ConnectionContext, frame: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Handle one client frame of the op this handler is registered for.
+
+        Returns the `result` of the `ok` reply (None = `{}`), or raises `OpError(code, message)`
+        for an `error` reply. Binary frames reach the handler named by their header's `op`, with
+        the header fields plus `payload` (a memoryview of the bytes after the header). Handlers
+        of one connection run one at a time, in arrival order, each within `Limits.op_timeout_s`.
+        """
+        ...
+
+
+class Observer(Protocol):
+    """Metrics sink. Called off the per-delivery path (per frame batch or per sampling tick)."""
+
+    def opened(self) -> None: ...
+
+    def closed(self, code: int) -> None: ...
+
+    def frames(self, direction: str, op: str, n: int = 1) -> None: ...
+
+    def queued(self, total_bytes: int, connections: int) -> None: ...
+
+    def dropped(self, reason: str) -> None: ...
+
+
+class NullObserver:
+    def opened(self) -> None:
+        pass
+
+    def closed(self, code: int) -> None:
+        pass
+
+    def frames(self, direction: str, op: str, n: int = 1) -> None:
+        pass
+
+    def queued(self, total_bytes: int, connections: int) -> None:
+        pass
+
+    def dropped(self, reason: str) -> None:
+        pass

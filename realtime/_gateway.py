@@ -1,0 +1,290 @@
+"""`GET /v1/ws`: the handshake (Origin allowlist, token from header, query or `auth` frame), the
+reader loop (size, rate and shape of every inbound frame) and op dispatch.
+
+Authentication decisions (documented in realtime/README.md):
+- A token in the `Authorization` header or the `access_token` query parameter is verified right
+  after the upgrade; an invalid one closes the socket with 4001 (browsers cannot read an HTTP
+  status of a failed upgrade, they can read a close code).
+- No token: the connection is anonymous at once (public calendar channels only). Within
+  `Limits.auth_window_s` (5 s) an `auth` frame upgrades it; later, `auth` is answered with
+  `auth_window_closed`. An authenticated connection may send `auth` any time with a fresh token
+  for the same identity to push back its expiry. An invalid token in `auth` closes with 4001.
+- The token's expiry closes the connection with 4001 unless refreshed before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Collection
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from realtime import _protocol as proto
+from realtime._connection import Connection, ConnState
+from realtime._contracts import (
+    Authenticator,
+    NullObserver,
+    Observer,
+    OpHandler,
+    SubscriptionPolicy,
+)
+from realtime._hub import Hub
+from realtime._ops import BuiltinOps
+from realtime._presence import Presence
+from realtime._protocol import CloseCode, Limits, OpError
+from storage.events import EventLog
+from storage.keys import KeySpace
+from storage.types import Principal
+
+log = logging.getLogger("cadence.realtime.gateway")
+
+
+class Gateway:
+    """One per server process. `ops` is the registry of non-built-in ops (name -> handler)."""
+
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        redis_url: str,
+        events: EventLog,
+        keys: KeySpace,
+        authenticator: Authenticator,
+        policy: SubscriptionPolicy,
+        origins: Collection[str] = (),
+        limits: Limits | None = None,
+        observer: Observer | None = None,
+        server_id: str | None = None,
+        preauthenticated: Callable[[web.Request], Principal | None] | None = None,
+        ops: dict[str, OpHandler] | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.server_id = server_id or secrets.token_hex(6)
+        self.ops: dict[str, OpHandler] = ops if ops is not None else {}
+        self.hub = Hub(redis_url, events, name=f"cadence-gateway-{self.server_id}")
+        self.presence = Presence(redis, keys, self.server_id, ttl_s=self.limits.presence_ttl_s)
+        self._origins = frozenset(origins)
+        self._observer: Observer = observer or NullObserver()
+        self._builtin = BuiltinOps(self.hub, self.presence, authenticator, policy, self.limits)
+        self._connections: dict[str, Connection] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._cleanups: set[asyncio.Task[None]] = set()
+        # The server's middleware may already have verified an Authorization header.
+        self._preauthenticated = preauthenticated
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    async def start(self) -> None:
+        await self.hub.start()
+        self._ticker = asyncio.create_task(self._tick(), name="realtime-presence")
+
+    async def close_all(self, code: int = CloseCode.GOING_AWAY) -> None:
+        """Close every socket with `code` and wait (bounded) until their handlers finished."""
+        for conn in list(self._connections.values()):
+            conn.fail(code, "server shutting down")
+        if self._connections:
+            self._drained.clear()
+            async with asyncio.timeout(self.limits.close_timeout_s * 2 + 1):
+                await self._drained.wait()
+
+    async def stop(self) -> None:
+        if self._connections:
+            try:
+                await self.close_all()
+            except TimeoutError:
+                log.warning("%d connections did not close in time", len(self._connections))
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await self.presence.clear()
+        await self.hub.stop()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.limits.presence_refresh_s)
+            await self.presence.refresh()
+            total = direct = 0
+            for conn in self._connections.values():
+                total += conn.queued_bytes
+                direct, conn.direct_writes = direct + conn.direct_writes, 0
+            self._observer.queued(total, len(self._connections))
+            self._observer.frames("out", "direct", direct)
+
+    def _origin_allowed(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None or "*" in self._origins or origin in self._origins:
+            return True  # non-browser clients send no Origin
+        # Same origin as the server itself is always fine (the docs page, the demo pages).
+        parsed = URL(origin)
+        return parsed.host is not None and parsed.authority == request.host
+
+    @staticmethod
+    def _token(request: web.Request) -> str | None:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, value = header.partition(" ")
+            return value.strip() if scheme.lower() == "bearer" else ""
+        # Never logged: the access log prints the route pattern, not the query string.
+        return request.query.get("access_token")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_allowed(request):
+            return web.json_response(
+                {"error": {"code": "forbidden", "message": "origin not allowed"}}, status=403
+            )
+        limits = self.limits
+        ws = web.WebSocketResponse(
+            max_msg_size=max(limits.max_text_bytes, limits.max_binary_bytes),
+            compress=False,  # encode once, send the same bytes to everyone
+            heartbeat=limits.heartbeat_s,
+            timeout=limits.close_timeout_s,
+            decode_text=False,
+        )
+        known = self._preauthenticated(request) if self._preauthenticated else None
+        token = None if known is not None else self._token(request)
+        await ws.prepare(request)
+        conn = Connection(ws, request, secrets.token_hex(8), limits, self._observer)
+        self._connections[conn.id] = conn
+        self._observer.opened()
+        try:
+            if known is not None:
+                conn.authenticate(known)
+                await self._builtin.enter_patient_presence(conn)
+            elif token is not None:
+                try:
+                    conn.authenticate(await self._builtin.verify(token))
+                except Exception:
+                    conn.fail(CloseCode.UNAUTHORIZED, "invalid token")
+                else:
+                    await self._builtin.enter_patient_presence(conn)
+            await self._read(conn, ws)
+        finally:
+            # Shielded: a handler cancelled again (aiohttp cancels handlers of lost connections)
+            # must not leave a half-closed connection behind.
+            cleanup = asyncio.create_task(self._cleanup(conn))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+            await asyncio.shield(cleanup)
+        return ws
+
+    async def _cleanup(self, conn: Connection) -> None:
+        try:
+            if conn.worker is not None:
+                conn.worker.cancel()
+                await asyncio.wait({conn.worker}, timeout=self.limits.op_timeout_s)
+            await conn.finish()
+            await self._builtin.leave_all(conn)
+        finally:
+            del self._connections[conn.id]
+            if not self._connections:
+                self._drained.set()
+
+    async def _read(self, conn: Connection, ws: web.WebSocketResponse) -> None:
+        """Only reads, so it is always inside receive(): pings are answered and a close
+        handshake completes even while the worker runs an op."""
+        limits = self.limits
+        while conn.state is ConnState.OPEN:
+            idle = None if conn.subscriptions else limits.idle_s
+            try:
+                msg = await ws.receive(timeout=idle)
+            except TimeoutError:
+                conn.fail(CloseCode.GOING_AWAY, "idle")
+                return
+            if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                if not conn.bucket.take():
+                    conn.fail(CloseCode.TOO_MANY_FRAMES, "too many frames")
+                    return
+                data: bytes = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+                text = msg.type is WSMsgType.TEXT
+                if text and len(data) > limits.max_text_bytes:
+                    conn.fail(CloseCode.TOO_LARGE, "text frame too large")
+                    return
+                if len(conn.inbox) >= limits.frame_burst:  # ops slower than frames come in
+                    conn.fail(CloseCode.TOO_MANY_FRAMES, "too many frames pending")
+                    return
+                conn.inbox.append((text, data))
+                if conn.worker is None:
+                    conn.worker = asyncio.create_task(self._work(conn), name=f"ws-ops {conn.id}")
+            else:  # CLOSE, CLOSING, CLOSED, ERROR (aiohttp closed oversize frames with 1009)
+                return
+
+    async def _work(self, conn: Connection) -> None:
+        """Handles the frames of one connection one at a time, in arrival order; exists only
+        while frames wait, so an idle connection holds no task."""
+        task = asyncio.current_task()
+        inbox = conn.inbox
+        try:
+            # Some drivers turn a cancellation into their own error (which an op reports as an
+            # error reply); `cancelling()` still tells us to stop.
+            while inbox and conn.state is ConnState.OPEN and not (task and task.cancelling()):
+                text, data = inbox.popleft()
+                if text:
+                    await self._on_text(conn, data)
+                else:
+                    await self._on_binary(conn, data)
+        finally:
+            if conn.worker is task:
+                conn.worker = None
+
+    async def _on_text(self, conn: Connection, data: bytes) -> None:
+        try:
+            frame = proto.parse_text(data)
+        except OpError as exc:
+            self._observer.frames("in", "malformed")
+            conn.push(proto.error(None, exc.code, exc.message))
+            return
+        await self._dispatch(conn, frame, binary=False)
+
+    async def _on_binary(self, conn: Connection, data: bytes) -> None:
+        try:
+            frame = proto.parse_binary(data)
+        except OpError as exc:
+            self._observer.frames("in", "malformed")
+            conn.push(proto.error(None, exc.code, exc.message))
+            return
+        await self._dispatch(conn, frame, binary=True)
+
+    async def _dispatch(self, conn: Connection, frame: dict[str, Any], *, binary: bool) -> None:
+        fid = proto.frame_id(frame)
+        op: str = frame["op"]
+        builtin = self._builtin
+        handler = self.ops.get(op)
+        self._observer.frames("in", op if handler is not None or op in _BUILTIN else "unknown")
+        try:
+            async with asyncio.timeout(self.limits.op_timeout_s):
+                if binary and handler is None:
+                    raise OpError("unknown_op", f"no binary op {op[:40]!r}")
+                if op == "subscribe" and not binary:
+                    await builtin.subscribe(conn, frame, fid)
+                    return
+                result: dict[str, Any] | None
+                if op == "ping":
+                    result = await builtin.ping(conn, frame)
+                elif op == "auth":
+                    result = await builtin.auth(conn, frame)
+                elif op == "unsubscribe":
+                    result = await builtin.unsubscribe(conn, frame)
+                elif op == "presence":
+                    result = await builtin.presence(conn, frame)
+                elif handler is not None:
+                    result = await handler(conn, frame)
+                else:
+                    raise OpError("unknown_op", f"unknown op {op[:40]!r}")
+            conn.push(proto.ok(fid, result))
+        except OpError as exc:
+            conn.push(proto.error(fid, exc.code, exc.message))
+        except TimeoutError:
+            conn.push(proto.error(fid, "timeout", "the operation timed out"))
+        except Exception:
+            log.exception("op %r failed", op[:40])
+            conn.push(proto.error(fid, "internal", "internal error"))
+
+
+_BUILTIN = frozenset({"subscribe", "unsubscribe", "ping", "auth", "presence"})

@@ -1,0 +1,327 @@
+"""The Python client of `GET /v1/ws`: one connection, many subscriptions, automatic resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import websockets
+
+log = logging.getLogger("cadence.client")
+
+TokenSource = str | Callable[[], Awaitable[str]] | None
+EventCallback = Callable[["Event"], Any]
+ResyncCallback = Callable[["Resync"], Any]
+_FATAL = {4001: "token missing, invalid or expired"}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    offset: str
+    epoch: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"offset": self.offset, "epoch": self.epoch}
+
+    @property
+    def seq(self) -> int:
+        return int(self.offset.partition("-")[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    channel: str
+    position: Position
+    type: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """History of `channel` was lost (recovered: false): refetch the snapshot; the events that
+    follow continue from `position`."""
+
+    channel: str
+    position: Position
+
+
+class ClientError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Subscription:
+    """A channel this client holds across reconnects. Iterate it, or pass callbacks."""
+
+    def __init__(
+        self,
+        channel: str,
+        since: Position | None,
+        on_event: EventCallback | None,
+        on_resync: ResyncCallback | None,
+        maxsize: int,
+    ) -> None:
+        self.channel = channel
+        self.position = since  # last event applied (or the position the server gave us)
+        self._on_event = on_event
+        self._on_resync = on_resync
+        self._queue: asyncio.Queue[Event | Resync] = asyncio.Queue(maxsize)
+        self.active = True
+
+    async def _emit(self, item: Event | Resync) -> None:
+        result: Any = None
+        if isinstance(item, Event) and self._on_event is not None:
+            result = self._on_event(item)
+        elif isinstance(item, Resync) and self._on_resync is not None:
+            result = self._on_resync(item)
+        elif isinstance(item, Event) or self._on_event is None:
+            # Bounded: when the caller does not keep up, the reader waits, the server's queue
+            # fills, the server closes with 4008, and we resume from `position` afterwards.
+            await self._queue.put(item)
+            return
+        else:
+            # Callbacks without a resync callback: the Resync is logged, never silently lost.
+            log.warning("%s: history lost (recovered: false) and no on_resync", item.channel)
+        if inspect.isawaitable(result):
+            await result
+
+    def __aiter__(self) -> AsyncIterator[Event | Resync]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event | Resync]:
+        while self.active or not self._queue.empty():
+            yield await self._queue.get()
+
+
+class CadenceClient:
+    """Connects with a token, keeps subscriptions, reconnects with backoff and resumes.
+
+    Example::
+
+        async with CadenceClient("ws://127.0.0.1:8080/v1/ws", token) as client:
+            sub = await client.subscribe(f"calendar:{calendar_id}", since=snapshot_position)
+            async for item in sub:
+                if isinstance(item, Resync):
+                    snapshot = await refetch_slots()   # history was lost: start over
+                else:
+                    apply(item.type, item.data)
+
+    `token` may be a string, None (anonymous: public calendars only) or an async callable
+    returning a fresh token (called before every connection attempt). Events of a channel arrive
+    in order, each once; after a reconnect the client resubscribes with its last position and
+    either receives what it missed or a `Resync`. A 4001 close stops the client (`closed` is set,
+    `error` says why) unless `token` is a callable.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: TokenSource = None,
+        *,
+        backoff_min_s: float = 0.1,
+        backoff_max_s: float = 10.0,
+        call_timeout_s: float = 10.0,
+        queue_size: int = 10_000,
+    ) -> None:
+        self._url = url
+        self._token = token
+        self._backoff = (backoff_min_s, backoff_max_s)
+        self._call_timeout_s = call_timeout_s
+        self._queue_size = queue_size
+        self._subs: dict[str, Subscription] = {}
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._joining: dict[int, Subscription] = {}
+        self._ids = 0
+        self._ws: websockets.ClientConnection | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.error: str | None = None
+        self.connections = 0  # successful connections so far (1 + reconnects)
+
+    async def __aenter__(self) -> CadenceClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, timeout_s: float = 10.0) -> None:
+        self._runner = asyncio.create_task(self._run(), name="cadence-client")
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._ready, self.closed)]
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if self.closed.is_set():
+            raise ClientError("closed", self.error or "connection refused")
+
+    async def close(self) -> None:
+        self._finish(None)
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _finish(self, error: str | None) -> None:
+        self.error = self.error or error
+        self.closed.set()
+        for sub in self._subs.values():
+            sub.active = False
+
+    async def subscribe(
+        self,
+        channel: str,
+        *,
+        since: Position | None = None,
+        on_event: EventCallback | None = None,
+        on_resync: ResyncCallback | None = None,
+    ) -> Subscription:
+        sub = Subscription(channel, since, on_event, on_resync, self._queue_size)
+        self._subs[channel] = sub
+        try:
+            await self._join(sub)
+        except BaseException:
+            del self._subs[channel]
+            raise
+        return sub
+
+    async def unsubscribe(self, channel: str) -> None:
+        sub = self._subs.pop(channel, None)
+        if sub is not None:
+            sub.active = False
+            await self.call("unsubscribe", channel=channel)
+
+    async def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one op and wait for its reply; returns `result`, raises ClientError."""
+        return await self._request(op, fields, None)
+
+    async def _request(
+        self, op: str, fields: dict[str, Any], joining: Subscription | None
+    ) -> dict[str, Any]:
+        await self._ready.wait()
+        ws = self._ws
+        assert ws is not None
+        self._ids += 1
+        fid = self._ids
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[fid] = future
+        if joining is not None:
+            self._joining[fid] = joining
+        try:
+            await ws.send(orjson.dumps({"id": fid, "op": op, **fields}).decode())
+            async with asyncio.timeout(self._call_timeout_s):
+                reply = await future
+        finally:
+            self._pending.pop(fid, None)
+            self._joining.pop(fid, None)
+        if reply["op"] == "error":
+            raise ClientError(reply["error"]["code"], reply["error"]["message"])
+        result: dict[str, Any] = reply.get("result") or {}
+        return result
+
+    async def _join(self, sub: Subscription) -> None:
+        fields: dict[str, Any] = {"channel": sub.channel}
+        if sub.position is not None:
+            fields["since"] = sub.position.as_dict()
+        await self._request("subscribe", fields, sub)
+
+    async def _joined(self, sub: Subscription, result: dict[str, Any]) -> None:
+        # Runs in the reader, before any event that follows the reply is looked at.
+        position = Position(**result["position"])
+        if sub.position is None:
+            sub.position = position
+        elif not result["recovered"]:
+            sub.position = position
+            await sub._emit(Resync(sub.channel, position))
+        # recovered: true -> the missed events follow this reply and advance `position`.
+
+    async def _token_value(self) -> str | None:
+        if self._token is None or isinstance(self._token, str):
+            return self._token
+        return await self._token()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self.closed.is_set():
+            token = await self._token_value()
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            try:
+                async with websockets.connect(
+                    self._url, additional_headers=headers, max_size=2**20, compression=None
+                ) as ws:
+                    self._ws = ws
+                    self.connections += 1
+                    attempt = 0
+                    reader = asyncio.create_task(self._read(ws))
+                    self._ready.set()
+                    resume = [self._resume(sub) for sub in list(self._subs.values())]
+                    await asyncio.gather(*resume, return_exceptions=True)
+                    await reader
+            except websockets.ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in _FATAL and isinstance(self._token, str | None):
+                    self._finish(f"closed with {code}: {_FATAL[code]}")
+                    return
+                log.info("connection closed (%s); reconnecting", code)
+            except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+                log.info("connect failed: %s", exc)
+            finally:
+                self._ready.clear()
+                self._ws = None
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(ClientError("disconnected", "connection lost"))
+            attempt += 1
+            low, high = self._backoff
+            await asyncio.sleep(random.uniform(0, min(high, low * 2**attempt)))
+
+    async def _resume(self, sub: Subscription) -> None:
+        try:
+            await self._join(sub)
+        except ClientError as exc:
+            log.warning("resubscribe to %s failed: %s", sub.channel, exc)
+
+    async def _read(self, ws: websockets.ClientConnection) -> None:
+        async for raw in ws:
+            frame = orjson.loads(raw)
+            op = frame.get("op")
+            if op == "event":
+                await self._on_event(frame)
+            elif op in ("ok", "error"):
+                fid = frame.get("id")
+                joining = self._joining.pop(fid, None)  # type: ignore[arg-type]
+                if joining is not None and op == "ok":
+                    await self._joined(joining, frame["result"])
+                future = self._pending.get(fid)  # type: ignore[arg-type]
+                if future is not None and not future.done():
+                    future.set_result(frame)
+            elif op == "recovery":
+                sub = self._subs.get(frame["channel"])
+                if sub is not None:
+                    sub.position = Position(**frame["position"])
+                    await sub._emit(Resync(sub.channel, sub.position))
+
+    async def _on_event(self, frame: dict[str, Any]) -> None:
+        sub = self._subs.get(frame["channel"])
+        if sub is None:
+            return
+        position = Position(frame["offset"], frame["epoch"])
+        last = sub.position
+        if last is not None and last.epoch == position.epoch and position.seq <= last.seq:
+            return  # already applied (a resume overlapping what we had)
+        sub.position = position
+        await sub._emit(Event(sub.channel, position, frame["type"], frame["data"]))

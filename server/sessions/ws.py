@@ -1,0 +1,124 @@
+"""The WebSocket ops of a guided session, for the patient's own device.
+
+- `{"op": "pose", "session_id", "frames": [{"t", "landmarks": 33 x [x, y, z, visibility]}],
+  "aspect"?: width / height}` (PROTOCOL.md; `aspect` is our addition, default 1.0: MediaPipe
+  normalises x and y to the image separately, so 2-D angles need it) ->
+  `{"session_id", "frames", "state", "exercise_id", "set", "reps", "target_reps", ...}`.
+- binary `pose.frame` (header `{"op": "pose.frame", "session_id", "t"}` + JPEG) ->
+  `{"session_id", "queued": true, "dropped"}`: inference runs in the pose worker; its feedback
+  arrives as events. `dropped` counts the worker's frames dropped oldest-first under load.
+- `session.pause` / `session.resume` / `session.skip` / `session.abandon` /
+  `session.done` (`reps`? for untracked exercises) `{"session_id"}` -> the session.
+
+Only the session's patient may send these (a clinician controls a session over REST); any other
+session id is answered `not_found`. Malformed frames get an error reply and change nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+
+from actors.pose_messages import Outcome
+from actors.session_commands import SessionCommands
+from pipelines.session import Action
+from realtime import ConnectionContext, OpError, OpHandler
+from server.errors import ApiError
+from server.sessions._calls import settled
+from storage.types import Role
+
+MAX_FRAMES_PER_OP = 120  # 4 s at 30 fps; a text frame is capped at 64 KiB anyway
+NUM_LANDMARKS = 33
+
+
+def _uuid(frame: dict[str, Any], name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(frame.get(name)))
+    except ValueError:
+        raise OpError("bad_request", f"{name} must be a UUID") from None
+
+
+def _patient(ctx: ConnectionContext) -> uuid.UUID:
+    who = ctx.principal
+    if who is None or who.role is not Role.PATIENT or who.patient_id is None:
+        raise OpError("forbidden", "only the session's patient sends pose frames and commands")
+    return who.patient_id
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise OpError("bad_request", f"{name} must be a finite number")
+    return float(value)
+
+
+async def _call(call: Awaitable[Outcome]) -> Outcome:
+    try:
+        return await settled(call)
+    except ApiError as exc:
+        raise OpError(exc.code, exc.message) from None
+
+
+class SessionOps:
+    def __init__(self, commands: Callable[[], SessionCommands]) -> None:
+        self._commands = commands  # resolved lazily: the facade exists once the app started
+
+    async def pose(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        owner = _patient(ctx)
+        session_id = _uuid(frame, "session_id")
+        frames = frame.get("frames")
+        if not isinstance(frames, list) or not frames:
+            raise OpError("bad_request", "frames must be a non-empty list")
+        if len(frames) > MAX_FRAMES_PER_OP:
+            raise OpError("batch_too_large", f"at most {MAX_FRAMES_PER_OP} frames per op")
+        aspect = None
+        if frame.get("aspect") is not None:
+            aspect = _number(frame["aspect"], "aspect")
+        try:
+            t_ms = np.array([f["t"] for f in frames], dtype=np.float64)
+            # null (JSON has no NaN) becomes NaN here and is refused as non_finite by the tracker
+            landmarks = np.array([f["landmarks"] for f in frames], dtype=np.float64)
+        except (TypeError, KeyError, ValueError):
+            raise OpError(
+                "bad_shape", "each frame needs a numeric t and 33 x [x, y, z, visibility]"
+            ) from None
+        if landmarks.shape != (len(frames), NUM_LANDMARKS, 4):
+            raise OpError(
+                "bad_shape", f"landmarks must be {NUM_LANDMARKS} x [x, y, z, visibility] per frame"
+            )
+        outcome = await _call(
+            self._commands().feed(session_id, owner, t_ms, landmarks, aspect=aspect)
+        )
+        return {"session_id": str(session_id), "frames": outcome.frames, **(outcome.view or {})}
+
+    async def frame(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        owner = _patient(ctx)
+        session_id = _uuid(frame, "session_id")
+        t_ms = _number(frame.get("t"), "t")
+        payload = frame.get("payload")
+        if not isinstance(payload, memoryview) or len(payload) == 0:
+            raise OpError("bad_image", "a pose.frame carries JPEG bytes after its header")
+        outcome = await _call(self._commands().frame(session_id, owner, t_ms, bytes(payload)))
+        return {"session_id": str(session_id), "queued": True, "dropped": outcome.dropped}
+
+    def controls(self) -> dict[str, OpHandler]:
+        return {f"session.{a.value}": self._control(a) for a in Action}
+
+    def _control(self, action: Action) -> OpHandler:
+        async def handler(ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+            owner = _patient(ctx)
+            session_id = _uuid(frame, "session_id")
+            reps = frame.get("reps")
+            if reps is not None and (
+                isinstance(reps, bool) or not isinstance(reps, int) or not 0 <= reps <= 5000
+            ):
+                raise OpError("bad_request", "reps must be an integer 0..5000")
+            outcome = await _call(self._commands().control(session_id, owner, action.value, reps))
+            view = outcome.view or {}
+            return {"session_id": str(session_id), "status": view.get("status"),
+                    "current": view.get("current"), "events": outcome.events}  # fmt: skip
+
+        return handler
