@@ -279,7 +279,7 @@ class Gateway:
                     raise OpError("unknown_op", f"unknown op {op[:40]!r}")
             conn.push(proto.ok(fid, result))
         except OpError as exc:
-            conn.push(proto.error(fid, exc.code, exc.message))
+            conn.push(proto.error(fid, exc.code, exc.message, exc.details))
         except TimeoutError:
             conn.push(proto.error(fid, "timeout", "the operation timed out"))
         except Exception:

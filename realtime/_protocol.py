@@ -52,12 +52,14 @@ class Limits:
 
 
 class OpError(Exception):
-    """Raised by an op handler: the client gets `{"op": "error", "error": {code, message}}`."""
+    """Raised by an op handler: the client gets `{"op": "error", "error": {code, message}}`
+    (plus `details` when given, e.g. a retry hint)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.details = details
 
 
 FrameId = int | str | None
@@ -124,8 +126,11 @@ def ok(fid: FrameId, result: dict[str, Any] | None) -> bytes:
     return _dumps({"id": fid, "op": "ok", "result": result if result is not None else {}})
 
 
-def error(fid: FrameId, code: str, message: str) -> bytes:
-    return _dumps({"id": fid, "op": "error", "error": {"code": code, "message": message}})
+def error(fid: FrameId, code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return _dumps({"id": fid, "op": "error", "error": body})
 
 
 def subscribed(channel: str, position: StreamPosition, recovered: bool) -> dict[str, Any]:

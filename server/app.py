@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import gateway, health, live, metrics, middleware, openapi, sessions
+from server import gateway, health, live, metrics, middleware, openapi, sessions, telemetry
 from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
@@ -12,7 +12,6 @@ from server.routing import PUBLIC, Endpoint, mount
 from server.scheduling import routes as scheduling_routes
 from server.services import actors_ctx
 from server.settings import Settings
-from server.telemetry import routes as telemetry_routes
 from server.telerehab import routes as telerehab_routes
 
 
@@ -45,8 +44,8 @@ def create_app(settings: Settings) -> web.Application:
     mount(app, identity_routes.ENDPOINTS)
     mount(app, scheduling_routes.ENDPOINTS)
     mount(app, telerehab_routes.ENDPOINTS)
-    mount(app, telemetry_routes.ENDPOINTS)
     gateway.install(app)
     live.install(app)  # after the gateway: registers its hold / release ops
     sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops
+    telemetry.install(app)  # after the gateway: registers the telemetry op
     return app

@@ -53,10 +53,15 @@ class Resync:
 
 
 class ClientError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.details = details or {}
+
+
+# Answers after which the same telemetry batch is sent again (the server deduplicates by id).
+_RESEND = frozenset({"disconnected", "timeout", "slow_down", "unavailable", "storage_unavailable"})
 
 
 class Subscription:
@@ -147,6 +152,7 @@ class CadenceClient:
         self.closed = asyncio.Event()
         self.error: str | None = None
         self.connections = 0  # successful connections so far (1 + reconnects)
+        self.unacknowledged: dict[int, list[dict[str, Any]]] = {}  # telemetry batches in flight
 
     async def __aenter__(self) -> CadenceClient:
         await self.connect()
@@ -209,6 +215,32 @@ class CadenceClient:
         """Send one op and wait for its reply; returns `result`, raises ClientError."""
         return await self._request(op, fields, None)
 
+    async def send_telemetry(
+        self, events: list[dict[str, Any]], *, give_up_after_s: float = 300.0
+    ) -> dict[str, Any]:
+        """Send a telemetry batch and return the server's acknowledgement (`accepted`,
+        `rejected`, `discarded`), which comes only once the batch is stored.
+
+        Each event needs a client-chosen `id`. Until the batch is acknowledged it is kept in
+        `unacknowledged` and sent again after a reconnect, or after the server's retry hint when
+        it asks to slow down; resends are harmless because the server deduplicates by event id.
+        """
+        key = id(events)
+        self.unacknowledged[key] = events
+        deadline = asyncio.get_running_loop().time() + give_up_after_s
+        try:
+            while True:
+                try:
+                    return await self.call("telemetry", events=events)
+                except (ClientError, TimeoutError) as exc:
+                    code = exc.code if isinstance(exc, ClientError) else "timeout"
+                    if code not in _RESEND or asyncio.get_running_loop().time() > deadline:
+                        raise
+                    hint = exc.details.get("retry_after_ms") if isinstance(exc, ClientError) else 0
+                    await asyncio.sleep((hint or 200) / 1000)
+        finally:
+            self.unacknowledged.pop(key, None)
+
     async def _request(
         self, op: str, fields: dict[str, Any], joining: Subscription | None
     ) -> dict[str, Any]:
@@ -229,7 +261,8 @@ class CadenceClient:
             self._pending.pop(fid, None)
             self._joining.pop(fid, None)
         if reply["op"] == "error":
-            raise ClientError(reply["error"]["code"], reply["error"]["message"])
+            error = reply["error"]
+            raise ClientError(error["code"], error["message"], error.get("details"))
         result: dict[str, Any] = reply.get("result") or {}
         return result
 

@@ -1,0 +1,32 @@
+"""The WebSocket `telemetry` op: the same batch and the same facade as `POST /v1/telemetry`; the
+`ok` reply comes only after the batch is durably stored (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from actors.telemetry_commands import TelemetryCommands
+from realtime import ConnectionContext, OpError
+from server.errors import ApiError
+from server.telemetry.routes import SUBMITTERS, submit
+
+
+class TelemetryOp:
+    def __init__(self, commands: Callable[[], TelemetryCommands]) -> None:
+        self._commands = commands  # resolved lazily: the facade exists once the app started
+
+    async def __call__(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        who = ctx.principal
+        if who is None:
+            raise OpError("unauthorized", "telemetry needs an authenticated connection")
+        if not SUBMITTERS.allows(who.role):
+            raise OpError("forbidden", "your role may not send telemetry")
+        events = frame.get("events")
+        if not isinstance(events, list):
+            raise OpError("validation_failed", "events must be an array of events")
+        try:
+            result = await submit(self._commands(), who, events)
+        except ApiError as exc:
+            raise OpError(exc.code, exc.message, exc.details or None) from None
+        return result.as_dict()
