@@ -91,8 +91,12 @@ async def test_kill_9_and_dropped_sockets_lose_no_acknowledged_event(
 
     conn = await asyncpg.connect(settings.database_url)
     try:
-        stored = [str(r["event_id"]) for r in await conn.fetch(
-            "SELECT event_id FROM telemetry_events WHERE organization_id = $1", org)]
+        stored = [
+            str(r["event_id"])
+            for r in await conn.fetch(
+                "SELECT event_id FROM telemetry_events WHERE organization_id = $1", org
+            )
+        ]
     finally:
         await conn.close()
     assert len(stored) == len(set(stored)), "an event was stored twice"
