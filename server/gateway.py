@@ -7,19 +7,15 @@ a handler implements `realtime.OpHandler` and raises `realtime.OpError` for erro
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from realtime import Authenticator, CloseCode, Gateway, Limits, OpHandler, SubscriptionPolicy
 from server import metrics, middleware
-from server.resources import DB_KEY, EVENTS_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
+from server.identity import IDENTITY_KEY
+from server.resources import EVENTS_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, RateLimit, mount, public
-from storage.db import Database
-from storage.types import STAFF_ROLES, Channel, ChannelKind, Principal, Role
 
 log = logging.getLogger("cadence.gateway")
 
@@ -93,78 +89,13 @@ async def shutdown(app: web.Application) -> None:
             log.warning("some WebSockets did not close in time")
 
 
-class _VerifyAdapter:
-    """For an authenticator that only has the synchronous `verify`."""
-
-    def __init__(self, verify: Callable[[str], Principal]) -> None:
-        self._verify = verify
-
-    async def authenticate_token(self, token: str) -> Principal:
-        return self._verify(token)
-
-
 def _authenticator(app: web.Application) -> Authenticator:
-    found: Any = app[middleware.AUTHENTICATOR_KEY]
-    if hasattr(found, "authenticate_token"):
-        return found  # type: ignore[no-any-return]
-    return _VerifyAdapter(found.verify)
+    return app[IDENTITY_KEY].authenticator
 
 
 def _policy(app: web.Application) -> SubscriptionPolicy:
-    found: Any = app.get(middleware.POLICY_KEY)
-    if hasattr(found, "may_subscribe") and hasattr(found, "counters_only"):
-        return found  # type: ignore[no-any-return]
-
-    def database() -> Database:
-        return app[DB_KEY]
-
-    try:
-        from server.identity.policy import Policy
-    except ImportError:
-        return FallbackPolicy(database)
-    return Policy(database)
-
-
-class FallbackPolicy:
-    """PROTOCOL.md's channel table, for when server/identity/policy.py is not there."""
-
-    def __init__(self, db: Callable[[], Database]) -> None:
-        self._db = db
-
-    async def may_subscribe(self, principal: Principal | None, channel: Channel) -> bool:
-        try:
-            if channel.kind is ChannelKind.ORG:
-                return _member(principal, channel.id, STAFF_ROLES | {Role.OWNER})
-            if channel.kind is ChannelKind.PATIENT:
-                return await self._patient(principal, channel.id)
-            async with self._db().anonymous() as conn:
-                row = await conn.fetchrow(
-                    "SELECT organization_id, public FROM calendar_visibility($1)", channel.id
-                )
-        except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError):
-            return False
-        if row is None:
-            return False
-        return bool(row["public"]) or _member(principal, row["organization_id"], STAFF_ROLES)
-
-    async def _patient(self, principal: Principal | None, patient_id: uuid.UUID) -> bool:
-        if principal is None or principal.org_id is None:
-            return False
-        if principal.role is Role.PATIENT:
-            if principal.patient_id != patient_id:
-                return False
-        elif principal.role not in STAFF_ROLES:
-            return False
-        async with self._db().tenant(principal.org_id) as conn:
-            found = await conn.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id)
-        return found is not None
-
-    def counters_only(self, principal: Principal, channel: Channel) -> bool:
-        return channel.kind is ChannelKind.ORG and principal.role is Role.OWNER
-
-
-def _member(principal: Principal | None, org_id: uuid.UUID, allowed: frozenset[Role]) -> bool:
-    return principal is not None and principal.org_id == org_id and principal.role in allowed
+    # The identity policy: the same place that decides routes decides channels.
+    return app[IDENTITY_KEY].policy
 
 
 class MetricsObserver:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -11,7 +13,58 @@ import orjson
 from aiohttp import web
 from jsonschema import Draft202012Validator, FormatChecker
 
-from server.errors import ApiError
+from server.errors import ApiError, not_found
+from server.logs import request_id_var
+from storage.audit import AuditActor
+from storage.types import Principal
+
+
+def client_ip(request: web.Request) -> str | None:
+    try:
+        return str(ipaddress.ip_address(request.remote)) if request.remote else None
+    except ValueError:  # a unix socket path or a proxy's junk is not an address
+        return None
+
+
+def audit_actor(request: web.Request, who: Principal | None) -> AuditActor:
+    """Who did it and from where, for the audit row of this request's mutation."""
+    return AuditActor(
+        user_id=who.user_id if who else None,
+        role=who.role.value if who else None,
+        request_id=request_id_var.get() or None,
+        ip=client_ip(request),
+    )
+
+
+def iso(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC with `Z` (PROTOCOL.md); sub-second precision kept, so cursors built from
+    it neither skip nor repeat rows."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """Rows and dicts with datetimes, dates and UUIDs, as JSON-ready values."""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def path_id(request: web.Request, name: str = "id", what: str = "resource") -> uuid.UUID:
+    """A UUID from the path; a malformed one names nothing, so it is a 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise not_found(what) from None
 
 
 def _default(value: Any) -> Any:

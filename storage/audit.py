@@ -35,6 +35,10 @@ SENSITIVE_FIELDS = frozenset(
 )
 
 
+# Bookkeeping that changes with every write; the audit row's own time already says when.
+UNTRACKED_FIELDS = frozenset({"updated_at"})
+
+
 @dataclass(frozen=True, slots=True)
 class AuditActor:
     """Who did it and from where; built once per request."""
@@ -54,7 +58,7 @@ def diff(
     """Changed fields as {field: {"before": x, "after": y}}, sensitive values masked."""
     before, after = before or {}, after or {}
     out: dict[str, dict[str, Any]] = {}
-    for key in sorted(set(before) | set(after)):
+    for key in sorted((set(before) | set(after)) - UNTRACKED_FIELDS):
         old, new = before.get(key), after.get(key)
         if old == new:
             continue

@@ -5,54 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from server.errors import not_found, validation_failed
-from server.logs import request_id_var
-from storage.audit import AuditActor
-from storage.types import Principal
+from server.errors import validation_failed
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-
-def client_ip(request: web.Request) -> str | None:
-    try:
-        return str(ipaddress.ip_address(request.remote)) if request.remote else None
-    except ValueError:  # a unix socket path is not an address
-        return None
-
-
-def audit_actor(request: web.Request, who: Principal | None) -> AuditActor:
-    """Who did it and from where, for the audit row of this request's mutation."""
-    return AuditActor(
-        user_id=who.user_id if who else None,
-        role=who.role.value if who else None,
-        request_id=request_id_var.get() or None,
-        ip=client_ip(request),
-    )
-
-
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with `Z`."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def path_id(request: web.Request, what: str, name: str = "id") -> uuid.UUID:
-    """A UUID from the path; a malformed one names nothing, so it is a 404."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(what) from None
 
 
 def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:

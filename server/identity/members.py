@@ -13,9 +13,10 @@ from typing import Any
 import asyncpg
 
 from server.errors import ApiError, not_found, validation_failed
+from server.http import iso
 from server.identity import organizations, repository
 from server.identity._backends import Backends
-from server.identity._web import Page, iso
+from server.identity._web import Page
 from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
 from storage import audit

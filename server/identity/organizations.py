@@ -12,9 +12,10 @@ from typing import Any
 import asyncpg
 
 from server.errors import ApiError, not_found
+from server.http import iso
 from server.identity import repository
 from server.identity._backends import Backends
-from server.identity._web import Page, iso
+from server.identity._web import Page
 from storage import audit
 from storage.audit import AuditActor
 from storage.types import Principal, Role

@@ -11,18 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
-from server.http import json_response, read_json
+from server.http import audit_actor, iso, json_response, path_id, read_json
 from server.identity import members, organizations, repository, schemas
 from server.identity._services import IDENTITY_KEY, Identity
-from server.identity._web import (
-    audit_actor,
-    iso,
-    page_of,
-    page_response,
-    path_id,
-    query_instant,
-    query_uuid,
-)
+from server.identity._web import page_of, page_response, query_instant, query_uuid
 from server.middleware import principal
 from server.routing import EVERYONE, Endpoint, RateLimit, public, roles
 from storage.types import Role
@@ -107,13 +99,13 @@ async def list_organizations(request: web.Request) -> web.Response:
 
 
 async def get_organization(request: web.Request) -> web.Response:
-    org_id = path_id(request, "organization")
+    org_id = path_id(request, what="organization")
     org = await _identity(request).organizations.get(principal(request), org_id)
     return json_response(organizations.render(org))
 
 
 async def update_organization(request: web.Request) -> web.Response:
-    org_id = path_id(request, "organization")
+    org_id = path_id(request, what="organization")
     body = await read_json(request, schemas.ORGANIZATION_UPDATE)
     _check_timezone(body)
     who = principal(request)
@@ -125,7 +117,7 @@ async def update_organization(request: web.Request) -> web.Response:
 
 async def add_organization_user(request: web.Request) -> web.Response:
     """Superadmin: the first admin of a new organization (and any member after)."""
-    org_id = path_id(request, "organization")
+    org_id = path_id(request, what="organization")
     body = await read_json(request, schemas.USER_CREATE)
     identity = _identity(request)
     if not await identity.organizations.exists(org_id):
@@ -146,7 +138,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 async def get_user(request: web.Request) -> web.Response:
-    user_id = path_id(request, "user")
+    user_id = path_id(request, what="user")
     member = await _identity(request).members.get(_own_org(request), user_id)
     return json_response(members.render(member))
 
@@ -159,7 +151,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 async def update_user(request: web.Request) -> web.Response:
-    user_id = path_id(request, "user")
+    user_id = path_id(request, what="user")
     body = await read_json(request, schemas.USER_UPDATE)
     actor = audit_actor(request, principal(request))
     member = await _identity(request).members.update(_own_org(request), actor, user_id, body)
@@ -167,7 +159,7 @@ async def update_user(request: web.Request) -> web.Response:
 
 
 async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
-    user_id = path_id(request, "user")
+    user_id = path_id(request, what="user")
     actor = audit_actor(request, principal(request))
     member = await _identity(request).members.set_enabled(
         _own_org(request), actor, user_id, enabled

@@ -19,10 +19,10 @@ import asyncpg
 
 from server import tokens
 from server.errors import ApiError
+from server.http import iso
 from server.identity import refresh as refresh_tokens
 from server.identity import repository
 from server.identity._backends import Backends
-from server.identity._web import iso
 from server.identity.passwords import Passwords
 from server.identity.ratelimit import RedisRateLimiter, caller_digest
 from server.routing import RateLimit

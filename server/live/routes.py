@@ -14,12 +14,12 @@ from aiohttp import web
 from actors import calendar_messages as m
 from actors.calendar_commands import CalendarCommands, anonymous, caller_of
 from server.errors import ApiError, not_found, validation_failed
-from server.http import json_response, read_json
+from server.http import audit_actor, json_response, jsonable, read_json
 from server.live import shared
 from server.logs import request_id_var
 from server.middleware import principal
 from server.routing import Endpoint, RateLimit, public, roles
-from server.scheduling._web import appointment_event_data, audit_actor, jsonable, publish
+from server.scheduling._web import appointment_event_data, publish
 from server.scheduling.appointments import render_appointment
 from server.scheduling.schemas import APPOINTMENT_RESPONSE, INSTANT, SLOTS_RESPONSE, UUID
 from server.services import CALENDARS_KEY

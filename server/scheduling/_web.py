@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from server import metrics
 from server.errors import ApiError, not_found, validation_failed
-from server.logs import request_id_var
+from server.http import audit_actor, jsonable
 from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY
 from storage import audit
@@ -37,18 +36,6 @@ from storage.types import Channel, ChannelName, Principal, Role
 log = logging.getLogger("cadence.scheduling")
 PUBLISH_TIMEOUT_S = 2.0
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-
-def audit_actor(request: web.Request, who: Principal) -> AuditActor:
-    """Who did it and from where, for the audit row of this request's mutation."""
-    ip: str | None = request.remote
-    try:
-        ip = str(ipaddress.ip_address(ip)) if ip else None
-    except ValueError:  # a unix socket path or a proxy's junk is not an address
-        ip = None
-    return AuditActor(
-        user_id=who.user_id, role=who.role.value, request_id=request_id_var.get() or None, ip=ip
-    )
 
 
 @dataclass
@@ -156,6 +143,15 @@ async def _mapped_errors() -> AsyncIterator[None]:
         ) from None
     except asyncpg.ExclusionViolationError:
         raise slot_unavailable("the specialist is not free at this time", []) from None
+    except asyncpg.DeadlockDetectedError:
+        # Two multi-row writes (series) racing for the same times: Postgres aborted this one.
+        # Nothing was written; the caller may retry and will get an exact answer.
+        raise ApiError(
+            409,
+            "conflict",
+            "a concurrent booking overlapped this one; retry",
+            headers={"Retry-After": "1"},
+        ) from None
     except asyncpg.UniqueViolationError:
         raise ApiError(409, "conflict", "a resource with these values already exists") from None
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
@@ -169,28 +165,6 @@ def slot_unavailable(message: str, conflicts: Sequence[Mapping[str, Any]]) -> Ap
 # --- representation ------------------------------------------------------------------------
 
 
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with `Z` (PROTOCOL.md conventions)."""
-    if value is None:
-        return None
-    text = value.astimezone(UTC).isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z")
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def parse_instant(text: str, name: str) -> datetime:
     """An RFC 3339 instant with an offset; 422 otherwise."""
     try:
@@ -200,14 +174,6 @@ def parse_instant(text: str, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise validation_failed({name: "must carry a UTC offset (e.g. Z or +02:00)"})
     return value
-
-
-def path_id(request: web.Request, name: str = "id", what: str = "resource") -> uuid.UUID:
-    """A UUID from the path; a malformed one names nothing, so it is a 404."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(what) from None
 
 
 def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:

@@ -14,17 +14,15 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
-from server.http import json_response, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint
 from server.scheduling import booking, schemas
 from server.scheduling._web import (
     Work,
     cursor_key,
-    iso,
     page_of,
     page_response,
     parse_instant,
-    path_id,
     query_uuid,
     unit_of_work,
 )

@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 
+from server.http import iso
 from server.scheduling import schemas
-from server.scheduling._web import Work, iso
+from server.scheduling._web import Work
 from server.scheduling.access import ADMIN, CATALOG_READERS
 from server.scheduling.crud import Resource
 

@@ -12,10 +12,10 @@ import asyncpg
 from aiohttp import web
 
 from server.errors import not_found
-from server.http import json_response, read_json
+from server.http import json_response, path_id, read_json
 from server.routing import Access, Endpoint
 from server.scheduling import repository as repo
-from server.scheduling._web import Work, page_of, page_response, path_id, unit_of_work
+from server.scheduling._web import Work, page_of, page_response, unit_of_work
 
 Render = Callable[[Mapping[str, Any]], dict[str, Any]]
 # Request body -> column values (validating references); `current` is None on create.

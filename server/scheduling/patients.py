@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
-from server.http import json_response
+from server.http import iso, json_response, path_id
 from server.routing import Endpoint, roles
 from server.scheduling import repository as repo
 from server.scheduling import schemas
@@ -24,10 +24,8 @@ from server.scheduling._web import (
     Work,
     cursor_key,
     encode_cursor,
-    iso,
     page_of,
     page_response,
-    path_id,
     unit_of_work,
 )
 from server.scheduling.access import FRONT_DESK, STAFF

@@ -13,10 +13,10 @@ import asyncpg
 from aiohttp import web
 
 from server.errors import validation_failed
-from server.http import json_response
+from server.http import iso, json_response
 from server.routing import Endpoint
 from server.scheduling import repository as repo
-from server.scheduling._web import iso, unit_of_work
+from server.scheduling._web import unit_of_work
 from server.scheduling.access import FRONT_DESK, SPECIALIST
 
 TAG = "scheduling: schedule"

@@ -11,11 +11,11 @@ import asyncpg
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
-from server.http import json_response, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling import schemas
-from server.scheduling._web import Work, iso, path_id, unit_of_work
+from server.scheduling._web import Work, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS
 from server.scheduling.crud import Resource
 from storage.scheduling import InvalidReference

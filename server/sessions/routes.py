@@ -18,14 +18,14 @@ from actors.pose_messages import SessionMeta
 from actors.session_commands import SessionCommands
 from pipelines.session import Action, PlannedExercise, SessionPlan
 from server.errors import ApiError, not_found, validation_failed
-from server.http import json_response, read_json
+from server.http import json_response, path_id, read_json
 from server.middleware import principal
 from server.routing import Endpoint, Handler, roles
 from server.services import SESSIONS_KEY
 from server.sessions import schemas
 from server.sessions._calls import settled
 from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible
-from server.telerehab._web import Work, path_id, tenant
+from server.telerehab._web import Work, tenant
 from server.telerehab.progress import render as render_completion
 from server.telerehab.schemas import QUESTIONNAIRE
 from storage.telerehab import (

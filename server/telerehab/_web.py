@@ -9,13 +9,12 @@ dual-scope row-level security policies keep every tenant transaction from writin
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -23,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from server.errors import ApiError, not_found, validation_failed
-from server.logs import request_id_var
+from server.http import audit_actor, jsonable
 from server.middleware import principal
 from server.resources import DB_KEY
 from storage.audit import AuditActor
@@ -42,15 +41,6 @@ class Work:
     who: Principal
     org_id: uuid.UUID | None
     actor: AuditActor
-
-
-def audit_actor(request: web.Request, who: Principal) -> AuditActor:
-    ip: str | None = request.remote
-    try:
-        ip = str(ipaddress.ip_address(ip)) if ip else None
-    except ValueError:  # a unix socket path is not an address
-        ip = None
-    return AuditActor(who.user_id, who.role.value, request_id_var.get() or None, ip)
 
 
 @asynccontextmanager
@@ -122,14 +112,6 @@ async def mapped_errors() -> AsyncIterator[None]:
 
 
 # --- input ---------------------------------------------------------------------------------
-
-
-def path_id(request: web.Request, name: str = "id", what: str = "resource") -> uuid.UUID:
-    """A UUID from the path; a malformed one names nothing, so it is a 404."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(what) from None
 
 
 def query_date(request: web.Request, name: str, default: date) -> date:
@@ -233,24 +215,3 @@ def page_response(
 
 
 # --- output --------------------------------------------------------------------------------
-
-
-def iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with `Z` (PROTOCOL.md conventions); microseconds kept for cursors."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.http import json_response, read_json
+from server.http import iso, json_response, jsonable, path_id, read_json
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
 from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible, ensure_prescriber
@@ -19,11 +19,8 @@ from server.telerehab._web import (
     body_date,
     cursor_instant,
     cursor_uuid,
-    iso,
-    jsonable,
     page_of,
     page_response,
-    path_id,
     tenant,
 )
 from storage.telerehab import (

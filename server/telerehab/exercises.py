@@ -11,19 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import validation_failed
-from server.http import json_response, read_json
+from server.http import iso, json_response, jsonable, path_id, read_json
 from server.middleware import principal
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
 from server.telerehab._web import (
     acts_globally,
     cursor_uuid,
-    iso,
-    jsonable,
     language,
     page_of,
     page_response,
-    path_id,
     reader,
     tenant,
     writer,

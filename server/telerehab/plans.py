@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import ApiError, validation_failed
-from server.http import json_response, read_json
+from server.http import iso, json_response, jsonable, path_id, read_json
 from server.middleware import principal
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
@@ -23,12 +23,9 @@ from server.telerehab._web import (
     Work,
     acts_globally,
     cursor_uuid,
-    iso,
-    jsonable,
     language,
     page_of,
     page_response,
-    path_id,
     reader,
     writer,
 )

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from server.errors import validation_failed
-from server.http import json_response, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
 from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible
@@ -20,10 +20,8 @@ from server.telerehab._web import (
     body_instant,
     cursor_instant,
     cursor_uuid,
-    iso,
     page_of,
     page_response,
-    path_id,
     query_date,
     tenant,
 )

@@ -4,6 +4,7 @@ the shard's state after a random mix of every kind of change (3)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -14,6 +15,10 @@ from aiohttp.test_utils import TestClient
 from actors.calendar_store import decode_slots
 from storage.types import Role
 from tests.integration.live.conftest import Clinic, day_at, make_clinic, z
+
+# The acceptance size is 10,000 operations (CADENCE_LIVE_MIX_OPS=10000); the suite runs fewer.
+MIX_OPERATIONS = int(os.environ.get("CADENCE_LIVE_MIX_OPS", "600"))
+MIX_WORKERS = 8
 
 REPETITIONS = 10
 
@@ -79,7 +84,6 @@ async def test_snapshot_plus_deltas_equals_the_shard_after_a_random_mix(
     client: TestClient,
 ) -> None:
     clinic = await make_clinic(client, horizon_days=30, hold_ttl_s=30)
-    rng = random.Random(5)
     sub = Subscriber(clinic)
     await sub.start()
     patients = [uuid.UUID(await clinic.api.patient()) for _ in range(3)]
@@ -90,29 +94,37 @@ async def test_snapshot_plus_deltas_equals_the_shard_after_a_random_mix(
     booked: list[str] = []
     ops = 0
     started = time.monotonic()
-    while time.monotonic() - started < 33 or ops < 150:
-        ops += 1
-        roll = rng.random()
-        if roll < 0.45 or not held:
-            start = day_at(rng.randrange(1, 15), rng.randrange(8, 20))
-            status, hold = await clinic.hold(start, patient_id=str(rng.choice(patients)))
-            if status == 201:
-                held.append(hold["id"])
-        elif roll < 0.7:
-            status, _ = await clinic.api.call("DELETE", f"/v1/holds/{held.pop()}")
-            assert status in (204, 404)
-        elif roll < 0.85:
-            status, appt = await clinic.api.call(
-                "POST", "/v1/appointments", {"hold_id": held.pop(), "patient_id": str(patients[0])}
-            )
-            if status == 201:
-                booked.append(appt["id"])
-        elif booked:
-            status, _ = await clinic.api.call(
-                "POST", f"/v1/appointments/{booked.pop(rng.randrange(len(booked)))}/cancel",
-                {"reason": "patient_request"}, role=Role.RECEPTIONIST,
-            )  # fmt: skip
-            assert status == 200
+
+    async def worker(seed: int) -> None:
+        nonlocal ops
+        rng = random.Random(seed)
+        while time.monotonic() - started < 33 or ops < MIX_OPERATIONS:
+            ops += 1
+            roll = rng.random()
+            if roll < 0.45 or not held:
+                start = day_at(rng.randrange(1, 15), rng.randrange(8, 20))
+                status, hold = await clinic.hold(start, patient_id=str(rng.choice(patients)))
+                if status == 201:
+                    held.append(hold["id"])
+            elif roll < 0.7:
+                status, _ = await clinic.api.call("DELETE", f"/v1/holds/{held.pop()}")
+                assert status in (204, 404)
+            elif roll < 0.85:
+                status, appt = await clinic.api.call(
+                    "POST", "/v1/appointments",
+                    {"hold_id": held.pop(), "patient_id": str(patients[0])},
+                )  # fmt: skip
+                if status == 201:
+                    booked.append(appt["id"])
+            elif booked:
+                status, _ = await clinic.api.call(
+                    "POST", f"/v1/appointments/{booked.pop(rng.randrange(len(booked)))}/cancel",
+                    {"reason": "patient_request"}, role=Role.RECEPTIONIST,
+                )  # fmt: skip
+                assert status == 200
+
+    # Concurrent writers, as on a real booking page; the subscriber still sees one ordered stream.
+    await asyncio.gather(*(worker(5 + i) for i in range(MIX_WORKERS)))
     await asyncio.sleep(2)  # the expiries fired during the mix; let the last pushes arrive
     state = await clinic.shard_state()
     await sub.settle(state["position"][0])

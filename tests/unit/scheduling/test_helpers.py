@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from server.errors import ApiError
+from server.http import iso, jsonable
 from server.scheduling import repository as repo
-from server.scheduling._web import Page, encode_cursor, iso, jsonable
+from server.scheduling._web import Page, encode_cursor
 from storage.scheduling import minutes_to_time
 
 
