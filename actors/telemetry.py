@@ -1,47 +1,62 @@
-"""TelemetryIngest actors: batches of validated rows in, durable rows out.
+"""TelemetryIngest actors: client batches in, durable rows out.
 
-The server validates and shapes events (pipelines.telemetry) and the pool micro-batches client
-batches per actor, so under load one COPY carries many clients' events. `handle_batch` answers
-only after the transaction committed: an acknowledged event is stored; one that is not
-acknowledged may be resent and is deduplicated by its id.
+The server hands over each batch as the bytes it received, so the CPU work of telemetry (JSON
+parsing, validation per event type, the consent filter, COPY encoding) runs in these actor
+processes, not on the server's event loop. The pool micro-batches requests per actor, so under
+load one COPY carries many clients' events. `handle_batch` answers only after the transaction
+committed: an acknowledged event is stored; one that is not may be resent and is deduplicated by
+its id.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import ray
 
 from actors.base import PooledActor
+from pipelines.telemetry import TelemetryRow, validate_batch
 from storage.db import create_pool
 from storage.telemetry import MissingPartition, encode_rows, has_clinical, write_encoded
 
 log = logging.getLogger("cadence.telemetry")
+CONSENT_TTL_S = 30.0
+CONSENT_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
-    """One client batch, already encoded for COPY (cheap to send through Ray)."""
+    """One client batch: who sent it and its body `{"events": [...]}`, as received."""
 
     organization_id: uuid.UUID
-    payload: bytes
-    rows: int
-    clinical: bool  # carries rows that feed the daily aggregates
-
-    @classmethod
-    def of(cls, organization_id: uuid.UUID, records: list[tuple[Any, ...]]) -> IngestRequest:
-        return cls(organization_id, encode_rows(records), len(records), has_clinical(records))
+    patient_id: uuid.UUID | None
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    stored: int  # the request's rows now durable (resent ones were deduplicated, not doubled)
-    error: str | None = None  # "missing_partition" | "storage_error"
+    accepted: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Analytics events of a patient who opted out: acknowledged and deliberately not stored.
+    discarded: int = 0
+    # "bad_request" (not JSON) | "validation_failed" (no events array) | "missing_partition" |
+    # "storage_error"
+    error: str | None = None
+
+
+@dataclass
+class _Shaped:
+    request: IngestRequest
+    records: list[tuple[Any, ...]]
+    result: IngestResult
 
 
 @ray.remote
@@ -50,6 +65,7 @@ class TelemetryIngest(PooledActor):
         super().__init__(index, size)
         self._dsn = dsn
         self._pool: asyncpg.Pool | None = None
+        self._consent: OrderedDict[uuid.UUID, tuple[float, bool]] = OrderedDict()
         self.batches = 0
         self.rows = 0
 
@@ -58,34 +74,79 @@ class TelemetryIngest(PooledActor):
             self._pool = await create_pool(self._dsn, min_size=1, max_size=4)
         return self._pool
 
+    async def _analytics_allowed(self, org: uuid.UUID, patient: uuid.UUID) -> bool:
+        now = time.monotonic()
+        cached = self._consent.get(patient)
+        if cached and cached[0] > now:
+            return cached[1]
+        async with (await self._db()).acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+            allowed = await conn.fetchval(
+                "SELECT consent_analytics FROM patients WHERE id = $1", patient
+            )
+        value = True if allowed is None else bool(allowed)
+        self._consent[patient] = (now + CONSENT_TTL_S, value)
+        self._consent.move_to_end(patient)
+        while len(self._consent) > CONSENT_CACHE_SIZE:
+            self._consent.popitem(last=False)
+        return value
+
+    async def _shape(self, req: IngestRequest, now: datetime) -> _Shaped:
+        try:
+            body = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            return _Shaped(req, [], IngestResult(error="bad_request"))
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            return _Shaped(req, [], IngestResult(error="validation_failed"))
+        rows, rejected = validate_batch(events, now)
+        discarded = 0
+        if req.patient_id is not None and any(not r.clinical for r in rows):
+            if not await self._analytics_allowed(req.organization_id, req.patient_id):
+                kept = [r for r in rows if r.clinical]
+                discarded, rows = len(rows) - len(kept), kept
+        records = _records(req, rows, now)
+        result = IngestResult(len(rows) + discarded, [r.as_dict() for r in rejected], discarded)
+        return _Shaped(req, records, result)
+
     async def handle_batch(self, requests: list[IngestRequest]) -> list[IngestResult]:
-        by_org: dict[uuid.UUID, list[int]] = defaultdict(list)
-        for i, req in enumerate(requests):
-            by_org[req.organization_id].append(i)
-        results: list[IngestResult] = [IngestResult(0)] * len(requests)
+        now = datetime.now(UTC)
+        shaped = [await self._shape(req, now) for req in requests]
+        by_org: dict[uuid.UUID, list[_Shaped]] = defaultdict(list)
+        for item in shaped:
+            if item.records:
+                by_org[item.request.organization_id].append(item)
         pool = await self._db()
-        for org, indexes in by_org.items():
-            payload = b"".join(requests[i].payload for i in indexes)
-            clinical = any(requests[i].clinical for i in indexes)
+        for org, items in by_org.items():
+            records = [rec for item in items for rec in item.records]
+            error: str | None = None
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
-                    stored = await write_encoded(conn, payload, clinical=clinical)
+                    stored = await write_encoded(
+                        conn, encode_rows(records), clinical=has_clinical(records)
+                    )
             except MissingPartition:
                 log.error("telemetry partition missing; run `cadence partitions`")
-                for i in indexes:
-                    results[i] = IngestResult(0, "missing_partition")
-                continue
+                error = "missing_partition"
             except (asyncpg.PostgresError, OSError) as exc:
                 log.error("telemetry write failed", extra={"error": type(exc).__name__})
-                for i in indexes:
-                    results[i] = IngestResult(0, "storage_error")
+                error = "storage_error"
+            if error:
+                for item in items:
+                    item.result = IngestResult(error=error)
                 continue
             self.batches += 1
             self.rows += stored
-            for i in indexes:
-                results[i] = IngestResult(requests[i].rows)
-        return results
+        return [item.result for item in shaped]
 
     async def stats(self) -> dict[str, Any]:
         return {"batches": self.batches, "rows": self.rows}
+
+
+def _records(req: IngestRequest, rows: list[TelemetryRow], now: datetime) -> list[tuple[Any, ...]]:
+    return [
+        (req.organization_id, req.patient_id, r.session_id, r.exercise_id, r.event_id,
+         r.type.value, r.t, now, r.data)
+        for r in rows
+    ]  # fmt: skip

@@ -15,7 +15,7 @@ from actors.pose_worker import PoseWorker, WorkerOptions
 from actors.session_commands import SessionCommands
 from actors.telemetry import TelemetryIngest
 from actors.telemetry_commands import TelemetryCommands
-from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
+from server.resources import KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.settings import Environment, Settings
 from storage.db import with_credentials
 
@@ -43,7 +43,7 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     telemetry = ActorPool(
         TelemetryIngest,
         pool_name(settings, "telemetry"),
-        settings.ingest_actors,
+        _shards(settings.ingest_actors),
         (app_dsn,),
         max_pending=400,  # client batches of up to 500 events: at most ~200k events queued
     )
@@ -71,7 +71,7 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[POOLS_KEY] = [telemetry, calendars, pose]
     app[SESSIONS_KEY] = SessionCommands(pose)
-    app[TELEMETRY_KEY] = TelemetryCommands(telemetry, app[DB_KEY])
+    app[TELEMETRY_KEY] = TelemetryCommands(telemetry)
     app[CALENDARS_KEY] = CalendarCommands(calendars, app[REDIS_KEY], app[KEYS_KEY])
     app[CALENDARS_KEY].start()
     yield

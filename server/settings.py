@@ -48,7 +48,7 @@ class Settings:
     log_level: str = "INFO"
     calendar_shards: int = 0  # 0 = one per CPU
     pose_workers: int = 0
-    ingest_actors: int = 1
+    ingest_actors: int = 0  # 0 = one per CPU
     stream_retention_s: int = 600
     stream_maxlen: int = 100_000
     s3_endpoint_url: str = ""
@@ -124,7 +124,7 @@ class Settings:
             log_level=text("CADENCE_LOG_LEVEL", "INFO").upper(),
             calendar_shards=integer("CADENCE_CALENDAR_SHARDS", 0),
             pose_workers=integer("CADENCE_POSE_WORKERS", 0),
-            ingest_actors=integer("CADENCE_INGEST_ACTORS", 1, low=1),
+            ingest_actors=integer("CADENCE_INGEST_ACTORS", 0),
             stream_retention_s=integer("CADENCE_STREAM_RETENTION_S", 600, low=300),
             stream_maxlen=integer("CADENCE_STREAM_MAXLEN", 100_000, low=1000),
             s3_endpoint_url=text("CADENCE_S3_ENDPOINT_URL"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from actors.telemetry_commands import TelemetryCommands
 from realtime import ConnectionContext, OpError
 from server.errors import ApiError
@@ -26,7 +28,7 @@ class TelemetryOp:
         if not isinstance(events, list):
             raise OpError("validation_failed", "events must be an array of events")
         try:
-            result = await submit(self._commands(), who, events)
+            result = await submit(self._commands(), who, orjson.dumps({"events": events}))
         except ApiError as exc:
             raise OpError(exc.code, exc.message, exc.details or None) from None
         return result.as_dict()

@@ -209,15 +209,17 @@ async def test_a_full_ingest_queue_tells_clients_to_slow_down(
     settings: Settings, client: TestClient
 ) -> None:
     t = await tenant(settings)
-    base: TelemetryCommands = client.app[TELEMETRY_KEY]
     name = f"tiny-{uuid.uuid4().hex[:6]}"
     pool = ActorPool(TelemetryIngest, name, 1, (settings.database_url,), max_pending=2)
-    commands = TelemetryCommands(pool, base._db)  # noqa: SLF001 (same DB, tiny queue)
+    commands = TelemetryCommands(pool)  # same database, a tiny queue
     who = Principal(user_id=None, org_id=t.org, role=Role.PATIENT, patient_id=t.patient)
     exercise = str(uuid.uuid4())
+    bodies = [
+        orjson.dumps({"events": [watch_event(exercise) for _ in range(50)]}) for _ in range(40)
+    ]
     try:
         outcomes = await asyncio.gather(
-            *(commands.submit(who, [watch_event(exercise) for _ in range(50)]) for _ in range(40)),
+            *(commands.submit(who, body) for body in bodies),
             return_exceptions=True,
         )
     finally:
