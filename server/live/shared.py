@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from actors import calendar_messages as m
 from actors.calendar_state import Hold
-from actors.pool import ShardOverloaded, ShardUnavailable
 from server.errors import ApiError, validation_failed
+from server.pool_errors import pool_errors
 from server.scheduling.schemas import INSTANT, UUID
 
 T = TypeVar("T")
@@ -101,20 +101,10 @@ def failure(f: m.Failure) -> ApiError:
 async def settled(call: Awaitable[m.Result], kind: type[T]) -> T:
     """The facade's answer of the expected kind; failures and a busy or restarting shard
     become their API errors (429 / 503 with Retry-After)."""
-    try:
+    with pool_errors(
+        "the calendar is busy; retry after the hint", "the calendar is restarting; retry shortly"
+    ):
         result = await call
-    except ShardOverloaded as exc:
-        raise ApiError(
-            429, "slow_down", "the calendar is busy; retry after the hint",
-            {"retry_after_ms": exc.retry_after_ms},
-            {"Retry-After": str(max(1, exc.retry_after_ms // 1000))},
-        ) from None  # fmt: skip
-    except (ShardUnavailable, TimeoutError) as exc:
-        retry = exc.retry_after_s if isinstance(exc, ShardUnavailable) else 1
-        raise ApiError(
-            503, "unavailable", "the calendar is restarting; retry shortly",
-            {"retry_after_ms": retry * 1000}, {"Retry-After": str(retry)},
-        ) from None  # fmt: skip
     if isinstance(result, m.Failure):
         headers = {"Retry-After": "1"} if result.status == 503 else {}
         raise ApiError(result.status, result.code, result.message, dict(result.details), headers)

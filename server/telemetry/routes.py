@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from actors.pool import ShardOverloaded, ShardUnavailable
 from actors.telemetry_commands import IngestFailed, SubmitResult, TelemetryCommands
 from server.errors import ApiError, not_found
 from server.http import dumps, json_response
 from server.middleware import principal
+from server.pool_errors import pool_errors
 from server.resources import DB_KEY
 from server.routing import Endpoint, roles
 from server.services import TELEMETRY_KEY
@@ -38,23 +38,10 @@ CLINICAL_READERS = roles(Role.ADMIN, Role.SPECIALIST, Role.PATIENT)
 async def submit(commands: TelemetryCommands, who: Principal, body: bytes) -> SubmitResult:
     """Shared by REST and the WebSocket op: domain failures become API errors."""
     try:
-        return await commands.submit(who, body)
-    except ShardOverloaded as exc:
-        raise ApiError(
-            429,
-            "slow_down",
-            "telemetry ingest is behind; retry after the hint",
-            {"retry_after_ms": exc.retry_after_ms},
-            {"Retry-After": str(max(1, exc.retry_after_ms // 1000))},
-        ) from None
-    except ShardUnavailable as exc:
-        raise ApiError(
-            503,
-            "unavailable",
-            "telemetry ingest is restarting",
-            {"retry_after_ms": exc.retry_after_s * 1000},
-            {"Retry-After": str(exc.retry_after_s)},
-        ) from None
+        with pool_errors(
+            "telemetry ingest is behind; retry after the hint", "telemetry ingest is restarting"
+        ):
+            return await commands.submit(who, body)
     except IngestFailed as exc:
         if exc.code == "bad_request":
             raise ApiError(400, "bad_request", "request body is not valid JSON") from None
