@@ -14,7 +14,7 @@ interval (or, with a daily cap, its specialist's day), so only that window is re
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
@@ -28,6 +28,7 @@ from pipelines.availability import (
     Slot,
     choose_specialist,
     compute_slots,
+    preference_order,
 )
 from storage.scheduling import BookedInterval, CalendarSnapshot
 
@@ -219,7 +220,10 @@ class CalendarState:
             return None
         if self.by_holder.get(hold.holder) == hold_id:
             del self.by_holder[hold.holder]
-        self._recompute_around(hold.start, hold.end, now, delta)
+        if self.calendar.daily_cap is None:
+            self._unblock(hold, now, delta)
+        else:
+            self._recompute_around(hold.start, hold.end, now, delta)
         return hold
 
     def add_booking(self, booked: BookedInterval, now: datetime, delta: DeltaBuilder) -> None:
@@ -329,6 +333,36 @@ class CalendarState:
         lo, hi = max(lo, self.lo), min(hi, self.hi)
         if hi > lo:
             self._replace(lo, hi, self._compute(now, lo, hi), delta)
+
+    def _unblock(self, hold: Hold, now: datetime, delta: DeltaBuilder) -> None:
+        """A hold gone without a daily cap: exactly the engine's answer, cheaper.
+
+        Freeing time never changes alignment or anyone else's availability and only adds starts
+        of the hold's specialist, so the engine is asked for that one specialist's slots within
+        reach of the hold, and the specialist joins those slots in preference order."""
+        cal = self.calendar
+        sid = hold.specialist_id
+        member = next((m for m in cal.specialists if m.specialist.id == sid), None)
+        reach = timedelta(minutes=cal.buffer_before_min + cal.buffer_after_min + cal.duration_min)
+        lo = max(hold.start - reach, self.lo)
+        hi = min(hold.end + reach + timedelta(seconds=1), self.hi)
+        if member is None or hi <= lo:
+            return  # a specialist no longer on the calendar blocked nothing here
+        own = [b for b in (*self._busy(lo, hi), *self._held(lo, hi)) if b.specialist_id == sid]
+        alone = compute_slots(replace(cal, specialists=(member,)), own, [], now, lo, hi)
+        if not alone:
+            return
+        rank = {m.specialist.id: i for i, m in enumerate(preference_order(cal, self.order_counts))}
+        for slot in alone:
+            current = self._slots.get(slot.start)
+            if current is None:
+                delta.touch(slot.start, None)
+                self._slots[slot.start] = slot
+                insort(self._starts, slot.start)
+            elif sid not in current.specialist_ids:
+                delta.touch(slot.start, current)
+                ids = sorted((*current.specialist_ids, sid), key=rank.__getitem__)
+                self._slots[slot.start] = Slot(current.start, current.end, tuple(ids))
 
     def _fill(self, slots: list[Slot]) -> None:
         self._starts = [s.start for s in slots]

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from actors.calendar_state import Hold, HoldStatus
 from pipelines.availability import Slot
 from storage.keys import KeySpace
+from storage.redis import ScriptCall, run_scripts
 
 GRACE_MS = 3600 * 1000
 IDEMPOTENCY_MS = 10 * 60 * 1000
@@ -147,30 +148,27 @@ class HoldStore:
         """Fence and store each (hold, idempotency scope) in one round trip; True = granted."""
         if not grants:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for h, scope in grants:
-            ttl = max(1, _ms(h.expires_at) - _ms(now))
-            await self._grant(
-                keys=[self.fence(h), self.record(h.id), self.index(h.calendar_id),
-                      self.calendars(), self.idempotency(scope)],
-                args=[str(h.id), ttl, encode_hold(h), ttl + GRACE_MS, _ms(h.expires_at),
-                      str(h.calendar_id), IDEMPOTENCY_MS],
-                client=pipe,
-            )  # fmt: skip
-        return [bool(r) for r in await pipe.execute()]
+        calls = [self._grant_call(h, scope, now) for h, scope in grants]
+        return [bool(r) for r in await run_scripts(self.redis, calls)]
+
+    def _grant_call(self, h: Hold, scope: str, now: datetime) -> ScriptCall:
+        ttl = max(1, _ms(h.expires_at) - _ms(now))
+        keys = [self.fence(h), self.record(h.id), self.index(h.calendar_id), self.calendars(),
+                self.idempotency(scope)]  # fmt: skip
+        args = [str(h.id), ttl, encode_hold(h), ttl + GRACE_MS, _ms(h.expires_at),
+                str(h.calendar_id), IDEMPOTENCY_MS]  # fmt: skip
+        return self._grant, keys, args
 
     async def end(self, holds: Sequence[Hold]) -> None:
         """Record the final status of each hold and free its fence if it still holds it."""
         if not holds:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for h in holds:
-            await self._end(
-                keys=[self.fence(h), self.record(h.id), self.index(h.calendar_id)],
-                args=[str(h.id), encode_hold(h), GRACE_MS],
-                client=pipe,
-            )
-        await pipe.execute()
+        calls = [
+            (self._end, [self.fence(h), self.record(h.id), self.index(h.calendar_id)],
+             [str(h.id), encode_hold(h), GRACE_MS])
+            for h in holds
+        ]  # fmt: skip
+        await run_scripts(self.redis, calls)
 
     async def lookup(self, hold_id: uuid.UUID) -> Hold | None:
         raw = await self.redis.get(self.record(hold_id))

@@ -6,10 +6,18 @@ external identity provider are accepted too. The algorithm is chosen from the to
 each algorithm is only ever checked with its own key, so `alg: none` and HS256-signed-with-the-
 public-key confusion both fail. Every verified token then passes the session gate (disabled
 memberships, revoked sessions).
+
+Verifying a JWT (base64, JSON, HMAC or RSA, claim checks) costs more than the rest of a small
+request, and a client presents the same access token for many calls: verified tokens are kept
+for a while, keyed by the whole token string (signature included). Only tokens that verified are
+kept, so forged ones are checked every time and cannot crowd the cache out; the session gate
+still runs on every request. Provider tokens are not kept: a key withdrawn from the JWKS must
+stop verifying at once.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 import jwt
@@ -17,7 +25,10 @@ from aiohttp import web
 
 from server import tokens
 from server.errors import ApiError
+from storage.cache import BoundedCache
 from storage.types import Principal
+
+VERIFIED_CACHE_SIZE = 8192
 
 
 class SessionGate(Protocol):
@@ -59,6 +70,10 @@ class TokenAuthenticator:
         self._gate = gate
         self._jwks = jwks
         self._claim_names = claim_names
+        # Wall-clock deadlines: a token's `exp` is a wall-clock instant.
+        self._verified: BoundedCache[str, tokens.Verified] = BoundedCache(
+            "verified_tokens", VERIFIED_CACHE_SIZE, clock=time.time
+        )
 
     def verify(self, token: str) -> Principal:
         """Signature and claims of one of our own tokens only (no session gate)."""
@@ -78,6 +93,15 @@ class TokenAuthenticator:
         return verified.principal
 
     async def _verify(self, token: str) -> tokens.Verified:
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        verified = await self._check(token)
+        if not verified.external and verified.principal.expires_at is not None:
+            self._verified.put(token, verified, verified.principal.expires_at)
+        return verified
+
+    async def _check(self, token: str) -> tokens.Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -83,13 +83,29 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 @lru_cache(maxsize=512)
-def _validator(schema_json: bytes) -> Draft202012Validator:
+def _compiled(schema_json: bytes) -> Draft202012Validator:
     return Draft202012Validator(orjson.loads(schema_json), format_checker=FormatChecker())
+
+
+# Route schemas are module constants: found by identity, without serializing them per request.
+# The entry keeps its schema alive, so its id cannot be reused by another object.
+_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_BY_IDENTITY_MAX = 512
+
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    known = _BY_IDENTITY.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    validator = _compiled(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    if len(_BY_IDENTITY) < _BY_IDENTITY_MAX:
+        _BY_IDENTITY[id(schema)] = (schema, validator)
+    return validator
 
 
 def validate(data: Any, schema: Mapping[str, Any]) -> None:
     """Raise 422 `validation_failed` with one message per offending field."""
-    validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+    validator = _validator(schema)
     fields: dict[str, str] = {}
     for error in validator.iter_errors(data):
         path = ".".join(str(p) for p in error.absolute_path) or "$"

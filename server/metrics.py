@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+import storage.cache  # noqa: F401  (registers the caches' collector)
 from actors.metrics import RAY_CALLS, RAY_LATENCY  # noqa: F401  (exported here too)
 
 HTTP_REQUESTS = Counter(
@@ -20,7 +21,6 @@ WS_FRAMES = Counter("cadence_ws_frames_total", "WebSocket frames", ["direction",
 WS_CLOSES = Counter("cadence_ws_closes_total", "WebSocket closes by code", ["code"])
 QUEUE_DEPTH = Gauge("cadence_queue_depth", "Items waiting in a bounded queue", ["queue"])
 QUEUE_DROPPED = Counter("cadence_queue_dropped_total", "Items dropped by a full queue", ["queue"])
-CACHE_SIZE = Gauge("cadence_cache_entries", "Entries in an in-process cache", ["cache"])
 EVENTS_PUBLISHED = Counter("cadence_events_published_total", "Events published", ["kind"])
 
 

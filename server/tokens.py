@@ -32,6 +32,7 @@ class Verified:
 
     principal: Principal
     issued_at: float
+    external: bool = False  # verified with an identity provider's key
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,4 +142,4 @@ def decode_external(key: Any, token: str, names: ClaimNames = PROTOCOL_CLAIMS) -
     except ValueError:
         user_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{claims.get('iss', '')}#{subject}")
     mapped = {**claims, "sub": str(user_id)}
-    return Verified(principal_from_claims(mapped, names), float(claims["iat"]))
+    return Verified(principal_from_claims(mapped, names), float(claims["iat"]), external=True)

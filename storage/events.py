@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from storage import _lua
 from storage.keys import KeySpace
+from storage.redis import run_scripts
 from storage.types import ChannelName
 
 _OFFSET = re.compile(r"^\d{1,15}-\d{1,15}$")
@@ -97,20 +98,24 @@ class EventLog:
     def _stream_keys(self, channel: ChannelName) -> list[str]:
         return [self._keys.stream(channel), self._keys.stream_meta(channel)]
 
+    def _publish_args(
+        self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
+    ) -> list[Any]:
+        return [
+            self.topic(channel),
+            orjson.dumps(channel),
+            encode_body(event_type, data),
+            self._maxlen,
+            self._retention_ms,
+            secrets.token_hex(6),
+            self._ttl_ms,
+        ]
+
     async def publish(
         self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
     ) -> StreamPosition:
         result = await self._publish(
-            keys=self._stream_keys(channel),
-            args=[
-                self.topic(channel),
-                orjson.dumps(channel),
-                encode_body(event_type, data),
-                self._maxlen,
-                self._retention_ms,
-                secrets.token_hex(6),
-                self._ttl_ms,
-            ],
+            keys=self._stream_keys(channel), args=self._publish_args(channel, event_type, data)
         )
         return StreamPosition(_text(result[0]), _text(result[1]))
 
@@ -120,24 +125,11 @@ class EventLog:
         """`publish` of several `(channel, type, data)` entries in ONE Redis round trip: the
         same script, pipelined in order. Each entry is atomic on its own, as with `publish`;
         entries of one channel get increasing offsets in the order given."""
-        if not entries:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, event_type, data in entries:
-                await self._publish(
-                    keys=self._stream_keys(channel),
-                    args=[
-                        self.topic(channel),
-                        orjson.dumps(channel),
-                        encode_body(event_type, data),
-                        self._maxlen,
-                        self._retention_ms,
-                        secrets.token_hex(6),
-                        self._ttl_ms,
-                    ],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        calls = [
+            (self._publish, self._stream_keys(channel), self._publish_args(channel, kind, data))
+            for channel, kind, data in entries
+        ]
+        results = await run_scripts(self._redis, calls)
         return [StreamPosition(_text(r[0]), _text(r[1])) for r in results]
 
     async def position(self, channel: ChannelName) -> StreamPosition:

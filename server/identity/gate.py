@@ -1,16 +1,18 @@
 """Is a verified token's session still good? Refuses tokens of disabled memberships and tokens
 minted before a membership's sessions were invalidated (role change, re-enable).
 
-Hot path: one Redis GET per authenticated request. PostgreSQL is the truth: on a cache miss (or
-when Redis is unreachable) the membership row is read in the token's organization context.
-Writers call `remember` after their transaction commits; a cache fill uses SET NX, so a fill that
-read the row before a concurrent disable cannot overwrite the disable.
+Hot path: a process-local answer at most LOCAL_TTL_S old, else one Redis GET. PostgreSQL is the
+truth: on a Redis miss (or when Redis is unreachable) the membership row is read in the token's
+organization context. Writers call `remember` after their transaction commits; it updates this
+process at once and Redis for the others, which see the change within LOCAL_TTL_S. A Redis fill
+uses SET NX, so a fill that read the row before a concurrent disable cannot overwrite the disable.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from datetime import datetime
 
@@ -18,6 +20,7 @@ from redis.exceptions import RedisError
 
 from server.errors import ApiError
 from server.identity._backends import Backends
+from storage.cache import BoundedCache
 from storage.types import Principal
 
 log = logging.getLogger("cadence.identity")
@@ -25,6 +28,9 @@ log = logging.getLogger("cadence.identity")
 _DISABLED = "d"
 FILL_TTL_S = 60  # bounds how long a lost invalidation (Redis write failed) can go unnoticed
 WRITE_TTL_S = 3600
+# How long another process may keep accepting a disabled member's tokens (this one: not at all).
+LOCAL_TTL_S = 1.0
+LOCAL_SIZE = 20_000
 
 
 def _encode(disabled: bool, valid_after: datetime | None) -> str:
@@ -37,6 +43,11 @@ def _encode(disabled: bool, valid_after: datetime | None) -> str:
 class MembershipGate:
     def __init__(self, backends: Backends) -> None:
         self._backends = backends
+        self._local: BoundedCache[tuple[uuid.UUID, uuid.UUID], str] = BoundedCache(
+            "membership_gate", LOCAL_SIZE
+        )
+        # Bumped by every `remember`: a read that started before a change must not be kept.
+        self._changes = 0
 
     def _key(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
         return self._backends.keys().named("member", str(org_id), str(user_id))
@@ -54,6 +65,16 @@ class MembershipGate:
             raise ApiError(401, "unauthorized", "token was revoked; sign in again")
 
     async def _state(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        local = self._local.get((org_id, user_id))
+        if local is not None:
+            return local
+        changes = self._changes
+        state = await self._shared_state(org_id, user_id)
+        if changes == self._changes:
+            self._local.put((org_id, user_id), state, time.monotonic() + LOCAL_TTL_S)
+        return state
+
+    async def _shared_state(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
         key = self._key(org_id, user_id)
         redis = self._backends.redis()
         try:
@@ -89,6 +110,9 @@ class MembershipGate:
         valid_after: datetime | None,
     ) -> None:
         """Publish a committed change of the membership (call after the transaction)."""
+        # The local answer goes now, and again once Redis holds the change: a read that
+        # overlapped the write may have fetched the old state.
+        self._forget_local(org_id, user_id)
         key = self._key(org_id, user_id)
         try:
             await self._backends.redis().set(key, _encode(disabled, valid_after), ex=WRITE_TTL_S)
@@ -98,3 +122,9 @@ class MembershipGate:
                 await self._backends.redis().delete(key)
             except RedisError:
                 pass  # the fill TTL bounds the staleness
+        finally:
+            self._forget_local(org_id, user_id)
+
+    def _forget_local(self, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self._changes += 1
+        self._local.discard((org_id, user_id))

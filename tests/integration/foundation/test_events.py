@@ -150,3 +150,19 @@ async def test_a_position_from_the_future_or_another_epoch_is_not_recovered(
     assert not (await events.replay(channel, ahead)).recovered
     assert not (await events.replay(channel, StreamPosition(top.offset, "other"))).recovered
     assert (await events.replay(channel, top)).recovered
+
+
+async def test_a_batch_publish_survives_redis_forgetting_its_scripts(
+    log: tuple[EventLog, aioredis.Redis, KeySpace],
+) -> None:
+    """Batches send EVALSHA without asking first; after a restart or SCRIPT FLUSH the script is
+    loaded again and every entry is published exactly once, in order."""
+    events, client, _ = log
+    channel = _channel()
+    start = await events.position(channel)
+    await events.publish_many([(channel, "test", {"n": n}) for n in range(3)])
+    await client.script_flush()
+    await events.publish_many([(channel, "test", {"n": n}) for n in range(3, 6)])
+    replayed = await events.replay(channel, start, limit=100)
+    assert replayed.recovered
+    assert [orjson.loads(frame)["data"]["n"] for _, frame in replayed.frames] == list(range(6))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 import jwt
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp.plugin import AiohttpClient
 
 from server import tokens
+from server.app import create_app
+from server.identity.gate import LOCAL_TTL_S
 from server.resources import DB_KEY
+from server.settings import Settings
 from storage.types import Role
 from tests.integration.identity._world import PASSWORD, World, audit_rows
 
@@ -239,3 +244,21 @@ async def test_bad_bodies_get_422_per_field(client: Client) -> None:
     assert response.status == 422
     fields = (await response.json())["error"]["details"]["fields"]
     assert set(fields) >= {"password", "email", "$"}
+
+
+async def test_a_disable_on_one_server_reaches_another_within_the_local_ttl(
+    client: Client, world: World, settings: Settings, aiohttp_client: AiohttpClient
+) -> None:
+    """Each server keeps membership answers for LOCAL_TTL_S; a change made through another
+    server (another process in production) is honoured once that short window has passed."""
+    other: Client = await aiohttp_client(create_app(settings))
+    target = world.a.members[Role.SPECIALIST]
+    token = world.token(target)
+    assert await me(other, token) == 200  # the other server now holds "active" locally
+    admin = world.headers(world.a.members[Role.ADMIN])
+    assert (await client.post(f"/v1/users/{target.user_id}/disable", headers=admin)).status == 200
+    assert await me(client, token) == 401  # the server that made the change: at once
+    deadline = time.monotonic() + LOCAL_TTL_S + 1.0
+    while await me(other, token) == 200:
+        assert time.monotonic() < deadline, "the other server kept accepting a disabled member"
+        await asyncio.sleep(0.05)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -67,3 +68,35 @@ def test_provider_subjects_map_to_stable_uuids_and_custom_claim_names() -> None:
     assert first == second and first.org_id == org and first.role is Role.OWNER
     with pytest.raises(tokens.InvalidToken):  # our secret cannot verify a provider token
         tokens.decode(SECRET, token)
+
+
+async def test_the_authenticator_keeps_verified_tokens_only_until_they_expire() -> None:
+    from prometheus_client import REGISTRY
+
+    from server.auth import TokenAuthenticator
+    from server.errors import ApiError
+
+    def hits() -> float:
+        labels = {"cache": "verified_tokens", "outcome": "hit"}
+        return REGISTRY.get_sample_value("cadence_cache_lookups_total", labels) or 0.0
+
+    auth = TokenAuthenticator(SECRET)
+    org = uuid.uuid4()
+    token = tokens.issue(SECRET, role=Role.RECEPTIONIST, org_id=org, ttl_s=1)
+    before = hits()
+    first = await auth.authenticate_token(token)
+    assert await auth.authenticate_token(token) == first
+    assert hits() - before == 1  # the second call was served from the cache
+
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            await auth.authenticate_token(forged)
+    assert hits() - before == 1  # refusals are never kept
+
+    # `exp` is a whole second: wait until it has passed, then the cached verdict is void too.
+    claims = jwt.decode(token, options={"verify_signature": False})
+    await asyncio.sleep(max(0.0, claims["exp"] - time.time()) + 0.01)
+    with pytest.raises(ApiError) as refused:
+        await auth.authenticate_token(token)
+    assert refused.value.status == 401

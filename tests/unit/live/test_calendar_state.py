@@ -38,6 +38,8 @@ ORG = uuid.UUID(int=99)
 def snapshot(
     *, specialists: int = 3, daily_cap: int | None = None, buffers: tuple[int, int] = (5, 10),
     zone: str = "Europe/Bucharest", days: int = 10, booked: tuple[BookedInterval, ...] = (),
+    assignment: AssignmentStrategy = AssignmentStrategy.PRIORITY,
+    counts: dict[uuid.UUID, int] | None = None,
 ) -> CalendarSnapshot:  # fmt: skip
     members = tuple(
         CalendarSpecialist(
@@ -54,11 +56,11 @@ def snapshot(
         id=uuid.UUID(int=1000), timezone=zone, duration_min=45, slot_interval_min=15,
         horizon=RollingHorizon(days), specialists=members, buffer_before_min=buffers[0],
         buffer_after_min=buffers[1], min_notice_min=60, daily_cap=daily_cap,
-        assignment=AssignmentStrategy.PRIORITY,
+        assignment=assignment,
     )  # fmt: skip
     return CalendarSnapshot(
         calendar=calendar, organization_id=ORG, name="c", service_id=uuid.uuid4(), public=True,
-        active=True, hold_ttl_s=600, booked=booked,
+        active=True, hold_ttl_s=600, booked=booked, assignment_counts=counts or {},
     )  # fmt: skip
 
 
@@ -76,14 +78,22 @@ def fresh(state: CalendarState, now: datetime) -> list[Slot]:
     return CalendarState(snap, state.holds.values(), now).slot_list()
 
 
-@pytest.mark.parametrize("daily_cap", [None, 2])
+@pytest.mark.parametrize(
+    ("daily_cap", "assignment"),
+    [(None, AssignmentStrategy.PRIORITY), (2, AssignmentStrategy.PRIORITY),
+     (None, AssignmentStrategy.ROUND_ROBIN)],
+)  # fmt: skip
 def test_random_holds_releases_and_bookings_match_a_full_recomputation(
-    daily_cap: int | None,
+    daily_cap: int | None, assignment: AssignmentStrategy
 ) -> None:
-    rng = random.Random(daily_cap or 7)
-    state = CalendarState(snapshot(daily_cap=daily_cap), [], NOW)
+    rng = random.Random((daily_cap or 7) + len(assignment.value))
+    # Round robin with counts that put the last-ranked specialist first: a freed specialist
+    # must rejoin each slot at its place in that order.
+    counts = {uuid.UUID(int=1): 5, uuid.UUID(int=2): 3, uuid.UUID(int=3): 0}
+    state = CalendarState(snapshot(daily_cap=daily_cap, assignment=assignment, counts=counts),
+                          [], NOW)  # fmt: skip
     subscriber = {s.start: s for s in state.slot_list()}
-    for n in range(120):
+    for n in range(300):
         delta = DeltaBuilder()
         roll = rng.random()
         if roll < 0.55 and state.slots:
