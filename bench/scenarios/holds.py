@@ -25,9 +25,10 @@ import aiohttp
 import asyncpg
 import orjson
 
+from bench.generators import Fleet, Link, split
 from bench.schema import Goal, Result
 from bench.server_process import cadence_server
-from bench.stats import CpuMeter, percentile
+from bench.stats import percentile
 from migrations.runner import migrate
 from server import tokens
 from storage.db import with_database
@@ -151,12 +152,28 @@ async def world_slots(http: aiohttp.ClientSession, world: World) -> dict[str, An
         return await r.json()  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a load generator process needs: the server, the calendar, its slots and tokens."""
+
+    base: str
+    calendar_id: str
+    starts: list[str]
+    headers: list[dict[str, str]]
+
+
+def target(world: World, tokens: int = 64) -> Target:
+    return Target(
+        world.base, world.calendar_id, world.starts, [world.headers() for _ in range(tokens)]
+    )
+
+
 async def hold_release(
-    http: aiohttp.ClientSession, world: World, headers: dict[str, str], start: str
+    http: aiohttp.ClientSession, t: Target, headers: dict[str, str], start: str
 ) -> tuple[int, float]:
     t0 = time.perf_counter()
     async with http.post(
-        "/v1/holds", json={"calendar_id": world.calendar_id, "start": start}, headers=headers
+        "/v1/holds", json={"calendar_id": t.calendar_id, "start": start}, headers=headers
     ) as r:
         status = r.status
         body = await r.json()
@@ -188,60 +205,39 @@ async def redis_setnx_rate(total: int, concurrency: int) -> float:
         await client.aclose()
 
 
-class Subscribers:
-    """WebSocket subscribers of the calendar; the first one (the keeper) applies every delta
-    to the snapshot it took, the others only time their pushes while `measuring`."""
+class Keeper:
+    """One subscriber in the runner that takes the snapshot and applies every delta of the run:
+    at the end its copy must equal the server's snapshot (invariant 3 under load)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.latencies: list[float] = []
-        self.measuring = False
         self.slots: dict[str, Any] = {}
         self.last = ""
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
         snap = await world_slots(http, self.world)
         self.slots = {s["start"]: s for s in snap["slots"]}
-        await self.add(http, 1, snap["position"])
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._run(http, snap["position"], ready))
+        await asyncio.wait_for(ready.wait(), 30)
 
-    async def add(
-        self, http: aiohttp.ClientSession, count: int, since: dict[str, str] | None = None
-    ) -> None:
-        ready = [asyncio.Event() for _ in range(count)]
-        first = len(self._tasks)
-        for i in range(count):
-            self._tasks.append(asyncio.create_task(self._one(http, first + i, since, ready[i])))
-        for event in ready:
-            await asyncio.wait_for(event.wait(), 120)
-
-    async def _one(
-        self,
-        http: aiohttp.ClientSession,
-        i: int,
-        since: dict[str, str] | None,
-        ready: asyncio.Event,
+    async def _run(
+        self, http: aiohttp.ClientSession, since: dict[str, str], ready: asyncio.Event
     ) -> None:
         channel = f"calendar:{self.world.calendar_id}"
         async with http.ws_connect("/v1/ws", max_msg_size=0) as ws:
-            frame: dict[str, Any] = {"id": 1, "op": "subscribe", "channel": channel}
-            if since is not None:
-                frame["since"] = since
-            await ws.send_json(frame)
+            await ws.send_json({"id": 1, "op": "subscribe", "channel": channel, "since": since})
             ready.set()
             async for msg in ws:
                 event = orjson.loads(msg.data)
                 if event.get("op") != "event":
                     continue
-                if self.measuring:
-                    now_ms = time.time() * 1000
-                    self.latencies.append(now_ms - int(event["offset"].split("-")[0]))
-                if i == 0:
-                    for gone in event["data"]["removed"]:
-                        self.slots.pop(gone["start"], None)
-                    for slot in event["data"]["upserted"]:
-                        self.slots[slot["start"]] = slot
-                    self.last = event["offset"]
+                for gone in event["data"]["removed"]:
+                    self.slots.pop(gone["start"], None)
+                for slot in event["data"]["upserted"]:
+                    self.slots[slot["start"]] = slot
+                self.last = event["offset"]
 
     async def settle(self, offset: str) -> None:
         """Wait (bounded) until the keeper applied the delta at `offset`."""
@@ -250,13 +246,13 @@ class Subscribers:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def closed_loop(
-    world: World, http: aiohttp.ClientSession, clients: int, duration: float
+    t: Target, http: aiohttp.ClientSession, clients: int, duration: float, seed: int = 0
 ) -> tuple[float, list[float]]:
     granted = 0
     latencies: list[float] = []
@@ -264,10 +260,10 @@ async def closed_loop(
 
     async def worker(w: int) -> None:
         nonlocal granted
-        headers = world.headers()
-        rng = random.Random(w)
+        headers = t.headers[w % len(t.headers)]
+        rng = random.Random(seed * 10_000 + w)
         while time.monotonic() < deadline:
-            status, ms = await hold_release(http, world, headers, rng.choice(world.starts))
+            status, ms = await hold_release(http, t, headers, rng.choice(t.starts))
             latencies.append(ms)
             granted += status == 201
 
@@ -277,7 +273,12 @@ async def closed_loop(
 
 
 async def open_loop(
-    world: World, http: aiohttp.ClientSession, rate: float, duration: float, in_flight: int = 256
+    t: Target,
+    http: aiohttp.ClientSession,
+    rate: float,
+    duration: float,
+    in_flight: int = 256,
+    seed: int = 0,
 ) -> tuple[float, list[float], int]:
     """Requests started at a fixed rate (at most `in_flight` outstanding: a request that cannot
     start on time is late, so the achieved rate shows it). Returns (rate, latencies, errors)."""
@@ -285,13 +286,13 @@ async def open_loop(
     errors = 0
     tasks: set[asyncio.Task[None]] = set()
     gate = asyncio.Semaphore(in_flight)
-    headers = [world.headers() for _ in range(64)]
-    rng = random.Random(1)
+    rng = random.Random(seed + 1)
 
     async def one(n: int) -> None:
         nonlocal errors
         try:
-            _, ms = await hold_release(http, world, headers[n % 64], rng.choice(world.starts))
+            headers = t.headers[n % len(t.headers)]
+            _, ms = await hold_release(http, t, headers, rng.choice(t.starts))
             latencies.append(ms)
         except (aiohttp.ClientError, TimeoutError):
             errors += 1
@@ -313,35 +314,122 @@ async def open_loop(
     return n / (time.monotonic() - started), latencies, errors
 
 
+async def load_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any]:
+    """A generator process: a closed loop of `clients` hold+release workers, or an open loop
+    at `rate` holds/s, for `duration` seconds after the common start."""
+    t: Target = arg["target"]
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(t.base, connector=connector) as http:
+        await link.ready()
+        await link.wait_go()
+        if arg["mode"] == "closed":
+            granted, lat = await closed_loop(t, http, arg["clients"], arg["duration"], index)
+            return {"granted_per_s": granted, "latencies": lat, "errors": 0}
+        rate, lat, errors = await open_loop(
+            t, http, arg["rate"], arg["duration"], arg["in_flight"], index
+        )
+        return {"rate": rate, "latencies": lat, "errors": errors}
+
+
+async def push_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any]:
+    """A generator process holding `count` subscribers of the calendar; after the common start
+    it times every push for `window_s` (stream offset time to receipt)."""
+    t: Target = arg["target"]
+    latencies: list[float] = []
+    measuring = False
+    opened = asyncio.Semaphore(50)  # open sockets 50 at a time, not as one thundering herd
+
+    async def subscriber(http: aiohttp.ClientSession, ready: asyncio.Event) -> None:
+        async with opened:
+            # Anonymous, as a public booking page: the calendar is public.
+            ws = await http.ws_connect("/v1/ws", max_msg_size=0)
+            await ws.send_json({"id": 1, "op": "subscribe", "channel": f"calendar:{t.calendar_id}"})
+            async for msg in ws:
+                reply = orjson.loads(msg.data)
+                if reply.get("id") == 1:
+                    assert reply.get("op") == "ok", reply
+                    break
+        ready.set()
+        async for msg in ws:
+            if measuring:
+                event = orjson.loads(msg.data)
+                if event.get("op") == "event":
+                    latencies.append(time.time() * 1000 - int(event["offset"].split("-")[0]))
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(t.base, connector=connector) as http:
+        ready = [asyncio.Event() for _ in range(arg["count"])]
+        tasks = [asyncio.create_task(subscriber(http, r)) for r in ready]
+        for event in ready:
+            await asyncio.wait_for(event.wait(), 120)
+        await link.ready()
+        await link.wait_go()
+        measuring = True
+        await asyncio.sleep(arg["window_s"])
+        measuring = False
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {"latencies": latencies}
+
+
+async def drive(
+    name: str, target_fn: str, args: list[dict[str, Any]]
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Start the generator processes, release them together, collect data and CPU reports."""
+    async with Fleet(target_fn, args, name) as fleet:
+        await fleet.ready()
+        data = await fleet.results()
+        return data, fleet.reports
+
+
 async def run(opts) -> Result:  # type: ignore[no-untyped-def]
     clients = int(opts.pick(opts.clients, 64, 16))
     duration = float(opts.pick(opts.duration, 20, 4))
     rate = float(opts.pick(opts.rate, 1000, 200))
     subscribers = int(opts.pick(opts.channels, 1000, 50))
     push_rate, push_duration = 20.0, float(opts.pick(None, 10, 3))
+    # Two generator processes for each load: one Python process tops out near one core.
+    procs = 2
     setnx = await redis_setnx_rate(int(opts.pick(None, 50_000, 5_000)), 50)
-    meter = CpuMeter()
+    reports: list[dict[str, Any]] = []
     async with live_server(specialists=4, interval_min=15) as world:
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(world.base, connector=connector) as http:
-            # Subscribers' sockets, plus at most 256 + clients requests in flight.
-            subs = Subscribers(world)
-            await subs.start(http)
-            meter.start()
-            throughput, closed_lat = await closed_loop(world, http, clients, duration)
-            achieved, open_lat, errors = await open_loop(world, http, rate, duration)
-            cpu = meter.stop()
-            # Push latency is measured on its own: fanning every delta out to 1,000 sockets
-            # (and receiving them all in this process) would otherwise be the throughput test.
-            await subs.add(http, subscribers - 1)
-            subs.measuring = True
-            await open_loop(world, http, push_rate, push_duration)
-            subs.measuring = False
-            await asyncio.sleep(1.5)
+        t = target(world)
+        async with aiohttp.ClientSession(world.base) as http:
+            keeper = Keeper(world)
+            await keeper.start(http)
+            closed, rep = await drive("closed loop", "bench.scenarios.holds:load_gen", [
+                {"target": t, "mode": "closed", "clients": k, "duration": duration}
+                for k in split(clients, procs)
+            ])  # fmt: skip
+            reports += rep
+            opened, rep = await drive("open loop", "bench.scenarios.holds:load_gen", [
+                {"target": t, "mode": "open", "rate": rate / procs, "duration": duration,
+                 "in_flight": 256 // procs}
+                for _ in range(procs)
+            ])  # fmt: skip
+            reports += rep
+            # Push latency is measured on its own, at a low hold rate: fanning every delta of
+            # the throughput phases out to 1,000 sockets would be a fan-out test instead.
+            async with Fleet("bench.scenarios.holds:push_gen", [
+                {"target": t, "count": k, "window_s": push_duration + 1.5}
+                for k in split(subscribers - 1, procs)
+            ], "subscribers") as fleet:  # fmt: skip
+                await fleet.ready()
+                pushes = asyncio.create_task(fleet.results())
+                await open_loop(t, http, push_rate, push_duration)
+                pushed = await pushes
+                reports += fleet.reports
             final = await world_slots(http, world)
-            await subs.settle(final["position"]["offset"])
-            await subs.stop()
-    consistent = {s["start"]: s for s in final["slots"]} == subs.slots
+            await keeper.settle(final["position"]["offset"])
+            await keeper.stop()
+    throughput = sum(d["granted_per_s"] for d in closed)
+    closed_lat = [x for d in closed for x in d["latencies"]]
+    achieved = sum(d["rate"] for d in opened)
+    open_lat = [x for d in opened for x in d["latencies"]]
+    errors = sum(d["errors"] for d in opened)
+    push_lat = [x for d in pushed for x in d["latencies"]]
+    consistent = {s["start"]: s for s in final["slots"]} == keeper.slots
     figures = {
         "holds_per_s": throughput,
         "closed_loop_p50_ms": percentile(closed_lat, 50),
@@ -349,9 +437,9 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
         "open_loop_rate": achieved,
         "hold_p50_ms": percentile(open_lat, 50),
         "hold_p99_ms": percentile(open_lat, 99),
-        "push_p50_ms": percentile(subs.latencies, 50),
-        "push_p99_ms": percentile(subs.latencies, 99),
-        "pushes_received": float(len(subs.latencies)),
+        "push_p50_ms": percentile(push_lat, 50),
+        "push_p99_ms": percentile(push_lat, 99),
+        "pushes_received": float(len(push_lat)),
         "client_errors": float(errors),
     }
     return Result(
@@ -375,15 +463,17 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
             Goal("push_p99_ms", "<=", 30, "ms"),
         ],
         checks={"snapshot_plus_deltas_equals_snapshot": consistent},
-        generators=[{"name": "bench client", "cpu_percent": cpu}],
+        generators=reports,
         series={
             "hold latency (open loop)": open_lat[:20000],
-            "push latency": subs.latencies[:20000],
+            "push latency": push_lat[:20000],
         },
         notes=[
             "holds_per_s counts granted holds, each followed by its release (two REST calls); "
             "hold latency is the POST /v1/holds round trip at the fixed open-loop rate.",
             "Push latency: Redis time of the XADD (the stream offset) to receipt on each socket; "
-            "server, Ray actors, Redis, Postgres and this load generator share the machine.",
+            "server, Ray actors, Redis, Postgres and the generator processes share the machine.",
+            f"Each load runs in {procs} generator processes (closed loop, open loop, "
+            "subscribers); the runner keeps one subscriber that applies every delta.",
         ],
     )
