@@ -35,6 +35,7 @@ import ray
 from actors import calendar_messages as m
 from actors.base import PooledActor
 from actors.calendar_book import book_hold
+from actors.calendar_guard import guards, held_conflicts
 from actors.calendar_live import LiveCalendar, load_calendar
 from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar_store import HoldStore
@@ -202,6 +203,7 @@ class CalendarShard(PooledActor):
             for i, r in enumerate(requests):
                 if isinstance(r, m.RefreshRequest):
                     out[i] = m.Refreshed(calendar_id)
+            await self._guards(live, requests, out, now, delta)
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
             await self._store.end(ended)
@@ -287,6 +289,42 @@ class CalendarShard(PooledActor):
             for j, r in asks:
                 if j != i and r.idempotency_key == key and out[j] is None:
                     out[j] = out[i]
+
+    async def _guards(
+        self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
+        now: datetime, delta: DeltaBuilder,
+    ) -> None:  # fmt: skip
+        """Staff writes outside holds (actors/calendar_guard.py)."""
+        for i, r in enumerate(requests):
+            if not isinstance(r, m.GuardRequest):
+                continue
+            if not (r.caller.staff and r.caller.org_id == live.organization_id):
+                out[i] = m.not_found("calendar")
+                continue
+            planned = guards(r, live.organization_id, now)
+            earlier = await self._store.remembered([scope for _, scope in planned])
+            if all(h is not None for h in earlier):  # a retry of a granted guard
+                out[i] = m.Guarded(tuple(h.id for h in earlier if h is not None))
+                continue
+            conflicts = held_conflicts(live.state, r.caller.holder, r.spans)
+            if conflicts:
+                out[i] = m.slot_unavailable(
+                    "a patient is holding this time", {"conflicts": conflicts}
+                )
+                continue
+            for hold, _ in planned:
+                live.state.add_hold(hold, now, delta)
+            granted = await self._store.grant(planned, now)
+            if not all(granted):  # another incarnation's hold holds a fence: undo them all
+                for (hold, _), ok in zip(planned, granted, strict=True):
+                    live.state.drop_hold(hold.id, now, delta)
+                    if ok:
+                        await self._store.end([hold.to(HoldStatus.RELEASED)])
+                out[i] = m.slot_unavailable("the time was just taken")
+                continue
+            for hold, _ in planned:
+                self._arm(live, hold)
+            out[i] = m.Guarded(tuple(hold.id for hold, _ in planned))
 
     def _decide(self, live: LiveCalendar, r: m.HoldRequest, now: datetime) -> Hold | m.Failure:
         if not self._visible(live, r.caller):

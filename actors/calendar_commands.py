@@ -62,8 +62,15 @@ def anonymous(hold_token: str) -> m.Caller:
     return m.Caller("anon:" + digest(hold_token))
 
 
+_OUTCOME_CHILDREN: dict[tuple[str, str], Counter] = {}
+
+
 def _outcome(command: str, result: m.Result) -> m.Result:
-    OUTCOMES.labels(command, str(result.status) if isinstance(result, m.Failure) else "ok").inc()
+    key = (command, str(result.status) if isinstance(result, m.Failure) else "ok")
+    child = _OUTCOME_CHILDREN.get(key)
+    if child is None:  # a few commands times a few statuses; labels() locks on every call
+        child = _OUTCOME_CHILDREN[key] = OUTCOMES.labels(*key)
+    child.inc()
     return result
 
 
@@ -136,6 +143,26 @@ class CalendarCommands:
             return _outcome("book", m.not_found("hold"))
         request = m.BookRequest(calendar_id, caller, hold_id, actor, patient_id, guest)
         return _outcome("book", await self._call(request))
+
+    async def guard(
+        self, caller: m.Caller, calendar_id: uuid.UUID, spans: Iterable[m.Span]
+    ) -> m.Result:
+        """Keep these times from new holds while staff write appointments into them
+        (m.GuardRequest); release with `release_guard` once the write committed or failed."""
+        request = m.GuardRequest(calendar_id, caller, tuple(spans), uuid.uuid4().hex)
+        return _outcome("guard", await self._call(request))
+
+    async def release_guard(
+        self, caller: m.Caller, calendar_id: uuid.UUID, hold_ids: Iterable[uuid.UUID]
+    ) -> None:
+        """Best effort: a guard that is not released expires on its own (GUARD_TTL)."""
+        outcomes = await asyncio.gather(
+            *(self._call(m.ReleaseRequest(calendar_id, caller, h)) for h in hold_ids),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) or isinstance(outcome, m.Failure):
+                log.warning("guard release failed", extra={"error": repr(outcome)})
 
     async def changed(self, calendar_ids: Iterable[uuid.UUID], *, rules: bool = False) -> None:
         """The database changed these calendars outside the shards (staff cancel, reschedule,

@@ -98,7 +98,27 @@ class RefreshRequest:
     rules: bool = False
 
 
-Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest
+@dataclass(frozen=True, slots=True)
+class Span:
+    specialist_id: uuid.UUID
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRequest:
+    """Staff are about to write appointments at these times without a hold (reschedule, series).
+    Refused (409) when anyone else's live hold is within buffers of one of them: a hold promises
+    its holder the booking. Otherwise the spans become short-lived holds of the caller, so that
+    no hold is granted into them before the write commits and the guard is released."""
+
+    calendar_id: uuid.UUID
+    caller: Caller
+    spans: tuple[Span, ...]
+    key: str  # idempotency across the pool's retries
+
+
+Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | GuardRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +146,11 @@ class HoldGranted:
 
 
 @dataclass(frozen=True, slots=True)
+class Guarded:
+    hold_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Released:
     hold_id: uuid.UUID
 
@@ -141,7 +166,7 @@ class Refreshed:
     calendar_id: uuid.UUID
 
 
-Result = SlotsView | HoldGranted | Released | Booked | Refreshed | Failure
+Result = SlotsView | HoldGranted | Guarded | Released | Booked | Refreshed | Failure
 
 
 def not_found(what: str) -> Failure:

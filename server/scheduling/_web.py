@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -33,6 +33,9 @@ from storage.scheduling import (
 )
 from storage.types import Channel, ChannelName, Principal, Role
 
+if TYPE_CHECKING:
+    from server.live.guards import Guard
+
 log = logging.getLogger("cadence.scheduling")
 PUBLISH_TIMEOUT_S = 2.0
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -47,6 +50,8 @@ class Work:
     org_id: uuid.UUID
     actor: AuditActor
     events: list[tuple[ChannelName, str, dict[str, Any]]] = field(default_factory=list)
+    # Calendar shards' guards over times this transaction writes without a hold.
+    guards: list[Guard] = field(default_factory=list)
 
     async def audit(
         self,
@@ -102,13 +107,24 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
     who = principal(request)
     if who.org_id is None:
         raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        work = Work(conn, who, who.org_id, audit_actor(request, who))
-        yield work
-    await publish(request, work.events)
-    from server.live.notify import after_commit  # calendar shards follow committed changes
+    # Late imports: server.live builds on the scheduling package.
+    from server.live import guards
+    from server.live.notify import after_commit
 
+    work: Work | None = None
+    try:
+        async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
+            work = Work(conn, who, who.org_id, audit_actor(request, who))
+            yield work
+    except Exception:
+        if work is not None and work.guards:
+            await guards.release(request, work.guards)
+        raise
+    assert work is not None  # the body ran (a failure to begin raised above)
+    await publish(request, work.events)
+    # The shards reload what committed, then drop the guards: the times never look free.
     await after_commit(request, work.org_id, work.events)
+    await guards.release(request, work.guards)
 
 
 async def publish(request: web.Request, events: Sequence[tuple[ChannelName, str, Any]]) -> None:

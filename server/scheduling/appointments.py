@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from actors import calendar_messages as m
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint
@@ -165,6 +166,18 @@ def _require_member(snap: store.CalendarSnapshot, specialist_id: uuid.UUID | Non
         raise validation_failed({"specialist_id": "is not an active specialist of this calendar"})
 
 
+async def _guard(
+    request: web.Request, work: Work, calendar_id: uuid.UUID, spans: list[m.Span]
+) -> None:
+    """No patient's live hold in the way, and none granted into these times until the
+    transaction has committed (server/live/guards.py)."""
+    from server.live import guards  # late: server.live builds on the scheduling package
+
+    guard = await guards.take(request, work.principal, calendar_id, spans)
+    if guard is not None:
+        work.guards.append(guard)
+
+
 async def create_series(request: web.Request) -> web.Response:
     """Book a recurring series (e.g. 10 weekly sessions) with one specialist, all or nothing:
     409 slot_unavailable lists every occurrence that cannot be booked and why."""
@@ -186,6 +199,8 @@ async def create_series(request: web.Request) -> web.Response:
         )
         _require_member(snap, requested)
         chosen = booking.plan_series(snap, starts, requested, now)
+        length = timedelta(minutes=snap.calendar.duration_min)
+        await _guard(request, work, calendar_id, [m.Span(chosen, s, s + length) for s in starts])
         series_id, booked = await store.insert_series(
             work.conn,
             actor=work.actor,
@@ -226,6 +241,7 @@ async def reschedule(request: web.Request) -> web.Response:
         )
         _require_member(snap, target)
         booking.check_move(snap, appointment_id, start, target, now)
+        await _guard(request, work, current.calendar_id, [m.Span(target, start, end)])
         before, after = await store.reschedule_appointment(
             work.conn,
             actor=work.actor,

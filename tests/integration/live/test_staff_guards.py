@@ -1,0 +1,93 @@
+"""Staff writes that bypass holds (reschedule, series) go through the owning shard: a patient's
+live hold is never booked over, and no hold slips into a time while staff write it."""
+
+from __future__ import annotations
+
+from storage.types import Role
+from tests.integration.live.conftest import Clinic, day_at, z
+
+
+async def _booked(clinic: Clinic, start: object) -> dict[str, object]:
+    """An appointment made the patient's way: hold, then book."""
+    status, hold = await clinic.hold(start)
+    assert status == 201, hold
+    return await clinic.api.ok(  # type: ignore[no-any-return]
+        "POST", "/v1/appointments", {"hold_id": hold["id"], "patient_id": clinic.patient_id},
+        expect=201,
+    )  # fmt: skip
+
+
+async def _patient_hold(clinic: Clinic, start: object) -> dict[str, object]:
+    body = {"calendar_id": clinic.calendar_id, "start": z(start)}  # type: ignore[arg-type]
+    return await clinic.api.ok(  # type: ignore[no-any-return]
+        "POST", "/v1/holds", body, role=Role.PATIENT, patient_id=clinic.patient_id, expect=201
+    )
+
+
+async def test_a_reschedule_into_a_patients_live_hold_is_refused_and_the_hold_still_books(
+    clinic: Clinic,
+) -> None:
+    appt = await _booked(clinic, day_at(2, 9))
+    held_at = day_at(2, 14)
+    hold = await _patient_hold(clinic, held_at)
+
+    status, body = await clinic.api.call(
+        "POST", f"/v1/appointments/{appt['id']}/reschedule", {"start": z(held_at)},
+        role=Role.RECEPTIONIST,
+    )  # fmt: skip
+    assert status == 409, body
+    assert body["error"]["code"] == "slot_unavailable"
+    assert [c["reason"] for c in body["error"]["details"]["conflicts"]] == ["held"]
+    unchanged = await clinic.api.ok("GET", f"/v1/appointments/{appt['id']}")
+    assert unchanged["start"] == z(day_at(2, 9))
+
+    booked = await clinic.api.ok(
+        "POST", "/v1/appointments", {"hold_id": hold["id"]}, role=Role.PATIENT,
+        patient_id=clinic.patient_id, expect=201,
+    )  # fmt: skip
+    assert booked["start"] == z(held_at)
+    # The refused guard left nothing behind in the shard.
+    assert (await clinic.shard_state())["holds"] == []
+
+
+async def test_a_reschedule_takes_the_new_time_frees_the_old_one_and_leaves_no_guard(
+    clinic: Clinic,
+) -> None:
+    appt = await _booked(clinic, day_at(2, 9))
+    before = await clinic.slots(z(day_at(2, 0)), z(day_at(3, 0)))
+    moved = await clinic.api.ok(
+        "POST", f"/v1/appointments/{appt['id']}/reschedule", {"start": z(day_at(2, 15))},
+        role=Role.RECEPTIONIST,
+    )  # fmt: skip
+    assert moved["start"] == z(day_at(2, 15))
+    after = await clinic.slots(z(day_at(2, 0)), z(day_at(3, 0)))
+    starts = {s["start"] for s in after["slots"]}
+    assert z(day_at(2, 15)) not in starts and z(day_at(2, 9)) in starts
+    assert (await clinic.shard_state())["holds"] == []  # the guard was released
+    status, _ = await clinic.hold(day_at(2, 15))
+    assert status == 409  # the appointment, not the guard, keeps it now
+
+    # Every delta since `before` applied to it gives the shard's list: the move never
+    # showed the new time as free in between.
+    slots = {s["start"]: s for s in before["slots"]}
+    for delta in await clinic.deltas_since(before["position"]):
+        for gone in delta["removed"]:
+            slots.pop(gone["start"], None)
+        for slot in delta["upserted"]:
+            assert slot["start"] != z(day_at(2, 15)), "the new time was pushed as free"
+            slots[slot["start"]] = slot
+    assert set(slots) >= starts
+
+
+async def test_a_series_over_a_held_occurrence_books_nothing(clinic: Clinic) -> None:
+    held_at = day_at(8, 10)
+    await _patient_hold(clinic, held_at)
+    status, body = await clinic.api.book(
+        clinic.calendar_id, clinic.patient_id, day_at(1, 10), occurrences=3
+    )
+    assert status == 409, body
+    conflicts = body["error"]["details"]["conflicts"]
+    assert [(c["index"], c["reason"]) for c in conflicts] == [(1, "held")]
+    listed = await clinic.api.ok("GET", f"/v1/appointments?calendar_id={clinic.calendar_id}")
+    assert listed["data"] == []
+    assert len((await clinic.shard_state())["holds"]) == 1  # only the patient's hold
