@@ -89,19 +89,19 @@ async def observe(request: web.Request, handler: Next) -> web.StreamResponse:
         return response
     finally:
         elapsed = time.perf_counter() - started
-        metrics.HTTP_REQUESTS.labels(request.method, route_name, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(request.method, route_name).observe(elapsed)
-        # The path pattern, never the query string (it may carry access_token).
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": route_name,
-                "status": status,
-                "ms": round(elapsed * 1000, 2),
-                "peer": request.remote,
-            },
-        )
+        metrics.http_observed(request.method, route_name, status, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            # The path pattern, never the query string (it may carry access_token).
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route_name,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "peer": request.remote,
+                },
+            )
         request_id_var.reset(token)
 
 
