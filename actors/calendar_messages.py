@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from actors.calendar_state import Hold
+from actors.compact import compact
 from pipelines.availability import Slot
 from storage.audit import AuditActor
 from storage.scheduling import Appointment
@@ -21,6 +22,7 @@ from storage.scheduling import Appointment
 STAFF = frozenset({"admin", "receptionist", "specialist"})
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who asks. `org_id` None: an anonymous booker of the public API (public calendars only).
@@ -41,6 +43,7 @@ class Caller:
         return self.org_id is None or self.role == "patient"
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class GuestContact:
     """The contact of a public booking; becomes a guest patient in the booking's transaction."""
@@ -53,6 +56,7 @@ class GuestContact:
         return "GuestContact(***)"
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class SlotsQuery:
     """Slots starting in [start, end): instants, or calendar-local dates (`end` inclusive),
@@ -64,6 +68,7 @@ class SlotsQuery:
     end: datetime | date | None = None
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class HoldRequest:
     calendar_id: uuid.UUID
@@ -73,6 +78,7 @@ class HoldRequest:
     idempotency_key: str  # scoped by the facade to the caller; generated when none was given
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class ReleaseRequest:
     calendar_id: uuid.UUID
@@ -80,6 +86,7 @@ class ReleaseRequest:
     hold_id: uuid.UUID
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class BookRequest:
     calendar_id: uuid.UUID
@@ -90,6 +97,7 @@ class BookRequest:
     guest: GuestContact | None = None
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class RefreshRequest:
     """The database changed under the calendar (staff paths, rule edits): reload and publish."""
@@ -98,6 +106,7 @@ class RefreshRequest:
     rules: bool = False
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Span:
     specialist_id: uuid.UUID
@@ -105,6 +114,7 @@ class Span:
     end: datetime
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class GuardRequest:
     """Staff are about to write appointments at these times without a hold (reschedule, series).
@@ -121,6 +131,7 @@ class GuardRequest:
 Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | GuardRequest
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Failure:
     """A domain answer that is not a success: HTTP status, envelope code, message, details."""
@@ -131,6 +142,7 @@ class Failure:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class SlotsView:
     calendar_id: uuid.UUID
@@ -139,28 +151,33 @@ class SlotsView:
     slots: list[Slot]
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class HoldGranted:
     hold: Hold
     replaced: uuid.UUID | None = None
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Guarded:
     hold_ids: tuple[uuid.UUID, ...]
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Released:
     hold_id: uuid.UUID
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Booked:
     appointment: Appointment
     created: bool  # False: a retry found the appointment this hold already became
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Refreshed:
     calendar_id: uuid.UUID

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
+from actors.compact import compact
 from pipelines.availability import (
     BusyInterval,
     Calendar,
@@ -67,6 +68,7 @@ def next_hold_status(current: HoldStatus, to: HoldStatus) -> HoldStatus:
     return to
 
 
+@compact
 @dataclass(frozen=True, slots=True)
 class Hold:
     """A hold as the shard keeps it (and as its Redis record stores it)."""
