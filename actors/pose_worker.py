@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +40,7 @@ from actors.pose_records import store_completion, store_telemetry, telemetry_eve
 from actors.pose_store import SessionStore
 from actors.sharding import shard_of
 from pipelines.frames import FrameError, absent
-from pipelines.pose import PoseInputError
+from pipelines.pose import ExerciseTracker, Frames, Measured, PoseInputError, measure_together
 from pipelines.session import (
     DURABLE,
     Action,
@@ -196,6 +196,7 @@ class PoseWorker(PooledActor):
         self._infer_ms: deque[float] = deque(maxlen=2_000)
         self._batch_ms: deque[float] = deque(maxlen=5_000)  # one handle_batch, flush included
         self._batch_size: deque[float] = deque(maxlen=5_000)
+        self._ahead_ms = 0.0  # the batch's joint measuring, per frame
         self.stats_: dict[str, int] = {
             "batches": 0, "frames": 0, "rejected": 0, "events": 0, "restored": 0,
             "frames_done": 0, "frames_no_pose": 0, "frames_bad": 0, "events_dropped": 0,
@@ -275,12 +276,16 @@ class PoseWorker(PooledActor):
                 unavailable = True
         now = _now_ms()
         results = []
-        for req in requests:
+        ahead = self._measure_ahead(requests)  # times itself: see _ahead_ms
+        for i, req in enumerate(requests):
             if unavailable and req.session_id in missing:
                 results.append(m.Outcome("unavailable", "session state is unavailable, retry"))
                 continue
             try:
-                results.append(self._serve(req, now))
+                if isinstance(req, m.Feed):
+                    results.append(self._feed(req, now, ahead.get(i)))
+                else:
+                    results.append(self._serve(req, now))
             except (GuideError, PoseInputError) as exc:
                 self.stats_["rejected"] += 1
                 results.append(m.Outcome(exc.code, exc.message))
@@ -288,6 +293,39 @@ class PoseWorker(PooledActor):
         self._batch_ms.append((time.perf_counter() - began) * 1000)
         self._batch_size.append(len(requests))
         return results
+
+    def _measure_ahead(self, requests: list[m.Request]) -> dict[int, Measured]:
+        """The frames of every session's pose batch, measured in one pass per exercise
+        geometry (pipelines/pose/_batch.py), by request index. Only for a session with this
+        one request in the batch, owned by its sender, whose set is running: then nothing can
+        change the tracker between here and its feed (which re-checks, and measures alone if
+        the hint no longer fits). Refusals are left to the feed, which reports them."""
+        started = time.perf_counter()
+        self._ahead_ms = 0.0
+        count = Counter(r.session_id for r in requests)
+        found: list[tuple[int, ExerciseTracker, Frames]] = []
+        for i, req in enumerate(requests):
+            if not isinstance(req, m.Feed) or count[req.session_id] != 1:
+                continue
+            running = self._sessions.get(req.session_id)
+            if running is None or running.meta.patient_id != req.owner:
+                continue
+            try:
+                tracker = running.live.ready_tracker(req.aspect)
+                if tracker is None:
+                    continue
+                frames = tracker.validate(req.t_ms, req.landmarks, req.world)
+            except (GuideError, ValueError):  # PoseInputError is one; the feed reports it
+                continue
+            if len(frames):
+                found.append((i, tracker, frames))
+        if len(found) < 2:
+            return {}
+        measured = measure_together([(tracker, frames) for _, tracker, frames in found])
+        # Its cost, shared over its frames, counts in each feed's compute per frame.
+        total = sum(len(frames) for _, _, frames in found)
+        self._ahead_ms = (time.perf_counter() - started) * 1000 / total
+        return {i: hint for (i, _, _), hint in zip(found, measured, strict=True)}
 
     def _owned(self, session_id: uuid.UUID, owner: uuid.UUID) -> _Running:
         running = self._sessions.get(session_id)
@@ -321,13 +359,15 @@ class PoseWorker(PooledActor):
             self._emit(running, running.live.start(now), now)
         return m.Outcome(view=running.view())
 
-    def _feed(self, req: m.Feed, now: float) -> m.Outcome:
+    def _feed(self, req: m.Feed, now: float, measured: Measured | None = None) -> m.Outcome:
         running = self._owned(req.session_id, req.owner)
         started = time.perf_counter()
-        events = running.live.feed(now, req.t_ms, req.landmarks, aspect=req.aspect, world=req.world)
+        events = running.live.feed(now, req.t_ms, req.landmarks, aspect=req.aspect,
+                                   world=req.world, measured=measured)  # fmt: skip
         n = len(req.t_ms)
         if n:
             per_frame = (time.perf_counter() - started) * 1000 / n
+            per_frame += self._ahead_ms if measured is not None else 0.0
             self._feed_ms.extend([per_frame] * min(n, 8))
         self.stats_["frames"] += n
         running.armed, running.last_input_ms = True, now

@@ -8,10 +8,11 @@ ground truth for tests and benchmarks.
 """
 
 from ._angles import joint_angles
+from ._batch import measure_together
 from ._cues import CueCooldown
 from ._events import EventKind, FormCue, PoseEvent, RepCounted, TrackingLost, TrackingOk
 from ._filters import OneEuroFilter, OneEuroParams
-from ._input import PoseInputError
+from ._input import Frames, PoseInputError
 from ._kinematics import (
     MIN_HYSTERESIS_DEG,
     AngleSpec,
@@ -31,7 +32,7 @@ from ._library import EXERCISES, Exercise
 from ._motions import Faults
 from ._reps import RepCounter, RepPhase, RepRules, TempoVerdict
 from ._synthetic import SyntheticOptions, SyntheticSet, synthesize_set
-from ._tracker import ExerciseTracker, TrackerConfig
+from ._tracker import ExerciseTracker, Measured, Measures, TrackerConfig
 from ._validation import validate_kinematics
 
 __all__ = [
@@ -48,9 +49,12 @@ __all__ = [
     "FieldError",
     "FormCue",
     "FormRule",
+    "Frames",
     "Kinematics",
     "KinematicsError",
     "Landmark",
+    "Measured",
+    "Measures",
     "OneEuroFilter",
     "OneEuroParams",
     "PoseEvent",
@@ -70,6 +74,7 @@ __all__ = [
     "TrackingLost",
     "TrackingOk",
     "joint_angles",
+    "measure_together",
     "synthesize_set",
     "validate_kinematics",
 ]

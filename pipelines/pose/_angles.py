@@ -35,14 +35,24 @@ def world_points(world_landmarks: FloatArray) -> FloatArray:
 
 def angle_between(u: FloatArray, v: FloatArray) -> FloatArray:
     """Angle in degrees [0, 180] between vectors along the last axis (2-D or 3-D); NaN where
-    either vector has no length. ``atan2(|u x v|, u . v)`` stays accurate near 0 and 180."""
-    dot = np.sum(u * v, axis=-1)
+    either vector has no length. ``atan2(|u x v|, u . v)`` stays accurate near 0 and 180.
+    ``v`` may be one vector, broadcast against ``u``."""
+    # Written as plain ufunc arithmetic: a worker calls this for one to a few frames at a time,
+    # where np.sum / np.linalg.norm cost more in Python dispatch than in arithmetic.
     if u.shape[-1] == 2:
-        cross = np.abs(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
+        ux, uy, vx, vy = u[..., 0], u[..., 1], v[..., 0], v[..., 1]
+        dot = ux * vx + uy * vy
+        cross = np.abs(ux * vy - uy * vx)
+        uu = ux * ux + uy * uy
+        vv = vx * vx + vy * vy
     else:
-        cross = np.linalg.norm(np.cross(u, v), axis=-1)
+        dot = np.einsum("...d,...d->...", u, v)
+        c = np.cross(u, v)
+        cross = np.sqrt(np.einsum("...d,...d->...", c, c))
+        uu = np.einsum("...d,...d->...", u, u)
+        vv = np.einsum("...d,...d->...", v, v)
     angle = np.degrees(np.arctan2(cross, dot))
-    degenerate = (np.linalg.norm(u, axis=-1) < _EPS) | (np.linalg.norm(v, axis=-1) < _EPS)
+    degenerate = (uu < _EPS * _EPS) | (vv < _EPS * _EPS)
     return np.where(degenerate, np.nan, angle)
 
 
@@ -57,7 +67,7 @@ def joint_angles(points: FloatArray, triples: IntArray) -> FloatArray:
 def inclination(vectors: FloatArray) -> FloatArray:
     """Angle in degrees between each vector and straight up (2-D image or 3-D world)."""
     up = UP_2D if vectors.shape[-1] == 2 else UP_3D
-    return angle_between(vectors, np.broadcast_to(up, vectors.shape))
+    return angle_between(vectors, up)
 
 
 class AngleMeasure:
@@ -73,3 +83,11 @@ class AngleMeasure:
     def per_side(self, points: FloatArray) -> FloatArray:
         """(N, S) angles, S = 1, or 2 (left, right) for side ``both``."""
         return joint_angles(points, self.triples)
+
+    def mean(self, points: FloatArray) -> FloatArray:
+        """(N,) the sides' mean angle (the same value as ``per_side(points).mean(axis=1)``,
+        without ndarray.mean's dispatch cost on one-frame batches)."""
+        sides = self.per_side(points)
+        if sides.shape[1] == 1:
+            return sides[:, 0]
+        return (sides[:, 0] + sides[:, 1]) / 2.0 if sides.shape[1] == 2 else sides.mean(axis=1)

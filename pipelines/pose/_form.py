@@ -37,8 +37,9 @@ _LEGS = {
 
 def trunk_lean(points: FloatArray) -> FloatArray:
     """Angle of the mid-hip -> mid-shoulder line from vertical, degrees."""
-    shoulders = points[:, list(_SHOULDERS)].mean(axis=1)
-    hips = points[:, list(_HIPS)].mean(axis=1)
+    # (a + b) / 2 is what .mean(axis=1) computes for two points, at a fraction of its cost
+    shoulders = (points[:, _SHOULDERS[0]] + points[:, _SHOULDERS[1]]) / 2.0
+    hips = (points[:, _HIPS[0]] + points[:, _HIPS[1]]) / 2.0
     return inclination(shoulders - hips)
 
 

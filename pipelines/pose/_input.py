@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,16 +73,22 @@ def validate_frames(
                 f"world_landmarks must have shape ({n}, {NUM_LANDMARKS}, 3|4), got {world.shape}",
             )
         world = world[..., :3]
-    if not (np.isfinite(t).all() and np.isfinite(image).all()):
+    # Times as floats and the ufuncs' own reductions: a worker validates one to three frames
+    # a time, where np.diff and ndarray.min/max cost more in dispatch than in the check.
+    times = t.tolist()
+    if not (all(math.isfinite(x) for x in times) and np.isfinite(image).all()):
         raise PoseInputError("non_finite", "timestamps and landmarks must be finite numbers")
     if world is not None and not np.isfinite(world).all():
         raise PoseInputError("non_finite", "world landmarks must be finite numbers")
     visibility = image[..., 3]
-    if n and (visibility.min() < 0.0 or visibility.max() > 1.0):
+    if n and (
+        np.minimum.reduce(visibility, axis=None) < 0.0
+        or np.maximum.reduce(visibility, axis=None) > 1.0
+    ):
         raise PoseInputError("bad_visibility", "visibility must lie in [0, 1]")
-    if n > 1 and not (np.diff(t) > 0).all():
+    if n > 1 and not all(a < b for a, b in zip(times, times[1:], strict=False)):
         raise PoseInputError("bad_timestamps", "timestamps must strictly increase within a batch")
-    if n and after_ms is not None and t[0] <= after_ms:
+    if n and after_ms is not None and times[0] <= after_ms:
         raise PoseInputError(
             "bad_timestamps", f"frame at {t[0]:g} ms is not after the last one ({after_ms:g} ms)"
         )

@@ -22,7 +22,7 @@ from ._events import FormCue, PoseEvent, RepCounted, TrackingLost, TrackingOk
 from ._filters import OneEuroFilter, OneEuroParams
 from ._form import FormMonitor, RuleSet
 from ._gate import GateChange, VisibilityGate
-from ._input import validate_frames
+from ._input import Frames, validate_frames
 from ._kinematics import (
     HOLD_CUE,
     RANGE_CUE,
@@ -62,6 +62,27 @@ class TrackerConfig:
     cue_cooldown_ms: float = 3000.0
     cue_repeat_ms: float = 10000.0
     view_persist_ms: float = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Measures:
+    """Per frame of a batch: driving joints visible, the driving angle and each form rule's
+    measure ((N, 1 + R) channels, unfiltered), and the camera-view ratio."""
+
+    trackable: list[bool]
+    channels: FloatArray
+    ratios: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A batch validated and measured ahead of ``feed``, for one tracker in one state (its last
+    frame time ``after_ms``): ``feed`` recomputes instead when either no longer holds."""
+
+    tracker: ExerciseTracker
+    after_ms: float | None
+    frames: Frames
+    measures: Measures
 
 
 class ExerciseTracker:
@@ -132,25 +153,60 @@ class ExerciseTracker:
         for a live gauge, and for measuring the pipeline's accuracy."""
         return self._angles.copy()
 
-    def feed(
+    @property
+    def last_t_ms(self) -> float | None:
+        """The time of the last frame taken; a batch must start after it."""
+        return self._last_t
+
+    @property
+    def geometry(self) -> tuple[str, float, float]:
+        """Trackers with equal keys measure frames identically (``measure_together``)."""
+        return self._digest, self.aspect_ratio, self.config.visibility_threshold
+
+    def validate(
         self, t_ms: ArrayLike, landmarks: ArrayLike, world_landmarks: ArrayLike | None = None
-    ) -> list[PoseEvent]:
-        """Process (N,) frame times in ms and (N, 33, 4) landmarks [x, y, z, visibility];
-        optional (N, 33, 3|4) world landmarks. Raises ``PoseInputError`` (state untouched)."""
-        frames = validate_frames(t_ms, landmarks, world_landmarks, after_ms=self._last_t)
-        n = len(frames)
-        if n == 0:
-            self._angles = np.empty(0)
-            return []
+    ) -> Frames:
+        """The batch checked as ``feed`` checks it; raises ``PoseInputError``."""
+        return validate_frames(t_ms, landmarks, world_landmarks, after_ms=self._last_t)
+
+    def measure(self, frames: Frames) -> Measures:
+        """The vectorised, stateless part of ``feed``: what each frame shows."""
         cfg = self.config
         image = image_points(frames.image, self.aspect_ratio)
         visible = frames.image[..., 3] >= cfg.visibility_threshold
         points = image if frames.world is None else world_points(frames.world)
-        drive = self._driving.per_side(points).mean(axis=1)
+        drive = self._driving.mean(points)
         trackable = (visible[:, self._driving.landmarks].all(axis=1) & np.isfinite(drive)).tolist()
         frontal = frames.world is not None or self.kinematics.view is CameraView.FRONT
         channels = np.column_stack([drive, self._rules.measure(points, visible, frontal)])
         ratios = shoulder_torso_ratio(image, visible).tolist()
+        return Measures(trackable, channels, ratios)
+
+    def feed(
+        self,
+        t_ms: ArrayLike,
+        landmarks: ArrayLike,
+        world_landmarks: ArrayLike | None = None,
+        *,
+        measured: Measured | None = None,
+    ) -> list[PoseEvent]:
+        """Process (N,) frame times in ms and (N, 33, 4) landmarks [x, y, z, visibility];
+        optional (N, 33, 3|4) world landmarks. Raises ``PoseInputError`` (state untouched).
+        ``measured``: these very frames already validated and measured for this tracker in its
+        current state (``measure_together``); used only when that still holds."""
+        measures: Measures | None = None
+        if measured is not None and measured.tracker is self and measured.after_ms == self._last_t:
+            frames, measures = measured.frames, measured.measures
+        else:
+            frames = self.validate(t_ms, landmarks, world_landmarks)
+            if len(frames):
+                measures = self.measure(frames)
+        n = len(frames)
+        if n == 0 or measures is None:
+            self._angles = np.empty(0)
+            return []
+        cfg = self.config
+        trackable, channels, ratios = measures.trackable, measures.channels, measures.ratios
         times = frames.t_ms.tolist()
         angles = np.full(n, np.nan)
         events: list[PoseEvent] = []

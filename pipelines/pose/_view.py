@@ -36,14 +36,21 @@ def shoulder_torso_ratio(image: FloatArray, visible: BoolArray) -> FloatArray:
     """(N,) shoulder width / torso length from isotropic image points; NaN when unknown."""
     left = visible[:, _L_SH] & visible[:, _L_HIP]
     right = visible[:, _R_SH] & visible[:, _R_HIP]
-    torso_l = np.linalg.norm(image[:, _L_SH] - image[:, _L_HIP], axis=-1)
-    torso_r = np.linalg.norm(image[:, _R_SH] - image[:, _R_HIP], axis=-1)
+    torso_l = _length(image[:, _L_SH] - image[:, _L_HIP])
+    torso_r = _length(image[:, _R_SH] - image[:, _R_HIP])
     torso = np.where(left & right, (torso_l + torso_r) / 2, np.where(left, torso_l, torso_r))
-    width = np.linalg.norm(image[:, _L_SH] - image[:, _R_SH], axis=-1)
+    width = _length(image[:, _L_SH] - image[:, _R_SH])
     both_shoulders = visible[:, _L_SH] & visible[:, _R_SH]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(both_shoulders, width / torso, 0.0)
-    return np.where((left | right) & (torso > 1e-6), ratio, np.nan)
+    usable = torso > 1e-6
+    # Divide by 1 where the torso is unusable (masked below) rather than under np.errstate,
+    # whose set-and-restore costs more than the arithmetic on one-frame batches.
+    ratio = np.where(both_shoulders, width / np.where(usable, torso, 1.0), 0.0)
+    return np.where((left | right) & usable, ratio, np.nan)
+
+
+def _length(d: FloatArray) -> FloatArray:
+    """(N,) length of (N, 2) vectors."""
+    return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])
 
 
 class ViewCheck:

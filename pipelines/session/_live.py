@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pipelines.pose import ExerciseTracker, FormCue, RepCounted, TrackingLost, TrackingOk
+from pipelines.pose import (
+    ExerciseTracker,
+    FormCue,
+    Measured,
+    RepCounted,
+    TrackingLost,
+    TrackingOk,
+)
 
 from ._guide import GuideConfig, GuideEvent, SessionGuide
 from ._plan import SessionPlan
@@ -55,7 +62,10 @@ class LiveSession:
         *,
         aspect: float | None = None,
         world: ArrayLike | None = None,
+        measured: Measured | None = None,
     ) -> list[GuideEvent]:
+        """``measured``: these frames measured ahead for ``ready_tracker`` (``measure_together``
+        over many sessions); the tracker ignores it unless it still fits."""
         events: list[GuideEvent] = []
         guide = self.guide
         if guide.state is SessionState.PAUSED:
@@ -67,7 +77,8 @@ class LiveSession:
         if guide.state is not SessionState.ACTIVE or not guide.current.tracked:
             return events
         tracker = self._tracker_for(aspect)
-        pose_events = tracker.feed(t_ms, landmarks, world)  # raises before any change
+        # raises before any change
+        pose_events = tracker.feed(t_ms, landmarks, world, measured=measured)
         key = (guide.index, guide.set_no)
         if self._recovering and tracker.tracking:
             self._recovering = False
@@ -84,6 +95,14 @@ class LiveSession:
                 self._recovering = False
                 events += guide.tracking(ev.kind.value)
         return events
+
+    def ready_tracker(self, aspect: float | None) -> ExerciseTracker | None:
+        """The tracker the next ``feed`` hands its frames to, when that feed changes nothing
+        before it (the set is active and tracked, the session not paused); else None."""
+        guide = self.guide
+        if guide.state is not SessionState.ACTIVE or not guide.current.tracked:
+            return None
+        return self._tracker_for(aspect)
 
     def control(self, now_ms: float, action: Action, reps: int | None = None) -> list[GuideEvent]:
         guide = self.guide

@@ -1,6 +1,7 @@
 """Guided telerehab sessions: REST (start, read, control, questionnaire) and the WebSocket ops
-`pose` (landmark batches), binary `pose.frame` (camera images) and `session.pause`,
-`session.resume`, `session.skip`, `session.done`, `session.abandon`."""
+`pose` (landmark batches), binary `pose.landmarks` (the same as float32), binary `pose.frame`
+(camera images) and `session.pause`, `session.resume`, `session.skip`, `session.done`,
+`session.abandon`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def install(app: web.Application) -> None:
     if OPS_KEY in app:
         ops = SessionOps(lambda: app[SESSIONS_KEY])
         register_op(app, "pose", ops.pose)
+        register_op(app, "pose.landmarks", ops.landmarks)
         register_op(app, "pose.frame", ops.frame)
         for name, handler in ops.controls().items():
             register_op(app, name, handler)

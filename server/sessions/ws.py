@@ -4,6 +4,10 @@
   "aspect"?: width / height}` (PROTOCOL.md; `aspect` is our addition, default 1.0: MediaPipe
   normalises x and y to the image separately, so 2-D angles need it) ->
   `{"session_id", "frames", "state", "exercise_id", "set", "reps", "target_reps", ...}`.
+- binary `pose.landmarks` (header `{"op": "pose.landmarks", "id"?, "session_id", "t": [N times
+  in ms], "aspect"?}` + N x 33 x 4 little-endian float32 [x, y, z, visibility]) -> the same reply
+  as `pose`: the same frames without JSON number parsing (our addition; a phone's MediaPipe
+  gives float32 already, and the server reads them with one numpy call).
 - binary `pose.frame` (header `{"op": "pose.frame", "session_id", "t"}` + JPEG) ->
   `{"session_id", "queued": true, "dropped"}`: inference runs in the pose worker; its feedback
   arrives as events. `dropped` counts the worker's frames dropped oldest-first under load.
@@ -22,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from actors.pose_messages import Outcome
 from actors.session_commands import SessionCommands
@@ -33,6 +38,7 @@ from storage.types import Role
 
 MAX_FRAMES_PER_OP = 120  # 4 s at 30 fps; a text frame is capped at 64 KiB anyway
 NUM_LANDMARKS = 33
+FRAME_BYTES = NUM_LANDMARKS * 4 * 4  # a binary landmark frame: 33 x 4 float32
 
 
 def _uuid(frame: dict[str, Any], name: str) -> uuid.UUID:
@@ -55,6 +61,16 @@ def _number(value: object, name: str) -> float:
     return float(value)
 
 
+def _check_count(n: int) -> None:
+    if n > MAX_FRAMES_PER_OP:
+        raise OpError("batch_too_large", f"at most {MAX_FRAMES_PER_OP} frames per op")
+
+
+def _aspect(frame: dict[str, Any]) -> float | None:
+    value = frame.get("aspect")
+    return None if value is None else _number(value, "aspect")
+
+
 async def _call(call: Awaitable[Outcome]) -> Outcome:
     try:
         return await settled(call)
@@ -72,11 +88,8 @@ class SessionOps:
         frames = frame.get("frames")
         if not isinstance(frames, list) or not frames:
             raise OpError("bad_request", "frames must be a non-empty list")
-        if len(frames) > MAX_FRAMES_PER_OP:
-            raise OpError("batch_too_large", f"at most {MAX_FRAMES_PER_OP} frames per op")
-        aspect = None
-        if frame.get("aspect") is not None:
-            aspect = _number(frame["aspect"], "aspect")
+        _check_count(len(frames))
+        aspect = _aspect(frame)
         try:
             t_ms = np.array([f["t"] for f in frames], dtype=np.float64)
             # null (JSON has no NaN) becomes NaN here and is refused as non_finite by the tracker
@@ -89,6 +102,41 @@ class SessionOps:
             raise OpError(
                 "bad_shape", f"landmarks must be {NUM_LANDMARKS} x [x, y, z, visibility] per frame"
             )
+        return await self._feed(owner, session_id, t_ms, landmarks, aspect)
+
+    async def landmarks(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+        """The binary form of `pose`: times in the header, landmarks as float32 after it."""
+        owner = _patient(ctx)
+        session_id = _uuid(frame, "session_id")
+        times = frame.get("t")
+        if not isinstance(times, list) or not times:
+            raise OpError("bad_request", "t must be a non-empty list of frame times")
+        _check_count(len(times))
+        aspect = _aspect(frame)
+        try:  # the same code as `pose` gives a frame without a numeric t
+            if any(isinstance(t, bool) or not isinstance(t, int | float) for t in times):
+                raise ValueError
+            t_ms = np.array(times, dtype=np.float64)
+        except (ValueError, OverflowError):
+            raise OpError("bad_shape", "t must be a list of numbers (ms)") from None
+        payload = frame.get("payload")
+        size = len(times) * FRAME_BYTES
+        if not isinstance(payload, memoryview) or len(payload) != size:
+            raise OpError(
+                "bad_shape",
+                f"{len(times)} frames need {size} bytes: 33 x [x, y, z, visibility] float32 each",
+            )
+        raw = np.frombuffer(payload, dtype="<f4").reshape(len(times), NUM_LANDMARKS, 4)
+        return await self._feed(owner, session_id, t_ms, raw.astype(np.float64), aspect)
+
+    async def _feed(
+        self,
+        owner: uuid.UUID,
+        session_id: uuid.UUID,
+        t_ms: NDArray[np.float64],
+        landmarks: NDArray[np.float64],
+        aspect: float | None,
+    ) -> dict[str, Any]:
         outcome = await _call(
             self._commands().feed(session_id, owner, t_ms, landmarks, aspect=aspect)
         )

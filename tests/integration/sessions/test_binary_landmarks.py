@@ -1,0 +1,79 @@
+"""The binary `pose.landmarks` op: the same frames as `pose`, as float32 after a JSON header. It
+counts the same reps as the JSON op, refuses malformed frames with the same error codes without
+touching the session, and answers another patient `not_found`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tests.integration.sessions.conftest import Live, Peer, squats
+
+FRAME_BYTES = 33 * 4 * 4
+
+
+def packed(landmarks: np.ndarray) -> bytes:
+    return np.asarray(landmarks, dtype="<f4").tobytes()
+
+
+async def send(
+    peer: Peer, sid: str, times: list[Any], payload: bytes, aspect: float | None = None
+) -> dict[str, Any]:
+    header: dict[str, Any] = {"op": "pose.landmarks", "session_id": sid, "t": times}
+    if aspect is not None:
+        header["aspect"] = aspect
+    reply: dict[str, Any] = await peer.binary(header, payload)
+    return reply
+
+
+async def test_binary_landmark_frames_count_reps_like_json_and_refuse_bad_frames(
+    live: Live,
+) -> None:
+    clinic = live.clinic
+    patient = await live.peer(clinic.patient(0))
+    intruder = await live.peer(clinic.patient(1))
+    assert (await patient.call("subscribe", channel=f"patient:{clinic.patients[0]}"))["op"] == "ok"
+    sid = (await live.start())["id"]
+    s = squats(reps=10)
+    t = [float(x) for x in s.t_ms]
+
+    foreign = await send(intruder, sid, t[:2], packed(s.landmarks[:2]), s.aspect_ratio)
+    assert foreign["op"] == "error" and foreign["error"]["code"] == "not_found"
+
+    half = len(t) // 2
+    for i in range(0, half, 3):
+        j = min(i + 3, half)
+        reply = await send(patient, sid, t[i:j], packed(s.landmarks[i:j]), s.aspect_ratio)
+        assert reply["op"] == "ok" and reply["result"]["frames"] == j - i, reply
+
+    # Malformed frames: error replies, the session untouched (the stream then goes on).
+    nan = s.landmarks[half : half + 1].copy()
+    nan[0, 0, 0] = np.nan
+    over = s.landmarks[half : half + 1].copy()
+    over[0, :, 3] = 1.5
+    bad = {
+        "bad_shape": (t[half : half + 2], packed(s.landmarks[half : half + 1])),  # 1 of 2 frames
+        "non_finite": (t[half : half + 1], packed(nan)),
+        "bad_visibility": (t[half : half + 1], packed(over)),
+        "bad_timestamps": (t[half - 1 : half], packed(s.landmarks[half : half + 1])),
+    }
+    for code, (times, payload) in bad.items():
+        reply = await send(patient, sid, times, payload, s.aspect_ratio)
+        assert reply["op"] == "error" and reply["error"]["code"] == code, (code, reply)
+    words = await send(patient, sid, ["soon"], packed(s.landmarks[half : half + 1]))
+    assert words["op"] == "error" and words["error"]["code"] == "bad_shape"
+    empty = await send(patient, sid, [], b"")
+    assert empty["op"] == "error" and empty["error"]["code"] == "bad_request"
+    short = await send(patient, sid, t[half : half + 1], b"\x00" * (FRAME_BYTES - 4))
+    assert short["op"] == "error" and short["error"]["code"] == "bad_shape"
+
+    for i in range(half, len(t), 3):
+        j = min(i + 3, len(t))
+        reply = await send(patient, sid, t[i:j], packed(s.landmarks[i:j]), s.aspect_ratio)
+        assert reply["op"] == "ok", reply
+    await patient.wait_for(lambda e: e["type"] == "set.completed")
+    reps = [e["data"]["rep"] for e in patient.events if e["type"] == "rep.counted"]
+    assert reps == list(range(1, 11))
+    for peer in (patient, intruder):
+        await peer.close()
