@@ -3,14 +3,20 @@
 The server hands over each batch as the bytes it received, so the CPU work of telemetry (JSON
 parsing, validation per event type, the consent filter, COPY encoding) runs in these actor
 processes, not on the server's event loop. The pool micro-batches requests per actor, so under
-load one COPY carries many clients' events. `handle_batch` answers only after the transaction
-committed: an acknowledged event is stored; one that is not may be resent and is deduplicated by
-its id.
+load one COPY (and one commit) carries many clients' events. `handle_batch` answers only after
+the transaction committed: an acknowledged event is stored; one that is not may be resent and is
+deduplicated by its id.
+
+Per event this is the hottest Python in Cadence, so rows go from validation straight into the
+tuples asyncpg encodes for binary COPY (storage.telemetry.STAGED_COLUMNS): ids as text, times as
+integers, `data` as JSON bytes; no intermediate text encoding, no `uuid.UUID` or datetime objects.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import operator
 import time
 import uuid
 from collections import OrderedDict, defaultdict
@@ -23,13 +29,16 @@ import orjson
 import ray
 
 from actors.base import PooledActor
-from pipelines.telemetry import TelemetryRow, validate_batch
+from pipelines.telemetry import CLINICAL, TelemetryRow, validate_batch
 from storage.db import create_pool
-from storage.telemetry import MissingPartition, encode_rows, has_clinical, write_encoded
+from storage.telemetry import MissingPartition, StagedRow, write_staged
 
 log = logging.getLogger("cadence.telemetry")
 CONSENT_TTL_S = 30.0
 CONSENT_CACHE_SIZE = 10_000
+_TYPE = operator.attrgetter("type")
+# Allocations between young collections (CPython's default is 700); see `_tune_gc`.
+GC_GEN0_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +64,16 @@ class IngestResult:
 @dataclass
 class _Shaped:
     request: IngestRequest
-    records: list[tuple[Any, ...]]
+    records: list[StagedRow]
     result: IngestResult
+    clinical: bool = False
 
 
 @ray.remote
 class TelemetryIngest(PooledActor):
     def __init__(self, index: int, size: int, dsn: str) -> None:
         super().__init__(index, size)
+        _tune_gc()
         self._dsn = dsn
         self._pool: asyncpg.Pool | None = None
         self._consent: OrderedDict[uuid.UUID, tuple[float, bool]] = OrderedDict()
@@ -105,9 +116,9 @@ class TelemetryIngest(PooledActor):
             if not await self._analytics_allowed(req.organization_id, req.patient_id):
                 kept = [r for r in rows if r.clinical]
                 discarded, rows = len(rows) - len(kept), kept
-        records = _records(req, rows, now)
         result = IngestResult(len(rows) + discarded, [r.as_dict() for r in rejected], discarded)
-        return _Shaped(req, records, result)
+        clinical = not CLINICAL.isdisjoint(map(_TYPE, rows))  # C-level: no call per row
+        return _Shaped(req, _staged(req, rows), result, clinical)
 
     async def handle_batch(self, requests: list[IngestRequest]) -> list[IngestResult]:
         now = datetime.now(UTC)
@@ -123,8 +134,8 @@ class TelemetryIngest(PooledActor):
             try:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
-                    stored = await write_encoded(
-                        conn, encode_rows(records), clinical=has_clinical(records)
+                    stored = await write_staged(
+                        conn, records, clinical=any(item.clinical for item in items)
                     )
             except MissingPartition:
                 log.error("telemetry partition missing; run `cadence partitions`")
@@ -144,9 +155,23 @@ class TelemetryIngest(PooledActor):
         return {"batches": self.batches, "rows": self.rows}
 
 
-def _records(req: IngestRequest, rows: list[TelemetryRow], now: datetime) -> list[tuple[Any, ...]]:
+def _tune_gc() -> None:
+    """This process (an actor is one) does little but turn JSON into rows: tens of thousands of
+    short-lived dicts and tuples a second, freed by reference counting (they hold no cycles).
+    With CPython's default thresholds the cyclic collector ran every 700 allocations, and since
+    the rows of one call outlive young collections it kept promoting them and rescanning the
+    whole Ray runtime's heap: 1.5-2.5 us of collector time per row in a profile, 10-15% of the
+    work. Objects alive at start-up are never garbage, so they are frozen out of every scan, and
+    young collections run less often. Cycles are still collected, later."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
+
+
+def _staged(req: IngestRequest, rows: list[TelemetryRow]) -> list[StagedRow]:
+    org, patient = req.organization_id, req.patient_id
+    # `r.type` is a StrEnum member, a str: asyncpg encodes it as the text it is.
     return [
-        (req.organization_id, req.patient_id, r.session_id, r.exercise_id, r.event_id,
-         r.type.value, r.t, now, r.data)
+        (org, patient, r.session_id, r.exercise_id, r.event_id, r.type, r.t_us,
+         orjson.dumps(r.data))
         for r in rows
     ]  # fmt: skip

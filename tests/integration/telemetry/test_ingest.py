@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from actors.pool import ActorPool, ShardOverloaded
-from actors.telemetry import TelemetryIngest
+from actors.telemetry import IngestRequest, IngestResult, TelemetryIngest
 from actors.telemetry_commands import TelemetryCommands
 from server import tokens
 from server.services import TELEMETRY_KEY
@@ -132,6 +132,46 @@ async def test_resending_a_batch_stores_each_event_once_and_rollups_once(
     assert day["rom_max"] == 90
 
 
+async def test_a_resend_mixed_with_new_events_stores_each_event_once(
+    client: TestClient, settings: Settings
+) -> None:
+    # Bulk events go in with a plain insert first; a resent id makes Postgres refuse it, and
+    # the batch is stored again with ON CONFLICT: the new events in, the known ones skipped.
+    t = await tenant(settings)
+    exercise = str(uuid.uuid4())
+    first = [watch_event(exercise) for _ in range(5)]
+    fresh = [watch_event(exercise) for _ in range(3)]
+    for events in (first, first[2:] + fresh, first + fresh):
+        response = await client.post(
+            "/v1/telemetry", json={"events": events}, headers=t.auth(t.patient_token)
+        )
+        assert response.status == 200
+        assert (await response.json())["accepted"] == len(events)
+    ids = await stored_ids(settings.database_url, t.patient)
+    assert sorted(ids) == sorted(uuid.UUID(e["id"]) for e in first + fresh)
+
+
+async def test_one_event_in_two_coalesced_requests_is_stored_once(
+    client: TestClient, settings: Settings
+) -> None:
+    # Under load one actor call carries many clients' batches into one COPY: a client that
+    # resent a batch before its first attempt was answered must not store it twice.
+    t = await tenant(settings)
+    exercise = str(uuid.uuid4())
+    events = [watch_event(exercise) for _ in range(4)]
+    upper = [{**e, "id": e["id"].upper()} for e in events[:2]]  # same ids, other spelling
+    bodies = [orjson.dumps({"events": events}), orjson.dumps({"events": upper})]
+    commands: TelemetryCommands = client.app[TELEMETRY_KEY]
+    await commands._pool.ensure_started()  # noqa: SLF001
+    actor = commands._pool.handle(0)  # noqa: SLF001
+    results: list[IngestResult] = await actor.handle_batch.remote(
+        [IngestRequest(t.org, t.patient, body) for body in bodies]
+    )
+    assert [(r.accepted, r.error) for r in results] == [(4, None), (2, None)]
+    ids = await stored_ids(settings.database_url, t.patient)
+    assert sorted(ids) == sorted(uuid.UUID(e["id"]) for e in events)
+
+
 async def test_opted_out_patient_keeps_only_clinical_events(
     client: TestClient, settings: Settings
 ) -> None:
@@ -173,12 +213,13 @@ async def test_export_streams_json_lines_for_admins_only(
     assert foreign.status == 404
 
 
+@pytest.mark.parametrize("kind", ["rep.metrics", "video.watch"])  # rolled up, and bulk
 async def test_a_missing_partition_fails_loudly_and_nothing_is_acknowledged(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, kind: str
 ) -> None:
     t = await tenant(settings)
     session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
-    old = rep_event(session, exercise, 1, 50)
+    old = rep_event(session, exercise, 1, 50) if kind == "rep.metrics" else watch_event(exercise)
     old["t"] = now_ms() - 20 * 86_400_000  # may fall in last month's partition
     month = datetime.fromtimestamp(old["t"] / 1000, UTC).strftime("%Y_%m")
     owner = await asyncpg.connect(settings.database_url)

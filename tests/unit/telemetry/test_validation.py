@@ -118,7 +118,7 @@ def test_each_bad_event_is_rejected_with_a_reason_and_the_rest_kept() -> None:
         rep(t=True),
     ]
     rows, rejected = validate_batch([good, *bad], NOW)
-    assert [r.event_id for r in rows] == [uuid.UUID(str(good["id"]))]
+    assert [r.event_id for r in rows] == [str(good["id"])]
     codes = [r.code for r in rejected]
     assert codes == [
         "invalid_field",
@@ -144,3 +144,63 @@ def test_events_beyond_the_batch_limit_are_rejected_not_dropped() -> None:
     rows, rejected = validate_batch([rep() for _ in range(MAX_EVENTS_PER_BATCH + 3)], NOW)
     assert len(rows) == MAX_EVENTS_PER_BATCH
     assert [r.code for r in rejected] == ["batch_too_large"] * 3
+
+
+def test_ids_become_canonical_uuid_text_whatever_their_spelling() -> None:
+    # One event id in four spellings is one event: a resend that spells its id differently
+    # must still be deduplicated (by the batch here, by the primary key in Postgres).
+    event_id = uuid.uuid4()
+    spellings = [str(event_id), str(event_id).upper(), "{" + str(event_id) + "}", event_id.hex]
+    rows, rejected = validate_batch([rep(id=s) for s in spellings], NOW)
+    assert rejected == []
+    assert [r.event_id for r in rows] == [str(event_id)]
+    session = uuid.uuid4()
+    rows, _ = validate_batch([rep(session_id=str(session).upper())], NOW)
+    assert rows[0].session_id == str(session)
+
+
+def test_angles_and_visibility_out_of_range_are_rejected_with_the_field() -> None:
+    def sample(angles: object, visibility: object = 0.9) -> dict[str, object]:
+        return {
+            "id": str(uuid.uuid4()),
+            "type": "pose.sample",
+            "t": int(NOW.timestamp() * 1000),
+            "session_id": str(uuid.uuid4()),
+            "data": {"exercise_id": str(uuid.uuid4()), "angles": angles, "visibility": visibility},
+        }
+
+    good = [sample({"knee": 90}), sample({"knee": 0.0, "hip": 360.0}, 1), sample({"knee": 5.5})]
+    bad = [
+        sample({"knee": 361.0}),
+        sample({"knee": float("nan")}),
+        sample({"knee": True}),
+        sample({"knee": "90"}),
+        sample({"knee": 90.0}, 1.5),
+        sample({"knee": 90.0}, float("nan")),
+        sample({"knee": 90.0}, "high"),
+        sample({"knee": 90.0}, None),
+    ]
+    rows, rejected = validate_batch(good + bad, NOW)
+    assert len(rows) == len(good)
+    assert [r.message.split(" ")[0] for r in rejected] == ["data.knee"] * 4 + [
+        "data.visibility"
+    ] * 4
+
+
+def test_event_time_is_the_same_microsecond_whichever_way_it_is_written() -> None:
+    # `t` is part of the primary key: epoch ms as an int (the fast path), as a float and as
+    # RFC 3339 text must name the same instant, or a resend would be stored twice.
+    ms = int(NOW.timestamp() * 1000) - 86_400_123
+    as_text = datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+    rows, rejected = validate_batch([rep(t=ms), rep(t=float(ms)), rep(t=as_text)], NOW)
+    assert rejected == []
+    assert {r.t_us for r in rows} == {ms * 1000}
+    assert rows[0].t == datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def test_an_int_time_outside_the_window_is_rejected_as_before() -> None:
+    too_old = int((NOW - timedelta(days=31)).timestamp() * 1000)
+    absurd = 10**17  # fits JSON integers as orjson reads them, not a datetime
+    _, rejected = validate_batch([rep(t=too_old), rep(t=absurd)], NOW)
+    assert [r.code for r in rejected] == ["t_out_of_range", "t_out_of_range"]
+    assert rejected[1].message == "t is not a plausible time"
