@@ -14,7 +14,6 @@ integers, `data` as JSON bytes; no intermediate text encoding, no `uuid.UUID` or
 
 from __future__ import annotations
 
-import gc
 import logging
 import operator
 import time
@@ -37,8 +36,6 @@ log = logging.getLogger("cadence.telemetry")
 CONSENT_TTL_S = 30.0
 CONSENT_CACHE_SIZE = 10_000
 _TYPE = operator.attrgetter("type")
-# Allocations between young collections (CPython's default is 700); see `_tune_gc`.
-GC_GEN0_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +70,6 @@ class _Shaped:
 class TelemetryIngest(PooledActor):
     def __init__(self, index: int, size: int, dsn: str) -> None:
         super().__init__(index, size)
-        _tune_gc()
         self._dsn = dsn
         self._pool: asyncpg.Pool | None = None
         self._consent: OrderedDict[uuid.UUID, tuple[float, bool]] = OrderedDict()
@@ -153,18 +149,6 @@ class TelemetryIngest(PooledActor):
 
     async def stats(self) -> dict[str, Any]:
         return {"batches": self.batches, "rows": self.rows}
-
-
-def _tune_gc() -> None:
-    """This process (an actor is one) does little but turn JSON into rows: tens of thousands of
-    short-lived dicts and tuples a second, freed by reference counting (they hold no cycles).
-    With CPython's default thresholds the cyclic collector ran every 700 allocations, and since
-    the rows of one call outlive young collections it kept promoting them and rescanning the
-    whole Ray runtime's heap: 1.5-2.5 us of collector time per row in a profile, 10-15% of the
-    work. Objects alive at start-up are never garbage, so they are frozen out of every scan, and
-    young collections run less often. Cycles are still collected, later."""
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 
 
 def _staged(req: IngestRequest, rows: list[TelemetryRow]) -> list[StagedRow]:
