@@ -71,6 +71,20 @@ def _aspect(frame: dict[str, Any]) -> float | None:
     return None if value is None else _number(value, "aspect")
 
 
+def _header(
+    ctx: ConnectionContext, frame: dict[str, Any], key: str, empty: str
+) -> tuple[uuid.UUID, uuid.UUID, list[Any], float | None]:
+    """What `pose` and `pose.landmarks` read first: the patient, the session, the frames' list
+    under `key` (non-empty, bounded; `empty` is the error for a missing one) and the aspect."""
+    owner = _patient(ctx)
+    session_id = _uuid(frame, "session_id")
+    items = frame.get(key)
+    if not isinstance(items, list) or not items:
+        raise OpError("bad_request", empty)
+    _check_count(len(items))
+    return owner, session_id, items, _aspect(frame)
+
+
 async def _call(call: Awaitable[Outcome]) -> Outcome:
     try:
         return await settled(call)
@@ -83,13 +97,9 @@ class SessionOps:
         self._commands = commands  # resolved lazily: the facade exists once the app started
 
     async def pose(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
-        owner = _patient(ctx)
-        session_id = _uuid(frame, "session_id")
-        frames = frame.get("frames")
-        if not isinstance(frames, list) or not frames:
-            raise OpError("bad_request", "frames must be a non-empty list")
-        _check_count(len(frames))
-        aspect = _aspect(frame)
+        owner, session_id, frames, aspect = _header(
+            ctx, frame, "frames", "frames must be a non-empty list"
+        )
         try:
             t_ms = np.array([f["t"] for f in frames], dtype=np.float64)
             # null (JSON has no NaN) becomes NaN here and is refused as non_finite by the tracker
@@ -106,13 +116,9 @@ class SessionOps:
 
     async def landmarks(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
         """The binary form of `pose`: times in the header, landmarks as float32 after it."""
-        owner = _patient(ctx)
-        session_id = _uuid(frame, "session_id")
-        times = frame.get("t")
-        if not isinstance(times, list) or not times:
-            raise OpError("bad_request", "t must be a non-empty list of frame times")
-        _check_count(len(times))
-        aspect = _aspect(frame)
+        owner, session_id, times, aspect = _header(
+            ctx, frame, "t", "t must be a non-empty list of frame times"
+        )
         try:  # the same code as `pose` gives a frame without a numeric t
             if any(isinstance(t, bool) or not isinstance(t, int | float) for t in times):
                 raise ValueError
