@@ -1,10 +1,18 @@
 """What every pooled actor has: its place in the pool, a readiness probe, its pid, and a
-garbage collector tuned for a process that serves batches all day."""
+garbage collector tuned for a process that serves batches all day; what the stateful ones add:
+a rebuild when they start (after a restart too) and a database pool opened on first use."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+from collections.abc import Coroutine
+from typing import Any
+
+import asyncpg
+
+from storage.db import create_pool
 
 # Allocations between young collections (CPython's default is 700).
 GC_GEN0_THRESHOLD = 20_000
@@ -33,3 +41,57 @@ class PooledActor:
 
     async def pid(self) -> int:
         return os.getpid()
+
+
+class RebuildingActor(PooledActor):
+    """A pooled actor that rebuilds its state as soon as it starts: `_rebuild()` runs on the
+    actor's event loop right after the constructor (Ray runs the constructor on that loop), so
+    after a restart its timers run again without waiting for a request. `ready()` answers once
+    the rebuild has ended, well or not; then `_after_rebuild()` starts the background work."""
+
+    def __init__(self, index: int, size: int) -> None:
+        super().__init__(index, size)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop = asyncio.get_event_loop()
+        self._booted: asyncio.Future[None] = self._loop.create_future()
+        self._loop.call_soon_threadsafe(self._spawn, self._boot())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """A background task kept referenced until it ends."""
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _boot(self) -> None:
+        try:
+            await self._rebuild()
+        finally:
+            if not self._booted.done():
+                self._booted.set_result(None)
+        await self._after_rebuild()
+
+    async def _rebuild(self) -> None:
+        """Reload what this actor owns; a failure leaves the rest to lazy loading."""
+
+    async def _after_rebuild(self) -> None:
+        """Start background loops."""
+
+    async def ready(self) -> bool:
+        await asyncio.shield(self._booted)
+        return True
+
+
+class LazyPool:
+    """An actor's PostgreSQL pool, opened on first use, once however many batches ask at once."""
+
+    def __init__(self, dsn: str, max_size: int) -> None:
+        self._dsn = dsn
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await create_pool(self._dsn, min_size=1, max_size=self._max_size)
+        return self._pool

@@ -29,11 +29,10 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import ray
 
 from actors import calendar_messages as m
-from actors.base import PooledActor
+from actors.base import LazyPool, RebuildingActor
 from actors.calendar_book import book_hold
 from actors.calendar_guard import guards, held_conflicts
 from actors.calendar_live import LiveCalendar, load_calendar
@@ -41,7 +40,6 @@ from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar_store import HoldStore
 from actors.sharding import shard_of
 from pipelines.availability import AssignmentError, SpecialistRequired
-from storage.db import create_pool
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
@@ -77,39 +75,26 @@ class _Batch:
 
 
 @ray.remote
-class CalendarShard(PooledActor):
+class CalendarShard(RebuildingActor):
     def __init__(
         self, index: int, size: int, dsn: str, redis_url: str, prefix: str, opts: ShardOptions
     ) -> None:
         super().__init__(index, size)
-        self._dsn = dsn
+        self._db = LazyPool(dsn, max_size=8)
         self._opts = opts
         self._redis = create_redis(redis_url)
         keys = KeySpace(prefix)
         self._events = EventLog(self._redis, keys, retention_s=opts.retention_s, maxlen=opts.maxlen)
         self._store = HoldStore(self._redis, keys)
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
         self._live: dict[uuid.UUID, LiveCalendar] = {}
         self._loading: dict[uuid.UUID, asyncio.Task[LiveCalendar]] = {}
         self._ended: OrderedDict[uuid.UUID, Hold] = OrderedDict()
         self._expiring: set[uuid.UUID] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.stats_: dict[str, int] = {"expired": 0, "granted": 0, "published": 0, "batches": 0}
-        # Ray runs this constructor on the actor's running event loop: start rebuilding now, so
-        # that after a restart expiry timers are armed again without waiting for a request.
-        self._loop = asyncio.get_event_loop()
-        self._booted: asyncio.Future[None] = self._loop.create_future()
-        self._loop.call_soon_threadsafe(self._spawn, self._boot())
 
-    # --- lifecycle -------------------------------------------------------------------------
+    # --- lifecycle (RebuildingActor: expiry timers are armed again right after a restart) ---
 
-    def _spawn(self, coro: Any) -> None:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _boot(self) -> None:
+    async def _rebuild(self) -> None:
         try:
             owned = [
                 c for c in await self._store.calendars_with_holds(_now())
@@ -125,20 +110,9 @@ class CalendarShard(PooledActor):
             await asyncio.gather(*(one(c) for c in owned))
         except Exception as exc:  # Redis down at start: calendars still load lazily
             log.warning("calendar shard rebuild incomplete", extra={"error": repr(exc)})
-        finally:
-            if not self._booted.done():
-                self._booted.set_result(None)
+
+    async def _after_rebuild(self) -> None:
         self._spawn(self._housekeeping())
-
-    async def ready(self) -> bool:
-        await asyncio.shield(self._booted)
-        return True
-
-    async def _db(self) -> asyncpg.Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                self._pool = await create_pool(self._dsn, min_size=1, max_size=8)
-        return self._pool
 
     async def _get(self, calendar_id: uuid.UUID) -> LiveCalendar:
         """The calendar's live state, loading it once (concurrent callers share the load)."""

@@ -24,17 +24,16 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import numpy as np
 import ray
 from redis.exceptions import RedisError
 
 from actors import pose_messages as m
-from actors.base import PooledActor
+from actors.base import LazyPool, RebuildingActor
 from actors.pose_frames import FrameQueue, Inference
 from actors.pose_records import store_completion, store_telemetry, telemetry_events
 from actors.pose_store import SessionStore
@@ -53,7 +52,6 @@ from pipelines.session import (
     SessionPlan,
     SessionState,
 )
-from storage.db import create_pool
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
@@ -160,7 +158,7 @@ class _Running:
 
 
 @ray.remote
-class PoseWorker(PooledActor):
+class PoseWorker(RebuildingActor):
     def __init__(
         self,
         index: int,
@@ -171,7 +169,7 @@ class PoseWorker(PooledActor):
         opts: WorkerOptions,
     ) -> None:
         super().__init__(index, size)
-        self._dsn = dsn
+        self._db = LazyPool(dsn, max_size=4)
         self._opts = opts
         self._config = GuideConfig(
             grace_ms=opts.grace_s * 1000, max_pause_ms=opts.max_pause_s * 1000
@@ -180,8 +178,6 @@ class PoseWorker(PooledActor):
         keys = KeySpace(prefix)
         self._events = EventLog(self._redis, keys, retention_s=opts.retention_s, maxlen=opts.maxlen)
         self._store = SessionStore(self._redis, keys)
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
         self._sessions: dict[uuid.UUID, _Running] = {}
         self._outbox: list[tuple[ChannelName, str, dict[str, Any]]] = []
         self._dirty: set[uuid.UUID] = set()
@@ -202,29 +198,17 @@ class PoseWorker(PooledActor):
             "frames_done": 0, "frames_no_pose": 0, "frames_bad": 0, "events_dropped": 0,
             "telemetry_stored": 0, "telemetry_failed": 0,
         }  # fmt: skip
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Ray runs the constructor on the actor's event loop: rebuild now, so that after a
-        # restart the sessions' timers run again without waiting for a request.
-        self._loop = asyncio.get_event_loop()
-        self._booted: asyncio.Future[None] = self._loop.create_future()
-        self._loop.call_soon_threadsafe(self._spawn, self._boot())
 
-    # --- lifecycle -------------------------------------------------------------------------
+    # --- lifecycle (RebuildingActor: the sessions' timers run again right after a restart) ---
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _boot(self) -> None:
+    async def _rebuild(self) -> None:
         try:
             owned = [s for s in await self._store.running() if shard_of(s, self.size) == self.index]
             await self._load(owned)
         except (RedisError, OSError) as exc:  # sessions then load lazily on first request
             log.warning("pose worker rebuild incomplete", extra={"error": type(exc).__name__})
-        finally:
-            if not self._booted.done():
-                self._booted.set_result(None)
+
+    async def _after_rebuild(self) -> None:
         for loop in (self._housekeeping(), self._frame_loop(), self._telemetry_loop()):
             self._spawn(loop)
         with contextlib.suppress(Exception):
@@ -246,16 +230,6 @@ class PoseWorker(PooledActor):
                 continue
             self.stats_["restored"] += 1
             self._emit(running, running.live.recovered(), now)
-
-    async def ready(self) -> bool:
-        await asyncio.shield(self._booted)
-        return True
-
-    async def _db(self) -> asyncpg.Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                self._pool = await create_pool(self._dsn, min_size=1, max_size=4)
-        return self._pool
 
     # --- requests --------------------------------------------------------------------------
 

@@ -27,9 +27,8 @@ import asyncpg
 import orjson
 import ray
 
-from actors.base import PooledActor
+from actors.base import LazyPool, PooledActor
 from pipelines.telemetry import CLINICAL, TelemetryRow, validate_batch
-from storage.db import create_pool
 from storage.telemetry import MissingPartition, StagedRow, write_staged
 
 log = logging.getLogger("cadence.telemetry")
@@ -70,16 +69,10 @@ class _Shaped:
 class TelemetryIngest(PooledActor):
     def __init__(self, index: int, size: int, dsn: str) -> None:
         super().__init__(index, size)
-        self._dsn = dsn
-        self._pool: asyncpg.Pool | None = None
+        self._db = LazyPool(dsn, max_size=4)
         self._consent: OrderedDict[uuid.UUID, tuple[float, bool]] = OrderedDict()
         self.batches = 0
         self.rows = 0
-
-    async def _db(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await create_pool(self._dsn, min_size=1, max_size=4)
-        return self._pool
 
     async def _analytics_allowed(self, org: uuid.UUID, patient: uuid.UUID) -> bool:
         now = time.monotonic()
