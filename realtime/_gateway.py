@@ -225,31 +225,19 @@ class Gateway:
             # error reply); `cancelling()` still tells us to stop.
             while inbox and conn.state is ConnState.OPEN and not (task and task.cancelling()):
                 text, data = inbox.popleft()
-                if text:
-                    await self._on_text(conn, data)
-                else:
-                    await self._on_binary(conn, data)
+                await self._on_frame(conn, data, binary=not text)
         finally:
             if conn.worker is task:
                 conn.worker = None
 
-    async def _on_text(self, conn: Connection, data: bytes) -> None:
+    async def _on_frame(self, conn: Connection, data: bytes, *, binary: bool) -> None:
         try:
-            frame = proto.parse_text(data)
+            frame = proto.parse_binary(data) if binary else proto.parse_text(data)
         except OpError as exc:
             self._observer.frames("in", "malformed")
             conn.push(proto.error(None, exc.code, exc.message))
             return
-        await self._dispatch(conn, frame, binary=False)
-
-    async def _on_binary(self, conn: Connection, data: bytes) -> None:
-        try:
-            frame = proto.parse_binary(data)
-        except OpError as exc:
-            self._observer.frames("in", "malformed")
-            conn.push(proto.error(None, exc.code, exc.message))
-            return
-        await self._dispatch(conn, frame, binary=True)
+        await self._dispatch(conn, frame, binary=binary)
 
     async def _dispatch(self, conn: Connection, frame: dict[str, Any], *, binary: bool) -> None:
         fid = proto.frame_id(frame)
