@@ -11,7 +11,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
+import ray
 
+from actors.local_link import LinkServer
 from storage.db import create_pool
 
 # Allocations between young collections (CPython's default is 700).
@@ -33,6 +35,8 @@ class PooledActor:
     def __init__(self, index: int, size: int) -> None:
         self.index = index
         self.size = size
+        self._link: LinkServer | None = None
+        self._linking: asyncio.Lock | None = None
         tune_gc()
 
     async def ready(self) -> bool:
@@ -41,6 +45,19 @@ class PooledActor:
 
     async def pid(self) -> int:
         return os.getpid()
+
+    async def link(self) -> tuple[str, str] | None:
+        """(node id, socket path) of this actor's same-host fast path (actors/local_link.py),
+        started on first ask; None when this host offers no private directory for it."""
+        if self._linking is None:
+            self._linking = asyncio.Lock()
+        async with self._linking:
+            if self._link is None:
+                handler = self.handle_batch  # type: ignore[attr-defined]
+                self._link = await LinkServer.start(f"{type(self).__name__}-{self.index}", handler)
+        if self._link is None:
+            return None
+        return ray.get_runtime_context().get_node_id(), self._link.path
 
 
 class RebuildingActor(PooledActor):

@@ -180,9 +180,8 @@ class CalendarShard(RebuildingActor):
             await self._guards(live, requests, out, now, delta)
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
-            await self._store.end(ended)
-            await self._bookings(live, requests, out, delta)
-            await self._publish(live, delta)
+            await self._bookings(live, requests, out, delta, ended)
+            await self._publish(live, delta, ended)
             for i, r in enumerate(requests):
                 if isinstance(r, m.SlotsQuery):
                     out[i] = self._slots(live, r)
@@ -226,10 +225,12 @@ class CalendarShard(RebuildingActor):
         asks = [(i, r) for i, r in enumerate(requests) if isinstance(r, m.HoldRequest)]
         if not asks:
             return
-        remembered = await self._store.remembered([r.idempotency_key for _, r in asks])
+        repeats = [r.idempotency_key for _, r in asks if r.may_repeat]
+        remembered = dict(zip(repeats, await self._store.remembered(repeats), strict=True))
         tentative: list[tuple[int, Hold, str, Hold | None]] = []
         seen: dict[str, int] = {}
-        for (i, r), earlier in zip(asks, remembered, strict=True):
+        for i, r in asks:
+            earlier = remembered.get(r.idempotency_key)
             if earlier is not None:
                 out[i] = m.HoldGranted(earlier)
                 continue
@@ -403,9 +404,7 @@ class CalendarShard(RebuildingActor):
             async with live.lock:
                 now = _now()
                 delta = DeltaBuilder()
-                ended = self._expire_due(live, now, delta)
-                await self._store.end(ended)
-                await self._publish(live, delta)
+                await self._publish(live, delta, self._expire_due(live, now, delta))
         except Exception as exc:  # retried by the next touch or housekeeping pass
             log.warning("hold expiry failed", extra={"error": repr(exc)})
             self._loop.call_later(0.5, self._due, calendar_id)
@@ -414,9 +413,8 @@ class CalendarShard(RebuildingActor):
 
     async def _bookings(
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
-        delta: DeltaBuilder,
+        delta: DeltaBuilder, ended: list[Hold],
     ) -> None:  # fmt: skip
-        ended: list[Hold] = []
         for i, r in enumerate(requests):
             if not isinstance(r, m.BookRequest):
                 continue
@@ -441,7 +439,6 @@ class CalendarShard(RebuildingActor):
                 ended.append(self._finish(live, hold, HoldStatus.BOOKED))
             elif isinstance(answer, m.Failure) and answer.status == 409:
                 live.stale = True  # the database knows something we do not: reload soon
-        await self._store.end(ended)
 
     async def _book_gone(self, live: LiveCalendar, r: m.BookRequest) -> m.Result:
         hold = await self._ended_hold(r.hold_id)
@@ -466,9 +463,15 @@ class CalendarShard(RebuildingActor):
 
     # --- publishing and housekeeping -------------------------------------------------------
 
-    async def _publish(self, live: LiveCalendar, delta: DeltaBuilder) -> None:
-        if await live.publish(self._events, delta):
+    async def _publish(
+        self, live: LiveCalendar, delta: DeltaBuilder, ended: Sequence[Hold] = ()
+    ) -> None:
+        """Publish the delta; the final records of the `ended` holds (and their freed fences)
+        go to Redis in the same round trip, ahead of it."""
+        if await live.publish(self._events, delta, self._store.end_calls(ended)):
             self.stats_["published"] += 1
+        else:
+            await self._store.end(ended)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -495,10 +498,9 @@ class CalendarShard(RebuildingActor):
             live.state.advance(now, delta)
             live.advanced = mono
             ended = self._expire_due(live, now, delta)
-            await self._store.end(ended)
             if refresh:
                 await live.reload(await self._db(), now, delta, rules=False)
-            await self._publish(live, delta)
+            await self._publish(live, delta, ended)
             if live.dirty and (idle or mono - live.checkpointed > self._opts.checkpoint_every_s):
                 await live.save_checkpoint(self._store)
             if idle and not live.state.holds:

@@ -108,7 +108,9 @@ class CalendarCommands:
         # A client key is scoped to the caller (two callers' keys never collide); without one,
         # a fresh key still makes the pool's own retries across a restart safe.
         key = digest(f"{caller.holder}|{idempotency_key}") if idempotency_key else uuid.uuid4().hex
-        request = m.HoldRequest(calendar_id, caller, start, specialist_id, key)
+        request = m.HoldRequest(
+            calendar_id, caller, start, specialist_id, key, may_repeat=idempotency_key is not None
+        )
         result = await self._call(request)
         if isinstance(result, m.HoldGranted):
             self._calendars.put(result.hold.id, calendar_id, time.monotonic() + KNOWN_HOLD_S)

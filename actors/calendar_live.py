@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from actors.calendar_state import CalendarState, DeltaBuilder, apply_delta
 from actors.calendar_store import HoldStore
 from pipelines.availability import RemovedSlot, Slot, compute_slots
 from storage.events import EventLog, StreamPosition
+from storage.redis import ScriptCall
 from storage.scheduling import CalendarSnapshot, NotFound, load_calendar_snapshot
 from storage.types import Channel, ChannelName
 
@@ -122,8 +124,11 @@ class LiveCalendar:
             self.grid[start] = known
         return known
 
-    async def publish(self, events: EventLog, delta: DeltaBuilder) -> bool:
-        """Publish the net change as one `slots.changed`; False when nothing changed."""
+    async def publish(
+        self, events: EventLog, delta: DeltaBuilder, along: Sequence[ScriptCall] = ()
+    ) -> bool:
+        """Publish the net change as one `slots.changed`, after the scripts `along` in the same
+        round trip; False when nothing changed (then `along` did not run)."""
         if self.unpublished is not None:
             delta = self.unpublished.merged(delta)
         upserted, removed = delta.build(self.state.slots)
@@ -133,8 +138,9 @@ class LiveCalendar:
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                 pos = await events.publish(
-                    self.channel, "slots.changed", delta_json(self.calendar_id, upserted, removed)
-                )
+                    self.channel, "slots.changed",
+                    delta_json(self.calendar_id, upserted, removed), along=along,
+                )  # fmt: skip
         except BaseException:
             self.unpublished = delta  # subscribers must still get it: next publish carries it
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -76,6 +76,14 @@ class HoldRequest:
     start: datetime
     specialist_id: uuid.UUID | None
     idempotency_key: str  # scoped by the facade to the caller; generated when none was given
+    # Whether this request may have reached a shard before: the client sent its own key (it
+    # may be retrying), or the pool sends it again after a failed call. Only then does the
+    # shard look its key up in Redis; a generated key on a first send is new by construction.
+    may_repeat: bool = False
+
+    def again(self) -> HoldRequest:
+        """This request as the pool sends it again (actors/pool.py)."""
+        return replace(self, may_repeat=True)
 
 
 @compact

@@ -15,6 +15,9 @@ BATCH_SIZE = Histogram(
     ["actor"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
+LINKS = Gauge(
+    "cadence_actor_links", "Open same-host links to actors (actors/local_link.py)", ["actor"]
+)
 PENDING = Gauge("cadence_ray_pending_requests", "Requests queued for an actor shard", ["actor"])
 REJECTED = Counter(
     "cadence_ray_rejected_total", "Requests refused because a shard queue was full", ["actor"]

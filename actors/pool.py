@@ -4,6 +4,8 @@ One Ray round trip costs 3-5 ms on the development machine whatever it carries, 
 shard are queued and sent together: while one batch is in flight the next accumulates (natural
 batching: no timer adds latency when the system is idle). Each actor class implements
 `async def handle_batch(self, requests: list) -> list` returning one result per request, in order.
+A request that the pool sends again after a failed call is replaced by its `again()`, when it has
+one, so the actor knows it may have seen it before.
 
 When an actor dies (kill -9, node loss) Ray restarts it (`max_restarts=-1`) and it rebuilds its
 state. Calls in the gap fail fast; the pool retries idempotent requests for a bounded time and
@@ -26,6 +28,7 @@ import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from actors import metrics
+from actors.local_link import Link, LinkBroken
 from actors.runtime import NAMESPACE
 from actors.sharding import shard_of
 
@@ -66,6 +69,8 @@ class _Shard:
         self.queue: list[_Pending] = []
         self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.link: Link | None = None
+        self.remote = False  # the actor is on another node: no link, Ray calls only
 
     async def run(self) -> None:
         while True:
@@ -83,30 +88,58 @@ class _Shard:
             return
         started = time.perf_counter()
         metrics.BATCH_SIZE.labels(self.pool.name).observe(len(live))
+        path = "handle_batch"
         try:
-            results = await asyncio.wait_for(
-                self.handle.handle_batch.remote([p.request for p in live]),
-                self.pool.call_timeout_s,
-            )
-        except (*RETRYABLE, TimeoutError) as exc:
-            metrics.RAY_CALLS.labels(self.pool.name, "handle_batch", "unavailable").inc()
+            link = await self._link()
+            if link is not None:
+                path = "link"
+                results = await link.call([p.request for p in live], self.pool.call_timeout_s)
+            else:
+                results = await asyncio.wait_for(
+                    self.handle.handle_batch.remote([p.request for p in live]),
+                    self.pool.call_timeout_s,
+                )
+        except (*RETRYABLE, LinkBroken, TimeoutError) as exc:
+            self.unlink()
+            metrics.RAY_CALLS.labels(self.pool.name, path, "unavailable").inc()
             self._retry_or_fail(live, exc)
             # The actor is restarting: pause this shard's loop (only) before trying again.
             await asyncio.sleep(self.pool.retry_pause_s)
             return
         except Exception as exc:  # an application error inside the actor: fail these requests
-            metrics.RAY_CALLS.labels(self.pool.name, "handle_batch", "error").inc()
+            metrics.RAY_CALLS.labels(self.pool.name, path, "error").inc()
             for p in live:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
-        metrics.RAY_CALLS.labels(self.pool.name, "handle_batch", "ok").inc()
-        metrics.RAY_LATENCY.labels(self.pool.name, "handle_batch").observe(
-            time.perf_counter() - started
-        )
+        metrics.RAY_CALLS.labels(self.pool.name, path, "ok").inc()
+        metrics.RAY_LATENCY.labels(self.pool.name, path).observe(time.perf_counter() - started)
         for p, result in zip(live, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
+
+    async def _link(self) -> Link | None:
+        """The open same-host link to the actor, opened on first use; None when the pool does
+        not use links or the actor runs on another node. Asking where the actor listens is a
+        Ray call: while the actor restarts it raises, and `_send` treats that as unavailable."""
+        if self.link is not None or self.remote or not self.pool.direct:
+            return self.link
+        where = await asyncio.wait_for(self.handle.link.remote(), self.pool.call_timeout_s)
+        if where is None or where[0] != _node_id():
+            self.remote = True
+            return None
+        self.link = await Link.open(where[1])
+        metrics.LINKS.labels(self.pool.name).inc()
+        return self.link
+
+    def unlink(self) -> None:
+        """Forget the link (its actor died, restarts or timed out); the next send asks again,
+        and a restarted actor may have moved to another node."""
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+            metrics.LINKS.labels(self.pool.name).dec()
+        self.remote = False
 
     def _retry_or_fail(self, batch: list[_Pending], exc: BaseException) -> None:
         now = time.monotonic()
@@ -114,6 +147,10 @@ class _Shard:
         for p in batch:
             if p not in again and not p.future.done():
                 p.future.set_exception(ShardUnavailable(self.pool.name))
+        for p in again:  # the failed call may have reached the actor: say so to it
+            resend = getattr(p.request, "again", None)
+            if resend is not None:
+                p.request = resend()
         if again:
             log.warning(
                 "actor unavailable, retrying",
@@ -138,6 +175,7 @@ class ActorPool:
         retry_pause_s: float = 0.2,
         max_concurrency: int = 64,
         max_pending: int = 20_000,
+        direct: bool = True,
     ) -> None:
         self.actor_class = actor_class
         self.name = name
@@ -149,6 +187,7 @@ class ActorPool:
         self.retry_pause_s = retry_pause_s
         self.max_concurrency = max_concurrency
         self.max_pending = max_pending
+        self.direct = direct
         self._shards: list[_Shard] = []
         self._starting: asyncio.Lock | None = None
 
@@ -206,6 +245,7 @@ class ActorPool:
                 shard.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await shard.task
+            shard.unlink()
             for p in shard.queue:
                 if not p.future.done():
                     p.future.set_exception(ShardUnavailable(self.name))
@@ -220,6 +260,13 @@ class ActorPool:
         return self._shards[index].handle
 
     async def call(self, key: uuid.UUID | str, request: Any, *, idempotent: bool = False) -> Any:
+        return await (await self.submit(key, request, idempotent=idempotent))
+
+    async def submit(
+        self, key: uuid.UUID | str, request: Any, *, idempotent: bool = False
+    ) -> asyncio.Future[Any]:
+        """Queue `request` and return the future of its result without waiting for it: requests
+        submitted one after another for one key reach its actor in that order."""
         await self.ensure_started()
         shard = self._shards[self.shard_for(key)]
         if len(shard.queue) >= self.max_pending:
@@ -232,7 +279,7 @@ class ActorPool:
         shard.queue.append(pending)
         metrics.PENDING.labels(self.name).set(len(shard.queue))
         shard.wakeup.set()
-        return await pending.future
+        return pending.future
 
     async def broadcast(self, method: str, *args: Any) -> list[Any]:
         """Call `method` on every actor (admin operations, tests)."""
@@ -244,6 +291,10 @@ class ActorPool:
     async def pids(self) -> list[int]:
         await self.ensure_started()
         return list(await asyncio.gather(*(s.handle.pid.remote() for s in self._shards)))
+
+
+def _node_id() -> str:
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def kill_all(name: str, size: int) -> None:

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from storage import _lua
 from storage.keys import KeySpace
-from storage.redis import run_scripts
+from storage.redis import ScriptCall, run_scripts
 from storage.types import ChannelName
 
 _OFFSET = re.compile(r"^\d{1,15}-\d{1,15}$")
@@ -112,11 +112,20 @@ class EventLog:
         ]
 
     async def publish(
-        self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
+        self,
+        channel: ChannelName,
+        event_type: str,
+        data: Mapping[str, Any],
+        *,
+        along: Sequence[ScriptCall] = (),
     ) -> StreamPosition:
-        result = await self._publish(
-            keys=self._stream_keys(channel), args=self._publish_args(channel, event_type, data)
-        )
+        """XADD + PUBLISH as one script; `along`: other scripts that run first, in the same
+        round trip (each atomic on its own, as in `publish_many`)."""
+        keys, args = self._stream_keys(channel), self._publish_args(channel, event_type, data)
+        if along:
+            result = (await run_scripts(self._redis, [*along, (self._publish, keys, args)]))[-1]
+        else:
+            result = await self._publish(keys=keys, args=args)
         return StreamPosition(_text(result[0]), _text(result[1]))
 
     async def publish_many(

@@ -78,6 +78,7 @@ async def live_server(specialists: int = 1, interval_min: int = 60) -> AsyncIter
             yield await _world(base, dsn, specialists, interval_min)
         finally:
             await asyncio.to_thread(server.__exit__, None, None, None)
+            await _forget(env["CADENCE_REDIS_PREFIX"])
     finally:
         admin = await asyncpg.connect(with_database(base_dsn, "postgres"))
         try:
@@ -87,6 +88,23 @@ async def live_server(specialists: int = 1, interval_min: int = 60) -> AsyncIter
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         finally:
             await admin.close()
+
+
+async def _forget(prefix: str) -> None:
+    """Remove a run's Redis keys (a server run leaves about 60,000 hold records, kept an hour
+    for late lookups), so that the next scenarios do not run beside them."""
+    client = create_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    try:
+        batch: list[str] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=5_000):
+            batch.append(key)
+            if len(batch) >= 1_000:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
 
 
 async def _world(base: str, dsn: str, specialists: int, interval_min: int) -> World:
@@ -199,10 +217,8 @@ async def redis_setnx_rate(total: int, concurrency: int) -> float:
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         return (total // concurrency * concurrency) / (time.perf_counter() - started)
     finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
-        for i in range(0, len(keys), 500):
-            await client.delete(*keys[i : i + 500])
         await client.aclose()
+        await _forget(prefix)
 
 
 class Keeper:
@@ -252,24 +268,32 @@ class Keeper:
 
 
 async def closed_loop(
-    t: Target, http: aiohttp.ClientSession, clients: int, duration: float, seed: int = 0
+    t: Target,
+    http: aiohttp.ClientSession,
+    clients: int,
+    duration: float,
+    seed: int = 0,
+    warmup: float = 0.0,
 ) -> tuple[float, list[float]]:
+    """`clients` workers, each one hold+release after another; for `warmup` seconds first
+    nothing is recorded (connections open, caches fill, generator processes settle)."""
     granted = 0
     latencies: list[float] = []
-    deadline = time.monotonic() + duration
+    measured = time.monotonic() + warmup
+    deadline = measured + duration
 
     async def worker(w: int) -> None:
         nonlocal granted
         headers = t.headers[w % len(t.headers)]
         rng = random.Random(seed * 10_000 + w)
-        while time.monotonic() < deadline:
+        while (begun := time.monotonic()) < deadline:
             status, ms = await hold_release(http, t, headers, rng.choice(t.starts))
-            latencies.append(ms)
-            granted += status == 201
+            if begun >= measured:
+                latencies.append(ms)
+                granted += status == 201
 
-    started = time.monotonic()
     await asyncio.gather(*(worker(w) for w in range(clients)))
-    return granted / (time.monotonic() - started), latencies
+    return granted / (time.monotonic() - measured), latencies
 
 
 async def open_loop(
@@ -279,39 +303,45 @@ async def open_loop(
     duration: float,
     in_flight: int = 256,
     seed: int = 0,
+    warmup: float = 0.0,
 ) -> tuple[float, list[float], int]:
     """Requests started at a fixed rate (at most `in_flight` outstanding: a request that cannot
-    start on time is late, so the achieved rate shows it). Returns (rate, latencies, errors)."""
+    start on time is late, so the achieved rate shows it), for `warmup` seconds unrecorded,
+    then `duration` seconds recorded. Returns (rate, latencies, errors) of the recorded part."""
     latencies: list[float] = []
     errors = 0
     tasks: set[asyncio.Task[None]] = set()
     gate = asyncio.Semaphore(in_flight)
     rng = random.Random(seed + 1)
 
-    async def one(n: int) -> None:
+    async def one(n: int, record: bool) -> None:
         nonlocal errors
         try:
             headers = t.headers[n % len(t.headers)]
             _, ms = await hold_release(http, t, headers, rng.choice(t.starts))
-            latencies.append(ms)
+            if record:
+                latencies.append(ms)
         except (aiohttp.ClientError, TimeoutError):
-            errors += 1
+            errors += record
         finally:
             gate.release()
 
     started = time.monotonic()
-    n = 0
-    while time.monotonic() - started < duration:
+    measured = started + warmup
+    n = recorded = 0
+    while time.monotonic() - started < warmup + duration:
         due = started + n / rate
         if due > time.monotonic():
             await asyncio.sleep(due - time.monotonic())
         await gate.acquire()
-        task = asyncio.create_task(one(n))
+        record = time.monotonic() >= measured
+        recorded += record
+        task = asyncio.create_task(one(n, record))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         n += 1
     await asyncio.gather(*tasks)
-    return n / (time.monotonic() - started), latencies, errors
+    return recorded / (time.monotonic() - measured), latencies, errors
 
 
 async def load_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any]:
@@ -323,10 +353,12 @@ async def load_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any
         await link.ready()
         await link.wait_go()
         if arg["mode"] == "closed":
-            granted, lat = await closed_loop(t, http, arg["clients"], arg["duration"], index)
+            granted, lat = await closed_loop(
+                t, http, arg["clients"], arg["duration"], index, arg["warmup"]
+            )
             return {"granted_per_s": granted, "latencies": lat, "errors": 0}
         rate, lat, errors = await open_loop(
-            t, http, arg["rate"], arg["duration"], arg["in_flight"], index
+            t, http, arg["rate"], arg["duration"], arg["in_flight"], index, arg["warmup"]
         )
         return {"rate": rate, "latencies": lat, "errors": errors}
 
@@ -389,6 +421,9 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
     rate = float(opts.pick(opts.rate, 1000, 200))
     subscribers = int(opts.pick(opts.channels, 1000, 50))
     push_rate, push_duration = 20.0, float(opts.pick(None, 10, 3))
+    # Each load runs this long unrecorded first: the generator processes have just started
+    # (imports, new connections) and compete with the server for the 2 cores meanwhile.
+    warmup = float(opts.pick(None, 3, 1))
     # Two generator processes for each load: one Python process tops out near one core.
     procs = 2
     setnx = await redis_setnx_rate(int(opts.pick(None, 50_000, 5_000)), 50)
@@ -399,13 +434,14 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
             keeper = Keeper(world)
             await keeper.start(http)
             closed, rep = await drive("closed loop", "bench.scenarios.holds:load_gen", [
-                {"target": t, "mode": "closed", "clients": k, "duration": duration}
+                {"target": t, "mode": "closed", "clients": k, "duration": duration,
+                 "warmup": warmup}
                 for k in split(clients, procs)
             ])  # fmt: skip
             reports += rep
             opened, rep = await drive("open loop", "bench.scenarios.holds:load_gen", [
                 {"target": t, "mode": "open", "rate": rate / procs, "duration": duration,
-                 "in_flight": 256 // procs}
+                 "in_flight": 256 // procs, "warmup": warmup}
                 for _ in range(procs)
             ])  # fmt: skip
             reports += rep
@@ -447,6 +483,7 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
         parameters={
             "clients": clients,
             "duration_s": duration,
+            "warmup_s": warmup,
             "rate": rate,
             "subscribers": subscribers,
             "push_phase_holds_per_s": push_rate,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
 
 from actors.base import PooledActor
+
+
+@dataclass(frozen=True)
+class Slow:
+    """A request that takes `seconds` inside the actor; `again()` marks the pool's resends."""
+
+    seconds: float
+    resent: bool = False
+
+    def again(self) -> Slow:
+        return replace(self, resent=True)
 
 
 @ray.remote
@@ -23,6 +36,8 @@ class Echo(PooledActor):
         for r in requests:
             if r == "boom":
                 raise ValueError("boom")
+            if isinstance(r, Slow):
+                await asyncio.sleep(r.seconds)
             out.append((self.tag, self.index, r, os.getpid()))
         return out
 

@@ -1,4 +1,5 @@
-"""The actor pool against real Ray: stable routing, micro-batching, restart after kill -9."""
+"""The actor pool against real Ray: stable routing, micro-batching, restart after kill -9; each
+test runs over the same-host link and over plain Ray calls (actors/local_link.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,24 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from actors import metrics
 from actors.pool import ActorPool, ShardUnavailable, kill_all
 from actors.sharding import shard_of
-from tests.integration.actors._echo import Echo
+from tests.integration.actors._echo import Echo, Slow
 
 
-@pytest.fixture
-async def pool(ray_session: None) -> AsyncIterator[ActorPool]:
+@pytest.fixture(params=[True, False], ids=["link", "ray"])
+async def pool(ray_session: None, request: pytest.FixtureRequest) -> AsyncIterator[ActorPool]:
     name = f"echo-{secrets.token_hex(3)}"
-    p = ActorPool(Echo, name, 2, ("t",), retry_window_s=15)
+    p = ActorPool(Echo, name, 2, ("t",), retry_window_s=15, direct=request.param)
     await p.start()
     yield p
     await p.stop()
     kill_all(name, 2)
+
+
+def _calls(pool: ActorPool, path: str) -> float:
+    return metrics.RAY_CALLS.labels(pool.name, path, "ok")._value.get()
 
 
 def test_shard_placement_is_stable_and_spread() -> None:
@@ -80,3 +86,30 @@ async def test_non_idempotent_calls_fail_fast_during_a_restart(pool: ActorPool) 
             outcomes.append(exc.retry_after_s)
             await asyncio.sleep(0.5)
     assert 1 in outcomes or all(o == 1 for o in outcomes)
+
+
+async def test_batches_take_the_link_when_the_actor_is_on_this_host(pool: ActorPool) -> None:
+    key = uuid.uuid4()
+    await asyncio.gather(*(pool.call(key, i) for i in range(50)))
+    linked, plain = _calls(pool, "link"), _calls(pool, "handle_batch")
+    assert (linked > 0 and plain == 0) if pool.direct else (linked == 0 and plain > 0)
+
+
+async def test_the_link_socket_is_private_to_this_user(pool: ActorPool) -> None:
+    where = await pool.handle(0).link.remote()
+    assert where is not None
+    path = where[1]
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+
+
+async def test_a_request_in_flight_when_its_actor_dies_is_resent_marked(pool: ActorPool) -> None:
+    key = uuid.uuid4()
+    before = (await pool.call(key, 0))[3]
+    call = asyncio.create_task(pool.call(key, Slow(1.0), idempotent=True))
+    await asyncio.sleep(0.3)  # inside the actor now
+    os.kill(before, signal.SIGKILL)
+    _, _, echoed, pid = await asyncio.wait_for(call, 15)
+    assert pid != before
+    assert echoed == Slow(1.0, resent=True)
+    assert (await pool.call(key, 2))[2] == 2  # and the pool goes on over a new link

@@ -151,3 +151,22 @@ async def test_public_release_needs_the_token_and_private_calendars_are_hidden(
     # The calendar edit notifies the owning shard: the public view is gone at once.
     r = await client.get(f"/v1/public/calendars/{clinic.calendar_id}/slots")
     assert r.status == 404
+
+
+async def test_a_resent_hold_gets_the_hold_its_first_send_was_granted(clinic: Clinic) -> None:
+    """The pool resends a request whose call failed (the shard may have granted it before it
+    died) as `again()`: the shard then answers with the hold the first send got."""
+    from actors import calendar_messages as m
+    from server.services import CALENDARS_KEY
+
+    pool = clinic.client.app[CALENDARS_KEY]._pool  # noqa: SLF001 - the shard's own contract
+    calendar = uuid.UUID(clinic.calendar_id)
+    caller = m.Caller(f"staff:{uuid.uuid4()}", clinic.api.org_id, "receptionist")
+    first = m.HoldRequest(calendar, caller, day_at(6, 14), None, uuid.uuid4().hex)
+    granted = await pool.call(calendar, first)
+    assert isinstance(granted, m.HoldGranted)
+    again = await pool.call(calendar, first.again())
+    assert isinstance(again, m.HoldGranted) and again.hold.id == granted.hold.id
+    # Without the mark a generated key is taken as new: the slot is this caller's own hold.
+    fresh = await pool.call(calendar, first)
+    assert isinstance(fresh, m.Failure) and fresh.status == 409
