@@ -128,7 +128,12 @@ class _Shard:
         if where is None or where[0] != _node_id():
             self.remote = True
             return None
-        self.link = await Link.open(where[1])
+        try:
+            self.link = await Link.open(where[1])
+        except LinkBroken:  # its socket is not reachable from here after all: use Ray
+            log.warning("actor link unreachable", extra={"actor": self.pool.name})
+            self.remote = True
+            return None
         metrics.LINKS.labels(self.pool.name).inc()
         return self.link
 

@@ -113,3 +113,19 @@ async def test_a_request_in_flight_when_its_actor_dies_is_resent_marked(pool: Ac
     assert pid != before
     assert echoed == Slow(1.0, resent=True)
     assert (await pool.call(key, 2))[2] == 2  # and the pool goes on over a new link
+
+
+async def test_an_unreachable_socket_falls_back_to_ray_calls(ray_session: None) -> None:
+    """A temp-dir cleaner may delete an actor's socket file: batches then go through Ray."""
+    name = f"echo-{secrets.token_hex(3)}"
+    p = ActorPool(Echo, name, 1, ("t",))
+    await p.start()
+    try:
+        where = await p.handle(0).link.remote()
+        assert where is not None
+        os.unlink(where[1])
+        assert (await p.call(uuid.uuid4(), 7))[2] == 7
+        assert _calls(p, "handle_batch") == 1 and _calls(p, "link") == 0
+    finally:
+        await p.stop()
+        kill_all(name, 1)
