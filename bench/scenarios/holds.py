@@ -26,6 +26,7 @@ import asyncpg
 import orjson
 
 from bench.generators import Fleet, Link, split
+from bench.http_load import LOAD_ERRORS, LoadClient
 from bench.schema import Goal, Result
 from bench.server_process import cadence_server
 from bench.stats import percentile
@@ -187,18 +188,19 @@ def target(world: World, tokens: int = 64) -> Target:
 
 
 async def hold_release(
-    http: aiohttp.ClientSession, t: Target, headers: dict[str, str], start: str
+    http: LoadClient, t: Target, headers: dict[str, str], start: str
 ) -> tuple[int, float]:
     t0 = time.perf_counter()
-    async with http.post(
-        "/v1/holds", json={"calendar_id": t.calendar_id, "start": start}, headers=headers
-    ) as r:
-        status = r.status
-        body = await r.json()
+    status, body = await http.request(
+        "POST", "/v1/holds", headers, {"calendar_id": t.calendar_id, "start": start}
+    )
     elapsed = (time.perf_counter() - t0) * 1000
     if status == 201:
-        async with http.delete(f"/v1/holds/{body['id']}", headers=headers) as r:
-            assert r.status == 204, await r.text()
+        hold_id = orjson.loads(body)["id"]
+        released, answer = await http.request("DELETE", f"/v1/holds/{hold_id}", headers)
+        assert released == 204, answer
+    elif status != 409:  # taken meanwhile by another client: the only expected refusal
+        raise AssertionError(f"hold answered {status}: {body[:200]!r}")
     return status, elapsed
 
 
@@ -269,7 +271,7 @@ class Keeper:
 
 async def closed_loop(
     t: Target,
-    http: aiohttp.ClientSession,
+    http: LoadClient,
     clients: int,
     duration: float,
     seed: int = 0,
@@ -298,7 +300,7 @@ async def closed_loop(
 
 async def open_loop(
     t: Target,
-    http: aiohttp.ClientSession,
+    http: LoadClient,
     rate: float,
     duration: float,
     in_flight: int = 256,
@@ -321,7 +323,7 @@ async def open_loop(
             _, ms = await hold_release(http, t, headers, rng.choice(t.starts))
             if record:
                 latencies.append(ms)
-        except (aiohttp.ClientError, TimeoutError):
+        except LOAD_ERRORS:
             errors += record
         finally:
             gate.release()
@@ -348,8 +350,8 @@ async def load_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any
     """A generator process: a closed loop of `clients` hold+release workers, or an open loop
     at `rate` holds/s, for `duration` seconds after the common start."""
     t: Target = arg["target"]
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(t.base, connector=connector) as http:
+    http = LoadClient(t.base)
+    try:
         await link.ready()
         await link.wait_go()
         if arg["mode"] == "closed":
@@ -361,6 +363,8 @@ async def load_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any
             t, http, arg["rate"], arg["duration"], arg["in_flight"], index, arg["warmup"]
         )
         return {"rate": rate, "latencies": lat, "errors": errors}
+    finally:
+        await http.close()
 
 
 async def push_gen(index: int, arg: dict[str, Any], link: Link) -> dict[str, Any]:
@@ -453,7 +457,11 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
             ], "subscribers") as fleet:  # fmt: skip
                 await fleet.ready()
                 pushes = asyncio.create_task(fleet.results())
-                await open_loop(t, http, push_rate, push_duration)
+                load = LoadClient(world.base)
+                try:
+                    await open_loop(t, load, push_rate, push_duration)
+                finally:
+                    await load.close()
                 pushed = await pushes
                 reports += fleet.reports
             final = await world_slots(http, world)
