@@ -318,7 +318,10 @@ class CalendarShard(RebuildingActor):
         return Hold(
             id=uuid.uuid4(), calendar_id=live.calendar_id,
             organization_id=live.organization_id, specialist_id=specialist,
-            start=slot.start, end=slot.end, expires_at=now + live.hold_ttl,
+            # On a whole second: the API shows `expires_at` to the second, and the hold must
+            # end when it says, not up to a second after.
+            start=slot.start, end=slot.end,
+            expires_at=(now + live.hold_ttl).replace(microsecond=0),
             holder=r.caller.holder, public=r.caller.org_id is None,
         )  # fmt: skip
 
