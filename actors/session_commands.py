@@ -10,6 +10,7 @@ control commands are not retried: a late camera frame is worthless, and a comman
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -43,9 +44,14 @@ class SessionCommands:
         *,
         aspect: float | None = None,
         world: NDArray[np.float64] | None = None,
-    ) -> m.Outcome:
+    ) -> asyncio.Future[m.Outcome]:
+        """Queue a batch of frames for the session's worker; returns the future of its outcome.
+        Batches queued one after another are applied in that order, so a caller may queue the
+        next before the last is answered (the WebSocket `pose` ops pipeline this way)."""
         request = m.Feed(session_id, owner, t_ms, landmarks, aspect, world)
-        result: m.Outcome = await self._pool.call(session_id, request, idempotent=True)
+        result: asyncio.Future[m.Outcome] = await self._pool.submit(
+            session_id, request, idempotent=True
+        )
         return result
 
     async def frame(

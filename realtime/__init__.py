@@ -2,7 +2,8 @@
 
 `Gateway` serves `GET /v1/ws` (PROTOCOL.md). The server hands it implementations of
 `Authenticator` and `SubscriptionPolicy`, and registers the non-built-in ops (`hold`, `release`,
-`pose`, `telemetry`, binary `pose.frame`) in `Gateway.ops` as `OpHandler`s that raise `OpError`.
+`pose`, `telemetry`, binary `pose.frame`) in `Gateway.ops` as `OpHandler`s that raise `OpError`,
+or as `Pipelined` submitters for a stream of frames that need not wait for each reply (`pose`).
 """
 
 from realtime._contracts import (
@@ -11,6 +12,8 @@ from realtime._contracts import (
     NullObserver,
     Observer,
     OpHandler,
+    Pipelined,
+    Submitter,
     SubscriptionPolicy,
 )
 from realtime._gateway import Gateway
@@ -26,5 +29,7 @@ __all__ = [
     "Observer",
     "OpError",
     "OpHandler",
+    "Pipelined",
     "SubscriptionPolicy",
+    "Submitter",
 ]

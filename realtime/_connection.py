@@ -97,6 +97,8 @@ class Connection:
         # Inbound frames waiting for the op worker, which exists only while there are some.
         self.inbox: deque[tuple[bool, bytes]] = deque()
         self.worker: asyncio.Task[None] | None = None
+        # Pipelined ops submitted whose reply has not left yet, oldest first (realtime/_gateway.py).
+        self.in_flight: deque[asyncio.Task[None]] = deque()
 
     # -- ConnectionContext ------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ the implementations; realtime/ never imports server/ (ARCHITECTURE.md, dependenc
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from storage.types import Channel, Principal
@@ -52,9 +54,36 @@ class OpHandler(Protocol):
         Returns the `result` of the `ok` reply (None = `{}`), or raises `OpError(code, message)`
         for an `error` reply. Binary frames reach the handler named by their header's `op`, with
         the header fields plus `payload` (a memoryview of the bytes after the header). Handlers
-        of one connection run one at a time, in arrival order, each within `Limits.op_timeout_s`.
+        of one connection run one at a time, in arrival order, each within `Limits.op_timeout_s`
+        (a `Pipelined` op overlaps only with other pipelined ops).
         """
         ...
+
+
+class Submitter(Protocol):
+    async def __call__(
+        self, ctx: ConnectionContext, frame: dict[str, Any]
+    ) -> Awaitable[dict[str, Any] | None]:
+        """Accept one client frame of a pipelined op: check it and start its work (for example,
+        queue it for the worker that applies it) before returning; the awaitable returned gives
+        the `result` of the `ok` reply, or raises `OpError`. Raising here answers `error` too.
+
+        The gateway awaits the submissions of one connection one at a time, in arrival order,
+        so work queued in submission order is done in arrival order; the results may then be
+        outstanding together (at most `Limits.ops_in_flight`), and replies still leave in
+        arrival order. The whole op (submission and result) runs within `Limits.op_timeout_s`.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Pipelined:
+    """Registers `submit` in `Gateway.ops` as a pipelined op: a stream of these (pose frames)
+    does not wait for each reply before the next frame is submitted. Any other op of the
+    connection waits until the replies of the pipelined ops before it have left, so it still
+    runs alone and sees their effects."""
+
+    submit: Submitter
 
 
 class Observer(Protocol):

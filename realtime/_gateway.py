@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,12 +31,14 @@ from realtime._contracts import (
     NullObserver,
     Observer,
     OpHandler,
+    Pipelined,
+    Submitter,
     SubscriptionPolicy,
 )
 from realtime._hub import Hub
 from realtime._ops import BuiltinOps
 from realtime._presence import Presence
-from realtime._protocol import CloseCode, Limits, OpError
+from realtime._protocol import CloseCode, FrameId, Limits, OpError
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.types import Principal
@@ -45,7 +47,8 @@ log = logging.getLogger("cadence.realtime.gateway")
 
 
 class Gateway:
-    """One per server process. `ops` is the registry of non-built-in ops (name -> handler)."""
+    """One per server process. `ops` is the registry of non-built-in ops (name -> handler, or
+    `Pipelined(submitter)` for a stream of frames that need not wait for each reply)."""
 
     def __init__(
         self,
@@ -61,11 +64,11 @@ class Gateway:
         observer: Observer | None = None,
         server_id: str | None = None,
         preauthenticated: Callable[[web.Request], Principal | None] | None = None,
-        ops: dict[str, OpHandler] | None = None,
+        ops: dict[str, OpHandler | Pipelined] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.server_id = server_id or secrets.token_hex(6)
-        self.ops: dict[str, OpHandler] = ops if ops is not None else {}
+        self.ops: dict[str, OpHandler | Pipelined] = ops if ops is not None else {}
         self.hub = Hub(redis_url, events, name=f"cadence-gateway-{self.server_id}")
         self.presence = Presence(redis, keys, self.server_id, ttl_s=self.limits.presence_ttl_s)
         self._origins = frozenset(origins)
@@ -179,6 +182,10 @@ class Gateway:
             if conn.worker is not None:
                 conn.worker.cancel()
                 await asyncio.wait({conn.worker}, timeout=self.limits.op_timeout_s)
+            if conn.in_flight:  # their replies have nowhere to go
+                for task in conn.in_flight:
+                    task.cancel()
+                await asyncio.wait(set(conn.in_flight), timeout=self.limits.op_timeout_s)
             await conn.finish()
             await self._builtin.leave_all(conn)
         finally:
@@ -217,7 +224,8 @@ class Gateway:
 
     async def _work(self, conn: Connection) -> None:
         """Handles the frames of one connection one at a time, in arrival order; exists only
-        while frames wait, so an idle connection holds no task."""
+        while frames wait, so an idle connection holds no task. A pipelined op counts as
+        handled once submitted: its reply follows in order (`_submit`)."""
         task = asyncio.current_task()
         inbox = conn.inbox
         try:
@@ -235,6 +243,7 @@ class Gateway:
             frame = proto.parse_binary(data) if binary else proto.parse_text(data)
         except OpError as exc:
             self._observer.frames("in", "malformed")
+            await _settled(conn)
             conn.push(proto.error(None, exc.code, exc.message))
             return
         await self._dispatch(conn, frame, binary=binary)
@@ -245,6 +254,11 @@ class Gateway:
         builtin = self._builtin
         handler = self.ops.get(op)
         self._observer.frames("in", op if handler is not None or op in _BUILTIN else "unknown")
+        if isinstance(handler, Pipelined):
+            await self._submit(conn, handler.submit, frame, fid, op)
+            return
+        # Any other op runs alone: after the replies of the pipelined ops sent before it.
+        await _settled(conn)
         try:
             async with asyncio.timeout(self.limits.op_timeout_s):
                 if binary and handler is None:
@@ -266,13 +280,69 @@ class Gateway:
                 else:
                     raise OpError("unknown_op", f"unknown op {op[:40]!r}")
             conn.push(proto.ok(fid, result))
-        except OpError as exc:
-            conn.push(proto.error(fid, exc.code, exc.message, exc.details))
-        except TimeoutError:
-            conn.push(proto.error(fid, "timeout", "the operation timed out"))
-        except Exception:
-            log.exception("op %r failed", op[:40])
-            conn.push(proto.error(fid, "internal", "internal error"))
+        except Exception as exc:
+            conn.push(_error_reply(fid, op, exc))
+
+    async def _submit(
+        self, conn: Connection, submit: Submitter, frame: dict[str, Any], fid: FrameId, op: str
+    ) -> None:
+        """Submit a pipelined op now, in arrival order, and leave its result to a task that
+        replies after the op before it replied: the next frame need not wait for this one's
+        result. At most `Limits.ops_in_flight` results are outstanding per connection."""
+        in_flight = conn.in_flight
+        while len(in_flight) >= self.limits.ops_in_flight:
+            await asyncio.wait({in_flight[0]})  # a finished task leaves by its callback
+        deadline = asyncio.get_running_loop().time() + self.limits.op_timeout_s
+        result: Awaitable[dict[str, Any] | None] | Exception
+        try:
+            async with asyncio.timeout_at(deadline):
+                result = await submit(conn, frame)
+        except Exception as exc:
+            result = exc
+        if isinstance(result, Exception) and not in_flight:
+            conn.push(_error_reply(fid, op, result))
+            return
+        before = in_flight[-1] if in_flight else None
+        task = asyncio.create_task(
+            _reply_after(conn, before, fid, op, result, deadline), name=f"ws-op {conn.id}"
+        )
+        in_flight.append(task)
+        task.add_done_callback(in_flight.remove)
+
+
+async def _settled(conn: Connection) -> None:
+    """Until the replies of every pipelined op submitted so far have left."""
+    if conn.in_flight:
+        await asyncio.wait(set(conn.in_flight))
+
+
+async def _reply_after(
+    conn: Connection,
+    before: asyncio.Task[None] | None,
+    fid: FrameId,
+    op: str,
+    result: Awaitable[dict[str, Any] | None] | Exception,
+    deadline: float,
+) -> None:
+    try:
+        if isinstance(result, Exception):
+            raise result
+        async with asyncio.timeout_at(deadline):
+            reply = proto.ok(fid, await result)
+    except Exception as exc:
+        reply = _error_reply(fid, op, exc)
+    if before is not None:  # done or cancelled: either way its turn has passed
+        await asyncio.wait({before})
+    conn.push(reply)
+
+
+def _error_reply(fid: FrameId, op: str, exc: Exception) -> bytes:
+    if isinstance(exc, OpError):
+        return proto.error(fid, exc.code, exc.message, exc.details)
+    if isinstance(exc, TimeoutError):
+        return proto.error(fid, "timeout", "the operation timed out")
+    log.error("op %r failed", op[:40], exc_info=exc)
+    return proto.error(fid, "internal", "internal error")
 
 
 _BUILTIN = frozenset({"subscribe", "unsubscribe", "ping", "auth", "presence"})

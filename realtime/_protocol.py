@@ -44,6 +44,7 @@ class Limits:
     idle_s: float = 120.0  # a connection with no subscription and no frame is closed (1001)
     close_timeout_s: float = 5.0  # wait for the peer's close reply, then abort the socket
     op_timeout_s: float = 10.0  # one op handler call
+    ops_in_flight: int = 8  # pipelined ops (pose frames) of one connection awaiting their result
     max_subscriptions: int = 200
     policy_cache_s: float = 10.0  # per-connection authorization decisions
     redis_concurrency: int = 32  # replay/position calls in flight per process

@@ -1,7 +1,8 @@
 """Mounting the WebSocket gateway (realtime/) with the server's implementations of its Protocols.
 
 Other domains add WebSocket ops with `register_op(app, "hold", handler)` before the app starts;
-a handler implements `realtime.OpHandler` and raises `realtime.OpError` for error replies.
+a handler implements `realtime.OpHandler` and raises `realtime.OpError` for error replies
+(`realtime.Pipelined` wraps a submitter for a stream of frames that need not wait for each reply).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from realtime import Authenticator, CloseCode, Gateway, Limits, OpHandler, SubscriptionPolicy
+from realtime import (
+    Authenticator,
+    CloseCode,
+    Gateway,
+    Limits,
+    OpHandler,
+    Pipelined,
+    SubscriptionPolicy,
+)
 from server import metrics, middleware
 from server.identity import IDENTITY_KEY
 from server.resources import EVENTS_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
@@ -22,13 +31,13 @@ log = logging.getLogger("cadence.gateway")
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
 # Tests and the bench may put their own limits here before the app starts.
 LIMITS_KEY = web.AppKey("gateway_limits", Limits)
-OPS_KEY = web.AppKey("gateway_ops", dict[str, OpHandler])
+OPS_KEY = web.AppKey("gateway_ops", dict[str, OpHandler | Pipelined])
 
 # Load balancers and clinics behind one NAT open many sockets from one address.
 WS_RATE = RateLimit(limit=5000, window_s=10)
 
 
-def register_op(app: web.Application, name: str, handler: OpHandler) -> None:
+def register_op(app: web.Application, name: str, handler: OpHandler | Pipelined) -> None:
     """Serve client frames `{"op": name, ...}` with `handler` (call before the app starts)."""
     app[OPS_KEY][name] = handler
 

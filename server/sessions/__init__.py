@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from realtime import Pipelined
 from server.gateway import OPS_KEY, register_op
 from server.routing import mount
 from server.services import SESSIONS_KEY
@@ -21,8 +22,9 @@ def install(app: web.Application) -> None:
     mount(app, ENDPOINTS)
     if OPS_KEY in app:
         ops = SessionOps(lambda: app[SESSIONS_KEY])
-        register_op(app, "pose", ops.pose)
-        register_op(app, "pose.landmarks", ops.landmarks)
+        # A patient's stream of pose frames does not wait for each reply (realtime.Pipelined).
+        register_op(app, "pose", Pipelined(ops.pose))
+        register_op(app, "pose.landmarks", Pipelined(ops.landmarks))
         register_op(app, "pose.frame", ops.frame)
         for name, handler in ops.controls().items():
             register_op(app, name, handler)

@@ -4,6 +4,7 @@ WebSocket ops (OpError, same codes)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from contextlib import AbstractContextManager
 
 from actors.pose_messages import Outcome
 from server.errors import ApiError
@@ -27,12 +28,17 @@ def outcome_error(outcome: Outcome) -> ApiError | None:
     return ApiError(status, outcome.error, outcome.message, headers=headers)
 
 
-async def settled(call: Awaitable[Outcome]) -> Outcome:
-    """The worker's answer; a refusal, a busy or a restarting worker become API errors."""
-    with pool_errors(
+def refusals() -> AbstractContextManager[None]:
+    """A busy or a restarting worker pool as API errors (429, 503)."""
+    return pool_errors(
         "pose workers are behind; retry after the hint",
         "the session's pose worker is restarting; retry shortly",
-    ):
+    )
+
+
+async def settled(call: Awaitable[Outcome]) -> Outcome:
+    """The worker's answer; a refusal, a busy or a restarting worker become API errors."""
+    with refusals():
         outcome = await call
     error = outcome_error(outcome)
     if error is not None:

@@ -16,6 +16,10 @@
 
 Only the session's patient may send these (a clinician controls a session over REST); any other
 session id is answered `not_found`. Malformed frames get an error reply and change nothing.
+
+`pose` and `pose.landmarks` are pipelined (realtime.Pipelined): each op is queued for the
+session's worker as it arrives, without waiting for the reply to the one before; the worker
+applies them in arrival order and the replies keep that order.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from actors.session_commands import SessionCommands
 from pipelines.session import Action
 from realtime import ConnectionContext, OpError, OpHandler
 from server.errors import ApiError
-from server.sessions._calls import settled
+from server.sessions._calls import refusals, settled
 from storage.types import Role
 
 MAX_FRAMES_PER_OP = 120  # 4 s at 30 fps; a text frame is capped at 64 KiB anyway
@@ -96,7 +100,9 @@ class SessionOps:
     def __init__(self, commands: Callable[[], SessionCommands]) -> None:
         self._commands = commands  # resolved lazily: the facade exists once the app started
 
-    async def pose(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+    async def pose(
+        self, ctx: ConnectionContext, frame: dict[str, Any]
+    ) -> Awaitable[dict[str, Any]]:
         owner, session_id, frames, aspect = _header(
             ctx, frame, "frames", "frames must be a non-empty list"
         )
@@ -114,7 +120,9 @@ class SessionOps:
             )
         return await self._feed(owner, session_id, t_ms, landmarks, aspect)
 
-    async def landmarks(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
+    async def landmarks(
+        self, ctx: ConnectionContext, frame: dict[str, Any]
+    ) -> Awaitable[dict[str, Any]]:
         """The binary form of `pose`: times in the header, landmarks as float32 after it."""
         owner, session_id, times, aspect = _header(
             ctx, frame, "t", "t must be a non-empty list of frame times"
@@ -142,10 +150,19 @@ class SessionOps:
         t_ms: NDArray[np.float64],
         landmarks: NDArray[np.float64],
         aspect: float | None,
-    ) -> dict[str, Any]:
-        outcome = await _call(
-            self._commands().feed(session_id, owner, t_ms, landmarks, aspect=aspect)
-        )
+    ) -> Awaitable[dict[str, Any]]:
+        # Queued for the worker on return; the gateway submits the next frames meanwhile.
+        try:
+            with refusals():
+                pending = await self._commands().feed(
+                    session_id, owner, t_ms, landmarks, aspect=aspect
+                )
+        except ApiError as exc:
+            raise OpError(exc.code, exc.message) from None
+        return self._fed(session_id, pending)
+
+    async def _fed(self, session_id: uuid.UUID, pending: Awaitable[Outcome]) -> dict[str, Any]:
+        outcome = await _call(pending)
         return {"session_id": str(session_id), "frames": outcome.frames, **(outcome.view or {})}
 
     async def frame(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class Peer:
         self._ids = 0
         self.events: list[dict[str, Any]] = []
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.replied: list[Any] = []  # reply ids, in the order they arrived
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
@@ -89,6 +90,7 @@ class Peer:
                     self.events.append(frame)
                     self._changed.set()
                 elif (fut := self._replies.pop(frame.get("id"), None)) is not None:
+                    self.replied.append(frame["id"])
                     fut.set_result(frame)
         except websockets.ConnectionClosed:
             pass
@@ -105,13 +107,20 @@ class Peer:
             return await self.send_nowait({"op": op, **fields})
 
     async def binary(self, header: dict[str, Any], payload: bytes, within: float = 10.0) -> Any:
+        fut = await self.binary_nowait(header, payload)
+        async with asyncio.timeout(within):
+            return await fut
+
+    async def binary_nowait(
+        self, header: dict[str, Any], payload: bytes
+    ) -> asyncio.Future[dict[str, Any]]:
+        """Send a binary frame; the future of its reply (without waiting for it)."""
         self._ids += 1
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[self._ids] = fut
         head = orjson.dumps({"id": self._ids, **header})
         await self.ws.send(len(head).to_bytes(4, "big") + head + payload)
-        async with asyncio.timeout(within):
-            return await fut
+        return fut
 
     def types(self, session_id: str | None = None) -> list[str]:
         return [
