@@ -144,7 +144,7 @@ async def run(opts) -> Result:  # type: ignore[no-untyped-def]
             "No peer: a clinic day has none; compare with the isolated booking, telemetry and "
             "fanout scenarios of the same report.",
             f"Front-desk statuses: {statuses}; telemetry statuses: {tele_statuses}.",
-            "Telerehab sessions send telemetry only: pose over the WebSocket is not served yet.",
+            "Telerehab sessions send telemetry only here; the pose scenario measures pose frames.",
         ]
         + ([f"Unexpected statuses: {unexpected}"] if unexpected else []),
     )
