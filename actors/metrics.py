@@ -2,7 +2,8 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-RAY_CALLS = Counter("cadence_ray_calls_total", "Ray actor calls", ["actor", "method", "outcome"])
+# method: `handle_batch` for a batch through Ray, `link` for one over the same-host socket.
+RAY_CALLS = Counter("cadence_ray_calls_total", "Actor calls", ["actor", "method", "outcome"])
 RAY_LATENCY = Histogram(
     "cadence_ray_call_seconds",
     "Ray actor call round trip",

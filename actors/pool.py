@@ -4,8 +4,10 @@ One Ray round trip costs 3-5 ms on the development machine whatever it carries, 
 shard are queued and sent together: while one batch is in flight the next accumulates (natural
 batching: no timer adds latency when the system is idle). Each actor class implements
 `async def handle_batch(self, requests: list) -> list` returning one result per request, in order.
-A request that the pool sends again after a failed call is replaced by its `again()`, when it has
-one, so the actor knows it may have seen it before.
+A batch for an actor on this host goes over its Unix-socket link (actors/local_link.py), which
+costs a fraction of a Ray call; for an actor on another node, through Ray. A request that the
+pool sends again after a failed call is replaced by its `again()`, when it has one, so the actor
+knows it may have seen it before.
 
 When an actor dies (kill -9, node loss) Ray restarts it (`max_restarts=-1`) and it rebuilds its
 state. Calls in the gap fail fast; the pool retries idempotent requests for a bounded time and
