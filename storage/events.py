@@ -98,6 +98,16 @@ class EventLog:
     def _stream_keys(self, channel: ChannelName) -> list[str]:
         return [self._keys.stream(channel), self._keys.stream_meta(channel)]
 
+    def _publish_call(
+        self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
+    ) -> ScriptCall:
+        """The publish script with its keys and arguments (`publish`, `publish_many`)."""
+        return (
+            self._publish,
+            self._stream_keys(channel),
+            self._publish_args(channel, event_type, data),
+        )
+
     def _publish_args(
         self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
     ) -> list[Any]:
@@ -121,10 +131,11 @@ class EventLog:
     ) -> StreamPosition:
         """XADD + PUBLISH as one script; `along`: other scripts that run first, in the same
         round trip (each atomic on its own, as in `publish_many`)."""
-        keys, args = self._stream_keys(channel), self._publish_args(channel, event_type, data)
+        call = self._publish_call(channel, event_type, data)
         if along:
-            result = (await run_scripts(self._redis, [*along, (self._publish, keys, args)]))[-1]
+            result = (await run_scripts(self._redis, [*along, call]))[-1]
         else:
+            _, keys, args = call
             result = await self._publish(keys=keys, args=args)
         return StreamPosition(_text(result[0]), _text(result[1]))
 
@@ -134,10 +145,7 @@ class EventLog:
         """`publish` of several `(channel, type, data)` entries in ONE Redis round trip: the
         same script, pipelined in order. Each entry is atomic on its own, as with `publish`;
         entries of one channel get increasing offsets in the order given."""
-        calls = [
-            (self._publish, self._stream_keys(channel), self._publish_args(channel, kind, data))
-            for channel, kind, data in entries
-        ]
+        calls = [self._publish_call(channel, kind, data) for channel, kind, data in entries]
         results = await run_scripts(self._redis, calls)
         return [StreamPosition(_text(r[0]), _text(r[1])) for r in results]
 
