@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 services:
 	@$(PYTHON) server/devstack.py ensure
 
+# A development server: the secrets are this checkout's own, generated into .data/ (devstack);
+# --set-app-password keeps the database role's password in step with them.
 run: $(STAMP) services
-	@$(WITH_SERVICES) $(BIN)/cadence migrate && $(BIN)/cadence seed demo --once && \
+	@$(WITH_SERVICES) export CADENCE_ENV=development && \
+	  $(BIN)/cadence migrate --set-app-password && $(BIN)/cadence seed demo --once && \
 	  exec $(BIN)/cadence serve --host 127.0.0.1 --port 8080
 
 check: $(STAMP)
@@ -34,7 +37,8 @@ test: $(STAMP) services check
 	@$(WITH_SERVICES) CADENCE_ENV=test $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) services
-	@$(WITH_SERVICES) $(BIN)/cadence migrate && $(BIN)/cadence bench all $(ARGS)
+	@$(WITH_SERVICES) export CADENCE_ENV=development && \
+	  $(BIN)/cadence migrate && $(BIN)/cadence bench all $(ARGS)
 
 stop:
 	@$(PYTHON) server/devstack.py stop

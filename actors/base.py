@@ -10,11 +10,10 @@ import os
 from collections.abc import Coroutine
 from typing import Any
 
-import asyncpg
 import ray
 
 from actors.local_link import LinkServer
-from storage.db import create_pool
+from storage.db import AppDatabase, TenantPool, create_pool
 
 # Allocations between young collections (CPython's default is 700).
 GC_GEN0_THRESHOLD = 20_000
@@ -99,16 +98,18 @@ class RebuildingActor(PooledActor):
 
 
 class LazyPool:
-    """An actor's PostgreSQL pool, opened on first use, once however many batches ask at once."""
+    """An actor's PostgreSQL pool, opened on first use, once however many batches ask at once;
+    `seal` scopes its transactions to a tenant (storage.db.enter_tenant)."""
 
-    def __init__(self, dsn: str, max_size: int) -> None:
-        self._dsn = dsn
+    def __init__(self, db: AppDatabase, max_size: int) -> None:
+        self._db = db
         self._max_size = max_size
-        self._pool: asyncpg.Pool | None = None
+        self._pool: TenantPool | None = None
         self._lock = asyncio.Lock()
 
-    async def __call__(self) -> asyncpg.Pool:
+    async def __call__(self) -> TenantPool:
         async with self._lock:
             if self._pool is None:
-                self._pool = await create_pool(self._dsn, min_size=1, max_size=self._max_size)
+                pool = await create_pool(self._db.dsn, min_size=1, max_size=self._max_size)
+                self._pool = TenantPool(pool, self._db.seal)
         return self._pool

@@ -40,6 +40,8 @@ from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar_store import HoldStore
 from actors.sharding import shard_of
 from pipelines.availability import AssignmentError, SpecialistRequired
+from storage.crypto import KeyRing
+from storage.db import AppDatabase
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
@@ -60,6 +62,9 @@ class ShardOptions:
     refresh_every_s: float = 120.0  # reload from Postgres (drift from paths that bypass us)
     idle_evict_s: float = 900.0
     max_calendars: int = 5_000
+    # Seals a guest's e-mail and phone (storage/sealed.py); None stores them tagged as legacy
+    # plaintext for the next `cadence keys rotate`.
+    keys: KeyRing | None = field(default=None, repr=False)
 
 
 def _now() -> datetime:
@@ -77,10 +82,16 @@ class _Batch:
 @ray.remote
 class CalendarShard(RebuildingActor):
     def __init__(
-        self, index: int, size: int, dsn: str, redis_url: str, prefix: str, opts: ShardOptions
+        self,
+        index: int,
+        size: int,
+        db: AppDatabase,
+        redis_url: str,
+        prefix: str,
+        opts: ShardOptions,
     ) -> None:
         super().__init__(index, size)
-        self._db = LazyPool(dsn, max_size=8)
+        self._db = LazyPool(db, max_size=8)
         self._opts = opts
         self._redis = create_redis(redis_url)
         keys = KeySpace(prefix)
@@ -364,7 +375,7 @@ class CalendarShard(RebuildingActor):
     def _may_touch(live: LiveCalendar, hold: Hold, caller: m.Caller) -> bool:
         if caller.staff and caller.org_id == hold.organization_id:
             return True
-        return caller.holder == hold.holder
+        return caller.holds(hold)
 
     def _expire_due(self, live: LiveCalendar, now: datetime, delta: DeltaBuilder) -> list[Hold]:
         ended = []
@@ -434,7 +445,7 @@ class CalendarShard(RebuildingActor):
                 ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
                 out[i] = m.HOLD_EXPIRED
                 continue
-            answer, interval = await book_hold(await self._db(), hold, r)
+            answer, interval = await book_hold(await self._db(), hold, r, self._opts.keys)
             out[i] = answer
             if interval is not None:
                 live.state.drop_hold(hold.id, now, delta)
@@ -450,7 +461,7 @@ class CalendarShard(RebuildingActor):
         if not self._may_book(live, hold, r.caller, r.patient_id):
             return m.not_found("hold")
         if hold.status is HoldStatus.BOOKED:  # a retry: answer with the appointment it became
-            answer, _ = await book_hold(await self._db(), hold, r)
+            answer, _ = await book_hold(await self._db(), hold, r, self._opts.keys)
             return answer
         return m.HOLD_EXPIRED
 
@@ -461,8 +472,8 @@ class CalendarShard(RebuildingActor):
         if caller.staff:
             return caller.org_id == hold.organization_id
         if caller.org_id is None:  # the public API: the hold token's digest is the holder
-            return hold.public and caller.holder == hold.holder
-        return caller.holder == hold.holder and patient_id == caller.patient_id
+            return hold.public and caller.holds(hold)
+        return caller.holds(hold) and patient_id == caller.patient_id
 
     # --- publishing and housekeeping -------------------------------------------------------
 

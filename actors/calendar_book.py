@@ -12,6 +12,8 @@ import asyncpg
 
 from actors import calendar_messages as m
 from actors.calendar_state import Hold, HoldStatus
+from storage.crypto import LEGACY, KeyRing
+from storage.db import TenantPool
 from storage.scheduling import (
     Appointment,
     BookedInterval,
@@ -20,6 +22,7 @@ from storage.scheduling import (
     SlotUnavailable,
     insert_appointment,
 )
+from storage.sealed import seal_values
 
 
 def _plain(value: Any) -> Any:
@@ -39,12 +42,23 @@ def _split(name: str) -> tuple[str, str]:
     return (first.strip(), last) if first.strip() else (last, "-")
 
 
-async def _guest(conn: asyncpg.Connection, org_id: uuid.UUID, contact: m.GuestContact) -> Any:
+async def _guest(
+    conn: asyncpg.Connection, org_id: uuid.UUID, contact: m.GuestContact, keys: KeyRing | None
+) -> Any:
     first, last = _split(contact.name)
+    row_id = uuid.uuid4()  # chosen here: the sealed contact is bound to its row
+    contact_of = {"email": contact.email, "phone": contact.phone}
+    if keys is not None:
+        sealed = seal_values(keys, "patients", row_id, org_id, contact_of)
+    else:
+        sealed = {k: None if v is None else LEGACY + v for k, v in contact_of.items()}
+        sealed.update(email_bidx=None, phone_bidx=None)
     return await conn.fetchval(
-        """INSERT INTO patients (organization_id, first_name, last_name, email, phone, guest)
-           VALUES ($1, $2, $3, $4, $5, true) RETURNING id""",
-        org_id, first[:100], last[:100], contact.email, contact.phone,
+        """INSERT INTO patients (id, organization_id, first_name, last_name, email, phone,
+                                 email_bidx, phone_bidx, guest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true) RETURNING id""",
+        row_id, org_id, first[:100], last[:100], sealed["email"], sealed["phone"],
+        sealed["email_bidx"], sealed["phone_bidx"],
     )  # fmt: skip
 
 
@@ -56,20 +70,26 @@ def _interval(appt: Appointment) -> BookedInterval:
 
 
 async def book_hold(
-    pool: asyncpg.Pool, hold: Hold, r: m.BookRequest
+    pool: TenantPool, hold: Hold, r: m.BookRequest, keys: KeyRing | None = None
 ) -> tuple[m.Result, BookedInterval | None]:
     """(answer, the interval now booked or None). A hold already booked answers with the
     appointment it became (a retried request) and books nothing new."""
     try:
-        async with pool.acquire(timeout=5) as conn, conn.transaction():
-            org = str(hold.organization_id)
-            await conn.execute("SELECT set_config('app.org_id', $1, true)", org)
+        async with pool.tenant(hold.organization_id, acquire_timeout=5) as conn:
             row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold.id)
             if row is not None or hold.status is HoldStatus.BOOKED:
                 if row is None:
                     return m.HOLD_EXPIRED, None
                 found = Appointment.from_row(row)
-                mine = r.caller.staff or r.guest is not None or found.patient_id == r.patient_id
+                # The caller's patient in the caller's organization, never the patient id alone.
+                mine = (
+                    r.caller.staff
+                    or r.guest is not None
+                    or (
+                        found.patient_id == r.patient_id
+                        and found.organization_id == r.caller.org_id
+                    )
+                )
                 if not mine:
                     return m.not_found("hold"), None
                 # Still held in our state: an earlier incarnation committed and died before it
@@ -78,7 +98,7 @@ async def book_hold(
                 return m.Booked(found, False), (_interval(found) if held else None)
             patient_id = r.patient_id
             if r.guest is not None:
-                patient_id = await _guest(conn, hold.organization_id, r.guest)
+                patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
             if patient_id is None:
                 return m.invalid("patient_id", "is required"), None
             appt = await insert_appointment(

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 
 from actors.calendar_state import CalendarState, DeltaBuilder, apply_delta
 from actors.calendar_store import HoldStore
 from pipelines.availability import RemovedSlot, Slot, compute_slots
+from storage.db import TenantPool
 from storage.events import EventLog, StreamPosition
 from storage.redis import ScriptCall
 from storage.scheduling import CalendarSnapshot, NotFound, load_calendar_snapshot
@@ -60,7 +60,7 @@ def parse_delta(data: dict[str, Any]) -> tuple[list[Slot], list[RemovedSlot]]:
     return upserted, removed
 
 
-async def _org_of(pool: asyncpg.Pool, calendar_id: uuid.UUID) -> tuple[uuid.UUID, bool]:
+async def _org_of(pool: TenantPool, calendar_id: uuid.UUID) -> tuple[uuid.UUID, bool]:
     async with pool.acquire(timeout=5) as conn:
         row = await conn.fetchrow(
             "SELECT organization_id, public FROM calendar_visibility($1)", calendar_id
@@ -71,10 +71,9 @@ async def _org_of(pool: asyncpg.Pool, calendar_id: uuid.UUID) -> tuple[uuid.UUID
 
 
 async def _snapshot(
-    pool: asyncpg.Pool, org_id: uuid.UUID, calendar_id: uuid.UUID, now: datetime
+    pool: TenantPool, org_id: uuid.UUID, calendar_id: uuid.UUID, now: datetime
 ) -> CalendarSnapshot:
-    async with pool.acquire(timeout=5) as conn, conn.transaction(isolation="repeatable_read"):
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+    async with pool.tenant(org_id, isolation="repeatable_read", acquire_timeout=5) as conn:
         return await load_calendar_snapshot(conn, calendar_id, now=now)
 
 
@@ -155,7 +154,7 @@ class LiveCalendar:
         self.checkpointed = time.monotonic()
 
     async def reload(
-        self, pool: asyncpg.Pool, now: datetime, delta: DeltaBuilder, *, rules: bool
+        self, pool: TenantPool, now: datetime, delta: DeltaBuilder, *, rules: bool
     ) -> None:
         snap = await _snapshot(pool, self.organization_id, self.calendar_id, now)
         self.state.replace_snapshot(snap, now, delta, rules=rules)
@@ -165,7 +164,7 @@ class LiveCalendar:
 
 
 async def load_calendar(
-    calendar_id: uuid.UUID, pool: asyncpg.Pool, store: HoldStore, events: EventLog, now: datetime
+    calendar_id: uuid.UUID, pool: TenantPool, store: HoldStore, events: EventLog, now: datetime
 ) -> LiveCalendar:
     """Rules and appointments from Postgres, live holds from Redis, and the stream position;
     publishes whatever subscribers missed while no shard owned the calendar."""

@@ -42,6 +42,14 @@ class Caller:
         """Only public calendars: anonymous bookers and patients."""
         return self.org_id is None or self.role == "patient"
 
+    def holds(self, hold: Hold) -> bool:
+        """Whether this caller is the hold's holder: the same holder AND the same organization
+        (none for the public API's anonymous holds). A holder alone is a bare id: a token of
+        another clinic may carry the same patient id (ARCHITECTURE.md invariant 8)."""
+        return self.holder == hold.holder and self.org_id == (
+            None if hold.public else hold.organization_id
+        )
+
 
 @compact
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from actors.pose_messages import SessionMeta
 from pipelines.session import GuideEvent, SessionGuide
 from pipelines.telemetry import validate_batch
 from storage.audit import AuditActor
+from storage.db import TenantPool
 from storage.telemetry import Record, write
 from storage.telerehab import ExerciseSummary, SessionRecord, record_completion
 
@@ -68,11 +67,10 @@ def session_record(meta: SessionMeta, guide: SessionGuide) -> SessionRecord:
     )
 
 
-async def store_completion(pool: asyncpg.Pool, meta: SessionMeta, guide: SessionGuide) -> str:
+async def store_completion(pool: TenantPool, meta: SessionMeta, guide: SessionGuide) -> str:
     """The completion's id; a retry after a crash returns the first record."""
     actor = AuditActor(meta.started_by, meta.started_role)
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(meta.org_id))
+    async with pool.tenant(meta.org_id) as conn:
         done = await record_completion(
             conn, session_record(meta, guide), org_id=meta.org_id, actor=actor
         )
@@ -126,7 +124,7 @@ def _phase_ms(ev: GuideEvent, guide: SessionGuide, now_ms: float) -> int:
 
 
 async def store_telemetry(
-    pool: asyncpg.Pool, batch: Sequence[tuple[SessionMeta, Mapping[str, Any]]]
+    pool: TenantPool, batch: Sequence[tuple[SessionMeta, Mapping[str, Any]]]
 ) -> int:
     """Write buffered events, one transaction per organization; returns rows now stored."""
     now = datetime.now(UTC)
@@ -140,8 +138,7 @@ async def store_telemetry(
             )  # fmt: skip
     stored = 0
     for org_id, records in by_org.items():
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
+        async with pool.tenant(org_id) as conn:
             await write(conn, org_id, records)
             stored += len(records)
     return stored

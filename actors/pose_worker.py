@@ -52,11 +52,12 @@ from pipelines.session import (
     SessionPlan,
     SessionState,
 )
+from storage.db import AppDatabase
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
 from storage.telerehab import TelerehabError
-from storage.types import Channel, ChannelName
+from storage.types import Channel, ChannelName, PatientSubject
 
 log = logging.getLogger("cadence.pose")
 MAX_OUTBOX = 50_000
@@ -163,13 +164,13 @@ class PoseWorker(RebuildingActor):
         self,
         index: int,
         size: int,
-        dsn: str,
+        db: AppDatabase,
         redis_url: str,
         prefix: str,
         opts: WorkerOptions,
     ) -> None:
         super().__init__(index, size)
-        self._db = LazyPool(dsn, max_size=4)
+        self._db = LazyPool(db, max_size=4)
         self._opts = opts
         self._config = GuideConfig(
             grace_ms=opts.grace_s * 1000, max_pause_ms=opts.max_pause_s * 1000
@@ -282,7 +283,7 @@ class PoseWorker(RebuildingActor):
             if not isinstance(req, m.Feed) or count[req.session_id] != 1:
                 continue
             running = self._sessions.get(req.session_id)
-            if running is None or running.meta.patient_id != req.owner:
+            if running is None or not running.meta.owned_by(req.owner):
                 continue
             try:
                 tracker = running.live.ready_tracker(req.aspect)
@@ -301,9 +302,9 @@ class PoseWorker(RebuildingActor):
         self._ahead_ms = (time.perf_counter() - started) * 1000 / total
         return {i: hint for (i, _, _), hint in zip(found, measured, strict=True)}
 
-    def _owned(self, session_id: uuid.UUID, owner: uuid.UUID) -> _Running:
+    def _owned(self, session_id: uuid.UUID, owner: PatientSubject) -> _Running:
         running = self._sessions.get(session_id)
-        if running is None or running.meta.patient_id != owner:
+        if running is None or not running.meta.owned_by(owner):
             raise GuideError("not_found", "no such session")
         return running
 
@@ -371,6 +372,20 @@ class PoseWorker(RebuildingActor):
         events = running.live.control(now, action, req.reps)
         self._emit(running, events, now)
         return m.Outcome(view=running.view(), events=[e.type for e in events])
+
+    async def stop_patient(self, patient: PatientSubject, reason: str) -> int:
+        """Abandon every running session of the patient (consent withdrawn): the patient's
+        channel gets `session.abandoned {reason}` at once. Returns how many were stopped."""
+        now = _now_ms()
+        stopped = 0
+        for running in list(self._sessions.values()):
+            if not running.meta.owned_by(patient) or running.live.state.ended:
+                continue
+            self._emit(running, running.live.guide.abandon(now, reason), now)
+            stopped += 1
+        if stopped:
+            await self._flush()
+        return stopped
 
     # --- effects ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from actors import pose_messages as m
 from actors.pool import ActorPool
 from pipelines.session import SessionPlan
+from storage.types import PatientSubject
 
 
 class SessionCommands:
@@ -38,7 +39,7 @@ class SessionCommands:
     async def feed(
         self,
         session_id: uuid.UUID,
-        owner: uuid.UUID,
+        owner: PatientSubject,
         t_ms: NDArray[np.float64],
         landmarks: NDArray[np.float64],
         *,
@@ -55,14 +56,14 @@ class SessionCommands:
         return result
 
     async def frame(
-        self, session_id: uuid.UUID, owner: uuid.UUID, t_ms: float, jpeg: bytes
+        self, session_id: uuid.UUID, owner: PatientSubject, t_ms: float, jpeg: bytes
     ) -> m.Outcome:
         request = m.Frame(session_id, owner, t_ms, jpeg)
         result: m.Outcome = await self._pool.call(session_id, request)
         return result
 
     async def control(
-        self, session_id: uuid.UUID, owner: uuid.UUID, action: str, reps: int | None = None
+        self, session_id: uuid.UUID, owner: PatientSubject, action: str, reps: int | None = None
     ) -> m.Outcome:
         result: m.Outcome = await self._pool.call(
             session_id, m.Control(session_id, owner, action, reps)
@@ -72,6 +73,12 @@ class SessionCommands:
     async def status(self, session_id: uuid.UUID) -> m.Outcome:
         result: m.Outcome = await self._pool.call(session_id, m.Status(session_id), idempotent=True)
         return result
+
+    async def stop_patient(self, patient: PatientSubject, reason: str) -> int:
+        """Abandon the patient's running sessions on every worker (a session may run on any;
+        sessions are sharded by their own id). Returns how many were stopped."""
+        stopped = await self._pool.broadcast("stop_patient", patient, reason)
+        return sum(int(n) for n in stopped)
 
     async def stats(self) -> list[dict[str, Any]]:
         """Every worker's counters and compute timings (tests, bench, operators)."""

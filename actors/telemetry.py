@@ -29,7 +29,9 @@ import ray
 
 from actors.base import LazyPool, PooledActor
 from pipelines.telemetry import CLINICAL, TelemetryRow, validate_batch
+from storage.db import AppDatabase
 from storage.telemetry import MissingPartition, StagedRow, write_staged
+from storage.types import PatientSubject
 
 log = logging.getLogger("cadence.telemetry")
 CONSENT_TTL_S = 30.0
@@ -45,12 +47,20 @@ class IngestRequest:
     patient_id: uuid.UUID | None
     body: bytes
 
+    @property
+    def patient(self) -> PatientSubject | None:
+        """The sending patient with its organization (a patient id alone names no one)."""
+        if self.patient_id is None:
+            return None
+        return PatientSubject(self.organization_id, self.patient_id)
+
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    # Analytics events of a patient who opted out: acknowledged and deliberately not stored.
+    # Analytics events of a patient without the analytics consent: acknowledged and deliberately
+    # not stored (analytics is opt-in: storage/consents.py).
     discarded: int = 0
     # "bad_request" (not JSON) | "validation_failed" (no events array) | "missing_partition" |
     # "storage_error"
@@ -67,24 +77,25 @@ class _Shaped:
 
 @ray.remote
 class TelemetryIngest(PooledActor):
-    def __init__(self, index: int, size: int, dsn: str) -> None:
+    def __init__(self, index: int, size: int, db: AppDatabase) -> None:
         super().__init__(index, size)
-        self._db = LazyPool(dsn, max_size=4)
-        self._consent: OrderedDict[uuid.UUID, tuple[float, bool]] = OrderedDict()
+        self._db = LazyPool(db, max_size=4)
+        # By organization AND patient: a token of one clinic carrying another clinic's patient
+        # id must neither read nor set the consent cached for that clinic's patient.
+        self._consent: OrderedDict[PatientSubject, tuple[float, bool]] = OrderedDict()
         self.batches = 0
         self.rows = 0
 
-    async def _analytics_allowed(self, org: uuid.UUID, patient: uuid.UUID) -> bool:
+    async def _analytics_allowed(self, patient: PatientSubject) -> bool:
         now = time.monotonic()
         cached = self._consent.get(patient)
         if cached and cached[0] > now:
             return cached[1]
-        async with (await self._db()).acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+        async with (await self._db()).tenant(patient.org_id) as conn:
             allowed = await conn.fetchval(
-                "SELECT consent_analytics FROM patients WHERE id = $1", patient
+                "SELECT consent_analytics FROM patients WHERE id = $1", patient.patient_id
             )
-        value = True if allowed is None else bool(allowed)
+        value = bool(allowed)  # opt-in: no recorded consent (or no such patient) is a no
         self._consent[patient] = (now + CONSENT_TTL_S, value)
         self._consent.move_to_end(patient)
         while len(self._consent) > CONSENT_CACHE_SIZE:
@@ -101,8 +112,9 @@ class TelemetryIngest(PooledActor):
             return _Shaped(req, [], IngestResult(error="validation_failed"))
         rows, rejected = validate_batch(events, now)
         discarded = 0
-        if req.patient_id is not None and any(not r.clinical for r in rows):
-            if not await self._analytics_allowed(req.organization_id, req.patient_id):
+        patient = req.patient
+        if patient is not None and any(not r.clinical for r in rows):
+            if not await self._analytics_allowed(patient):
                 kept = [r for r in rows if r.clinical]
                 discarded, rows = len(rows) - len(kept), kept
         result = IngestResult(len(rows) + discarded, [r.as_dict() for r in rejected], discarded)
@@ -121,8 +133,7 @@ class TelemetryIngest(PooledActor):
             records = [rec for item in items for rec in item.records]
             error: str | None = None
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+                async with pool.tenant(org) as conn:
                     stored = await write_staged(
                         conn, records, clinical=any(item.clinical for item in items)
                     )
@@ -139,6 +150,11 @@ class TelemetryIngest(PooledActor):
             self.batches += 1
             self.rows += stored
         return [item.result for item in shaped]
+
+    async def forget_consent(self, patient: PatientSubject) -> None:
+        """Drop the cached analytics consent of the patient: a decision just recorded applies
+        to the next batch, not after CONSENT_TTL_S."""
+        self._consent.pop(patient, None)
 
     async def stats(self) -> dict[str, Any]:
         return {"batches": self.batches, "rows": self.rows}

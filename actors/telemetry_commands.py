@@ -8,7 +8,7 @@ from typing import Any
 
 from actors.pool import ActorPool
 from actors.telemetry import IngestRequest, IngestResult
-from storage.types import Principal
+from storage.types import PatientSubject, Principal
 
 
 class IngestFailed(Exception):
@@ -35,6 +35,10 @@ class TelemetryCommands:
     def __init__(self, pool: ActorPool) -> None:
         self._pool = pool
         self._turn = itertools.count()
+
+    async def forget_consent(self, patient: PatientSubject) -> None:
+        """A consent decision was recorded: every ingest actor rereads it on the next batch."""
+        await self._pool.broadcast("forget_consent", patient)
 
     async def submit(self, principal: Principal, body: bytes) -> SubmitResult:
         """`body`: one client batch `{"events": [...]}` as bytes (parsed by the actor)."""

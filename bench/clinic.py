@@ -107,6 +107,10 @@ async def build(
             clinic.calendars.append(Calendar(cal["id"], [s["start"] for s in snap["slots"]]))
         for p in range(patients):
             made = await call("/v1/patients", {"first_name": "Bench", "last_name": f"P{p}"})
+            # Opt-in: without these, analytics telemetry is discarded and sessions are refused.
+            for purpose in ("analytics", "telerehab_camera"):
+                await call(f"/v1/patients/{made['id']}/consents",
+                           {"purpose": purpose, "policy_version": "bench"})  # fmt: skip
             clinic.patients.append(made["id"])
     return clinic
 

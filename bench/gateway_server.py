@@ -51,6 +51,9 @@ class BenchPolicy:
     def counters_only(self, principal: Principal, channel: Channel) -> bool:
         return channel.kind is ChannelKind.ORG and principal.role is Role.OWNER
 
+    def non_clinical_only(self, principal: Principal, channel: Channel) -> bool:
+        return False
+
 
 def build_app(redis_url: str, prefix: str, limits: Limits) -> web.Application:
     app = web.Application()

@@ -156,6 +156,13 @@ async def _world(base: str, dsn: str, n: int) -> tuple[uuid.UUID, list[tuple[uui
                 )
                 for i in range(n)
             ]
+            # Camera sessions need the patient's consent (refused with consent_required else).
+            await conn.executemany(
+                "INSERT INTO patient_consents (organization_id, patient_id, purpose,"
+                " policy_version, granted, channel)"
+                " VALUES ($1, $2, 'telerehab_camera', 'bench', true, 'paper')",
+                [(org, pid) for pid in patients],
+            )
             library = await ensure_global_exercises(conn)
     finally:
         await pool.close()

@@ -30,8 +30,12 @@ async def ensure_database(dsn: str) -> None:
         await conn.close()
 
 
-async def ensure_app_role(dsn: str, password: str) -> None:
-    """The application role: may log in, owns nothing, cannot bypass row-level security."""
+async def ensure_app_role(dsn: str, password: str, *, set_password: bool = False) -> bool:
+    """The application role: may log in, owns nothing, cannot bypass row-level security.
+
+    Its password is set when the role is created, and later only when `set_password` asks for
+    it (`cadence migrate --set-app-password`): re-running migrations must not undo a password
+    an operator chose. Returns whether the password was set."""
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         # Roles are cluster-wide; concurrent test runs may race here, hence the advisory lock.
@@ -42,7 +46,10 @@ async def ensure_app_role(dsn: str, password: str) -> None:
                 await conn.execute(
                     f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
                 )
-            await conn.execute(f"ALTER ROLE {APP_ROLE} PASSWORD {_literal(password)}")
+            if set_password or not exists:
+                await conn.execute(f"ALTER ROLE {APP_ROLE} PASSWORD {_literal(password)}")
+                return True
+            return False
     finally:
         await conn.close()
 
@@ -51,10 +58,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-async def migrate(dsn: str, app_password: str) -> list[str]:
+async def migrate(dsn: str, app_password: str, *, set_password: bool = False) -> list[str]:
     """Apply every pending migration; returns the ids applied."""
     await ensure_database(dsn)
-    await ensure_app_role(dsn, app_password)
+    await ensure_app_role(dsn, app_password, set_password=set_password)
     os.environ["CADENCE_MIGRATION_DSN"] = dsn
     os.environ["PICCOLO_CONF"] = "migrations.piccolo_conf"
     from piccolo.apps.migrations.commands.forwards import run_forwards
@@ -81,5 +88,5 @@ async def migrate(dsn: str, app_password: str) -> list[str]:
     return [line for line in out.getvalue().splitlines() if "ran" in line.lower()]
 
 
-def migrate_sync(dsn: str, app_password: str) -> list[str]:
-    return asyncio.run(migrate(dsn, app_password))
+def migrate_sync(dsn: str, app_password: str, *, set_password: bool = False) -> list[str]:
+    return asyncio.run(migrate(dsn, app_password, set_password=set_password))

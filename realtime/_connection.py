@@ -111,6 +111,10 @@ class Connection:
         return self._principal
 
     @property
+    def remote(self) -> str | None:
+        return self._request.remote
+
+    @property
     def queue_cap(self) -> int:
         return self.limits.queue_bytes
 

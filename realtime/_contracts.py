@@ -27,6 +27,11 @@ class SubscriptionPolicy(Protocol):
         """True when the subscriber may see aggregates only (the `owner` role on `org:`)."""
         ...
 
+    def non_clinical_only(self, principal: Principal, channel: Channel) -> bool:
+        """True when the subscriber may see no clinical event of the channel (a receptionist on
+        `patient:`): the gateway delivers only the types of `_hub.NON_CLINICAL_PREFIXES`."""
+        ...
+
 
 class ConnectionContext(Protocol):
     """What an op handler sees of the connection that sent the frame."""
@@ -36,6 +41,12 @@ class ConnectionContext(Protocol):
 
     @property
     def principal(self) -> Principal | None: ...
+
+    @property
+    def remote(self) -> str | None:
+        """The peer's IP address (None when unknown): abuse limits of anonymous ops count per
+        address."""
+        ...
 
     def push(self, frame: bytes, wire: bytes | None = None) -> bool:
         """Queue an already encoded server frame (JSON text) for this connection, in order with

@@ -89,6 +89,16 @@ class Gateway:
         await self.hub.start()
         self._ticker = asyncio.create_task(self._tick(), name="realtime-presence")
 
+    def close_matching(
+        self, matches: Callable[[Principal | None], bool], code: int, reason: str
+    ) -> int:
+        """Close, with `code`, every connection whose principal `matches` (a revoked member's,
+        on every process: the server calls this for each revocation it hears). Never awaits."""
+        closing = [c for c in self._connections.values() if matches(c.principal)]
+        for conn in closing:
+            conn.fail(code, reason)
+        return len(closing)
+
     async def close_all(self, code: int = CloseCode.GOING_AWAY) -> None:
         """Close every socket with `code` and wait (bounded) until their handlers finished."""
         for conn in list(self._connections.values()):
@@ -125,8 +135,11 @@ class Gateway:
         if origin is None or "*" in self._origins or origin in self._origins:
             return True  # non-browser clients send no Origin
         # Same origin as the server itself is always fine (the docs page, the demo pages).
-        parsed = URL(origin)
-        return parsed.host is not None and parsed.authority == request.host
+        try:
+            parsed = URL(origin)
+            return parsed.host is not None and parsed.authority == request.host
+        except ValueError:  # not a URL at all (e.g. "http://[x"): no origin we allow
+            return False
 
     @staticmethod
     def _token(request: web.Request) -> str | None:
@@ -139,9 +152,8 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
-            return web.json_response(
-                {"error": {"code": "forbidden", "message": "origin not allowed"}}, status=403
-            )
+            # The server's error middleware renders it as the error envelope.
+            raise web.HTTPForbidden(reason="origin not allowed")
         limits = self.limits
         ws = web.WebSocketResponse(
             max_msg_size=max(limits.max_text_bytes, limits.max_binary_bytes),

@@ -28,6 +28,10 @@ log = logging.getLogger("cadence.realtime.hub")
 
 # Events an `owner` may receive on org: channels (aggregates, never patient data).
 COUNTER_TYPES = frozenset({b"dashboard.updated"})
+# Events of a patient's channel that carry no clinical data (scheduling, presence, messages):
+# all a receptionist receives there. Anything else, including event types added later, counts
+# as clinical.
+NON_CLINICAL_PREFIXES = (b"appointment.", b"waitlist.", b"message.", b"presence.")
 _EPOCH = b',"epoch":"'
 _TYPE = b'"type":"'
 
@@ -40,6 +44,7 @@ class Live:
     seq: int
     epoch: str
     counter: bool
+    clinical: bool  # not one of NON_CLINICAL_PREFIXES
     frame: bytes
     wire: bytes  # the frame as a complete WebSocket frame, shared by every subscriber
 
@@ -70,6 +75,7 @@ def entry_of(raw_offset: bytes, frame: bytes) -> Live | None:
         # Interned: every subscription compares it on every delivery, identity makes that cheap.
         epoch=sys.intern(frame[start:end].decode()),
         counter=frame[type_start:type_end] in COUNTER_TYPES,
+        clinical=not frame[type_start:type_end].startswith(NON_CLINICAL_PREFIXES),
         frame=frame,
         wire=wire(frame),
     )

@@ -69,9 +69,16 @@ class BuiltinOps:
     async def enter_patient_presence(self, conn: Connection) -> None:
         principal = conn.principal
         if principal is not None and principal.role is Role.PATIENT and principal.patient_id:
-            channel = Channel.patient(principal.patient_id).name
-            conn.present_on.add(channel)
-            await self._presence.enter(channel, conn.id)
+            channel = Channel.patient(principal.patient_id)
+            # The token's patient id counts only as a patient of the token's organization (the
+            # policy compares both): another clinic's same id must not look connected there.
+            try:
+                if not await self.authorized(conn, channel):
+                    return
+            except OpError:  # authorization unavailable: no presence rather than a false one
+                return
+            conn.present_on.add(channel.name)
+            await self._presence.enter(channel.name, conn.id)
 
     async def authorized(self, conn: Connection, channel: Channel) -> bool:
         now = time.monotonic()
@@ -113,7 +120,9 @@ class BuiltinOps:
             raise OpError("forbidden", "you may not subscribe to this channel")
         principal = conn.principal
         counters_only = principal is not None and self._policy.counters_only(principal, channel)
-        sub = Subscription(name, conn, self._hub, self._slots, counters_only=counters_only)
+        non_clinical = principal is not None and self._policy.non_clinical_only(principal, channel)
+        sub = Subscription(name, conn, self._hub, self._slots, counters_only=counters_only,
+                           non_clinical_only=non_clinical)  # fmt: skip
         conn.subscriptions[name] = sub
         try:
             await sub.join(since, fid)

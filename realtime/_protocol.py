@@ -26,6 +26,7 @@ class CloseCode(IntEnum):
     TOO_LARGE = 1009
     INTERNAL = 1011
     UNAUTHORIZED = 4001  # token missing/invalid/expired (also mid-connection)
+    REVOKED = 4003  # the member was disabled, removed, changed role or signed out
     SLOW_CONSUMER = 4008  # outbound queue exceeded its byte cap
     TOO_MANY_FRAMES = 4029  # inbound frame rate exceeded
 
@@ -88,7 +89,21 @@ def parse_text(data: bytes | str) -> dict[str, Any]:
         raise OpError("bad_request", "frame must be a JSON object")
     if not isinstance(frame.get("op"), str):
         raise OpError("bad_request", "frame needs a string 'op'")
+    if b"\\u0000" in (data if isinstance(data, bytes) else data.encode()) and _has_nul(frame):
+        # PostgreSQL's text cannot hold NUL: refused here, not as a failure deep in an op.
+        raise OpError("validation_failed", "text must not contain NUL (\\u0000) characters")
     return frame
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL character in any string or key of a decoded JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def parse_binary(data: bytes) -> dict[str, Any]:

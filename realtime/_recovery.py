@@ -58,8 +58,8 @@ _TRANSITIONS: dict[SubState, frozenset[SubState]] = {
 
 class Subscription:
     __slots__ = (
-        "channel", "counters_only", "state", "last_seq", "last_offset", "epoch",
-        "_sink", "_hub", "_slots", "_buffer", "_buffered", "_stale", "_task",
+        "channel", "counters_only", "non_clinical_only", "state", "last_seq", "last_offset",
+        "epoch", "_sink", "_hub", "_slots", "_buffer", "_buffered", "_stale", "_task",
     )  # fmt: skip
 
     def __init__(
@@ -70,9 +70,11 @@ class Subscription:
         redis_slots: asyncio.Semaphore,
         *,
         counters_only: bool = False,
+        non_clinical_only: bool = False,
     ) -> None:
         self.channel = channel
         self.counters_only = counters_only
+        self.non_clinical_only = non_clinical_only
         self.state = SubState.JOINING
         self.last_seq = 0
         self.last_offset = "0-0"
@@ -172,7 +174,9 @@ class Subscription:
     def _accept(self, entry: Live) -> None:
         self.last_seq = entry.seq
         self.last_offset = entry.offset
-        if entry.counter or not self.counters_only:
+        if (entry.counter or not self.counters_only) and not (
+            entry.clinical and self.non_clinical_only
+        ):
             self._sink.push(entry.frame, entry.wire)
 
     def _hold(self, entry: Live) -> None:

@@ -2,10 +2,11 @@
 verified into a Principal.
 
 Our own tokens are HS256 with CADENCE_SECRET; when a JWKS URL is configured, RS256 tokens of the
-external identity provider are accepted too. The algorithm is chosen from the token header, but
-each algorithm is only ever checked with its own key, so `alg: none` and HS256-signed-with-the-
-public-key confusion both fail. Every verified token then passes the session gate (disabled
-memberships, revoked sessions).
+external identity provider are accepted too, if they name its issuer and our audience and their
+subject is linked to one of our memberships (which, not the token, says organization and role).
+The algorithm is chosen from the token header, but each algorithm is only ever checked with its
+own key, so `alg: none` and HS256-signed-with-the-public-key confusion both fail. Every verified
+token then passes the session gate (disabled memberships, revoked sessions).
 
 Verifying a JWT (base64, JSON, HMAC or RSA, claim checks) costs more than the rest of a small
 request, and a client presents the same access token for many calls: verified tokens are kept
@@ -18,6 +19,7 @@ stop verifying at once.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
@@ -39,6 +41,23 @@ class SessionGate(Protocol):
 class KeySource(Protocol):
     async def key(self, kid: str | None) -> Any:
         """The provider's public key for `kid`; raises when there is none."""
+
+
+class SubjectDirectory(Protocol):
+    async def principal_for(self, claims: tokens.ExternalClaims) -> Principal | None:
+        """Our membership for the provider's subject; None when it has none (refused)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalProvider:
+    """An identity provider we accept tokens of: its keys, the issuer and audience its tokens
+    must name, and where its subjects are mapped to our memberships."""
+
+    keys: KeySource
+    subjects: SubjectDirectory
+    issuer: str
+    audience: str
+    claim_names: tokens.ClaimNames = tokens.PROTOCOL_CLAIMS
 
 
 def bearer_token(request: web.Request, *, allow_query: bool = False) -> str | None:
@@ -63,13 +82,11 @@ class TokenAuthenticator:
         secret: str,
         *,
         gate: SessionGate | None = None,
-        jwks: KeySource | None = None,
-        claim_names: tokens.ClaimNames = tokens.PROTOCOL_CLAIMS,
+        provider: ExternalProvider | None = None,
     ) -> None:
         self._secret = secret
         self._gate = gate
-        self._jwks = jwks
-        self._claim_names = claim_names
+        self._provider = provider
         # Wall-clock deadlines: a token's `exp` is a wall-clock instant.
         self._verified: BoundedCache[str, tokens.Verified] = BoundedCache(
             "verified_tokens", VERIFIED_CACHE_SIZE, clock=time.time
@@ -110,17 +127,45 @@ class TokenAuthenticator:
         try:
             if alg == tokens.ALGORITHM:
                 return tokens.decode(self._secret, token)
-            if alg == tokens.EXTERNAL_ALGORITHM and self._jwks is not None:
-                kid = header.get("kid")
-                try:
-                    key = await self._jwks.key(kid if isinstance(kid, str) else None)
-                except Exception:  # unknown kid or an unreachable provider: not verifiable
-                    raise _unauthorized() from None
-                return tokens.decode_external(key, token, self._claim_names)
+            if alg == tokens.EXTERNAL_ALGORITHM and self._provider is not None:
+                return await self._check_external(self._provider, header, token)
         except tokens.InvalidToken:
             raise _unauthorized() from None
         raise _unauthorized()
 
+    async def _check_external(
+        self, provider: ExternalProvider, header: dict[str, Any], token: str
+    ) -> tokens.Verified:
+        kid = header.get("kid")
+        try:
+            key = await provider.keys.key(kid if isinstance(kid, str) else None)
+        except Exception:  # unknown kid or an unreachable provider: not verifiable
+            raise _unauthorized() from None
+        claims = tokens.decode_external(
+            key,
+            token,
+            issuer=provider.issuer,
+            audience=provider.audience,
+            names=provider.claim_names,
+        )
+        principal = await provider.subjects.principal_for(claims)
+        if principal is None:  # a stranger to us, whatever the provider says about them
+            raise _unauthorized()
+        return tokens.Verified(principal, claims.issued_at, external=True)
+
     async def authenticate(self, request: web.Request) -> Principal | None:
-        token = bearer_token(request)
-        return None if token is None else await self.authenticate_token(token)
+        try:
+            token = bearer_token(request)
+            return None if token is None else await self.authenticate_token(token)
+        except ApiError:
+            if _is_websocket_upgrade(request):
+                # Browsers cannot read the status of a refused upgrade: the gateway accepts it
+                # and closes with 4001, which they can read (PROTOCOL.md).
+                return None
+            raise
+
+
+def _is_websocket_upgrade(request: web.Request) -> bool:
+    # Only a GET can upgrade; a public route answered anonymously is what omitting the bad
+    # token would have got, and a non-public one still answers 401 (no principal).
+    return request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
-from server.settings import Settings, SettingsError
+from server.settings import LOCAL_ENVIRONMENTS, Settings, SettingsError, environment_of
+
+if TYPE_CHECKING:
+    from storage.sealed import Rotation
 
 
 def _settings() -> Settings:
@@ -80,32 +85,91 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from migrations.runner import migrate_sync
 
     settings = _settings()
-    migrate_sync(settings.database_url, settings.app_db_password)
+    migrate_sync(
+        settings.database_url, settings.app_db_password, set_password=args.set_app_password
+    )
     print("cadence: migrations applied", file=sys.stderr)
+    # The data step of the privacy migration: values stored before field encryption (tagged
+    # `p0:`) are sealed now; a no-op once every value is under the active key.
+    sealed = asyncio.run(_rotate_keys(settings, 500))
+    if any(sealed.rewritten.values()):
+        print(f"cadence: sealed {sum(sealed.rewritten.values())} stored rows", file=sys.stderr)
+    return 0
+
+
+async def _rotate_keys(settings: Settings, batch: int) -> Rotation:
+    from storage.db import create_pool
+    from storage.sealed import rotate
+
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        return await rotate(pool, settings.data_keys, batch=batch)
+    finally:
+        await pool.close()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`cadence keys rotate`: re-encrypt every sealed value under the active data key, in
+    batches, while the servers keep serving (they open values of any key they know). Deploy the
+    new key to every server first (listed, not yet active), then make it active and rotate;
+    drop the old key only after this ran."""
+    settings = _settings()
+    done = asyncio.run(_rotate_keys(settings, args.batch))
+    report = {
+        "active": settings.data_keys.active,
+        "rewritten": done.rewritten,
+        "unreadable": done.unreadable,
+    }
+    sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    if any(done.unreadable.values()):
+        print("cadence: some rows could not be opened and were left as they are", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from server.identity.seed import NotADemoLogin, reset_demo_password
     from server.seed import seed_demo
-    from storage.db import Database, create_pool, with_credentials
+    from storage.db import Database, with_credentials
 
+    # Checked before anything else: demo logins on a real deployment are a way in for anyone.
+    declared = environment_of(os.environ)
+    if declared is not None and declared not in LOCAL_ENVIRONMENTS:
+        print(
+            f"cadence: refusing to seed demo data with CADENCE_ENV={declared.value} "
+            "(only development or test)",
+            file=sys.stderr,
+        )
+        return 2
     settings = _settings()
 
     async def run() -> dict[str, object]:
         app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
-        db = Database(
-            await create_pool(app_dsn, min_size=1, max_size=2),
-            await create_pool(settings.database_url, min_size=1, max_size=2),
-        )
+        db = await Database.connect(settings.database_url, app_dsn, app_size=2, platform_size=2)
         try:
-            return await seed_demo(db, once=args.once)
+            if args.reset_password:
+                async with db.platform() as conn:
+                    password = await reset_demo_password(conn, args.reset_password)
+                return {"email": args.reset_password, "password": password}
+            return await seed_demo(db, once=args.once, keys=settings.data_keys)
         finally:
             await db.close()
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except NotADemoLogin:
+        print(f"cadence: {args.reset_password!r} is no demo login", file=sys.stderr)
+        return 2
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
     users: list[dict[str, str]] = result.get("users") or []  # type: ignore[assignment]
-    if args.once:
+    if result.get("existing"):
+        # Its passwords were shown once, when it was made; they are not kept anywhere.
+        print(
+            "cadence: the demo clinic already exists; for a new password of one of its logins "
+            "run: cadence seed demo --reset-password EMAIL",
+            file=sys.stderr,
+        )
+    elif args.once:
         for user in users:
             print(
                 f"demo login: {user['email']} / {user['password']} ({user['role']})",
@@ -181,12 +245,24 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.set_defaults(fn=cmd_serve)
 
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--set-app-password",
+        action="store_true",
+        help="also set the cadence_app role's password to CADENCE_DB_APP_PASSWORD "
+        "(otherwise it is set only when the role is created)",
+    )
+    migrate.set_defaults(fn=cmd_migrate)
 
     seed = sub.add_parser("seed", help="create demo data")
     seed.add_argument("what", choices=["demo"])
     seed.add_argument(
         "--once", action="store_true", help="seed only if this database has no demo clinic yet"
+    )
+    seed.add_argument(
+        "--reset-password",
+        metavar="EMAIL",
+        help="give this demo login a new random password and print it (nothing is seeded)",
     )
     seed.set_defaults(fn=cmd_seed)
 
@@ -206,6 +282,11 @@ def parser() -> argparse.ArgumentParser:
         "--months", type=_months, default=3, help="months ahead, 0..120 (default 3)"
     )
     partitions.set_defaults(fn=cmd_partitions)
+
+    keys = sub.add_parser("keys", help="field encryption keys")
+    keys.add_argument("what", choices=["rotate"])
+    keys.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    keys.set_defaults(fn=cmd_keys)
 
     bench = sub.add_parser("bench", help="run bench scenarios (see bench/README)", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)

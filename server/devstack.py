@@ -4,14 +4,21 @@ Order, for each service: the URL from the environment; a server already answerin
 local port; a private server under `.data/` started from the system's binaries (installed with
 apt-get when we are root and they are missing); else one clear message and exit status 2.
 
-Usage: python3 server/devstack.py ensure    -> writes .data/services.env (KEY=VALUE lines)
+Local secrets: CADENCE_SECRET (token signing), CADENCE_DB_APP_PASSWORD (the restricted
+database role), CADENCE_DATA_KEYS and CADENCE_BLIND_INDEX_KEY (field encryption) come from the
+environment when set, else are generated once, at random, and kept in .data/secrets.env
+(mode 0600), so every checkout has its own and none is a published default.
+
+Usage: python3 server/devstack.py ensure    -> writes .data/services.env (KEY=VALUE lines, 0600)
        python3 server/devstack.py stop      -> stops the private servers this script started
 """
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -194,6 +201,48 @@ def _system_libraries() -> None:
     _apt_install("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz0b", "libfontconfig1")
 
 
+SECRET_KEYS = (
+    "CADENCE_SECRET",
+    "CADENCE_DB_APP_PASSWORD",
+    "CADENCE_DATA_KEYS",
+    "CADENCE_BLIND_INDEX_KEY",
+)
+
+
+def _new_secret(key: str) -> str:
+    """Field encryption keys are 32 random bytes in base64 (the data keys with their id,
+    storage/crypto.py); the other secrets are opaque strings."""
+    if key == "CADENCE_DATA_KEYS":
+        return "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    if key == "CADENCE_BLIND_INDEX_KEY":
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(32)
+
+
+def _write_private(path: Path, lines: dict[str, str]) -> None:
+    """KEY=VALUE lines in a file only its owner can read (it holds secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file kept its mode through O_CREAT
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"{k}={v}\n" for k, v in lines.items()))
+
+
+def _local_secrets() -> dict[str, str]:
+    """The environment's values, else the ones generated on the first run (token_urlsafe:
+    shell-safe characters, 256 bits)."""
+    path = DATA / "secrets.env"
+    kept: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key in SECRET_KEYS and value:
+                kept[key] = value
+    for key in SECRET_KEYS:
+        kept.setdefault(key, _new_secret(key))
+    _write_private(path, kept)
+    return {key: os.environ.get(key) or kept[key] for key in SECRET_KEYS}
+
+
 def ensure() -> int:
     DATA.mkdir(exist_ok=True)
     _system_libraries()
@@ -207,8 +256,7 @@ def ensure() -> int:
     if problems:
         print(f"cadence: cannot start: {'; '.join(problems)}. {DOCKER_HINT}", file=sys.stderr)
         return 2
-    env_file = DATA / "services.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in urls.items()))
+    _write_private(DATA / "services.env", {**urls, **_local_secrets()})
     return 0
 
 

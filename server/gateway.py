@@ -85,8 +85,21 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await gateway.start()
     app[GATEWAY_KEY] = gateway
+    # A revoked member (disabled, removed, new role, signed out) loses its sockets on every
+    # process at once (each process hears every revocation on the identity feed).
+    stop_listening = app[IDENTITY_KEY].gate.feed.listen(
+        lambda revoked: _log_closed(
+            gateway.close_matching(revoked.matches, CloseCode.REVOKED, "access revoked")
+        )
+    )
     yield
+    stop_listening()
     await gateway.stop()
+
+
+def _log_closed(count: int) -> None:
+    if count:
+        log.info("closed %d revoked WebSocket(s)", count)
 
 
 async def shutdown(app: web.Application) -> None:

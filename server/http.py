@@ -123,6 +123,55 @@ def validate(data: Any, schema: Mapping[str, Any]) -> None:
         raise ApiError(422, "validation_failed", "request failed validation", {"fields": fields})
 
 
+_NUL_ESCAPE = b"\\u0000"
+
+
+def nul_path(value: Any, path: str = "$") -> str | None:
+    """Where a NUL character sits in a decoded JSON value (in a string or a key), if anywhere.
+
+    PostgreSQL's text cannot hold NUL, so such a value would fail deep inside a handler."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path != "$" else str(key)
+            if "\x00" in key:
+                return where.replace("\x00", "\\u0000")
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
+def nul_error(where: str) -> ApiError:
+    return ApiError(
+        422,
+        "validation_failed",
+        "text must not contain NUL characters",
+        {"fields": {where: "must not contain NUL (\\u0000) characters"}},
+    )
+
+
+def reject_nul_body(raw: bytes) -> None:
+    """422 for a JSON body with a NUL in any string or key. Bodies without the `\\u0000` escape
+    (every ordinary one) cost one byte search; others are parsed to tell a NUL from an escaped
+    backslash followed by `u0000`. A body that is not JSON is left for its handler (400)."""
+    if _NUL_ESCAPE not in raw:
+        return
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return
+    where = nul_path(data)
+    if where is not None:
+        raise nul_error(where)
+
+
 async def read_json(request: web.Request, schema: Mapping[str, Any] | None = None) -> Any:
     """The request's JSON body; 400 when it is not JSON, 422 when it breaks `schema`."""
     raw = await request.read()

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from actors import runtime
 from server.settings import Settings
-from storage.db import Database, create_pool, with_credentials
+from storage.db import Database, with_credentials
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
@@ -28,9 +28,7 @@ EVENTS_KEY = web.AppKey("events", EventLog)
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
-    app_pool = await create_pool(app_dsn, min_size=2, max_size=20)
-    platform_pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-    app[DB_KEY] = Database(app_pool, platform_pool)
+    app[DB_KEY] = await Database.connect(settings.database_url, app_dsn)
     yield
     await app[DB_KEY].close()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from storage.crypto import LEGACY, KeyRing
 from storage.db import Database
 
 
@@ -21,8 +22,23 @@ class DemoSeed:
     patients: list[dict[str, Any]] = field(default_factory=list)
     users: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Seals the encrypted columns; None (tests seeding a bare database) stores them tagged as
+    # legacy plaintext, which the next `cadence migrate` or `cadence keys rotate` seals.
+    keys: KeyRing | None = field(default=None, repr=False)
+
+    def sealed(self, table: str, row_id: Any, values: dict[str, Any]) -> dict[str, Any]:
+        from storage.sealed import seal_values, sealed_columns
+
+        if self.keys is not None:
+            return seal_values(self.keys, table, row_id, values["organization_id"], values)
+        out = dict(values)
+        for col in sealed_columns(table):
+            if out.get(col.column) is not None:
+                out[col.column] = LEGACY + str(out[col.column])
+        return out
 
     def result(self) -> dict[str, Any]:
+        """What `cadence seed demo` prints: ids, and each login's password this once."""
         return {
             "organization_id": self.organization_id,
             "calendars": self.calendars,
@@ -67,7 +83,20 @@ def _load_domain_seeders() -> None:
                 raise
 
 
-async def seed_demo(db: Database, *, once: bool = False) -> dict[str, Any]:
+def without_passwords(result: dict[str, Any]) -> dict[str, Any]:
+    """The seed's result as it may be kept: the logins' passwords exist only in the first print."""
+    users = [{k: v for k, v in u.items() if k != "password"} for u in result.get("users", [])]
+    return {**result, "users": users}
+
+
+async def seed_demo(
+    db: Database, *, once: bool = False, keys: KeyRing | None = None
+) -> dict[str, Any]:
+    """Seed a demo clinic; its result carries each login's random password, this one time.
+
+    With `once`, a database that already has a demo gets that demo's record back instead, with
+    `"existing": true` and no passwords (they were shown when it was made; see
+    `cadence seed demo --reset-password`)."""
     import secrets
 
     _load_domain_seeders()
@@ -76,10 +105,10 @@ async def seed_demo(db: Database, *, once: bool = False) -> dict[str, Any]:
         if once:
             previous = await conn.fetchval("SELECT result FROM demo_seed ORDER BY id LIMIT 1")
             if previous is not None:
-                return dict(previous)
-        demo = DemoSeed(suffix=secrets.token_hex(3))
+                return {**without_passwords(dict(previous)), "existing": True}
+        demo = DemoSeed(suffix=secrets.token_hex(3), keys=keys)
         for fn in _ordered():
             await fn(conn, demo)
         result = demo.result()
-        await conn.execute("INSERT INTO demo_seed (result) VALUES ($1)", result)
+        await conn.execute("INSERT INTO demo_seed (result) VALUES ($1)", without_passwords(result))
         return result

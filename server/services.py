@@ -15,9 +15,9 @@ from actors.pose_worker import PoseWorker, WorkerOptions
 from actors.session_commands import SessionCommands
 from actors.telemetry import TelemetryIngest
 from actors.telemetry_commands import TelemetryCommands
-from server.resources import KEYS_KEY, REDIS_KEY, SETTINGS_KEY
+from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.settings import Environment, Settings
-from storage.db import with_credentials
+from storage.db import AppDatabase, with_credentials
 
 TELEMETRY_KEY = web.AppKey("telemetry", TelemetryCommands)
 CALENDARS_KEY = web.AppKey("calendars", CalendarCommands)
@@ -39,12 +39,15 @@ def _shards(configured: int) -> int:
 
 async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
+    app_db = AppDatabase(
+        with_credentials(settings.database_url, "cadence_app", settings.app_db_password),
+        app[DB_KEY].seal,
+    )
     telemetry = ActorPool(
         TelemetryIngest,
         pool_name(settings, "telemetry"),
         _shards(settings.ingest_actors),
-        (app_dsn,),
+        (app_db,),
         max_pending=400,  # client batches of up to 500 events: at most ~200k events queued
     )
     calendars = ActorPool(
@@ -52,10 +55,14 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
         pool_name(settings, "calendar"),
         _shards(settings.calendar_shards),
         (
-            app_dsn,
+            app_db,
             settings.redis_url,
             settings.redis_prefix,
-            ShardOptions(retention_s=settings.stream_retention_s, maxlen=settings.stream_maxlen),
+            ShardOptions(
+                retention_s=settings.stream_retention_s,
+                maxlen=settings.stream_maxlen,
+                keys=settings.data_keys,
+            ),
         ),
         retry_window_s=6.0,  # requests wait this long for a restarting shard, then 503
     )
@@ -66,7 +73,7 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
         PoseWorker,
         pool_name(settings, "pose"),
         _shards(settings.pose_workers),
-        (app_dsn, settings.redis_url, settings.redis_prefix, pose_options),
+        (app_db, settings.redis_url, settings.redis_prefix, pose_options),
         retry_window_s=6.0,  # frames of a session wait this long for a restarting worker
     )
     app[POOLS_KEY] = [telemetry, calendars, pose]

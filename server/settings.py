@@ -6,9 +6,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from storage.crypto import DEV_INDEX_KEY, DEV_KEYS, KeyRing
+
+# Known to everyone who reads this file: accepted only with an explicit CADENCE_ENV of
+# development or test, never as a fallback anywhere else (`make run` uses the strong values
+# server/devstack.py generates into .data/ instead).
 DEV_SECRET = "cadence-development-secret-change-me"
+DEV_APP_PASSWORD = "cadence_app"
 _MIN_SECRET_LEN = 32
 
 
@@ -16,6 +23,18 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+LOCAL_ENVIRONMENTS = frozenset({Environment.DEVELOPMENT, Environment.TEST})
+
+
+def environment_of(environ: Mapping[str, str]) -> Environment | None:
+    """The declared CADENCE_ENV; unset means production (secrets are never defaulted unless a
+    developer says so); None for a value that is no environment."""
+    try:
+        return Environment(environ.get("CADENCE_ENV", "").strip().lower() or "production")
+    except ValueError:
+        return None
 
 
 class SettingsError(ValueError):
@@ -31,17 +50,22 @@ class Settings:
     database_url: str
     redis_url: str
     secret: str
-    env: Environment = Environment.DEVELOPMENT
+    env: Environment = Environment.PRODUCTION
     ray_address: str = ""
     # Every Redis key and pub/sub topic starts with this, so test runs and tenants of one Redis
     # server never see each other's keys.
     redis_prefix: str = "cadence:"
-    app_db_password: str = "cadence_app"
+    app_db_password: str = DEV_APP_PASSWORD
     host: str = "127.0.0.1"
     port: int = 8080
     cors_origins: tuple[str, ...] = ()
     ws_origins: tuple[str, ...] = ()
     jwks_url: str = ""
+    # An identity provider's tokens must name this issuer and audience (required with jwks_url).
+    jwks_issuer: str = ""
+    jwks_audience: str = ""
+    # Where outgoing mail (password resets) is written, one file per message; empty: not sent.
+    mail_dir: str = ""
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
@@ -53,11 +77,19 @@ class Settings:
     stream_maxlen: int = 100_000
     s3_endpoint_url: str = ""
     s3_bucket: str = "cadence"
+    # Field encryption at rest (storage/crypto.py): data keys by id, the active one, and the
+    # blind-index key. Development and test fall back to fixed keys; elsewhere they are required.
+    data_keys: KeyRing = field(default_factory=lambda: KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY))
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def is_local(self) -> bool:
+        """Development or test, declared explicitly: demo data and known defaults allowed."""
+        return self.env in LOCAL_ENVIRONMENTS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,19 +123,31 @@ class Settings:
         def csv(key: str) -> tuple[str, ...]:
             return tuple(p.strip() for p in text(key).split(",") if p.strip())
 
-        try:
-            environment = Environment(text("CADENCE_ENV", "development").lower())
-        except ValueError:
+        declared = environment_of(env)
+        if declared is None:
             problems.append("CADENCE_ENV must be one of development, test, production")
-            environment = Environment.DEVELOPMENT
+        environment = declared or Environment.PRODUCTION
 
         secret = text("CADENCE_SECRET")
-        if environment is Environment.PRODUCTION:
+        app_password = text("CADENCE_DB_APP_PASSWORD")
+        if environment not in LOCAL_ENVIRONMENTS:
+            # Without an explicit development/test environment nothing is defaulted: a missing
+            # value would otherwise be one every reader of this repository knows.
             if not secret or secret == DEV_SECRET:
-                problems.append("CADENCE_SECRET must be set to a non-default value in production")
+                problems.append(
+                    "CADENCE_SECRET must be set to a non-default value "
+                    "(or set CADENCE_ENV=development)"
+                )
             elif len(secret) < _MIN_SECRET_LEN:
                 problems.append(f"CADENCE_SECRET must be at least {_MIN_SECRET_LEN} characters")
+            if not app_password or app_password == DEV_APP_PASSWORD:
+                problems.append(
+                    "CADENCE_DB_APP_PASSWORD must be set to a non-default value "
+                    "(or set CADENCE_ENV=development)"
+                )
         secret = secret or DEV_SECRET
+        data_keys = _keyring(env, environment, problems)
+        app_password = app_password or DEV_APP_PASSWORD
 
         settings = cls(
             database_url=url("DATABASE_URL", ("postgres", "postgresql")),
@@ -112,12 +156,15 @@ class Settings:
             env=environment,
             ray_address=text("RAY_ADDRESS"),
             redis_prefix=text("CADENCE_REDIS_PREFIX", "cadence:"),
-            app_db_password=text("CADENCE_DB_APP_PASSWORD", "cadence_app"),
+            app_db_password=app_password,
             host=text("CADENCE_HOST", "127.0.0.1"),
             port=integer("CADENCE_PORT", 8080, low=1),
             cors_origins=csv("CADENCE_CORS_ORIGINS"),
             ws_origins=csv("CADENCE_WS_ORIGINS"),
             jwks_url=text("CADENCE_JWKS_URL"),
+            jwks_issuer=text("CADENCE_JWKS_ISSUER"),
+            jwks_audience=text("CADENCE_JWKS_AUDIENCE"),
+            mail_dir=text("CADENCE_MAIL_DIR", _dev_mail_dir(environment)),
             access_token_ttl_s=integer("CADENCE_ACCESS_TTL_S", 900, low=30),
             refresh_token_ttl_s=integer("CADENCE_REFRESH_TTL_S", 30 * 24 * 3600, low=60),
             max_body_bytes=integer("CADENCE_MAX_BODY_BYTES", 1024 * 1024, low=1024),
@@ -129,9 +176,42 @@ class Settings:
             stream_maxlen=integer("CADENCE_STREAM_MAXLEN", 100_000, low=1000),
             s3_endpoint_url=text("CADENCE_S3_ENDPOINT_URL"),
             s3_bucket=text("CADENCE_S3_BUCKET", "cadence"),
+            data_keys=data_keys,
         )
+        if settings.jwks_url and not (settings.jwks_issuer and settings.jwks_audience):
+            problems.append(
+                "CADENCE_JWKS_ISSUER and CADENCE_JWKS_AUDIENCE are required with CADENCE_JWKS_URL"
+            )
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("CADENCE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if problems:
             raise SettingsError(problems)
         return settings
+
+
+def _dev_mail_dir(environment: Environment) -> str:
+    """Development and test write mail under the checkout's `.data/`; production has no default."""
+    if environment is Environment.PRODUCTION:
+        return ""
+    return str(Path(__file__).resolve().parent.parent / ".data" / "mail")
+
+
+def _keyring(env: Mapping[str, str], environment: Environment, problems: list[str]) -> KeyRing:
+    """CADENCE_DATA_KEYS ("kid:base64,kid2:base64"; the first seals unless
+    CADENCE_DATA_KEY_ACTIVE names another) and CADENCE_BLIND_INDEX_KEY (base64, 32 bytes)."""
+    keys = env.get("CADENCE_DATA_KEYS", "").strip()
+    index = env.get("CADENCE_BLIND_INDEX_KEY", "").strip()
+    active = env.get("CADENCE_DATA_KEY_ACTIVE", "").strip()
+    if not keys and not index and environment in LOCAL_ENVIRONMENTS:
+        return KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY)
+    if not keys or not index:
+        problems.append(
+            "CADENCE_DATA_KEYS and CADENCE_BLIND_INDEX_KEY must be set "
+            "(or set CADENCE_ENV=development)"
+        )
+        return KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY)
+    try:
+        return KeyRing.parse(keys, index, active)
+    except ValueError as exc:
+        problems.append(f"CADENCE_DATA_KEYS: {exc}")
+        return KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY)

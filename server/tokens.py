@@ -1,5 +1,6 @@
 """Access tokens (PROTOCOL.md "Tokens"): HS256 with CADENCE_SECRET, audience `cadence`; RS256 tokens
-of an external identity provider, verified with its published keys and mapped to our claims."""
+of an external identity provider, verified with its published keys, its issuer and our audience
+(the subject is then mapped to one of our memberships, server/identity/external.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ EXTERNAL_ALGORITHM = "RS256"
 # Clock skew tolerated for tokens minted by another party's clock.
 EXTERNAL_LEEWAY_S = 30
 _REQUIRED = ["exp", "iat", "sub", "aud"]
+# The sign-in (refresh-token family) a token belongs to. Not OIDC's `sid`: PROTOCOL.md gives
+# `sid` to the specialist id.
+SESSION_CLAIM = "sess"
 
 
 class InvalidToken(Exception):
@@ -56,6 +60,7 @@ def issue(
     user_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     specialist_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
     ttl_s: int = 900,
     extra: dict[str, Any] | None = None,
 ) -> str:
@@ -75,6 +80,8 @@ def issue(
         claims["pid"] = str(patient_id)
     if specialist_id:
         claims["sid"] = str(specialist_id)
+    if session_id:
+        claims[SESSION_CLAIM] = str(session_id)
     claims.update(extra or {})
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -86,6 +93,7 @@ def principal_from_claims(claims: dict[str, Any], names: ClaimNames = PROTOCOL_C
         if org is None and role is not Role.SUPERADMIN:
             raise InvalidToken("token has no organization")
         patient, specialist = claims.get(names.patient), claims.get(names.specialist)
+        session = claims.get(SESSION_CLAIM)
         return Principal(
             user_id=uuid.UUID(claims["sub"]),
             org_id=uuid.UUID(org) if org else None,
@@ -93,6 +101,7 @@ def principal_from_claims(claims: dict[str, Any], names: ClaimNames = PROTOCOL_C
             patient_id=uuid.UUID(patient) if patient else None,
             specialist_id=uuid.UUID(specialist) if specialist else None,
             expires_at=float(claims["exp"]),
+            session_id=uuid.UUID(session) if session else None,
         )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise InvalidToken("token claims are invalid") from exc
@@ -117,29 +126,46 @@ def verify(secret: str, token: str) -> Principal:
     return decode(secret, token).principal
 
 
-def decode_external(key: Any, token: str, names: ClaimNames = PROTOCOL_CLAIMS) -> Verified:
-    """Verify an identity provider's RS256 token with `key` (from its JWKS) and map its claims.
+@dataclass(frozen=True, slots=True)
+class ExternalClaims:
+    """What we take from an identity provider's token: who it is, nothing it may grant. The
+    membership (organization, role, patient or specialist) comes from our own database."""
 
-    A provider's `sub` need not be a UUID: it is mapped to a stable one derived from issuer and
-    subject. A provider can never grant `superadmin`; platform operators sign in with us.
-    """
+    issuer: str
+    subject: str
+    # Which of the subject's memberships to use when it has several; never a grant by itself.
+    org_hint: uuid.UUID | None
+    issued_at: float
+    expires_at: float
+
+
+def decode_external(
+    key: Any,
+    token: str,
+    *,
+    issuer: str,
+    audience: str,
+    names: ClaimNames = PROTOCOL_CLAIMS,
+) -> ExternalClaims:
+    """Verify an identity provider's RS256 token with `key` (from its JWKS): signature, expiry,
+    issuer and audience. Its role and patient/specialist claims are ignored."""
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[EXTERNAL_ALGORITHM],
-            audience=AUDIENCE,
+            audience=audience,
+            issuer=issuer,
             leeway=EXTERNAL_LEEWAY_S,
-            options={"require": _REQUIRED},
+            options={"require": [*_REQUIRED, "iss"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from exc
-    if claims.get(names.role) == Role.SUPERADMIN.value:
-        raise InvalidToken("an identity provider cannot grant superadmin")
-    subject = str(claims["sub"])
+    subject, hint = claims["sub"], claims.get(names.org)
+    if not isinstance(subject, str) or not 0 < len(subject) <= 255:
+        raise InvalidToken("token subject is invalid")
     try:
-        user_id = uuid.UUID(subject)
-    except ValueError:
-        user_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{claims.get('iss', '')}#{subject}")
-    mapped = {**claims, "sub": str(user_id)}
-    return Verified(principal_from_claims(mapped, names), float(claims["iat"]), external=True)
+        org_hint = uuid.UUID(hint) if isinstance(hint, str) and hint else None
+        return ExternalClaims(issuer, subject, org_hint, float(claims["iat"]), float(claims["exp"]))
+    except (ValueError, TypeError) as exc:
+        raise InvalidToken("token claims are invalid") from exc

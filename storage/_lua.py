@@ -77,3 +77,18 @@ end
 return {top, epoch, 1, flat}
 """
 )
+
+# KEYS: stream, meta. ARGV: epoch candidate, then the ids to delete. Deletes those entries and,
+# when any existed, starts a new epoch: positions from before can no longer be "recovered"
+# across the hole (the gapless `seq` check alone would miss a hole in the middle).
+# Returns the number deleted.
+FORGET = """
+local n = 0
+if #ARGV > 1 then
+  n = redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+end
+if n > 0 then
+  redis.call('HSET', KEYS[2], 'e', ARGV[1])
+end
+return n
+"""

@@ -31,6 +31,9 @@ SENSITIVE_FIELDS = frozenset(
         "last_name",
         "note",
         "address",
+        # Keyed search digests of e-mail and phone (storage/sealed.py): equal values match.
+        "email_bidx",
+        "phone_bidx",
     }
 )
 
@@ -99,6 +102,32 @@ async def record(
         entity,
         None if entity_id is None else str(entity_id),
         diff(before, after),
+        actor.request_id,
+        actor.ip,
+    )
+
+
+async def record_read(
+    conn: asyncpg.Connection,
+    *,
+    actor: AuditActor,
+    organization_id: uuid.UUID | None,
+    patient_id: uuid.UUID,
+    entity: str,
+    entity_id: object,
+) -> None:
+    """A read of a patient's clinical records (action `read`), tagged with the patient so an
+    admin can list who looked at them (GET /v1/patients/{id}/access-log)."""
+    await conn.execute(
+        """INSERT INTO audit_log (organization_id, actor_user_id, actor_role, action, entity,
+                                  entity_id, patient_id, request_id, ip)
+           VALUES ($1, $2, $3, 'read', $4, $5, $6, $7, $8::inet)""",
+        organization_id,
+        actor.user_id,
+        actor.role,
+        entity,
+        None if entity_id is None else str(entity_id),
+        patient_id,
         actor.request_id,
         actor.ip,
     )

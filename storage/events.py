@@ -88,6 +88,7 @@ class EventLog:
         self._publish = redis.register_script(_lua.PUBLISH)
         self._position = redis.register_script(_lua.POSITION)
         self._replay = redis.register_script(_lua.REPLAY)
+        self._forget = redis.register_script(_lua.FORGET)
 
     def topic(self, channel: ChannelName) -> str:
         return self._keys.topic(channel)
@@ -162,6 +163,38 @@ class EventLog:
         )
         frames = [(_text(flat[i]), _bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
         return Replay(bool(recovered), StreamPosition(_text(top), _text(epoch)), frames)
+
+    async def drop(self, channel: ChannelName) -> None:
+        """Delete a channel's history (erasure of its subject). The meta stays, so the next
+        publish or position sees the loss and starts a new epoch."""
+        await self._redis.delete(self._keys.stream(channel))
+
+    async def forget(self, channel: ChannelName, needle: str, *, chunk: int = 1000) -> int:
+        """Delete every retained entry of `channel` whose frame contains `needle` (a patient
+        id in an organization's stream); returns how many. Entries are immutable, so they are
+        found first and then deleted, with the epoch change, in one script."""
+        stream, meta = self._stream_keys(channel)
+        wanted = needle.encode()
+        doomed: list[bytes | str] = []
+        start: bytes | str = "-"
+        while True:
+            rows: list[Any] = (
+                await self._redis.xrange(stream, min=start, max="+", count=chunk) or []
+            )
+            for entry_id, fields in rows:
+                frame = fields.get(b"f") or fields.get("f") or b""
+                if wanted in _bytes(frame):
+                    doomed.append(entry_id)
+            if len(rows) < chunk:
+                break
+            start = "(" + _text(rows[-1][0])
+        deleted = 0
+        for i in range(0, len(doomed), chunk):
+            part = doomed[i : i + chunk]
+            deleted += int(
+                await self._forget(keys=[stream, meta], args=[secrets.token_hex(6), *part])
+            )
+        return deleted
 
 
 def _text(value: bytes | str) -> str:

@@ -65,18 +65,22 @@ SELECT organization_id, patient_id, session_id, exercise_id, event_id, type,
 FROM telemetry_ingest_staging
 """
 
+# An event is the same event only within its organization: the client chooses the id and the
+# time, so another clinic may send the same pair, and it must neither replace nor suppress ours.
+# The primary key is (organization_id, event_id, t) and every deduplication names it.
+_SAME_EVENT = "ON CONFLICT (organization_id, event_id, t) DO NOTHING"
 # The bulk of telemetry (samples, watch events, errors) needs no rollup. First a plain insert:
-# a resend is rare, and the primary key (event_id, t) refuses it anyway, which only costs this
-# batch a second attempt with ON CONFLICT (`_BULK_DEDUPE`). Profiled, the speculative insertion
-# of ON CONFLICT costs Postgres about half as much CPU per row again as the COPY itself.
+# a resend is rare, and the primary key refuses it anyway, which only costs this batch a second
+# attempt with ON CONFLICT (`_BULK_DEDUPE`). Profiled, the speculative insertion of ON CONFLICT
+# costs Postgres about half as much CPU per row again as the COPY itself.
 _BULK_FRESH = _INSERT + "WHERE type NOT IN ('rep.metrics', 'session.timing')\n"
-_BULK_DEDUPE = _BULK_FRESH + "ON CONFLICT DO NOTHING"
+_BULK_DEDUPE = _BULK_FRESH + _SAME_EVENT
 # The few clinical rows always go through the deduplicating insert, which rolls up only the rows
 # really inserted, so aggregates count each event exactly once however often a client resends it.
 _CLINICAL = f"""
 WITH ins AS ({_INSERT}
   WHERE type IN ('rep.metrics', 'session.timing')
-  ON CONFLICT DO NOTHING
+  {_SAME_EVENT}
   RETURNING organization_id, patient_id, exercise_id, type, t, data
 ), rom AS (
   INSERT INTO telemetry_rom_daily AS r

@@ -29,6 +29,16 @@ STAFF_ROLES = frozenset({Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST})
 
 
 @dataclass(frozen=True, slots=True)
+class PatientSubject:
+    """A patient as every "is this the patient" check compares it: the organization AND the
+    patient (ARCHITECTURE.md invariant 8). A patient id alone proves nothing: a token, a hold or
+    a session of another clinic may carry the same id."""
+
+    org_id: uuid.UUID
+    patient_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: built from a verified token, never from request input."""
 
@@ -38,6 +48,16 @@ class Principal:
     patient_id: uuid.UUID | None = None
     specialist_id: uuid.UUID | None = None
     expires_at: float | None = None
+    # The sign-in this token belongs to (its refresh-token family): logout and password changes
+    # revoke it. None for operator tokens and identity-provider tokens.
+    session_id: uuid.UUID | None = None
+
+    @property
+    def patient(self) -> PatientSubject | None:
+        """The patient this principal acts as, with its organization; None for anyone else."""
+        if self.role is not Role.PATIENT or self.org_id is None or self.patient_id is None:
+            return None
+        return PatientSubject(self.org_id, self.patient_id)
 
 
 class ChannelKind(StrEnum):

@@ -66,7 +66,7 @@ async def live_server(specialists: int = 1, interval_min: int = 60) -> AsyncIter
         await admin.close()
     dsn = with_database(base_dsn, name)
     try:
-        await migrate(dsn, "cadence_app")
+        await migrate(dsn, os.environ.get("CADENCE_DB_APP_PASSWORD", "cadence_app"))
         env = {
             "DATABASE_URL": dsn,
             "CADENCE_SECRET": SECRET,

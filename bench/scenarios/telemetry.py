@@ -258,6 +258,14 @@ async def _seed(dsn: str, *, raw_table: bool = True) -> tuple[uuid.UUID, uuid.UU
                VALUES ($1, 'Bench', 'Patient') RETURNING id""",
             org,
         )
+        # Analytics telemetry is opt-in: without this consent it is discarded, not stored.
+        await conn.execute(
+            """INSERT INTO patient_consents (organization_id, patient_id, purpose, policy_version,
+                                             granted, channel)
+               VALUES ($1, $2, 'analytics', 'bench', true, 'paper')""",
+            org,
+            patient,
+        )
         if raw_table:
             await conn.execute(f"CREATE TABLE {RAW_TABLE} (LIKE {TABLE_SHAPE} INCLUDING ALL)")
     finally:

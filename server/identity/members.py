@@ -58,6 +58,21 @@ def _check_links(role: str, links: dict[str, uuid.UUID | None]) -> None:
         raise validation_failed(wrong)
 
 
+async def _ensure_links(conn: asyncpg.Connection, links: dict[str, uuid.UUID | None]) -> None:
+    """422 for a link to a patient or specialist that is not the organization's own."""
+    missing = await repository.missing_links(conn, links)
+    if missing:
+        raise validation_failed(
+            {name: f"no such {_LINKS[name]} in this organization" for name in missing}
+        )
+
+
+def _refused_link() -> ApiError:
+    # The composite keys (organization_id, patient_id / specialist_id) refused a link that
+    # _ensure_links had let through (the row went away in between): still the caller's 422.
+    return validation_failed({"$": "a linked patient or specialist is not in this organization"})
+
+
 class Members:
     def __init__(self, backends: Backends, passwords: Passwords, gate: MembershipGate) -> None:
         self._backends = backends
@@ -103,6 +118,7 @@ class Members:
         # Hashed before the transaction: no connection is held during the ~20 ms of argon2.
         password_hash = await self._passwords.hash(password) if password else None
         async with self._backends.db().tenant(org_id) as conn:
+            await _ensure_links(conn, links)
             try:
                 member = await repository.add_member(
                     conn,
@@ -116,6 +132,8 @@ class Members:
                 raise ApiError(
                     409, "conflict", "this person is already a member of the organization"
                 ) from None
+            except asyncpg.ForeignKeyViolationError:
+                raise _refused_link() from None
             await audit.record(
                 conn,
                 actor=actor,
@@ -148,8 +166,12 @@ class Members:
             changes = {k: v for k, v in {"role": role, **links}.items() if before[k] != v}
             if not changes:
                 return before
+            await _ensure_links(conn, {k: v for k, v in links.items() if k in changes})
             changes["sessions_valid_after"] = datetime.now(UTC)
-            after = await repository.update_member(conn, user_id, changes)
+            try:
+                after = await repository.update_member(conn, user_id, changes)
+            except asyncpg.ForeignKeyViolationError:
+                raise _refused_link() from None
             await self._record(conn, actor, org_id, "user.update", before, after)
         await self._publish(org_id, after)
         return after
@@ -178,6 +200,29 @@ class Members:
             await self._record(conn, actor, org_id, action, before, after)
         await self._publish(org_id, after)
         return after
+
+    async def remove(self, org_id: uuid.UUID, actor: AuditActor, user_id: uuid.UUID) -> None:
+        """The person leaves the organization: the membership is deleted, its sign-ins here are
+        revoked and its open WebSockets closed. The account stays (other organizations)."""
+        self._not_self(actor, user_id)
+        async with self._backends.db().tenant(org_id) as conn:
+            before = await repository.get_member(conn, user_id, for_update=True)
+            if before is None:
+                raise not_found("user")
+            sessions = await repository.revoke_member_sessions(conn, user_id)
+            await repository.delete_member(conn, user_id)
+            await audit.record(
+                conn,
+                actor=actor,
+                organization_id=org_id,
+                action="user.remove",
+                entity="user",
+                entity_id=user_id,
+                before=_snapshot(before),
+            )
+        # Tokens from before now are refused, also those that name no sign-in.
+        await self._gate.remember(org_id, user_id, disabled=False, valid_after=datetime.now(UTC))
+        await self._gate.revoke_sessions(user_id, sessions, org_id)
 
     @staticmethod
     def _not_self(actor: AuditActor, user_id: uuid.UUID) -> None:

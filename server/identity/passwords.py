@@ -39,6 +39,14 @@ class Passwords:
         async with self._slots:
             return await asyncio.to_thread(self._check, stored, password)
 
+    def needs_rehash(self, stored: str) -> bool:
+        """True when `stored` was hashed with other parameters than ours (they were raised since):
+        the sign-in that just verified it stores a fresh hash."""
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except (InvalidHashError, ValueError):
+            return True
+
     def _check(self, stored: str, password: str) -> bool:
         try:
             return self._hasher.verify(stored, password)

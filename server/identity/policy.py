@@ -7,8 +7,11 @@ Channels follow PROTOCOL.md "Channels and events". Decisions beyond the table:
 - `calendar:<id>`: public calendars are open to everyone, anonymous included. Other calendars are
   open to admin, receptionist, specialist and also `owner` of the calendar's organization:
   `slots.changed` carries no patient data, and availability is the kind of aggregate an owner sees.
-- `patient:<id>`: the patient (token `pid`) of the patient's own organization, or admin,
-  receptionist and specialist of that organization. Never `owner`.
+- `patient:<id>`: decided by the same rule as REST's clinical records
+  (server/telerehab/_access.clinical_view): the patient (token `pid`), admins, specialists
+  treating the patient; a receptionist of the organization is subscribed to the non-clinical
+  events only (`non_clinical_only`: the gateway drops every other event type at fan-out).
+  Never `owner`.
 - `org:<id>`: admin, receptionist, specialist and `owner` of that organization; the owner gets
   counters only (`counters_only`), the gateway strips everything else.
 - `superadmin` subscribes to no private channel: platform operators manage organizations, they do
@@ -29,6 +32,7 @@ import asyncpg
 
 from server.errors import ApiError
 from server.routing import Access
+from server.telerehab._access import ClinicalView, clinical_view
 from storage.db import Database
 from storage.types import STAFF_ROLES, Channel, ChannelKind, Principal, Role
 
@@ -68,6 +72,10 @@ class Policy:
         """True when the principal may see aggregate counters of the channel and nothing else."""
         return channel.kind is ChannelKind.ORG and principal.role is Role.OWNER
 
+    def non_clinical_only(self, principal: Principal, channel: Channel) -> bool:
+        """True when the principal may see a patient's scheduling and presence events only."""
+        return channel.kind is ChannelKind.PATIENT and principal.role is Role.RECEPTIONIST
+
     async def _calendar(self, principal: Principal | None, calendar_id: uuid.UUID) -> bool:
         async with self._db().anonymous() as conn:
             row = await conn.fetchrow(
@@ -90,10 +98,10 @@ class Policy:
         elif principal.role not in PATIENT_STAFF_ROLES:
             return False
         # The patient must belong to the principal's organization (a token's pid alone is not
-        # proof: a foreign id under RLS simply is not found).
+        # proof: a foreign id under RLS simply is not found), and a specialist must treat them.
         async with self._db().tenant(principal.org_id) as conn:
-            found = await conn.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id)
-        return found is not None
+            view = await clinical_view(conn, principal, patient_id)
+        return view is not ClinicalView.NONE
 
 
 def _member_with(principal: Principal, org_id: uuid.UUID, allowed: frozenset[Role]) -> bool:

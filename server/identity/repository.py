@@ -135,6 +135,25 @@ async def add_member(
     return member
 
 
+_LINKED = {"patient_id": "patients", "specialist_id": "specialists"}
+
+
+async def missing_links(
+    conn: asyncpg.Connection, links: Mapping[str, uuid.UUID | None]
+) -> list[str]:
+    """The links (`patient_id`, `specialist_id`) that name no live row of the current
+    organization: row-level security hides other tenants' rows, so another clinic's patient is
+    simply not found. The composite foreign keys on memberships are the proof behind this."""
+    missing = []
+    for name, table in _LINKED.items():
+        value = links.get(name)
+        if value is not None and not await conn.fetchval(
+            f"SELECT 1 FROM {table} WHERE id = $1 AND deleted_at IS NULL", value
+        ):
+            missing.append(name)
+    return missing
+
+
 async def update_member(
     conn: asyncpg.Connection, user_id: uuid.UUID, changes: Mapping[str, Any]
 ) -> Row:
@@ -155,12 +174,19 @@ async def update_member(
     return member
 
 
-async def revoke_member_sessions(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
-    await conn.execute(
+async def revoke_member_sessions(conn: asyncpg.Connection, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """Revoke the member's live refresh tokens here; returns their sessions (families)."""
+    records = await conn.fetch(
         """UPDATE refresh_tokens SET revoked_at = now()
-           WHERE user_id = $1 AND revoked_at IS NULL""",
+           WHERE user_id = $1 AND revoked_at IS NULL RETURNING family_id""",
         user_id,
     )
+    return {r["family_id"] for r in records}
+
+
+async def delete_member(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """The membership in the current organization; the account stays (other organizations)."""
+    await conn.execute("DELETE FROM memberships WHERE user_id = $1", user_id)
 
 
 async def get_user(conn: asyncpg.Connection, user_id: uuid.UUID) -> Row | None:

@@ -10,11 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from server.errors import not_found, validation_failed
+from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, iso, json_response, path_id, read_json
 from server.identity import members, organizations, repository, schemas
 from server.identity._services import IDENTITY_KEY, Identity
 from server.identity._web import page_of, page_response, query_instant, query_uuid
+from server.identity.external import ExternalSubjects
 from server.middleware import principal
 from server.routing import EVERYONE, Endpoint, RateLimit, public, roles
 from storage.types import Role
@@ -23,6 +24,9 @@ from storage.types import Role
 LOGIN_RATE = RateLimit(limit=20, window_s=60, fail_closed=True)
 REFRESH_RATE = RateLimit(limit=60, window_s=60, fail_closed=True)
 LOGOUT_RATE = RateLimit(limit=60, window_s=60)
+PASSWORD_RATE = RateLimit(limit=10, window_s=60, fail_closed=True)
+# Per client address; asking for a reset also limits each account identifier (accounts.py).
+RESET_RATE = RateLimit(limit=10, window_s=600, fail_closed=True)
 
 ADMIN = roles(Role.ADMIN)
 SUPERADMIN = roles(Role.SUPERADMIN)
@@ -72,6 +76,29 @@ async def refresh(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.REFRESH)
     await _identity(request).sessions.logout(body["refresh_token"], audit_actor(request, None))
+    return web.Response(status=204)
+
+
+async def change_password(request: web.Request) -> web.Response:
+    body = await read_json(request, schemas.PASSWORD_CHANGE)
+    who = principal(request)
+    await _identity(request).accounts.change_password(
+        who, body["current_password"], body["new_password"], audit_actor(request, who)
+    )
+    return web.Response(status=204)
+
+
+async def request_password_reset(request: web.Request) -> web.Response:
+    body = await read_json(request, schemas.PASSWORD_RESET_REQUEST)
+    await _identity(request).accounts.start_reset(body["email"])
+    return web.Response(status=202)
+
+
+async def confirm_password_reset(request: web.Request) -> web.Response:
+    body = await read_json(request, schemas.PASSWORD_RESET_CONFIRM)
+    await _identity(request).accounts.finish_reset(
+        body["token"], body["new_password"], audit_actor(request, None)
+    )
     return web.Response(status=204)
 
 
@@ -167,12 +194,53 @@ async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
     return json_response(members.render(member))
 
 
+async def remove_user(request: web.Request) -> web.Response:
+    user_id = path_id(request, what="user")
+    actor = audit_actor(request, principal(request))
+    await _identity(request).members.remove(_own_org(request), actor, user_id)
+    return web.Response(status=204)
+
+
 async def disable_user(request: web.Request) -> web.Response:
     return await _set_enabled(request, False)
 
 
 async def enable_user(request: web.Request) -> web.Response:
     return await _set_enabled(request, True)
+
+
+# --- identity-provider links (platform) ------------------------------------------------------
+
+
+def _subjects(request: web.Request) -> ExternalSubjects:
+    subjects = _identity(request).subjects
+    if subjects is None:
+        raise ApiError(409, "conflict", "no identity provider is configured (CADENCE_JWKS_URL)")
+    return subjects
+
+
+async def link_external_identity(request: web.Request) -> web.Response:
+    user_id = path_id(request, what="account")
+    body = await read_json(request, schemas.EXTERNAL_LINK)
+    actor = audit_actor(request, principal(request))
+    row = await _subjects(request).link(actor, user_id, body["subject"])
+    return json_response(
+        {
+            "user_id": str(row["user_id"]),
+            "issuer": row["issuer"],
+            "subject": row["subject"],
+            "created_at": iso(row["created_at"]),
+        }
+    )
+
+
+async def unlink_external_identity(request: web.Request) -> web.Response:
+    user_id = path_id(request, what="account")
+    subjects = _identity(request).subjects
+    if subjects is None:  # without a provider there is no link to remove
+        raise not_found("link")
+    await subjects.unlink(audit_actor(request, principal(request)), user_id)
+    return web.Response(status=204)
 
 
 # --- audit log ---------------------------------------------------------------------------------
@@ -246,8 +314,25 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint(
         "POST", "/v1/auth/logout", logout, public(LOGOUT_RATE),
-        "Revoke the refresh token's family (always 204)", "auth",
+        "Sign out: revoke the sign-in (its refresh and access tokens; its WebSockets close "
+        "with 4003). Always 204", "auth",
         request_schema=schemas.REFRESH, status=204, errors=(429,),
+    ),
+    Endpoint(
+        "POST", "/v1/auth/password", change_password, roles(*Role, rate=PASSWORD_RATE),
+        "Change your password (the current one required); your other sign-ins end", "auth",
+        request_schema=schemas.PASSWORD_CHANGE, status=204, errors=(403, 409, 422, 429),
+    ),
+    Endpoint(
+        "POST", "/v1/auth/password-reset", request_password_reset, public(RESET_RATE),
+        "Mail a single-use reset code (valid 30 min) if the e-mail has an account; the answer "
+        "is the same either way", "auth",
+        request_schema=schemas.PASSWORD_RESET_REQUEST, status=202, errors=(429, 503),
+    ),
+    Endpoint(
+        "POST", "/v1/auth/password-reset/confirm", confirm_password_reset, public(RESET_RATE),
+        "Set a new password with the mailed code; every sign-in of the account ends", "auth",
+        request_schema=schemas.PASSWORD_RESET_CONFIRM, status=204, errors=(400, 429, 503),
     ),
     Endpoint(
         "GET", "/v1/me", me, EVERYONE,
@@ -303,6 +388,11 @@ ENDPOINTS: list[Endpoint] = [
         errors=(404, 409),
     ),
     Endpoint(
+        "DELETE", "/v1/users/{id}", remove_user, ADMIN,
+        "Remove a person from your organization: their sign-ins here end at once", "users",
+        status=204, errors=(404, 409),
+    ),
+    Endpoint(
         "POST", "/v1/users/{id}/disable", disable_user, ADMIN,
         "Disable a person: their tokens are refused from now on", "users",
         response_schema=schemas.USER, errors=(404, 409),
@@ -311,6 +401,18 @@ ENDPOINTS: list[Endpoint] = [
         "POST", "/v1/users/{id}/enable", enable_user, ADMIN,
         "Enable a disabled person (they sign in again)", "users",
         response_schema=schemas.USER, errors=(404,),
+    ),
+    Endpoint(
+        "PUT", "/v1/accounts/{id}/external-identity", link_external_identity, SUPERADMIN,
+        "Link the identity provider's subject to an account (superadmin): its provider tokens "
+        "then sign in with the account's memberships", "organizations",
+        request_schema=schemas.EXTERNAL_LINK, response_schema=schemas.EXTERNAL_IDENTITY,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        "DELETE", "/v1/accounts/{id}/external-identity", unlink_external_identity, SUPERADMIN,
+        "Unlink the account's provider subject (superadmin); its live connections end",
+        "organizations", status=204, errors=(404,),
     ),
     Endpoint(
         "GET", "/v1/audit", list_audit, roles(Role.ADMIN, Role.SUPERADMIN),

@@ -53,6 +53,29 @@ LOGIN = _object(
 REFRESH = _object(
     {"refresh_token": {"type": "string", "minLength": 1, "maxLength": 200}}, ("refresh_token",)
 )
+_NEW_PASSWORD: Schema = {"type": "string", "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH}
+PASSWORD_CHANGE = _object(
+    {
+        "current_password": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+        "new_password": _NEW_PASSWORD,
+    },
+    ("current_password", "new_password"),
+)
+PASSWORD_RESET_REQUEST = _object(
+    {"email": {"type": "string", "minLength": 3, "maxLength": 320}}, ("email",)
+)
+PASSWORD_RESET_CONFIRM = _object(
+    {
+        "token": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "the code of the reset e-mail",
+        },
+        "new_password": _NEW_PASSWORD,
+    },
+    ("token", "new_password"),
+)
 TOKENS: Schema = {
     "type": "object",
     "properties": {
@@ -96,8 +119,14 @@ USER_CREATE = _object(
         },
         "display_name": {"type": "string", "maxLength": 200},
         "role": {"enum": MEMBER_ROLES},
-        "patient_id": {**NULLABLE_UUID, "description": "role patient only"},
-        "specialist_id": {**NULLABLE_UUID, "description": "role specialist only"},
+        "patient_id": {
+            **NULLABLE_UUID,
+            "description": "role patient only; a patient of this organization (else 422)",
+        },
+        "specialist_id": {
+            **NULLABLE_UUID,
+            "description": "role specialist only; a specialist of this organization (else 422)",
+        },
     },
     ("email", "role"),
 )
@@ -135,6 +164,18 @@ ME: Schema = {
         "role": {"enum": ALL_ROLES},
         "patient_id": NULLABLE_UUID,
         "specialist_id": NULLABLE_UUID,
+    },
+}
+EXTERNAL_LINK = _object(
+    {"subject": {"type": "string", "minLength": 1, "maxLength": 255}}, ("subject",)
+)
+EXTERNAL_IDENTITY: Schema = {
+    "type": "object",
+    "properties": {
+        "user_id": UUID,
+        "issuer": {"type": "string"},
+        "subject": {"type": "string"},
+        "created_at": TIMESTAMP,
     },
 }
 AUDIT_ENTRY: Schema = {

@@ -3,11 +3,16 @@
 Runs first (server/seed.py imports it first); later seeders find `demo.organization_id` and, in
 `demo.users`, each login's `user_id` and `role` to link specialists and patients to accounts
 (`UPDATE memberships SET specialist_id = ... WHERE user_id = ...`).
+
+Every password is random (the `secrets` module), stored only as its argon2 hash and handed back
+once in the seed's result; nothing about it follows from the e-mail. The demo has no platform
+superadmin: anyone reading the printed logins would otherwise own every clinic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import asyncpg
@@ -16,7 +21,7 @@ from server.identity.passwords import Passwords
 from server.seed import DemoSeed, seeder
 from storage import audit
 
-# (login label, role); the labels make e-mails and passwords readable in the demo output.
+# (login label, role); the labels make the e-mails readable in the demo output.
 DEMO_LOGINS = [
     ("admin", "admin"),
     ("receptionist", "receptionist"),
@@ -27,6 +32,11 @@ DEMO_LOGINS = [
     ("patient2", "patient"),
 ]
 DEMO_DOMAIN = "demo.cadence.test"  # reserved TLD: never a real mailbox
+
+
+def new_demo_password() -> str:
+    """A random password of 24 URL-safe characters (144 bits): shown once, never derived."""
+    return secrets.token_urlsafe(18)
 
 
 @seeder
@@ -43,30 +53,25 @@ async def seed_identity(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     await _audit(conn, org_id, "organization.create", "organization", org_id, dict(org))
 
     passwords = Passwords()
-    logins = [(f"{label}-{demo.suffix}-demo", label, role) for label, role in DEMO_LOGINS]
-    logins.append((f"superadmin-{demo.suffix}-demo", "superadmin", "superadmin"))
+    logins = [(new_demo_password(), label, role) for label, role in DEMO_LOGINS]
     hashes = await asyncio.gather(*(passwords.hash(password) for password, _, _ in logins))
     for (password, label, role), password_hash in zip(logins, hashes, strict=True):
         email = f"{label}.{demo.suffix}@{DEMO_DOMAIN}"
         user_id = await conn.fetchval(
-            """INSERT INTO users (email, password_hash, display_name, is_superadmin)
-               VALUES ($1, $2, $3, $4) RETURNING id""",
+            """INSERT INTO users (email, password_hash, display_name)
+               VALUES ($1, $2, $3) RETURNING id""",
             email,
             password_hash,
             f"Demo {label.capitalize()}",
-            role == "superadmin",
         )
-        if role != "superadmin":  # a platform account, member of no organization
-            await conn.execute(
-                """INSERT INTO memberships (organization_id, user_id, role)
-                   VALUES ($1, $2, $3)""",
-                org_id,
-                user_id,
-                role,
-            )
-            await _audit(
-                conn, org_id, "user.create", "user", user_id, {"email": email, "role": role}
-            )
+        await conn.execute(
+            """INSERT INTO memberships (organization_id, user_id, role)
+               VALUES ($1, $2, $3)""",
+            org_id,
+            user_id,
+            role,
+        )
+        await _audit(conn, org_id, "user.create", "user", user_id, {"email": email, "role": role})
         demo.users.append(
             {"email": email, "password": password, "role": role, "user_id": str(user_id)}
         )
@@ -89,3 +94,31 @@ async def _audit(
         entity_id=entity_id,
         after=after,
     )
+
+
+class NotADemoLogin(LookupError):
+    """The e-mail names no demo login (only demo logins can be reset this way)."""
+
+
+async def reset_demo_password(conn: asyncpg.Connection, email: str) -> str:
+    """Give one demo login a new random password; returns it (the caller shows it once).
+
+    The way back into a demo seeded earlier: its passwords were shown once and are kept only as
+    hashes. Limited to the reserved demo domain, so this is no back door to real accounts."""
+    if not email.lower().endswith("@" + DEMO_DOMAIN):
+        raise NotADemoLogin(email)
+    password = new_demo_password()
+    row = await conn.fetchrow(
+        """UPDATE users SET password_hash = $2, updated_at = now()
+           WHERE lower(email) = lower($1) AND NOT is_superadmin
+           RETURNING id, (SELECT organization_id FROM memberships m
+                          WHERE m.user_id = users.id LIMIT 1) AS organization_id""",
+        email,
+        await Passwords().hash(password),
+    )
+    if row is None:
+        raise NotADemoLogin(email)
+    await _audit(
+        conn, row["organization_id"], "user.password_reset", "user", row["id"], {"email": email}
+    )
+    return password

@@ -1,9 +1,15 @@
 """Sign-in, refresh and sign-out.
 
 Every failure of a login answers the same 401 after the same work (a password hash is verified
-even for unknown e-mails), and both the client address and the account identifier are rate
-limited before any work, with identical answers for accounts that do and do not exist.
+even for unknown e-mails). Failed sign-ins, and only those, are counted per account identifier
+and per client address: past a few, each further one is answered with a growing delay (429 with
+Retry-After), identical for accounts that do and do not exist (ratelimit.LoginThrottle).
 Each successful call writes its audit row in the transaction that stores its refresh token.
+
+A sign-in is a session: its refresh-token family, whose id every access token carries (`sess`).
+Signing out, or reusing a rotated refresh token after the grace window, revokes the session:
+its refresh tokens in PostgreSQL, its access tokens on the revocation list, its WebSockets on
+every server process (gate.MembershipGate.revoke_sessions).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,15 +29,17 @@ from server.http import iso
 from server.identity import refresh as refresh_tokens
 from server.identity import repository
 from server.identity._backends import Backends
+from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
-from server.identity.ratelimit import RedisRateLimiter, caller_digest
-from server.routing import RateLimit
+from server.identity.ratelimit import LoginThrottle, caller_digest
 from storage import audit
 from storage.audit import AuditActor
 from storage.types import Role
 
-# Per account identifier (hashed e-mail), whichever address the attempts come from.
-LOGIN_ACCOUNT_RATE = RateLimit(limit=10, window_s=900, fail_closed=True)
+# Two refreshes of one token fired together (two tabs, a retried request) both get a token pair
+# when the second comes within this window after the first; later, a rotated token coming back
+# means it leaked. Auth0 and Okta call this the reuse interval / grace period.
+REFRESH_GRACE = timedelta(seconds=30)
 
 
 def invalid_credentials() -> ApiError:
@@ -62,14 +70,16 @@ class Sessions:
         refresh_ttl_s: int,
         backends: Backends,
         passwords: Passwords,
-        limiter: RedisRateLimiter,
+        throttle: LoginThrottle,
+        gate: MembershipGate,
     ) -> None:
         self._secret = secret
         self._access_ttl_s = access_ttl_s
         self._refresh_ttl_s = refresh_ttl_s
         self._backends = backends
         self._passwords = passwords
-        self._limiter = limiter
+        self._throttle = throttle
+        self._gate = gate
 
     @asynccontextmanager
     async def _scope(self, org_id: uuid.UUID | None) -> AsyncIterator[asyncpg.Connection]:
@@ -81,15 +91,19 @@ class Sessions:
     async def login(
         self, email: str, password: str, org_id: uuid.UUID | None, context: AuditActor
     ) -> dict[str, Any]:
-        await self._limiter.hit("login-account", caller_digest(email), LOGIN_ACCOUNT_RATE)
+        account, address = caller_digest(email), context.ip or "-"
+        await self._throttle.check(account, address)
         async with self._backends.db().anonymous() as conn:
             rows = await repository.login_candidates(conn, email)
         stored = rows[0]["password_hash"] if rows else None
-        if not await self._passwords.verify(stored, password) or not rows:
+        grant = _choose(rows, org_id) if rows else None
+        # No enabled membership (there): the same answer, and the same count, as a wrong password.
+        if not await self._passwords.verify(stored, password) or grant is None:
+            await self._throttle.failed(account, address)
             raise invalid_credentials()
-        grant = _choose(rows, org_id)
-        if grant is None:  # no enabled membership (there): same answer as a wrong password
-            raise invalid_credentials()
+        await self._throttle.succeeded(account)
+        if stored is not None and self._passwords.needs_rehash(stored):
+            await self._rehash(grant.user_id, stored, password)
         async with self._scope(grant.org_id) as conn:
             issued = await refresh_tokens.issue(
                 conn, org_id=grant.org_id, user_id=grant.user_id, ttl_s=self._refresh_ttl_s
@@ -102,14 +116,24 @@ class Sessions:
             await self._audit(conn, grant, context, "auth.login", issued, None, after)
         return self._pair(grant, issued)
 
+    async def _rehash(self, user_id: uuid.UUID, stored: str, password: str) -> None:
+        """Our hashing parameters were raised since this hash was made: store a new one."""
+        fresh = await self._passwords.hash(password)
+        async with self._backends.db().anonymous() as conn:
+            await conn.fetchval(
+                "SELECT identity_rehash_password($1, $2, $3)", user_id, stored, fresh
+            )
+
     async def refresh(self, value: str, context: AuditActor) -> dict[str, Any]:
         org_id = _scope_or_401(value)
-        reused = False
+        reused: dict[str, Any] | None = None
         async with self._scope(org_id) as conn:
             row = await refresh_tokens.claim(conn, value, org_id)
             if row is None or row["revoked_at"] is not None:
                 raise refresh_refused()
-            if row["used_at"] is not None:
+            now = datetime.now(UTC)
+            in_grace = row["used_at"] is not None and now - row["used_at"] <= REFRESH_GRACE
+            if row["used_at"] is not None and not in_grace:
                 # A rotated token came back: someone holds a copy. End the whole login.
                 await refresh_tokens.revoke_family(conn, row["family_id"])
                 await audit.record(
@@ -122,15 +146,16 @@ class Sessions:
                     before={"revoked": False},
                     after={"revoked": True},
                 )
-                reused = True
-            elif row["expires_at"] <= datetime.now(UTC):
+                reused = row
+            elif row["expires_at"] <= now:
                 raise refresh_refused()
             else:
                 found = await _current_grant(conn, row["user_id"], org_id)
                 if found is None:
                     raise refresh_refused()
                 grant = found
-                await refresh_tokens.mark_used(conn, row["id"])
+                if not in_grace:  # a second refresh within the grace keeps the first's used_at
+                    await refresh_tokens.mark_used(conn, row["id"])
                 issued = await refresh_tokens.issue(
                     conn,
                     org_id=org_id,
@@ -148,7 +173,8 @@ class Sessions:
                     {"expires_at": row["expires_at"]},
                     {"expires_at": issued.expires_at},
                 )
-        if reused:  # raised after the commit, so the revocation stands
+        if reused is not None:  # raised after the commit, so the revocation stands
+            await self._gate.revoke_sessions(reused["user_id"], [reused["family_id"]], org_id)
             raise refresh_refused()
         return self._pair(grant, issued)
 
@@ -162,6 +188,7 @@ class Sessions:
             row = await refresh_tokens.claim(conn, value, org_id)
             if row is None or not await refresh_tokens.revoke_family(conn, row["family_id"]):
                 return
+            # Audited in the transaction; the access tokens and sockets end after the commit.
             await audit.record(
                 conn,
                 actor=replace(context, user_id=row["user_id"]),
@@ -172,6 +199,7 @@ class Sessions:
                 before={"revoked": False},
                 after={"revoked": True},
             )
+        await self._gate.revoke_sessions(row["user_id"], [row["family_id"]], org_id)
 
     async def _audit(
         self,
@@ -202,6 +230,7 @@ class Sessions:
             user_id=grant.user_id,
             patient_id=grant.patient_id,
             specialist_id=grant.specialist_id,
+            session_id=issued.family_id,
             ttl_s=self._access_ttl_s,
         )
         return {

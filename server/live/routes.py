@@ -16,8 +16,10 @@ from actors.calendar_commands import CalendarCommands, anonymous, caller_of
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, json_response, jsonable, read_json
 from server.live import shared
+from server.live.quota import ANONYMOUS_HOLDS_KEY
 from server.logs import request_id_var
 from server.middleware import principal
+from server.resources import DB_KEY
 from server.routing import Endpoint, RateLimit, public, roles
 from server.scheduling._web import appointment_event_data, publish
 from server.scheduling.appointments import render_appointment
@@ -25,6 +27,7 @@ from server.scheduling.schemas import APPOINTMENT_RESPONSE, INSTANT, SLOTS_RESPO
 from server.services import CALENDARS_KEY
 from storage.audit import AuditActor
 from storage.scheduling import BOOKED_EVENT, Appointment
+from storage.telerehab import patient_exists
 from storage.types import Channel, Role
 
 TAG = "scheduling: live calendars"
@@ -162,7 +165,10 @@ async def create_hold(request: web.Request) -> web.Response:
     if body.get("patient_id"):
         if who.role is Role.PATIENT:
             raise validation_failed({"patient_id": "patients hold for themselves"})
-        caller = m.Caller(f"patient:{body['patient_id']}", who.org_id, who.role.value)
+        patient_id = shared.optional_uuid(body["patient_id"], "patient_id")
+        assert patient_id is not None
+        await _own_patient(request, who.org_id, patient_id)
+        caller = m.Caller(f"patient:{patient_id}", who.org_id, who.role.value)
     call = _commands(request).hold(
         caller, uuid.UUID(body["calendar_id"]), shared.instant(body["start"], "start"),
         shared.optional_uuid(body.get("specialist_id"), "specialist_id"),
@@ -170,6 +176,18 @@ async def create_hold(request: web.Request) -> web.Response:
     )  # fmt: skip
     granted = await shared.settled(call, m.HoldGranted)
     return json_response(shared.render_hold(granted.hold, granted.replaced), status=201)
+
+
+async def _own_patient(
+    request: web.Request, org_id: uuid.UUID | None, patient_id: uuid.UUID
+) -> None:
+    """Staff hold on behalf of a patient of their own organization only (422 otherwise): a
+    hold names its holder by patient id, which proves nothing across organizations."""
+    if org_id is not None:
+        async with request.app[DB_KEY].tenant(org_id) as conn:
+            if await patient_exists(conn, patient_id):
+                return
+    raise validation_failed({"patient_id": "no such patient in this organization"})
 
 
 async def delete_hold(request: web.Request) -> web.Response:
@@ -181,9 +199,12 @@ async def delete_hold(request: web.Request) -> web.Response:
 
 async def create_public_hold(request: web.Request) -> web.Response:
     body = await read_json(request, PUBLIC_HOLD_BODY)
+    calendar_id = uuid.UUID(body["calendar_id"])
+    # The same per-address and per-calendar budget as anonymous WebSocket holds (quota.py).
+    await request.app[ANONYMOUS_HOLDS_KEY].admit(request.remote, calendar_id)
     token = body.get("hold_token") or shared.new_hold_token()
     call = _commands(request).hold(
-        anonymous(token), uuid.UUID(body["calendar_id"]), shared.instant(body["start"], "start"),
+        anonymous(token), calendar_id, shared.instant(body["start"], "start"),
         shared.optional_uuid(body.get("specialist_id"), "specialist_id"),
         _idempotency_key(request),
     )  # fmt: skip

@@ -15,10 +15,11 @@ from actors.calendar_commands import CalendarCommands, anonymous, caller_of
 from realtime import ConnectionContext, OpError
 from server.errors import ApiError
 from server.live import shared
+from server.live.quota import AnonymousHolds
 
 
 def _error(exc: ApiError) -> OpError:
-    return OpError(exc.code, exc.message)
+    return OpError(exc.code, exc.message, exc.details or None)
 
 
 def _uuid(frame: dict[str, Any], name: str, required: bool = True) -> uuid.UUID | None:
@@ -41,8 +42,9 @@ def _token(frame: dict[str, Any]) -> str | None:
 
 
 class HoldOps:
-    def __init__(self, commands: Any) -> None:
+    def __init__(self, commands: Any, anonymous_holds: AnonymousHolds) -> None:
         self._commands = commands  # resolved lazily: the facade exists once the app started
+        self._anonymous = anonymous_holds
 
     def _facade(self) -> CalendarCommands:
         found: CalendarCommands = self._commands()
@@ -56,6 +58,9 @@ class HoldOps:
         try:
             start = shared.instant(frame.get("start"), "start")
             if ctx.principal is None:
+                # Each fresh token is a new booker: without these limits one socket can take
+                # every slot of a public calendar in a second.
+                await self._anonymous.admit(ctx.remote, calendar_id, ctx.id)
                 token = _token(frame) or shared.new_hold_token()
                 caller = anonymous(token)
             else:
@@ -68,7 +73,12 @@ class HoldOps:
         except ApiError as exc:
             raise _error(exc) from None
         result = shared.render_hold(granted.hold, granted.replaced)
-        return result if token is None else {**result, "hold_token": token}
+        if token is None:
+            return result
+        if granted.replaced is not None:
+            await self._anonymous.released(ctx.id, str(granted.replaced))
+        await self._anonymous.granted(ctx.id, str(granted.hold.id), granted.hold.expires_at)
+        return {**result, "hold_token": token}
 
     async def release(self, ctx: ConnectionContext, frame: dict[str, Any]) -> dict[str, Any]:
         hold_id = _uuid(frame, "hold_id")
@@ -84,4 +94,6 @@ class HoldOps:
             await shared.settled(self._facade().release(caller, hold_id), m.Released)
         except ApiError as exc:
             raise _error(exc) from None
+        if ctx.principal is None:
+            await self._anonymous.released(ctx.id, str(hold_id))
         return {"hold_id": str(hold_id)}

@@ -21,9 +21,10 @@ from server import metrics
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, jsonable
 from server.middleware import principal
-from server.resources import DB_KEY, EVENTS_KEY
+from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from storage import audit
 from storage.audit import AuditActor
+from storage.crypto import CryptoError, KeyRing
 from storage.scheduling import (
     Appointment,
     InvalidReference,
@@ -52,6 +53,13 @@ class Work:
     events: list[tuple[ChannelName, str, dict[str, Any]]] = field(default_factory=list)
     # Calendar shards' guards over times this transaction writes without a hold.
     guards: list[Guard] = field(default_factory=list)
+    # Seals and opens the encrypted columns (storage/sealed.py) this transaction touches.
+    keyring: KeyRing | None = None
+
+    @property
+    def keys(self) -> KeyRing:
+        assert self.keyring is not None, "unit_of_work sets the keyring"
+        return self.keyring
 
     async def audit(
         self,
@@ -114,7 +122,8 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
     work: Work | None = None
     try:
         async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-            work = Work(conn, who, who.org_id, audit_actor(request, who))
+            keyring = request.app[SETTINGS_KEY].data_keys
+            work = Work(conn, who, who.org_id, audit_actor(request, who), keyring=keyring)
             yield work
     except Exception:
         if work is not None and work.guards:
@@ -172,6 +181,10 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise ApiError(409, "conflict", "a resource with these values already exists") from None
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
         raise validation_failed({"$": "references or values the database refuses"}) from None
+    except CryptoError as exc:
+        # A sealed value was changed or moved in the database: refuse to show it, say so once.
+        log.error("sealed value refused", extra={"error": str(exc)})
+        raise ApiError(500, "data_integrity", "a stored value failed its integrity check") from None
 
 
 def slot_unavailable(message: str, conflicts: Sequence[Mapping[str, Any]]) -> ApiError:

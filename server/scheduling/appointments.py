@@ -271,6 +271,7 @@ async def cancel(request: web.Request) -> web.Response:
             appointment_id=appointment_id,
             reason=body["reason"],
             note=body.get("note"),
+            keys=work.keys,
         )
         work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
     return json_response(render_appointment(after))

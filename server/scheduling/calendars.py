@@ -151,7 +151,7 @@ async def _set_members(work: Work, calendar_id: uuid.UUID, body: dict[str, Any])
     await work.conn.executemany(
         """INSERT INTO calendar_specialists (organization_id, calendar_id, specialist_id,
              priority, hours) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (calendar_id, specialist_id)
+           ON CONFLICT (organization_id, calendar_id, specialist_id)
            DO UPDATE SET priority = EXCLUDED.priority, hours = EXCLUDED.hours""",
         rows,
     )

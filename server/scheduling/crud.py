@@ -23,6 +23,8 @@ Columns = Callable[[Work, dict[str, Any], asyncpg.Record | None], Awaitable[dict
 AfterWrite = Callable[[Work, uuid.UUID, dict[str, Any]], Awaitable[None]]
 Fetch = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[asyncpg.Record | None]]
 ListFilter = Callable[[web.Request, Work], tuple[str, list[Any]]]
+# A stored row as the API shows it (e.g. with its encrypted columns opened).
+View = Callable[[Work, asyncpg.Record], Mapping[str, Any]]
 
 
 async def _plain_columns(
@@ -52,11 +54,18 @@ class Resource:
     list_select: str = "*"
     list_filter: ListFilter | None = None
     soft: bool = True
+    view: View | None = None
 
     async def one(self, conn: asyncpg.Connection, row_id: uuid.UUID) -> asyncpg.Record | None:
         if self.fetch is not None:
             return await self.fetch(conn, row_id)
         return await repo.get_row(conn, self.table, row_id)
+
+    async def _shown(self, work: Work, row_id: uuid.UUID) -> Mapping[str, Any] | None:
+        row = await self.one(work.conn, row_id)
+        if row is None or self.view is None:
+            return row
+        return self.view(work, row)
 
     async def index(self, request: web.Request) -> web.Response:
         page = page_of(request)
@@ -76,7 +85,7 @@ class Resource:
             values = await self.columns(work, body, None)
             created = await repo.insert_row(work.conn, self.table, values)
             await self.after_write(work, created["id"], body)
-            row = await self.one(work.conn, created["id"])
+            row = await self._shown(work, created["id"])
             assert row is not None
             await work.audit(f"{self.entity}.create", self.entity, row["id"], None, row)
             work.emit_org(f"{self.entity}.created", {"id": row["id"]})
@@ -85,7 +94,7 @@ class Resource:
     async def get(self, request: web.Request) -> web.Response:
         row_id = path_id(request, what=self.entity)
         async with unit_of_work(request) as work:
-            row = await self.one(work.conn, row_id)
+            row = await self._shown(work, row_id)
         if row is None:
             raise not_found(self.entity)
         return json_response(self.render(row))
@@ -97,12 +106,12 @@ class Resource:
             before = await repo.get_row(work.conn, self.table, row_id, lock=True)
             if before is None:
                 raise not_found(self.entity)
-            before_view = await self.one(work.conn, row_id)
+            before_view = await self._shown(work, row_id)
             values = await self.columns(work, body, before)
             if values:
                 await repo.update_row(work.conn, self.table, row_id, values)
             await self.after_write(work, row_id, body)
-            row = await self.one(work.conn, row_id)
+            row = await self._shown(work, row_id)
             assert row is not None and before_view is not None
             await work.audit(f"{self.entity}.update", self.entity, row_id, before_view, row)
             work.emit_org(f"{self.entity}.updated", {"id": row_id})

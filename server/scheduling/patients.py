@@ -1,5 +1,6 @@
-"""Patients: CRUD for the front desk, search by name, e-mail or phone (trigram indexes, accent-
-and case-insensitive), and the cancellation history of a patient.
+"""Patients: CRUD for the front desk, search by name (trigram index, accent- and
+case-insensitive) or by exact e-mail or phone (keyed blind indexes: those columns are encrypted
+at rest, storage/sealed.py), and the cancellation history of a patient.
 
 Specialists see the patients they have appointments with; a patient sees only themself; the
 owner sees none (no patient data for owners).
@@ -30,11 +31,11 @@ from server.scheduling._web import (
 )
 from server.scheduling.access import FRONT_DESK, STAFF
 from server.scheduling.crud import Resource
+from storage.sealed import blind_index, open_row, seal_values
 from storage.types import Role
 
 TAG = "scheduling: patients"
 _NAME = "f_unaccent(lower(t.first_name || ' ' || t.last_name))"  # = the trigram index expression
-_PHONE = "regexp_replace(t.phone, '[^0-9]', '', 'g')"
 # Lower than pg_trgm's 0.6 default, so a one-letter typo in a short name still matches.
 _WORD_SIMILARITY = "0.4"
 
@@ -69,8 +70,15 @@ async def _columns(
     if isinstance(values.get("email"), str):
         values["email"] = values["email"].strip()
     if current is None:
+        # The id is chosen here: it is part of what each sealed value is bound to.
+        values["id"] = uuid.uuid4()
         values["organization_id"] = work.org_id
-    return values
+    row_id = values["id"] if current is None else current["id"]
+    return seal_values(work.keys, "patients", row_id, work.org_id, values)
+
+
+def _opened(work: Work, row: asyncpg.Record) -> Mapping[str, Any]:
+    return open_row(work.keys, "patients", row)
 
 
 PATIENTS = Resource(
@@ -84,6 +92,7 @@ PATIENTS = Resource(
     read=FRONT_DESK,
     write=FRONT_DESK,
     columns=_columns,
+    view=_opened,
 )
 
 
@@ -110,9 +119,10 @@ async def get_patient(request: web.Request) -> web.Response:
             patient_id,
             *args,
         )
-    if row is None:
-        raise not_found("patient")
-    return json_response(render_patient(row))
+        if row is None:
+            raise not_found("patient")
+        shown = _opened(work, row)
+    return json_response(render_patient(shown))
 
 
 def _like(text: str) -> str:
@@ -130,13 +140,15 @@ async def list_patients(request: web.Request) -> web.Response:
         if not q:
             where, args = _scope(work, 3)
             rows = await repo.list_rows(work.conn, "patients", page, where=where, args=args)
-            return json_response(page_response(rows, page, render_patient, repo.creation_key))
+            opened = [_opened(work, r) for r in rows]
+            return json_response(page_response(opened, page, render_patient, repo.creation_key))
         offset = 0
         if page.after is not None:
             (offset,) = cursor_key(page, 1)
             if not isinstance(offset, int) or offset < 0:
                 raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
-        digits = "".join(ch for ch in q if ch.isdigit())
+        email_key = blind_index(work.keys, "patients", "email", work.org_id, q)
+        phone_key = blind_index(work.keys, "patients", "phone", work.org_id, q)
         where, args = _scope(work, 5)
         await work.conn.execute(
             "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", _WORD_SIMILARITY
@@ -147,17 +159,17 @@ async def list_patients(request: web.Request) -> web.Response:
                 WHERE t.deleted_at IS NULL AND {where} AND (
                   {_NAME} LIKE f_unaccent(lower($2))
                   OR f_unaccent(lower($1)) <% {_NAME}
-                  OR lower(t.email) LIKE lower($2)
-                  OR (length($3) >= 3 AND {_PHONE} LIKE $4))
+                  OR t.email_bidx = $3
+                  OR ($4::bytea IS NOT NULL AND t.phone_bidx = $4))
                 ORDER BY score DESC, t.last_name, t.first_name, t.id
                 LIMIT {page.limit + 1} OFFSET {offset}""",
             q,
             _like(q),
-            digits,
-            _like(digits),
+            email_key,
+            phone_key,
             *args,
         )
-    shown = rows[: page.limit]
+        shown = [_opened(work, r) for r in rows[: page.limit]]
     more = len(rows) > page.limit
     return json_response(
         {
@@ -208,7 +220,8 @@ async def list_cancellations(request: web.Request) -> web.Response:
             before_at,
             before_id,
         )
-    return json_response(page_response(rows, page, render_cancellation, repo.creation_key))
+        opened = [open_row(work.keys, "cancellations", r) for r in rows]
+    return json_response(page_response(opened, page, render_cancellation, repo.creation_key))
 
 
 _READERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST, Role.PATIENT)
@@ -219,7 +232,7 @@ ENDPOINTS = _writes + [
         "/v1/patients",
         list_patients,
         STAFF,
-        "List or search patients (q: name, e-mail or phone)",
+        "List or search patients (q: part of a name, or an exact e-mail or phone)",
         TAG,
         query={"q": "search text", "limit": "page size", "cursor": "next_cursor"},
     ),

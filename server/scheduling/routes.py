@@ -2,13 +2,22 @@
 appointments, staff day views."""
 
 from server.routing import Endpoint
-from server.scheduling import appointments, calendars, catalog, patients, schedule, specialists
+from server.scheduling import (
+    appointments,
+    calendars,
+    catalog,
+    patients,
+    privacy,
+    schedule,
+    specialists,
+)
 
 ENDPOINTS: list[Endpoint] = [
     *catalog.ENDPOINTS,
     *specialists.ENDPOINTS,
     *calendars.ENDPOINTS,
     *patients.ENDPOINTS,
+    *privacy.ENDPOINTS,
     *appointments.ENDPOINTS,
     *schedule.ENDPOINTS,
 ]

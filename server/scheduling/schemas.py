@@ -130,9 +130,8 @@ PATIENT = _object(
         "phone": {"anyOf": [PHONE, {"type": "null"}]},
         "date_of_birth": {"anyOf": [DATE, {"type": "null"}]},
         "guest": {"type": "boolean"},
-        "consent_analytics": {"type": "boolean"},
-        "consent_marketing": {"type": "boolean"},
-        "consent_telerehab": {"type": "boolean"},
+        # consent_* are read-only here: consent is recorded in the ledger
+        # (POST /v1/patients/{id}/consents) and mirrored onto the patient.
     },
     ("first_name", "last_name"),
 )

@@ -149,17 +149,30 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
         )
     patients = []
     for first, last, email, phone in PATIENTS:
+        row_id = uuid.uuid4()  # chosen here: sealed values are bound to their row
         pid = await _insert(
             conn,
             "patients",
-            {
-                "organization_id": org,
-                "first_name": first,
-                "last_name": last,
-                "email": email,
-                "phone": phone,
-                "consent_telerehab": True,
-            },
+            demo.sealed(
+                "patients",
+                row_id,
+                {
+                    "id": row_id,
+                    "organization_id": org,
+                    "first_name": first,
+                    "last_name": last,
+                    "email": email,
+                    "phone": phone,
+                },
+            ),
+        )
+        # Consent is only ever a ledger row (storage/consents.py): the demo patients agreed to
+        # camera sessions on paper at the front desk.
+        await conn.execute(
+            "INSERT INTO patient_consents (organization_id, patient_id, purpose, policy_version,"
+            " granted, channel) VALUES ($1, $2, 'telerehab_camera', 'demo', true, 'paper')",
+            org,
+            pid,
         )
         patients.append(pid)
         demo.patients.append({"id": str(pid), "name": f"{first} {last}"})

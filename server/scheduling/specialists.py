@@ -199,7 +199,8 @@ async def put_override(request: web.Request) -> web.Response:
         row = await work.conn.fetchrow(
             """INSERT INTO specialist_overrides (organization_id, specialist_id, date, hours)
                VALUES ($1, $2, $3, $4)
-               ON CONFLICT (specialist_id, date) DO UPDATE SET hours = EXCLUDED.hours
+               ON CONFLICT (organization_id, specialist_id, date)
+               DO UPDATE SET hours = EXCLUDED.hours
                RETURNING date, hours""",
             work.org_id,
             specialist_id,

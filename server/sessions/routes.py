@@ -20,14 +20,17 @@ from pipelines.session import Action, PlannedExercise, SessionPlan
 from server.errors import ApiError, not_found, validation_failed
 from server.http import json_response, path_id, read_json
 from server.middleware import principal
+from server.resources import SETTINGS_KEY
 from server.routing import Endpoint, Handler, roles
 from server.services import SESSIONS_KEY
 from server.sessions import schemas
 from server.sessions._calls import settled
-from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible
+from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible, read_clinical
 from server.telerehab._web import Work, tenant
+from server.telerehab.consents import WITHDRAWN_REASON, consent_required, ensure_consent
 from server.telerehab.progress import render as render_completion
 from server.telerehab.schemas import QUESTIONNAIRE
+from storage.consents import Purpose, has_consent
 from storage.telerehab import (
     AssignedPlan,
     AssignmentStatus,
@@ -36,7 +39,7 @@ from storage.telerehab import (
     load_assigned_plan,
     record_questionnaire,
 )
-from storage.types import Channel
+from storage.types import Channel, PatientSubject
 
 TAG = "telerehab sessions"
 CLINICAL = roles(*CLINICAL_ROLES)
@@ -98,6 +101,7 @@ async def create(request: web.Request) -> web.Response:
         await ensure_patient_visible(work.conn, work.who, assignment.patient_id)
         if assignment.status is not AssignmentStatus.ACTIVE:
             raise ApiError(409, "conflict", "the plan assignment has ended")
+        await ensure_consent(work.conn, assignment.patient_id, Purpose.TELEREHAB_CAMERA)
         assigned = await load_assigned_plan(work.conn, assignment_id)
         index = body.get("session_index")
         if index is None:
@@ -118,11 +122,23 @@ async def create(request: web.Request) -> web.Response:
     )
     outcome = await settled(_commands(request).start(meta, session_plan(assigned, index)))
     assert outcome.view is not None
+    # A withdrawal committed between the check above and the start stopped the patient's
+    # sessions before this one existed: look again, now that it runs.
+    async with tenant(request) as work:
+        withdrawn = not await has_consent(work.conn, meta.patient_id, Purpose.TELEREHAB_CAMERA)
+    if withdrawn:
+        await _commands(request).stop_patient(
+            PatientSubject(meta.org_id, meta.patient_id), WITHDRAWN_REASON
+        )
+        raise consent_required(Purpose.TELEREHAB_CAMERA)
     return json_response(render(outcome.view), status=201)
 
 
-async def _visible_view(request: web.Request, session_id: uuid.UUID) -> Mapping[str, Any] | None:
-    """The live session if the caller may see it; None when no worker knows it (any more)."""
+async def _visible_view(
+    request: web.Request, session_id: uuid.UUID, *, read: bool = False
+) -> Mapping[str, Any] | None:
+    """The live session if the caller may see it; None when no worker knows it (any more).
+    `read`: the caller reads the session's records (audited)."""
     try:
         outcome = await settled(_commands(request).status(session_id))
     except ApiError as exc:
@@ -135,20 +151,27 @@ async def _visible_view(request: web.Request, session_id: uuid.UUID) -> Mapping[
     if who.org_id is None or str(who.org_id) != view["organization_id"]:
         raise not_found("telerehab session")
     async with tenant(request) as work:
-        await ensure_patient_visible(work.conn, work.who, uuid.UUID(view["patient_id"]))
+        patient_id = uuid.UUID(view["patient_id"])
+        if read:
+            await read_clinical(work.conn, work.who, work.actor, patient_id,
+                                "telerehab_session", session_id)  # fmt: skip
+        else:
+            await ensure_patient_visible(work.conn, work.who, patient_id)
     return view
 
 
 async def get(request: web.Request) -> web.Response:
     session_id = path_id(request, what="telerehab session")
-    view = await _visible_view(request, session_id)
+    view = await _visible_view(request, session_id, read=True)
     if view is not None:
         return json_response(render(view))
     async with tenant(request) as work:
-        done = await completion_for_session(work.conn, session_id)
+        keys = request.app[SETTINGS_KEY].data_keys
+        done = await completion_for_session(work.conn, session_id, keys)
         if done is None:
             raise not_found("telerehab session")
-        await ensure_patient_visible(work.conn, work.who, done.patient_id)
+        await read_clinical(work.conn, work.who, work.actor, done.patient_id,
+                            "telerehab_session", session_id)  # fmt: skip
     record = render_completion(done, detail=True)
     return json_response(
         {
@@ -182,9 +205,11 @@ async def control(request: web.Request, action: Action) -> web.Response:
     view = await _visible_view(request, session_id)
     if view is None:
         raise not_found("telerehab session")
-    patient_id = uuid.UUID(view["patient_id"])
+    # _visible_view checked the caller against this organization and patient; the worker
+    # checks the session against both again.
+    owner = PatientSubject(uuid.UUID(view["organization_id"]), uuid.UUID(view["patient_id"]))
     outcome = await settled(
-        _commands(request).control(session_id, patient_id, action.value, body.get("reps"))
+        _commands(request).control(session_id, owner, action.value, body.get("reps"))
     )
     assert outcome.view is not None
     return json_response(render(outcome.view))
@@ -201,6 +226,7 @@ async def questionnaire(request: web.Request) -> web.Response:
             answer = await record_questionnaire(
                 work.conn, done.id, pain=body["pain"], difficulty=body["difficulty"],
                 note=body.get("note"), org_id=work.org_id, actor=work.actor,
+                keys=request.app[SETTINGS_KEY].data_keys,
             )  # fmt: skip
     if done is None:
         # Not recorded yet: still running (409), or unknown / not the caller's (404).
@@ -218,7 +244,8 @@ _BASE = "/v1/telerehab/sessions"
 ENDPOINTS = [
     Endpoint("POST", _BASE, create, CLINICAL,
              "Start a guided session of an assigned plan; it then runs over the WebSocket "
-             "(`pose` frames in, telerehab events out on patient:<id>)", TAG,
+             "(`pose` frames in, telerehab events out on patient:<id>). 409 `consent_required` "
+             "without the patient's `telerehab_camera` consent", TAG,
              request_schema=schemas.SESSION_CREATE, status=201, errors=(404, 409, 422, 503)),
     Endpoint("GET", _BASE + "/{id}", get, CLINICAL,
              "A session: status, current exercise and set, per-exercise summary", TAG,

@@ -14,8 +14,9 @@
 - `session.pause` / `session.resume` / `session.skip` / `session.abandon` /
   `session.done` (`reps`? for untracked exercises) `{"session_id"}` -> the session.
 
-Only the session's patient may send these (a clinician controls a session over REST); any other
-session id is answered `not_found`. Malformed frames get an error reply and change nothing.
+Only the session's patient may send these (a clinician controls a session over REST): the token's
+organization AND patient must be the session's; any other session id is answered `not_found`.
+Malformed frames get an error reply and change nothing.
 
 `pose` and `pose.landmarks` are pipelined (realtime.Pipelined): each op is queued for the
 session's worker as it arrives, without waiting for the reply to the one before; the worker
@@ -38,7 +39,7 @@ from pipelines.session import Action
 from realtime import ConnectionContext, OpError, OpHandler
 from server.errors import ApiError
 from server.sessions._calls import refusals, settled
-from storage.types import Role
+from storage.types import PatientSubject
 
 MAX_FRAMES_PER_OP = 120  # 4 s at 30 fps; a text frame is capped at 64 KiB anyway
 NUM_LANDMARKS = 33
@@ -52,11 +53,14 @@ def _uuid(frame: dict[str, Any], name: str) -> uuid.UUID:
         raise OpError("bad_request", f"{name} must be a UUID") from None
 
 
-def _patient(ctx: ConnectionContext) -> uuid.UUID:
+def _patient(ctx: ConnectionContext) -> PatientSubject:
+    """The connection's patient with its organization: the worker compares both with the
+    session's, never the patient id alone."""
     who = ctx.principal
-    if who is None or who.role is not Role.PATIENT or who.patient_id is None:
+    subject = None if who is None else who.patient
+    if subject is None:
         raise OpError("forbidden", "only the session's patient sends pose frames and commands")
-    return who.patient_id
+    return subject
 
 
 def _number(value: object, name: str) -> float:
@@ -77,7 +81,7 @@ def _aspect(frame: dict[str, Any]) -> float | None:
 
 def _header(
     ctx: ConnectionContext, frame: dict[str, Any], key: str, empty: str
-) -> tuple[uuid.UUID, uuid.UUID, list[Any], float | None]:
+) -> tuple[PatientSubject, uuid.UUID, list[Any], float | None]:
     """What `pose` and `pose.landmarks` read first: the patient, the session, the frames' list
     under `key` (non-empty, bounded; `empty` is the error for a missing one) and the aspect."""
     owner = _patient(ctx)
@@ -145,7 +149,7 @@ class SessionOps:
 
     async def _feed(
         self,
-        owner: uuid.UUID,
+        owner: PatientSubject,
         session_id: uuid.UUID,
         t_ms: NDArray[np.float64],
         landmarks: NDArray[np.float64],

@@ -10,12 +10,13 @@ from aiohttp import web
 
 from actors.telemetry_commands import IngestFailed, SubmitResult, TelemetryCommands
 from server.errors import ApiError, not_found
-from server.http import dumps, json_response
+from server.http import audit_actor, dumps, json_response
 from server.middleware import principal
 from server.pool_errors import pool_errors
 from server.resources import DB_KEY
 from server.routing import Endpoint, roles
 from server.services import TELEMETRY_KEY
+from server.telerehab._access import read_clinical
 from storage import telemetry as store
 from storage.types import Principal, Role
 
@@ -83,11 +84,6 @@ def _patient_scope(request: web.Request) -> tuple[Principal, uuid.UUID]:
     return who, patient_id
 
 
-async def _require_patient(conn: Any, patient_id: uuid.UUID) -> None:
-    if not await conn.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id):
-        raise not_found("patient")
-
-
 def _dates(request: web.Request, default_days: int = 90) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     try:
@@ -117,7 +113,7 @@ async def export_telemetry(request: web.Request) -> web.StreamResponse:
     assert who.org_id is not None
     db = request.app[DB_KEY]
     async with db.tenant(who.org_id) as conn:
-        await _require_patient(conn, patient_id)
+        await read_clinical(conn, who, audit_actor(request, who), patient_id, "telemetry_export")
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         response.headers["Content-Disposition"] = (
             f'attachment; filename="telemetry-{patient_id}.jsonl"'
@@ -159,7 +155,7 @@ async def rom_trend(request: web.Request) -> web.Response:
             ) from None
     assert who.org_id is not None
     async with request.app[DB_KEY].tenant(who.org_id) as conn:
-        await _require_patient(conn, patient_id)
+        await read_clinical(conn, who, audit_actor(request, who), patient_id, "telemetry_rom_trend")
         rows = await store.rom_trend(conn, patient_id, exercise, start, end)
     series: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -187,7 +183,7 @@ async def activity(request: web.Request) -> web.Response:
     start, end = _dates(request)
     assert who.org_id is not None
     async with request.app[DB_KEY].tenant(who.org_id) as conn:
-        await _require_patient(conn, patient_id)
+        await read_clinical(conn, who, audit_actor(request, who), patient_id, "telemetry_activity")
         days = await store.sessions_by_day(conn, patient_id, start, end)
     return json_response(
         {

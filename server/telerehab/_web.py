@@ -201,6 +201,13 @@ def cursor_instant(value: Any) -> datetime:
         raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
 
 
+def instant_id_after(page: Page) -> tuple[datetime, uuid.UUID] | None:
+    """The (instant, id) a newest-first page continues after, from its cursor."""
+    if page.after is None:
+        return None
+    return cursor_instant(page.after[0]), cursor_uuid(page.after[1])
+
+
 def page_response(
     items: Sequence[Any], page: Page, render: Callable[[Any], Any], key: Callable[[Any], Any]
 ) -> dict[str, Any]:

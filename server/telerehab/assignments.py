@@ -14,11 +14,15 @@ from aiohttp import web
 from server.http import iso, json_response, jsonable, path_id, read_json
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
-from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible, ensure_prescriber
+from server.telerehab._access import (
+    CLINICAL_ROLES,
+    ensure_patient_visible,
+    ensure_prescriber,
+    read_clinical,
+)
 from server.telerehab._web import (
     body_date,
-    cursor_instant,
-    cursor_uuid,
+    instant_id_after,
     page_of,
     page_response,
     tenant,
@@ -58,11 +62,9 @@ def render(a: Assignment) -> dict[str, Any]:
 async def list_(request: web.Request) -> web.Response:
     patient_id = path_id(request, what="patient")
     page = page_of(request, 2)
-    after = None
-    if page.after is not None:
-        after = (cursor_instant(page.after[0]), cursor_uuid(page.after[1]))
+    after = instant_id_after(page)
     async with tenant(request) as work:
-        await ensure_patient_visible(work.conn, work.who, patient_id)
+        await read_clinical(work.conn, work.who, work.actor, patient_id, "plan_assignments")
         rows = await list_assignments(work.conn, patient_id, limit=page.limit + 1, after=after)
     return json_response(page_response(rows, page, render, lambda a: [a.created_at, a.id]))
 
@@ -91,7 +93,8 @@ async def get(request: web.Request) -> web.Response:
     assignment_id = path_id(request, what="plan assignment")
     async with tenant(request) as work:
         assigned = await load_assigned_plan(work.conn, assignment_id)
-        await ensure_patient_visible(work.conn, work.who, assigned.assignment.patient_id)
+        await read_clinical(work.conn, work.who, work.actor, assigned.assignment.patient_id,
+                            "plan_assignment", assignment_id)  # fmt: skip
     return json_response(
         {
             **render(assigned.assignment),
@@ -119,7 +122,7 @@ ENDPOINTS = [
              errors=(404,)),
     Endpoint("POST", "/v1/patients/{id}/plan-assignments", create, PRESCRIBERS,
              "Assign a published plan version to a patient (`replaces` ends an earlier one)",
-             TAG, request_schema=schemas.ASSIGNMENT_CREATE, status=201, errors=(404,)),
+             TAG, request_schema=schemas.ASSIGNMENT_CREATE, status=201, errors=(403, 404)),
     Endpoint("GET", "/v1/plan-assignments/{id}", get, roles(*CLINICAL_ROLES),
              "An assignment with the exact plan snapshot it was given", TAG, errors=(404,)),
     Endpoint("POST", "/v1/plan-assignments/{id}/end", end, PRESCRIBERS,

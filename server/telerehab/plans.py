@@ -18,7 +18,7 @@ from server.http import iso, json_response, jsonable, path_id, read_json
 from server.middleware import principal
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
-from server.telerehab._access import ensure_patient_visible
+from server.telerehab._access import ensure_patient_visible, ensure_prescriber, read_clinical
 from server.telerehab._web import (
     Work,
     acts_globally,
@@ -124,7 +124,7 @@ async def list_(request: web.Request) -> web.Response:
         raise validation_failed({"patient_id": "is required to list custom plans"})
     async with reader(request) as work:
         if patient_id is not None:
-            await ensure_patient_visible(work.conn, work.who, patient_id)
+            await read_clinical(work.conn, work.who, work.actor, patient_id, "treatment_plans")
         rows = await list_plans(
             work.conn,
             scope=None if raw_scope is None else Scope(raw_scope),
@@ -137,14 +137,25 @@ async def list_(request: web.Request) -> web.Response:
     )
 
 
+async def _may_prescribe(work: Work, body: dict[str, Any]) -> None:
+    if body.get("scope") != "custom" or work.who.role is not Role.SPECIALIST:
+        return
+    try:
+        patient_id = uuid.UUID(str(body.get("patient_id")))
+    except ValueError:
+        return  # storage answers the field
+    await ensure_prescriber(work.conn, work.who, patient_id)
+
+
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.PLAN_CREATE)
     who = principal(request)
     scope = body.get("scope") or ("global" if acts_globally(who) else "organization")
     body["scope"] = scope
-    # A specialist may write a custom plan for any patient of the organization: prescribing makes
-    # the patient theirs (as assigning does); storage refuses an unknown patient field by field.
+    # A custom plan makes the patient the specialist's (as assigning does), so it needs the same
+    # basis as assigning; storage refuses an unknown patient field by field.
     async with writer(request, global_scope=scope == "global") as work:
+        await _may_prescribe(work, body)
         plan, draft = await create_plan(work.conn, org_id=work.org_id, data=body, actor=work.actor,
                                         specialist_id=work.who.specialist_id)  # fmt: skip
     return json_response(render_plan(plan, [draft]), status=201)
@@ -155,6 +166,9 @@ async def get(request: web.Request) -> web.Response:
     async with reader(request) as work:
         plan = await _visible_plan(work, plan_id)
         versions = await list_versions(work.conn, plan_id)
+        if plan.patient_id is not None:  # a custom plan is a clinical record of its patient
+            await read_clinical(work.conn, work.who, work.actor, plan.patient_id,
+                                "treatment_plan", plan.id)  # fmt: skip
     return json_response(render_plan(plan, versions))
 
 
@@ -217,6 +231,7 @@ async def clone(request: web.Request) -> web.Response:
     async with reader(request) as work:
         await _visible_plan(work, plan_id)  # the caller must see the source
     async with writer(request, global_scope=body["scope"] == "global") as work:
+        await _may_prescribe(work, body)
         plan, first = await clone_plan(work.conn, plan_id, org_id=work.org_id, data=body,
                                        actor=work.actor,
                                        specialist_id=work.who.specialist_id)  # fmt: skip

@@ -13,13 +13,13 @@ from aiohttp import web
 
 from server.errors import validation_failed
 from server.http import iso, json_response, path_id, read_json
+from server.resources import SETTINGS_KEY
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
-from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible
+from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible, read_clinical
 from server.telerehab._web import (
     body_instant,
-    cursor_instant,
-    cursor_uuid,
+    instant_id_after,
     page_of,
     page_response,
     query_date,
@@ -104,11 +104,9 @@ async def create(request: web.Request) -> web.Response:
 async def list_(request: web.Request) -> web.Response:
     patient_id = path_id(request, what="patient")
     page = page_of(request, 2)
-    after = None
-    if page.after is not None:
-        after = (cursor_instant(page.after[0]), cursor_uuid(page.after[1]))
+    after = instant_id_after(page)
     async with tenant(request) as work:
-        await ensure_patient_visible(work.conn, work.who, patient_id)
+        await read_clinical(work.conn, work.who, work.actor, patient_id, "session_completions")
         rows = await list_completions(work.conn, patient_id, limit=page.limit + 1, after=after)
     return json_response(
         page_response(rows, page, lambda c: render(c, detail=False),
@@ -119,8 +117,9 @@ async def list_(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     completion_id = path_id(request, what="session completion")
     async with tenant(request) as work:
-        done = await get_completion(work.conn, completion_id)
-        await ensure_patient_visible(work.conn, work.who, done.patient_id)
+        done = await get_completion(work.conn, completion_id, request.app[SETTINGS_KEY].data_keys)
+        await read_clinical(work.conn, work.who, work.actor, done.patient_id,
+                            "session_completion", completion_id)  # fmt: skip
     return json_response(render(done, detail=True))
 
 
@@ -139,6 +138,7 @@ async def questionnaire(request: web.Request) -> web.Response:
             note=body.get("note"),
             org_id=work.org_id,
             actor=work.actor,
+            keys=request.app[SETTINGS_KEY].data_keys,
         )
     return json_response(
         {"completion_id": str(completion_id), "pain": answer.pain,
@@ -158,7 +158,7 @@ async def adherence_(request: web.Request) -> web.Response:
     if (period_to - period_from).days >= MAX_PERIOD_DAYS:
         raise validation_failed({"from": f"the period may span at most {MAX_PERIOD_DAYS} days"})
     async with tenant(request) as work:
-        await ensure_patient_visible(work.conn, work.who, patient_id)
+        await read_clinical(work.conn, work.who, work.actor, patient_id, "adherence")
         total, items = await adherence(
             work.conn, patient_id, period_from=period_from, period_to=period_to
         )

@@ -3,11 +3,13 @@ progress records. The live session endpoints (`/v1/telerehab/sessions`) join thi
 telerehab session issue."""
 
 from server.routing import Endpoint
-from server.telerehab import assignments, exercises, plans, progress
+from server.telerehab import assignments, care_team, consents, exercises, plans, progress
 
 ENDPOINTS: list[Endpoint] = [
     *exercises.ENDPOINTS,
     *plans.ENDPOINTS,
     *assignments.ENDPOINTS,
     *progress.ENDPOINTS,
+    *consents.ENDPOINTS,
+    *care_team.ENDPOINTS,
 ]

@@ -196,3 +196,37 @@ QUESTIONNAIRE: dict[str, Any] = {
         "note": {"type": ["string", "null"], "maxLength": 2000},
     },
 }
+
+# Consent ledger (storage/consents.py) and care-team grants.
+_CONSENT_CHANNEL: dict[str, Any] = {
+    "enum": ["app", "web", "front_desk", "paper", "phone", "email"],
+    "description": "how the decision reached the clinic; default: `app` for the patient "
+    "themself, `front_desk` for staff",
+}
+_POLICY_VERSION: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$",
+    "description": "version of the privacy notice the decision was made under",
+}
+CONSENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["purpose", "policy_version"],
+    "additionalProperties": False,
+    "properties": {
+        "purpose": {"enum": ["telerehab_camera", "analytics", "treatment", "marketing"]},
+        "policy_version": _POLICY_VERSION,
+        "granted": {"type": "boolean", "description": "default true; false records a refusal"},
+        "channel": _CONSENT_CHANNEL,
+    },
+}
+CONSENT_WITHDRAW: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"policy_version": _POLICY_VERSION, "channel": _CONSENT_CHANNEL},
+}
+CARE_TEAM_GRANT: dict[str, Any] = {
+    "type": "object",
+    "required": ["specialist_id"],
+    "additionalProperties": False,
+    "properties": {"specialist_id": _UUID},
+}

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from storage import audit
+from storage.crypto import LEGACY, FieldRef, KeyRing
 from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
 from storage.scheduling._states import Action, AppointmentStatus, next_status
 
@@ -213,7 +214,7 @@ async def insert_appointment(
                      specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
                      buffer_after_min, hold_id, series_id, series_index, created_by)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                   ON CONFLICT (hold_id) DO NOTHING
+                   ON CONFLICT (organization_id, hold_id) DO NOTHING
                    RETURNING *""",
                 cal["organization_id"],
                 calendar_id,
@@ -265,6 +266,7 @@ async def transition_appointment(
     only_specialist: uuid.UUID | None = None,
     reason: str | None = None,
     note: str | None = None,
+    keys: KeyRing | None = None,
 ) -> tuple[Appointment, Appointment]:
     """Apply a status action under a row lock; returns (before, after).
 
@@ -285,22 +287,30 @@ async def transition_appointment(
     )
     after = Appointment.from_row(row)
     if action is Action.CANCEL:
+        # The note is clinical free text, sealed at rest and bound to this row (its id chosen
+        # here); without keys it is stored tagged for the next `cadence keys rotate`.
+        cancellation_id = uuid.uuid4()
+        stored_note = note
+        if note is not None:
+            where = FieldRef("cancellations", "note", cancellation_id, after.organization_id)
+            stored_note = keys.seal(note, where) if keys is not None else LEGACY + note
         await conn.execute(
-            """INSERT INTO cancellations (organization_id, appointment_id, patient_id,
+            """INSERT INTO cancellations (id, organization_id, appointment_id, patient_id,
                  specialist_id, calendar_id, reason, note, cancelled_by, cancelled_by_role,
                  original_starts_at, original_ends_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+               VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
             after.organization_id,
             after.id,
             after.patient_id,
             after.specialist_id,
             after.calendar_id,
             reason,
-            note,
+            stored_note,
             actor.user_id,
             actor.role,
             after.starts_at,
             after.ends_at,
+            cancellation_id,
         )
     await _history(conn, actor, action.value, before, after)
     await audit.record(
@@ -324,6 +334,7 @@ async def cancel_appointment(
     reason: str,
     note: str | None = None,
     only_specialist: uuid.UUID | None = None,
+    keys: KeyRing | None = None,
 ) -> tuple[Appointment, Appointment]:
     """Cancel and record why (see `transition_appointment`); the time is free on commit."""
     return await transition_appointment(
@@ -334,6 +345,7 @@ async def cancel_appointment(
         only_specialist=only_specialist,
         reason=reason,
         note=note,
+        keys=keys,
     )
 
 

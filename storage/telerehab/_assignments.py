@@ -5,9 +5,7 @@ the version is an immutable snapshot, so `load_assigned_plan` returns exactly wh
 given, whatever happened to the plan or the library since. Reassigning creates a new assignment
 (`replaces`) and ends the old one.
 
-"Their patients" (which patients a specialist may see): patients with a non-cancelled appointment
-with that specialist, an assignment owned by that specialist (`specialist_id`; the assigning
-specialist by default), or a custom plan that specialist prescribed.
+"Their patients" (which patients a specialist may see): storage/care_team.py.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from pipelines.pose import Kinematics
+from storage import care_team
 from storage.audit import AuditActor, record
 from storage.telerehab._adherence import Frequency
 from storage.telerehab._errors import Invalid, NotFound
@@ -116,18 +115,8 @@ def _assignment(row: Mapping[str, Any]) -> Assignment:
 async def is_specialists_patient(
     conn: asyncpg.Connection, patient_id: uuid.UUID, specialist_id: uuid.UUID
 ) -> bool:
-    """Whether the patient is one of the specialist's (see the module docstring)."""
-    found = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM appointments WHERE patient_id = $1 AND specialist_id = $2
-                            AND status <> 'cancelled')
-               OR EXISTS (SELECT 1 FROM plan_assignments WHERE patient_id = $1
-                            AND specialist_id = $2)
-               OR EXISTS (SELECT 1 FROM treatment_plans WHERE patient_id = $1
-                            AND specialist_id = $2 AND deleted_at IS NULL)""",
-        patient_id,
-        specialist_id,
-    )
-    return bool(found)
+    """Whether the patient is one of the specialist's: storage.care_team.treats decides."""
+    return await care_team.treats(conn, patient_id, specialist_id)
 
 
 async def patient_exists(conn: asyncpg.Connection, patient_id: uuid.UUID) -> bool:

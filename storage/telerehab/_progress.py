@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from storage.audit import AuditActor, record
+from storage.crypto import LEGACY, FieldRef, KeyRing
 from storage.telerehab._adherence import Adherence, Frequency, scheduled_sessions
 from storage.telerehab._assignments import load_assigned_plan
 from storage.telerehab._errors import Conflict, Invalid, NotFound
@@ -141,7 +142,8 @@ async def record_completion(
               plan_version_id, session_index, telerehab_session_id, source, status, started_at,
               completed_at, duration_s, created_by)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-            ON CONFLICT (telerehab_session_id) DO NOTHING RETURNING {_COMPLETION}""",
+            ON CONFLICT (organization_id, telerehab_session_id) DO NOTHING
+            RETURNING {_COMPLETION}""",
         org_id,
         assigned.assignment.patient_id,
         rec.assignment_id,
@@ -184,7 +186,12 @@ def _summary(row: Mapping[str, Any]) -> ExerciseSummary:
     return ExerciseSummary(**dict(row))
 
 
-async def get_completion(conn: asyncpg.Connection, completion_id: uuid.UUID) -> Completion:
+async def get_completion(
+    conn: asyncpg.Connection, completion_id: uuid.UUID, keys: KeyRing | None = None
+) -> Completion:
+    """The completion with its exercises and questionnaire. The questionnaire's note is sealed
+    at rest (storage/sealed.py): opened with `keys`; without them (paths that never show it)
+    it is given as None rather than as ciphertext."""
     row = await conn.fetchrow(
         f"SELECT {_COMPLETION} FROM session_completions WHERE id = $1", completion_id
     )
@@ -195,24 +202,31 @@ async def get_completion(conn: asyncpg.Connection, completion_id: uuid.UUID) -> 
         completion_id,
     )
     q = await conn.fetchrow(
-        "SELECT pain, difficulty, note, created_at FROM session_questionnaires "
+        "SELECT pain, difficulty, note, created_at, organization_id FROM session_questionnaires "
         "WHERE completion_id = $1",
         completion_id,
     )
+    questionnaire = None
+    if q is not None:
+        note = q["note"]
+        if note is not None:
+            where = FieldRef("session_questionnaires", "note", completion_id, q["organization_id"])
+            note = keys.open(note, where) if keys is not None else None
+        questionnaire = Questionnaire(q["pain"], q["difficulty"], note, q["created_at"])
     return Completion(
         **dict(row),
         exercises=tuple(_summary(r) for r in logs),
-        questionnaire=None if q is None else Questionnaire(**dict(q)),
+        questionnaire=questionnaire,
     )
 
 
 async def completion_for_session(
-    conn: asyncpg.Connection, telerehab_session_id: uuid.UUID
+    conn: asyncpg.Connection, telerehab_session_id: uuid.UUID, keys: KeyRing | None = None
 ) -> Completion | None:
     completion_id = await conn.fetchval(
         "SELECT id FROM session_completions WHERE telerehab_session_id = $1", telerehab_session_id
     )
-    return None if completion_id is None else await get_completion(conn, completion_id)
+    return None if completion_id is None else await get_completion(conn, completion_id, keys)
 
 
 async def list_completions(
@@ -245,8 +259,11 @@ async def record_questionnaire(
     note: str | None,
     org_id: uuid.UUID,
     actor: AuditActor,
+    keys: KeyRing | None = None,
 ) -> Questionnaire:
-    """Answer the post-session questionnaire once; Conflict when it was already answered."""
+    """Answer the post-session questionnaire once; Conflict when it was already answered.
+    The note is clinical free text, sealed with `keys` (without them, stored tagged for the
+    next `cadence keys rotate`)."""
     completion = await get_completion(conn, completion_id)
     fields = {
         name: "must be an integer 0..10"
@@ -257,17 +274,21 @@ async def record_questionnaire(
         fields["note"] = "must be at most 2000 characters"
     if fields:
         raise Invalid(fields)
+    stored = note
+    if note is not None:
+        where = FieldRef("session_questionnaires", "note", completion_id, org_id)
+        stored = keys.seal(note, where) if keys is not None else LEGACY + note
     row = await conn.fetchrow(
         """INSERT INTO session_questionnaires (completion_id, organization_id, patient_id, pain,
              difficulty, note, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (completion_id) DO NOTHING
-           RETURNING pain, difficulty, note, created_at""",
+           ON CONFLICT (organization_id, completion_id) DO NOTHING
+           RETURNING pain, difficulty, created_at""",
         completion_id,
         org_id,
         completion.patient_id,
         pain,
         difficulty,
-        note,
+        stored,
         actor.user_id,
     )
     if row is None:
@@ -277,7 +298,7 @@ async def record_questionnaire(
         entity="session_completion", entity_id=completion_id,
         after={"pain": pain, "difficulty": difficulty, "note": note},
     )  # fmt: skip
-    return Questionnaire(**dict(row))
+    return Questionnaire(row["pain"], row["difficulty"], note, row["created_at"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.settings import Settings
-from tests.support.services import base_urls, fresh_database, redis_prefix
+from tests.support.services import app_password, base_urls, fresh_database, redis_prefix
 
 _counter = itertools.count()
 
@@ -37,8 +37,14 @@ def ray_session() -> Iterator[None]:
         runtime.disconnect()
 
 
+@pytest.fixture(scope="session")
+def mail_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the run's servers write outgoing mail: a temporary inbox, not the checkout."""
+    return str(tmp_path_factory.mktemp("mail"))
+
+
 @pytest.fixture
-def settings(database_url: str, run_prefix: str, ray_session: None) -> Settings:
+def settings(database_url: str, run_prefix: str, ray_session: None, mail_dir: str) -> Settings:
     """Settings for one test: the run's database, and a Redis prefix of the test's own."""
     _, redis_url = base_urls()
     return Settings.from_env(
@@ -48,6 +54,8 @@ def settings(database_url: str, run_prefix: str, ray_session: None) -> Settings:
             "CADENCE_ENV": "test",
             "CADENCE_REDIS_PREFIX": f"{run_prefix}{next(_counter)}:",
             "CADENCE_SECRET": "test-secret-" + "x" * 40,
+            "CADENCE_DB_APP_PASSWORD": app_password(),
+            "CADENCE_MAIL_DIR": mail_dir,
         }
     )
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from server.resources import DB_KEY, SETTINGS_KEY
 from server.seed import seed_demo
-from storage.db import with_credentials
+from storage.db import enter_tenant, with_credentials
 
 Client = TestClient[web.Request, web.Application]
 # Tables this issue creates rows in for both organizations: each must show B's rows exist.
@@ -124,7 +124,7 @@ async def test_organization_a_sees_zero_rows_of_organization_b(
 
     leaks = []
     async with app_conn.transaction():
-        await app_conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_a))
+        await enter_tenant(app_conn, db.seal, org_a)
         for table in tables:
             if table == "users":
                 visible = {r["id"] for r in await app_conn.fetch("SELECT id FROM users")}
@@ -159,7 +159,7 @@ async def test_writes_cannot_target_another_organization(
     db = client.app[DB_KEY]
     a, b = await seed_demo(db), await seed_demo(db)
     async with app_conn.transaction():
-        await app_conn.execute("SELECT set_config('app.org_id', $1, true)", a["organization_id"])
+        await enter_tenant(app_conn, db.seal, uuid.UUID(a["organization_id"]))
         updated = await app_conn.execute(
             "UPDATE memberships SET role = 'admin' WHERE organization_id = $1",
             uuid.UUID(b["organization_id"]),

@@ -12,7 +12,13 @@ import asyncpg
 import redis
 
 from migrations.runner import migrate
+from server.settings import DEV_APP_PASSWORD
 from storage.db import with_database
+
+
+def app_password() -> str:
+    """The restricted role's password: .data/services.env's generated one under `make test`."""
+    return os.environ.get("CADENCE_DB_APP_PASSWORD") or DEV_APP_PASSWORD
 
 
 def base_urls() -> tuple[str, str]:
@@ -26,7 +32,9 @@ def fresh_database() -> Iterator[str]:
     base, _ = base_urls()
     name = f"cadence_test_{secrets.token_hex(4)}"
     dsn = with_database(base, name)
-    asyncio.run(migrate(dsn, "cadence_app"))
+    # The role is cluster-wide and shared by concurrent runs: its password is set only when the
+    # run was given one (every run of one checkout gets the same value from .data/).
+    asyncio.run(migrate(dsn, app_password(), set_password="CADENCE_DB_APP_PASSWORD" in os.environ))
     try:
         yield dsn
     finally:

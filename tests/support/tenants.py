@@ -20,13 +20,44 @@ async def make_org(dsn: str) -> uuid.UUID:
 
 
 async def make_patient(dsn: str, org_id: uuid.UUID, *, consent_analytics: bool = True) -> uuid.UUID:
+    """A patient; `consent_analytics`: with an analytics consent in the ledger (it is opt-in)."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval(  # type: ignore[no-any-return]
-            """INSERT INTO patients (organization_id, first_name, last_name, consent_analytics)
-               VALUES ($1, 'Test', 'Patient', $2) RETURNING id""",
+        patient: uuid.UUID = await conn.fetchval(
+            """INSERT INTO patients (organization_id, first_name, last_name)
+               VALUES ($1, 'Test', 'Patient') RETURNING id""",
             org_id,
-            consent_analytics,
         )
+        if consent_analytics:
+            await record_consent(dsn, org_id, patient, "analytics", conn=conn)
+        return patient
     finally:
         await conn.close()
+
+
+async def record_consent(
+    dsn: str,
+    org_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    purpose: str,
+    *,
+    granted: bool = True,
+    conn: asyncpg.Connection | None = None,
+) -> None:
+    """A consent decision in the patient's ledger (set-up only; the API path is
+    POST /v1/patients/{id}/consents)."""
+    own = conn is None
+    conn = conn or await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """INSERT INTO patient_consents (organization_id, patient_id, purpose, policy_version,
+                                             granted, channel)
+               VALUES ($1, $2, $3, 'test', $4, 'paper')""",
+            org_id,
+            patient_id,
+            purpose,
+            granted,
+        )
+    finally:
+        if own:
+            await conn.close()

@@ -91,9 +91,21 @@ async def add_org(db: Database, label: str) -> Org:
     for role in MEMBER_ROLES:
         email = f"{role.value}.{slug}@example.test"
         user_id = await add_user(db, email)
-        patient_id = uuid.uuid4() if role is Role.PATIENT else None
-        specialist_id = uuid.uuid4() if role is Role.SPECIALIST else None
         async with db.platform() as conn:
+            # A membership links only to its own organization's rows (composite foreign keys).
+            patient_id = specialist_id = None
+            if role is Role.PATIENT:
+                patient_id = await conn.fetchval(
+                    """INSERT INTO patients (organization_id, first_name, last_name)
+                       VALUES ($1, 'World', 'Patient') RETURNING id""",
+                    org_id,
+                )
+            if role is Role.SPECIALIST:
+                specialist_id = await conn.fetchval(
+                    """INSERT INTO specialists (organization_id, name, timezone)
+                       VALUES ($1, 'World Specialist', 'UTC') RETURNING id""",
+                    org_id,
+                )
             await conn.execute(
                 """INSERT INTO memberships
                      (organization_id, user_id, role, patient_id, specialist_id)

@@ -75,7 +75,11 @@ STAFF = {Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST}
 EXPECTED: dict[str, dict[Role | None, tuple[bool, bool]]] = {
     "public calendar": {r: (True, True) for r in [*ROLES, None]},
     "private calendar": {r: (r in STAFF | {Role.OWNER}, False) for r in [*ROLES, None]},
-    "patient": {r: (r in STAFF | {Role.PATIENT}, False) for r in [*ROLES, None]},
+    # A specialist only for a patient they treat (none here: tests/security covers the grant and
+    # appointment cases); a receptionist gets the channel's non-clinical events only.
+    "patient": {
+        r: (r in {Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT}, False) for r in [*ROLES, None]
+    },
     "org": {r: (r in STAFF | {Role.OWNER}, False) for r in [*ROLES, None]},
 }
 KIND_OF = {
@@ -141,3 +145,14 @@ def test_only_the_owner_gets_counters_only_on_org_channels(role: Role) -> None:
     who = Principal(uuid.uuid4(), uuid.uuid4(), role)
     assert policy.counters_only(who, Channel.org(uuid.uuid4())) is (role is Role.OWNER)
     assert policy.counters_only(who, Channel.calendar(uuid.uuid4())) is False
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_a_receptionist_is_limited_to_non_clinical_events_on_patient_channels(
+    role: Role,
+) -> None:
+    policy = Policy(lambda: None)  # type: ignore[arg-type, return-value]
+    who = Principal(uuid.uuid4(), uuid.uuid4(), role)
+    limited = policy.non_clinical_only(who, Channel.patient(uuid.uuid4()))
+    assert limited is (role is Role.RECEPTIONIST)
+    assert policy.non_clinical_only(who, Channel.org(uuid.uuid4())) is False

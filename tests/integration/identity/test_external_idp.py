@@ -1,5 +1,6 @@
 """RS256 tokens of an external identity provider, verified against its JWKS (served here by a
-local test endpoint with locally generated keys), with key rotation."""
+local test endpoint with locally generated keys), with key rotation. The subject maps to one of
+our memberships; tests/security/test_external_tokens.py attacks the mapping."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from server.app import create_app
-from server.auth import TokenAuthenticator
+from server.auth import ExternalProvider, TokenAuthenticator
 from server.errors import ApiError
 from server.identity.jwks import JwksKeySet
+from server.resources import DB_KEY
 from server.settings import Settings
-from storage.types import Role
+from server.tokens import ExternalClaims
+from storage.types import Principal, Role
+from tests.integration.identity._world import World
+
+ISSUER = "https://idp.example"
+SUBJECT = "idp|user-42"
 
 
 class Provider:
@@ -50,7 +57,7 @@ class Provider:
     def token(self, kid: str, **overrides: Any) -> str:
         now = int(time.time())
         claims = {
-            "iss": "https://idp.example", "sub": "idp|user-42", "aud": "cadence",
+            "iss": ISSUER, "sub": SUBJECT, "aud": "cadence",
             "iat": now, "exp": now + 300, "org": str(ORG), "role": "receptionist",
         } | overrides  # fmt: skip
         claims = {k: v for k, v in claims.items() if v is not None}
@@ -67,6 +74,34 @@ class Provider:
 
 
 ORG = uuid.uuid4()
+
+
+class OneSubject:
+    """Our directory reduced to one linked subject (these tests are about keys, not mapping)."""
+
+    def __init__(self) -> None:
+        self.principal = Principal(uuid.uuid4(), ORG, Role.RECEPTIONIST)
+
+    async def principal_for(self, claims: ExternalClaims) -> Principal | None:
+        if (claims.issuer, claims.subject) != (ISSUER, SUBJECT):
+            return None
+        return dataclasses.replace(self.principal, expires_at=claims.expires_at)
+
+
+def authenticator(keys: JwksKeySet) -> TokenAuthenticator:
+    provider = ExternalProvider(keys, OneSubject(), ISSUER, "cadence")
+    return TokenAuthenticator("our-secret-" + "z" * 40, provider=provider)
+
+
+async def link(db: object, subject: str, user_id: uuid.UUID, issuer: str = ISSUER) -> None:
+    """What an operator does once per person: this provider subject is this account."""
+    async with db.platform() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            "INSERT INTO external_identities (issuer, subject, user_id) VALUES ($1, $2, $3)",
+            issuer,
+            subject,
+            user_id,
+        )
 
 
 @pytest_asyncio.fixture
@@ -90,31 +125,36 @@ async def provider() -> AsyncIterator[tuple[Provider, str]]:
 
 
 async def test_provider_tokens_are_accepted_over_http_and_mapped(
-    provider: tuple[Provider, str], settings: Settings, aiohttp_client: Any
+    provider: tuple[Provider, str],
+    settings: Settings,
+    aiohttp_client: Any,
+    world: World,
+    client: TestClient,
 ) -> None:
     idp, url = provider
-    client: TestClient = await aiohttp_client(
-        create_app(dataclasses.replace(settings, jwks_url=url))
+    member = world.a.members[Role.RECEPTIONIST]
+    await link(client.app[DB_KEY], SUBJECT, member.user_id)
+    server: TestClient = await aiohttp_client(
+        create_app(
+            dataclasses.replace(settings, jwks_url=url, jwks_issuer=ISSUER, jwks_audience="cadence")
+        )
     )
-    response = await client.get("/v1/me", headers={"Authorization": f"Bearer {idp.token('k1')}"})
+    # The provider's org and role claims say nothing: the membership in our database does.
+    token = idp.token("k1", org=None, role="admin")
+    response = await server.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status == 200, await response.text()
     body = await response.json()
-    assert body["role"] == "receptionist" and body["user"] is None
-    # Provider subjects that are not UUIDs map to a stable UUID per issuer and subject.
-    again = await client.get("/v1/me", headers={"Authorization": f"Bearer {idp.token('k1')}"})
-    assert (await again.json()) == body
+    assert body["role"] == "receptionist" and body["user"]["id"] == str(member.user_id)
+    assert body["organization"]["id"] == str(world.a.id)
 
 
 async def test_key_rotation_and_every_refusal(provider: tuple[Provider, str]) -> None:
     idp, url = provider
     keys = JwksKeySet(url, min_refresh_s=0)
-    auth = TokenAuthenticator("our-secret-" + "z" * 40, jwks=keys)
+    auth = authenticator(keys)
     try:
         principal = await auth.authenticate_token(idp.token("k1"))
         assert principal.role is Role.RECEPTIONIST and principal.org_id == ORG
-        assert principal.user_id == uuid.uuid5(
-            uuid.NAMESPACE_URL, "https://idp.example#idp|user-42"
-        )
 
         # The provider rotates: k2 signs new tokens, k1 is withdrawn.
         idp.add_key("k2")
@@ -126,13 +166,14 @@ async def test_key_rotation_and_every_refusal(provider: tuple[Provider, str]) ->
         refused = {
             "expired": idp.token("k2", iat=int(time.time()) - 900, exp=int(time.time()) - 600),
             "wrong audience": idp.token("k2", aud="another-app"),
-            "superadmin from a provider": idp.token("k2", role="superadmin", org=None),
+            "wrong issuer": idp.token("k2", iss="https://evil.example"),
+            "no issuer": idp.token("k2", iss=None),
+            "unlinked subject": idp.token("k2", sub="idp|someone-else"),
             "unknown kid": _with_kid(idp.token("k2"), "k9"),
             "withdrawn key": idp.token("k1"),
             "forged signature": _tamper(idp.token("k2")),
             "alg none": _alg_none(idp.token("k2")),
             "HS256 signed with the public key": _hs256_with(idp.public_pem("k2"), idp.token("k2")),
-            "no role": idp.token("k2", role=None),
         }  # fmt: skip
         for name, token in refused.items():
             with pytest.raises(ApiError) as caught:
@@ -145,7 +186,7 @@ async def test_key_rotation_and_every_refusal(provider: tuple[Provider, str]) ->
 async def test_known_keys_survive_a_provider_outage(provider: tuple[Provider, str]) -> None:
     idp, url = provider
     keys = JwksKeySet(url, ttl_s=0.0, min_refresh_s=0)
-    auth = TokenAuthenticator("our-secret-" + "z" * 40, jwks=keys)
+    auth = authenticator(keys)
     try:
         await auth.authenticate_token(idp.token("k1"))
         idp.down = True

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.resources import DB_KEY, SETTINGS_KEY
-from storage.db import with_credentials
+from storage.db import enter_tenant, with_credentials
 from storage.types import Role
 from tests.integration.identity._world import World, audit_rows
 
@@ -110,7 +110,8 @@ async def test_every_people_mutation_leaves_one_audit_row_with_its_diff(
     response = await client.post(
         "/v1/users",
         json={"email": email, "role": "specialist", "password": "a long password",
-              "display_name": "Dana", "specialist_id": str(uuid.uuid4())},
+              "display_name": "Dana",
+              "specialist_id": str(world.a.members[Role.SPECIALIST].specialist_id)},
         headers=admin,
         )  # fmt: skip
     assert response.status == 201
@@ -269,7 +270,7 @@ async def test_the_application_role_cannot_rewrite_history(
     )
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('app.org_id', $1, true)", str(world.a.id))
+            await enter_tenant(conn, client.app[DB_KEY].seal, world.a.id)
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement.format(partition=partition))
     finally:

@@ -11,8 +11,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from server.identity.ratelimit import ACCOUNT_BACKOFF
 from server.identity.routes import LOGIN_RATE
-from server.identity.sessions import LOGIN_ACCOUNT_RATE
 from server.resources import KEYS_KEY, REDIS_KEY
 from storage.types import Role
 from tests.integration.identity._world import PASSWORD, World
@@ -35,8 +35,9 @@ async def _attempt(client: Client, email: str, password: str = "wrong password!"
 async def _forget_address_counts(client: Client) -> None:
     """Each test client speaks from 127.0.0.1; clear the per-address counters between phases."""
     redis, keys = client.app[REDIS_KEY], client.app[KEYS_KEY]
-    async for key in redis.scan_iter(match=keys.rate("POST /v1/auth/login", "*")):
-        await redis.delete(key)
+    for bucket in ("POST /v1/auth/login", "login-failures:address", "login-block:address"):
+        async for key in redis.scan_iter(match=keys.rate(bucket, "*")):
+            await redis.delete(key)
 
 
 async def test_a_burst_of_1000_wrong_passwords_is_limited_and_tells_nothing(
@@ -83,27 +84,42 @@ async def test_a_burst_of_1000_wrong_passwords_is_limited_and_tells_nothing(
     assert probe_latencies and max(probe_latencies) < 5.0, probe_latencies
 
 
-async def test_an_account_is_locked_after_repeated_failures_exactly_like_a_missing_one(
+async def test_failures_slow_an_account_down_exactly_like_a_missing_one(
     client: Client, world: World
 ) -> None:
     known = world.a.members[Role.RECEPTIONIST].email
     unknown = f"ghost-{uuid.uuid4().hex}@example.test"
     transcripts = {}
+    retry_after = {}
     for email in (known, unknown):
         await _forget_address_counts(client)
-        attempts = [await _attempt(client, email) for _ in range(LOGIN_ACCOUNT_RATE.limit + 1)]
+        attempts = [await _attempt(client, email) for _ in range(ACCOUNT_BACKOFF.free + 1)]
         transcripts[email] = [(s, c, m) for s, c, m, _ in attempts]
-        # Locked out: even the right password is refused, as it would be for a missing account.
+        # Backing off: even the right password waits, as it would for a missing account.
         right = await _attempt(client, email, PASSWORD)
         transcripts[email].append(right[:3])
+        retry_after[email] = right[3]
     assert transcripts[known] == transcripts[unknown]
-    assert transcripts[known][-2][0] == 429 and transcripts[known][-1][0] == 429
-    assert [s for s, _, _ in transcripts[known][: LOGIN_ACCOUNT_RATE.limit]] == [401] * 10
+    statuses = [s for s, _, _ in transcripts[known]]
+    assert statuses == [401] * (ACCOUNT_BACKOFF.free + 1) + [429]
+    assert transcripts[known][-1][1] == "rate_limited"
+    # A delay, not a lock: after Retry-After the right password works.
+    assert retry_after[known] and 1 <= int(retry_after[known]) <= ACCOUNT_BACKOFF.max_s
+    await asyncio.sleep(int(retry_after[known]) + 0.2)
+    await _forget_address_counts(client)
+    assert (await _attempt(client, known, PASSWORD))[0] == 200
 
-    # Another account from the same address is not locked by the first one's failures.
+    # Another account from the same address is not slowed by the first one's failures.
     await _forget_address_counts(client)
     other = world.a.members[Role.OWNER].email
     assert (await _attempt(client, other, PASSWORD))[0] == 200
+
+
+async def test_successful_sign_ins_never_lock_an_account(client: Client, world: World) -> None:
+    """Ten sign-ins used to lock an account for 15 minutes even when all of them succeeded."""
+    email = world.a.members[Role.SPECIALIST].email
+    statuses = [(await _attempt(client, email, PASSWORD))[0] for _ in range(15)]
+    assert statuses == [200] * 15
 
 
 async def test_every_public_endpoint_is_rate_limited(client: Client) -> None:

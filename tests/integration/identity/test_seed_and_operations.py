@@ -20,19 +20,18 @@ Client = TestClient[web.Request, web.Application]
 async def test_every_demo_login_signs_in_with_its_role(client: Client) -> None:
     demo = await seed_demo(client.app[DB_KEY])
     roles = sorted(u["role"] for u in demo["users"])
+    # No platform superadmin: the demo's printed logins must not own every clinic.
     assert roles == sorted(
-        ["admin", "receptionist", "specialist", "specialist", "owner", "patient", "patient",
-         "superadmin"]
-    )  # fmt: skip
+        ["admin", "receptionist", "specialist", "specialist", "owner", "patient", "patient"]
+    )
     for user in demo["users"]:
         response = await client.post(
             "/v1/auth/login", json={"email": user["email"], "password": user["password"]}
         )
-        assert response.status == 200, user
+        assert response.status == 200, user["email"]
         body = await response.json()
         assert body["role"] == user["role"] and body["user_id"] == user["user_id"]
-        expected_org = None if user["role"] == "superadmin" else demo["organization_id"]
-        assert body["organization_id"] == expected_org
+        assert body["organization_id"] == demo["organization_id"]
     second = await seed_demo(client.app[DB_KEY])
     assert second["organization_id"] != demo["organization_id"]
 

@@ -38,7 +38,9 @@ async def test_a_hold_expires_on_time_and_is_pushed_after_a_shard_restart(
         ]:
             pushed_at = time.time()
     await ws.close()
-    assert pushed_at - expires_at < 1.0, pushed_at - expires_at
+    # Pushed by the restarted shard's own timer, not left for a later reload: a restart takes
+    # about a second here, so the bound is generous for a busy machine (not a latency figure).
+    assert pushed_at - expires_at < 6.0, pushed_at - expires_at
     assert pushed_at >= expires_at - 0.05
 
 

@@ -38,7 +38,9 @@ async def test_staff_see_whether_the_patients_device_is_connected(
     server: Server, clinic: Clinic, connect
 ) -> None:
     channel = f"patient:{clinic.patient_id}"
-    staff = await connect(server.url, server.token(Role.SPECIALIST, clinic.org_id))
+    # The front desk: presence is not clinical, so a receptionist may see it (a specialist only
+    # for patients they treat: tests/security/test_clinical_channels.py).
+    staff = await connect(server.url, server.token(Role.RECEPTIONIST, clinic.org_id))
     assert (await staff.call("presence", channel=channel))["result"]["connected"] is False
     device = await connect(
         server.url, server.token(Role.PATIENT, clinic.org_id, patient_id=clinic.patient_id)

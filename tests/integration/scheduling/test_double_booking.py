@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.resources import DB_KEY, SETTINGS_KEY
-from storage.db import with_credentials
+from storage.db import enter_tenant, with_credentials
 from tests.integration.scheduling.conftest import Api, day_at
 
 
@@ -41,7 +41,7 @@ async def _setup(api: Api) -> tuple[dict, str, str, str]:
 
 async def _raw_insert(
     conn: asyncpg.Connection,
-    org: uuid.UUID,
+    api: Api,
     calendar: dict,
     sid: str,
     patient: str,
@@ -49,7 +49,8 @@ async def _raw_insert(
     minutes: int = 60,
     buffers: tuple[int, int] = (0, 0),
 ) -> None:
-    await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org))
+    org = api.org_id
+    await enter_tenant(conn, api.client.app[DB_KEY].seal, org)
     await conn.execute(
         """INSERT INTO appointments (organization_id, calendar_id, service_id, specialist_id,
              patient_id, starts_at, ends_at, buffer_before_min, buffer_after_min)
@@ -73,11 +74,9 @@ async def test_raw_sql_two_overlapping_transactions_exactly_one_commits(
     tx1, tx2 = first.transaction(), second.transaction()
     await tx1.start()
     await tx2.start()
-    await _raw_insert(first, api.org_id, calendar, sid, p1, day_at(2, 10))
+    await _raw_insert(first, api, calendar, sid, p1, day_at(2, 10))
     # The second insert overlaps by 30 minutes; it waits for the first transaction's outcome.
-    blocked = asyncio.create_task(
-        _raw_insert(second, api.org_id, calendar, sid, p2, day_at(2, 10, 30))
-    )
+    blocked = asyncio.create_task(_raw_insert(second, api, calendar, sid, p2, day_at(2, 10, 30)))
     await asyncio.sleep(0.3)
     assert not blocked.done()
     await tx1.commit()
@@ -93,16 +92,16 @@ async def test_raw_sql_insert_inside_another_appointments_buffer_is_refused(
     calendar, sid, p1, p2 = await _setup(api)
     conn = app_conns[0]
     async with conn.transaction():
-        await _raw_insert(conn, api.org_id, calendar, sid, p1, day_at(2, 10), buffers=(0, 15))
+        await _raw_insert(conn, api, calendar, sid, p1, day_at(2, 10), buffers=(0, 15))
     with pytest.raises(asyncpg.ExclusionViolationError):
         async with conn.transaction():  # starts 10 minutes into the first one's after-buffer
-            await _raw_insert(conn, api.org_id, calendar, sid, p2, day_at(2, 11, 10))
+            await _raw_insert(conn, api, calendar, sid, p2, day_at(2, 11, 10))
     async with conn.transaction():  # a cancelled appointment holds no time
-        await conn.execute("SELECT set_config('app.org_id', $1, true)", str(api.org_id))
+        await enter_tenant(conn, api.client.app[DB_KEY].seal, api.org_id)
         await conn.execute(
             "UPDATE appointments SET status = 'cancelled' WHERE specialist_id = $1", uuid.UUID(sid)
         )
-        await _raw_insert(conn, api.org_id, calendar, sid, p2, day_at(2, 10, 30))
+        await _raw_insert(conn, api, calendar, sid, p2, day_at(2, 10, 30))
 
 
 async def test_api_booking_blocked_behind_a_raw_transaction_gets_409_slot_unavailable(
@@ -112,7 +111,7 @@ async def test_api_booking_blocked_behind_a_raw_transaction_gets_409_slot_unavai
     conn = app_conns[0]
     tx = conn.transaction()
     await tx.start()
-    await _raw_insert(conn, api.org_id, calendar, sid, p1, day_at(3, 9))
+    await _raw_insert(conn, api, calendar, sid, p1, day_at(3, 9))
     # The API's engine check cannot see the uncommitted row; the constraint makes it wait.
     request = asyncio.create_task(api.book(calendar["id"], p2, day_at(3, 9)))
     await asyncio.sleep(0.5)
@@ -130,7 +129,7 @@ async def test_raw_sql_behind_an_api_booking_gets_23p01(
     conn = app_conns[0]
     with pytest.raises(asyncpg.ExclusionViolationError):
         async with conn.transaction():
-            await _raw_insert(conn, api.org_id, calendar, sid, p2, day_at(3, 12, 59), minutes=5)
+            await _raw_insert(conn, api, calendar, sid, p2, day_at(3, 12, 59), minutes=5)
 
 
 async def test_many_concurrent_api_bookings_of_one_time_exactly_one_wins(

@@ -206,6 +206,18 @@ async def live(settings: Settings) -> AsyncIterator[Live]:
         assert status == 201, plan
         status, body = await probe.post(f"/v1/treatment-plans/{plan['id']}/publish", clinic.admin)
         assert status == 200, body
+        # The specialist treats patient 0 by an admin's grant, and the patient agreed to camera
+        # sessions (without either, assigning and starting are refused: tests/security).
+        patient0 = clinic.patients[0]
+        status, body = await probe.post(f"/v1/patients/{patient0}/care-team", clinic.admin,
+                                        {"specialist_id": str(clinic.specialist_id)})  # fmt: skip
+        assert status == 201, body
+        status, body = await probe.post(
+            f"/v1/patients/{patient0}/consents",
+            clinic.patient(0),
+            {"purpose": "telerehab_camera", "policy_version": "v1"},
+        )
+        assert status == 201, body
         today = datetime.now(UTC).date().isoformat()
         status, assignment = await probe.post(
             f"/v1/patients/{clinic.patients[0]}/plan-assignments",

@@ -18,8 +18,10 @@ from actors.pool import ActorPool, ShardOverloaded
 from actors.telemetry import IngestRequest, IngestResult, TelemetryIngest
 from actors.telemetry_commands import TelemetryCommands
 from server import tokens
+from server.resources import DB_KEY
 from server.services import TELEMETRY_KEY
 from server.settings import Settings
+from storage.db import AppDatabase
 from storage.types import Principal, Role
 from tests.support.tenants import make_org, make_patient
 
@@ -251,7 +253,8 @@ async def test_a_full_ingest_queue_tells_clients_to_slow_down(
 ) -> None:
     t = await tenant(settings)
     name = f"tiny-{uuid.uuid4().hex[:6]}"
-    pool = ActorPool(TelemetryIngest, name, 1, (settings.database_url,), max_pending=2)
+    db = AppDatabase(settings.database_url, client.app[DB_KEY].seal)
+    pool = ActorPool(TelemetryIngest, name, 1, (db,), max_pending=2)
     commands = TelemetryCommands(pool)  # same database, a tiny queue
     who = Principal(user_id=None, org_id=t.org, role=Role.PATIENT, patient_id=t.patient)
     exercise = str(uuid.uuid4())

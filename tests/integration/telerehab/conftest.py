@@ -155,3 +155,14 @@ async def assign(
     )
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
+
+
+async def grant_care(client: Client, clinic: Clinic, *, patient: int = 0) -> None:
+    """An admin puts the clinic's specialist on the patient's care team (what lets a specialist
+    prescribe for a patient they have no appointment with)."""
+    resp = await client.post(
+        f"/v1/patients/{clinic.patients[patient]}/care-team",
+        json={"specialist_id": str(clinic.specialist_id)},
+        headers=clinic.admin,
+    )
+    assert resp.status in (200, 201), await resp.text()

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from server.resources import DB_KEY
 from storage.types import Role
-from tests.integration.telerehab.conftest import Client, Clinic, assign, published_plan
+from tests.integration.telerehab.conftest import (
+    Client,
+    Clinic,
+    assign,
+    grant_care,
+    published_plan,
+)
 
 
 async def test_list_follows_the_protocol_shape_and_pages(client: Client, clinic: Clinic) -> None:
@@ -68,7 +74,10 @@ async def test_specialists_see_the_assignments_of_their_patients_only(
     for role in (Role.RECEPTIONIST, Role.OWNER):
         assert (await client.get(url0, headers=clinic.headers(role))).status == 403
 
-    # An assignment owned by the specialist makes patient 0 theirs.
+    # The specialist may not make patient 0 theirs by assigning a plan on their own
+    # (tests/security/test_clinical_channels.py); after an admin's care-team grant they may,
+    # and the assignment they own keeps the patient theirs.
+    await grant_care(client, clinic, patient=0)
     await assign(client, clinic, plan["id"], patient=0, headers=clinic.specialist)
     resp = await client.get(url0, headers=clinic.specialist)
     assert resp.status == 200 and len((await resp.json())["data"]) == 2

@@ -18,6 +18,7 @@ from tests.integration.telerehab.conftest import (
     Client,
     Clinic,
     assign,
+    grant_care,
     plan_body,
     published_plan,
 )
@@ -81,6 +82,7 @@ async def test_assignment_keeps_its_snapshot_through_edit_clone_and_reassign(
     assert resp.status == 200
     assert (await client.delete(f"/v1/exercises/{own['id']}", headers=clinic.admin)).status == 204
     # Clone it for the patient, publish the clone, and reassign the patient to it.
+    await grant_care(client, clinic, patient=0)
     resp = await client.post(
         f"/v1/treatment-plans/{plan['id']}/clone",
         json={"scope": "custom", "patient_id": str(clinic.patients[0]), "version": 1},
@@ -288,6 +290,7 @@ async def test_clone_personalizes_and_promotes_between_scopes(
                                 headers=clinic.admin)).json()
     )["content"]["sessions"]  # fmt: skip
 
+    await grant_care(client, clinic, patient=0)
     resp = await client.post(
         f"/v1/treatment-plans/{org_copy['id']}/clone",
         json={"scope": "custom", "patient_id": str(clinic.patients[0]), "name": "For P0"},

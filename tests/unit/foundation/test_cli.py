@@ -23,6 +23,7 @@ BASE_ENV = {
     "PATH": "/usr/bin:/bin",
     "DATABASE_URL": "postgresql://u@h/db",
     "REDIS_URL": "redis://h",
+    "CADENCE_ENV": "development",
 }
 
 
@@ -43,6 +44,27 @@ def test_bad_setting_gives_one_clear_line_and_no_traceback() -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "CADENCE_SECRET" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_without_a_declared_environment_nothing_is_defaulted() -> None:
+    env = {k: v for k, v in BASE_ENV.items() if k != "CADENCE_ENV"}
+    done = run_cli("token", "--role", "superadmin", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "CADENCE_SECRET" in lines[0] and "CADENCE_DB_APP_PASSWORD" in lines[0]
+
+
+def test_seed_demo_refuses_in_production_before_touching_anything() -> None:
+    strong = {"CADENCE_SECRET": "s" * 40, "CADENCE_DB_APP_PASSWORD": "p" * 40}
+    for env in (
+        {**BASE_ENV, **strong, "CADENCE_ENV": "production"},
+        BASE_ENV | {"CADENCE_ENV": "production"},
+    ):
+        done = run_cli("seed", "demo", "--once", env=env)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "refusing" in lines[0] and "production" in lines[0]
 
 
 def test_token_requires_an_organization_for_tenant_roles() -> None:

@@ -51,7 +51,8 @@ def test_superadmin_needs_no_organization() -> None:
     assert tokens.verify(SECRET, token).org_id is None
 
 
-def test_provider_subjects_map_to_stable_uuids_and_custom_claim_names() -> None:
+def test_provider_tokens_yield_issuer_subject_and_org_hint_only() -> None:
+    """The provider's role claim is not read: our membership decides (identity/external.py)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -63,9 +64,13 @@ def test_provider_subjects_map_to_stable_uuids_and_custom_claim_names() -> None:
     }  # fmt: skip
     names = tokens.ClaimNames(org="https://cadence/org", role="https://cadence/role")
     token = jwt.encode(claims, key, algorithm="RS256")
-    first = tokens.decode_external(key.public_key(), token, names).principal
-    second = tokens.decode_external(key.public_key(), token, names).principal
-    assert first == second and first.org_id == org and first.role is Role.OWNER
+    found = tokens.decode_external(
+        key.public_key(), token, issuer="https://idp", audience="cadence", names=names
+    )
+    assert (found.issuer, found.subject, found.org_hint) == ("https://idp", "auth0|abc", org)
+    for issuer, audience in (("https://other", "cadence"), ("https://idp", "other")):
+        with pytest.raises(tokens.InvalidToken):
+            tokens.decode_external(key.public_key(), token, issuer=issuer, audience=audience)
     with pytest.raises(tokens.InvalidToken):  # our secret cannot verify a provider token
         tokens.decode(SECRET, token)
 

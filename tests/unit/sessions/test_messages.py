@@ -9,6 +9,7 @@ import numpy as np
 from ray import cloudpickle
 
 from actors.pose_messages import Feed
+from storage.types import PatientSubject
 
 
 def test_a_feed_survives_pickling_with_and_without_world_landmarks() -> None:
@@ -16,7 +17,8 @@ def test_a_feed_survives_pickling_with_and_without_world_landmarks() -> None:
     t = np.array([1000.0, 1033.3, 1066.7])
     image = rng.uniform(size=(3, 33, 4))
     for world, aspect in ((None, None), (rng.normal(size=(3, 33, 3)), 16 / 9)):
-        sent = Feed(uuid.uuid4(), uuid.uuid4(), t, image, aspect, world)
+        owner = PatientSubject(uuid.uuid4(), uuid.uuid4())
+        sent = Feed(uuid.uuid4(), owner, t, image, aspect, world)
         for dumps in (pickle.dumps, cloudpickle.dumps):
             got = pickle.loads(dumps(sent))
             assert (got.session_id, got.owner, got.aspect) == (
