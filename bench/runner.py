@@ -24,6 +24,7 @@ SCENARIOS: dict[str, str] = {
     "slots": "bench.scenarios.slots",
     "holds": "bench.scenarios.holds",
     "contention": "bench.scenarios.contention",
+    "login": "bench.scenarios.login",
     "booking": "bench.scenarios.booking",
     "fanout": "bench.scenarios.fanout",
     "connections": "bench.scenarios.connections",
