@@ -33,32 +33,37 @@ class Grant:
 
 _COLUMNS = "id, patient_id, specialist_id, granted_by, created_at, revoked_at, revoked_by"
 
-# Appointment or an admin's grant: what lets a specialist start treating (prescribe).
-_CARE_BASIS = """
-  EXISTS (SELECT 1 FROM appointments WHERE patient_id = $1 AND specialist_id = $2
-            AND status <> 'cancelled')
-  OR EXISTS (SELECT 1 FROM care_team_grants WHERE patient_id = $1 AND specialist_id = $2
-            AND revoked_at IS NULL)"""
+
+def _care_basis(patient: str, specialist: str) -> str:
+    """SQL: an appointment or an admin's grant, what lets a specialist start treating
+    (prescribe); `patient` and `specialist` are SQL expressions (placeholders or columns)."""
+    return f"""(EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = {patient}
+                    AND a.specialist_id = {specialist} AND a.status <> 'cancelled')
+            OR EXISTS (SELECT 1 FROM care_team_grants g WHERE g.patient_id = {patient}
+                    AND g.specialist_id = {specialist} AND g.revoked_at IS NULL))"""
+
+
+def treats_condition(patient: str, specialist: str) -> str:
+    """SQL: the specialist is one of the patient's clinicians (see the module docstring): the
+    one rule for a single check (`treats`) and for filtering lists of patients."""
+    return f"""({_care_basis(patient, specialist)}
+            OR EXISTS (SELECT 1 FROM plan_assignments pa WHERE pa.patient_id = {patient}
+                    AND pa.specialist_id = {specialist} AND pa.status = 'active')
+            OR EXISTS (SELECT 1 FROM treatment_plans tp WHERE tp.patient_id = {patient}
+                    AND tp.specialist_id = {specialist} AND tp.deleted_at IS NULL))"""
 
 
 async def has_care_basis(
     conn: asyncpg.Connection, patient_id: uuid.UUID, specialist_id: uuid.UUID
 ) -> bool:
     """An appointment with the specialist, or an admin's active grant."""
-    return bool(await conn.fetchval(f"SELECT {_CARE_BASIS}", patient_id, specialist_id))
+    found = await conn.fetchval(f"SELECT {_care_basis('$1', '$2')}", patient_id, specialist_id)
+    return bool(found)
 
 
 async def treats(conn: asyncpg.Connection, patient_id: uuid.UUID, specialist_id: uuid.UUID) -> bool:
     """Whether the specialist is one of the patient's clinicians (see the module docstring)."""
-    found = await conn.fetchval(
-        f"""SELECT {_CARE_BASIS}
-               OR EXISTS (SELECT 1 FROM plan_assignments WHERE patient_id = $1
-                            AND specialist_id = $2 AND status = 'active')
-               OR EXISTS (SELECT 1 FROM treatment_plans WHERE patient_id = $1
-                            AND specialist_id = $2 AND deleted_at IS NULL)""",
-        patient_id,
-        specialist_id,
-    )
+    found = await conn.fetchval(f"SELECT {treats_condition('$1', '$2')}", patient_id, specialist_id)
     return bool(found)
 
 

@@ -31,6 +31,7 @@ from server.scheduling._web import (
 )
 from server.scheduling.access import FRONT_DESK, STAFF
 from server.scheduling.crud import Resource
+from storage.care_team import treats_condition
 from storage.sealed import blind_index, open_row, seal_values
 from storage.types import Role
 
@@ -99,12 +100,8 @@ PATIENTS = Resource(
 def _scope(work: Work, first_arg: int) -> tuple[str, list[Any]]:
     """SQL restricting patients `t` to what the caller may see, with its arguments."""
     who = work.principal
-    if who.role is Role.SPECIALIST:
-        return (
-            f"EXISTS (SELECT 1 FROM appointments a WHERE a.patient_id = t.id"
-            f" AND a.specialist_id = ${first_arg})",
-            [who.specialist_id],
-        )
+    if who.role is Role.SPECIALIST:  # the patients they treat: the clinical-access rule
+        return treats_condition("t.id", f"${first_arg}::uuid"), [who.specialist_id]
     if who.role is Role.PATIENT:
         return f"t.id = ${first_arg}", [who.patient_id]
     return "TRUE", []

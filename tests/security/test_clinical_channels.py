@@ -70,7 +70,8 @@ async def test_a_specialist_who_does_not_treat_the_patient_gets_neither_rest_nor
 
     reply = await _subscribe(live, other, channel)
     assert reply["op"] == "error" and reply["error"]["code"] == "forbidden", reply
-    for path in (f"/v1/patients/{patient}/plan-assignments",
+    for path in (f"/v1/patients/{patient}",
+                 f"/v1/patients/{patient}/plan-assignments",
                  f"/v1/patients/{patient}/session-completions",
                  f"/v1/patients/{patient}/telemetry/rom-trend",
                  f"/v1/patients/{patient}/telemetry/activity"):  # fmt: skip
@@ -186,6 +187,9 @@ async def test_an_admins_grant_opens_and_its_revocation_closes_access(
         assert (await watching.call("subscribe", channel=channel))["op"] == "ok"
         status, _ = await live.get(f"/v1/patients/{patient}/plan-assignments", other)
         assert status == 200
+        # The same rule opens the patient's profile (one policy for every read of the patient).
+        status, _ = await live.get(f"/v1/patients/{patient}", other)
+        assert status == 200
 
         async with live.http.delete(
             live.url(f"{grant_path}/{other_id}"), headers=clinic.admin
@@ -198,8 +202,9 @@ async def test_an_admins_grant_opens_and_its_revocation_closes_access(
         assert watching.ws.close_code == 4003
     finally:
         await watching.close()
-    status, _ = await live.get(f"/v1/patients/{patient}/plan-assignments", other)
-    assert status == 404
+    for path in (f"/v1/patients/{patient}/plan-assignments", f"/v1/patients/{patient}"):
+        status, _ = await live.get(path, other)
+        assert status == 404, path
     reply = await _subscribe(live, other, channel)  # reconnected: decided anew, refused
     assert reply["op"] == "error" and reply["error"]["code"] == "forbidden"
     async with live.http.delete(live.url(f"{grant_path}/{other_id}"), headers=clinic.admin) as r:
