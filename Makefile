@@ -32,6 +32,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/lint-imports
 
 test: $(STAMP) services check
 	@$(WITH_SERVICES) CADENCE_ENV=test $(BIN)/pytest -q -p no:cacheprovider
