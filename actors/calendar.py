@@ -1,9 +1,15 @@
-"""CalendarShard actors: each owns many calendars (stable hash of the id) and is their single
-writer: it decides holds against its live state, fences them in Redis, expires them with its own
-timers, books them into Postgres, and publishes every change of availability as one
-`slots.changed` delta per batch on `calendar:{id}`.
+"""CalendarShard actors: each owns every calendar of many organizations (stable hash of the
+organization id) and is their single writer: it decides holds against its live state, fences
+them in Redis, expires them with its own timers, books them into Postgres, and publishes every
+change of availability as one `slots.changed` delta per batch on `calendar:{id}`.
 
-Per calendar, everything runs under one lock in this order: time advances, due holds expire,
+The unit of ownership is the organization because a specialist works on several calendars of
+one organization: a hold or booking on one calendar takes the specialist's time on all of them.
+The shard applies it to every loaded calendar sharing the specialist (foreign holds, foreign
+bookings in their states) and publishes their deltas in the same batch, so no other calendar
+keeps listing, or grants a hold on, time that is already taken (docs/architecture.md).
+
+Per organization, everything runs under one lock in this order: time advances, due holds expire,
 holds are decided and fenced (one Redis round trip for the batch), releases and bookings apply,
 the net delta is published, then reads answer from the new state with the position of that
 publish. So a snapshot always reflects exactly the stream position it carries (invariant 3).
@@ -33,11 +39,11 @@ import ray
 
 from actors import calendar_messages as m
 from actors.base import LazyPool, RebuildingActor
-from actors.calendar_book import book_hold
-from actors.calendar_guard import guards, held_conflicts
-from actors.calendar_live import LiveCalendar, load_calendar
+from actors.calendar_book import book_hold, interval_of
+from actors.calendar_live import LiveCalendar, load_calendar, org_of
 from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar_store import HoldStore
+from actors.calendar_writes import held_conflicts, moved, spans_of, write
 from actors.sharding import shard_of
 from pipelines.availability import AssignmentError, SpecialistRequired
 from storage.crypto import KeyRing
@@ -45,7 +51,7 @@ from storage.db import AppDatabase
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
-from storage.scheduling import NotFound
+from storage.scheduling import BookedInterval, NotFound
 
 log = logging.getLogger("cadence.calendar")
 TOMBSTONES = 20_000
@@ -59,7 +65,6 @@ class ShardOptions:
     maxlen: int = 100_000
     advance_every_s: float = 10.0  # publish time-driven slot changes at least this often
     checkpoint_every_s: float = 2.0
-    refresh_every_s: float = 120.0  # reload from Postgres (drift from paths that bypass us)
     idle_evict_s: float = 900.0
     max_calendars: int = 5_000
     # Seals a guest's e-mail and phone (storage/sealed.py); None stores them tagged as legacy
@@ -98,27 +103,32 @@ class CalendarShard(RebuildingActor):
         self._events = EventLog(self._redis, keys, retention_s=opts.retention_s, maxlen=opts.maxlen)
         self._store = HoldStore(self._redis, keys)
         self._live: dict[uuid.UUID, LiveCalendar] = {}
+        # Loaded calendars by organization, and the organization's lock (LiveCalendar.lock).
+        self._orgs: dict[uuid.UUID, dict[uuid.UUID, LiveCalendar]] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._loading: dict[uuid.UUID, asyncio.Task[LiveCalendar]] = {}
         self._ended: OrderedDict[uuid.UUID, Hold] = OrderedDict()
         self._expiring: set[uuid.UUID] = set()
-        self.stats_: dict[str, int] = {"expired": 0, "granted": 0, "published": 0, "batches": 0}
+        # "reloads": calendars re-read from Postgres after a rule edit or a refused booking.
+        self.stats_: dict[str, int] = {
+            "expired": 0, "granted": 0, "published": 0, "batches": 0, "reloads": 0,
+        }  # fmt: skip
 
     # --- lifecycle (RebuildingActor: expiry timers are armed again right after a restart) ---
 
     async def _rebuild(self) -> None:
         try:
-            owned = [
-                c for c in await self._store.calendars_with_holds(_now())
-                if shard_of(c, self.size) == self.index
-            ]  # fmt: skip
             gate = asyncio.Semaphore(4)
 
             async def one(calendar_id: uuid.UUID) -> None:
                 async with gate:
                     with contextlib.suppress(Exception):
-                        await self._get(calendar_id)
+                        holds = await self._store.live_holds(calendar_id)
+                        # Holds name their organization: the calendars of ours are ours.
+                        if holds and shard_of(holds[0].organization_id, self.size) == self.index:
+                            await self._get(calendar_id)
 
-            await asyncio.gather(*(one(c) for c in owned))
+            await asyncio.gather(*(one(c) for c in await self._store.calendars_with_holds(_now())))
         except Exception as exc:  # Redis down at start: calendars still load lazily
             log.warning("calendar shard rebuild incomplete", extra={"error": repr(exc)})
 
@@ -137,13 +147,91 @@ class CalendarShard(RebuildingActor):
             task.add_done_callback(lambda _: self._loading.pop(calendar_id, None))
         return await asyncio.shield(task)
 
+    def _lock(self, org_id: uuid.UUID) -> asyncio.Lock:
+        lock = self._locks.get(org_id)
+        if lock is None:
+            lock = self._locks[org_id] = asyncio.Lock()
+        return lock
+
     async def _load(self, calendar_id: uuid.UUID) -> LiveCalendar:
-        live = await load_calendar(calendar_id, await self._db(), self._store, self._events, _now())
-        self._live[calendar_id] = live
+        pool = await self._db()
+        org_id = await org_of(pool, calendar_id)
+        lock = self._lock(org_id)
+        async with lock:  # the siblings' holds cannot change while we read them
+            siblings = self._orgs.get(org_id, {})
+            foreign = [h for c in siblings.values() for h in c.state.holds.values()]
+            live = await load_calendar(
+                calendar_id, org_id, pool, self._store, self._events, _now(),
+                lock=lock, foreign=foreign,
+            )  # fmt: skip
+            self._live[calendar_id] = live
+            self._orgs.setdefault(org_id, {})[calendar_id] = live
+            # After a restart a calendar with holds may load after a sibling did: its holds
+            # reach the siblings now.
+            now = _now()
+            for hold in live.state.holds.values():
+                for other in self._siblings(live, hold.specialist_id):
+                    other.state.add_foreign(hold, now, other.changed_by_sibling())
+            await self._flush_siblings(org_id)
         for hold in list(live.state.holds.values()):
             self._arm(live, hold)
         self._evict_over_bound()
         return live
+
+    # --- one organization: a change on one calendar reaches the others sharing a specialist ---
+
+    def _siblings(self, live: LiveCalendar, specialist_id: uuid.UUID) -> list[LiveCalendar]:
+        calendars = self._orgs.get(live.organization_id, {})
+        return [
+            c for c in calendars.values()
+            if c is not live and specialist_id in c.members
+        ]  # fmt: skip
+
+    def _add_hold(self, live: LiveCalendar, hold: Hold, now: datetime, delta: DeltaBuilder) -> None:
+        live.state.add_hold(hold, now, delta)
+        for other in self._siblings(live, hold.specialist_id):
+            other.state.add_foreign(hold, now, other.changed_by_sibling())
+
+    def _drop_hold(
+        self, live: LiveCalendar, hold_id: uuid.UUID, now: datetime, delta: DeltaBuilder
+    ) -> Hold | None:
+        hold = live.state.drop_hold(hold_id, now, delta)
+        if hold is not None:
+            for other in self._siblings(live, hold.specialist_id):
+                other.state.drop_foreign(hold.id, now, other.changed_by_sibling())
+        return hold
+
+    def _add_booking(
+        self, live: LiveCalendar, booked: BookedInterval, now: datetime, delta: DeltaBuilder
+    ) -> None:
+        live.state.add_booking(booked, now, delta)
+        for other in self._siblings(live, booked.specialist_id):
+            other.state.add_booking(booked, now, other.changed_by_sibling(), own=False)
+
+    def _foreign_of(self, live: LiveCalendar) -> dict[uuid.UUID, Hold]:
+        calendars = self._orgs.get(live.organization_id, {})
+        return {
+            h.id: h for c in calendars.values() if c is not live for h in c.state.holds.values()
+        }
+
+    def _drop_booking(
+        self, live: LiveCalendar, appointment_id: uuid.UUID, now: datetime, delta: DeltaBuilder
+    ) -> None:
+        for other in list(self._orgs.get(live.organization_id, {}).values()):
+            if appointment_id in other.state.booked:
+                mine = other is live
+                changes = delta if mine else other.changed_by_sibling()
+                other.state.drop_booking(appointment_id, now, changes, own=mine)
+
+    async def _flush_siblings(self, org_id: uuid.UUID) -> None:
+        """Publish what this batch changed on the organization's other calendars."""
+        for other in list(self._orgs.get(org_id, {}).values()):
+            if other.pending is None:
+                continue
+            try:
+                await self._publish(other, DeltaBuilder())
+            except Exception as exc:  # kept as `unpublished`: the next publish carries it
+                log.warning("calendar publish failed", extra={"error": repr(exc)})
 
     # --- the batch entry point -------------------------------------------------------------
 
@@ -184,15 +272,19 @@ class CalendarShard(RebuildingActor):
             ended = self._expire_due(live, now, delta)
             if any(isinstance(r, m.RefreshRequest) for r in requests):
                 rules = any(isinstance(r, m.RefreshRequest) and r.rules for r in requests)
+                live.state.foreign = self._foreign_of(live)  # membership may have changed
+                live.stale = True  # until the reload succeeds: housekeeping retries it
                 await live.reload(await self._db(), now, delta, rules=rules)
+                self.stats_["reloads"] += 1
             for i, r in enumerate(requests):
                 if isinstance(r, m.RefreshRequest):
                     out[i] = m.Refreshed(calendar_id)
-            await self._guards(live, requests, out, now, delta)
+            await self._writes(live, requests, out, now, delta)
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
             await self._bookings(live, requests, out, delta, ended)
             await self._publish(live, delta, ended)
+            await self._flush_siblings(live.organization_id)
             for i, r in enumerate(requests):
                 if isinstance(r, m.SlotsQuery):
                     out[i] = self._slots(live, r)
@@ -253,12 +345,12 @@ class CalendarShard(RebuildingActor):
                 out[i] = decided
                 continue
             previous = live.state.holder_hold(r.caller.holder)
-            live.state.add_hold(decided, now, delta)
+            self._add_hold(live, decided, now, delta)
             tentative.append((i, decided, r.idempotency_key, previous))
         granted = await self._store.grant([(h, key) for _, h, key, _ in tentative], now)
         for (i, hold, _, previous), ok in zip(tentative, granted, strict=True):
             if not ok:  # another incarnation holds the fence: its hold stands, ours never was
-                live.state.drop_hold(hold.id, now, delta)
+                self._drop_hold(live, hold.id, now, delta)
                 if previous is not None and previous.id in live.state.holds:
                     live.state.by_holder[previous.holder] = previous.id
                 out[i] = m.slot_unavailable("the slot was just taken")
@@ -266,7 +358,7 @@ class CalendarShard(RebuildingActor):
             self.stats_["granted"] += 1
             replaced = None
             if previous is not None and previous.id in live.state.holds:
-                live.state.drop_hold(previous.id, now, delta)
+                self._drop_hold(live, previous.id, now, delta)
                 ended.append(self._finish(live, previous, HoldStatus.RELEASED))
                 replaced = previous.id
             self._arm(live, hold)
@@ -276,41 +368,38 @@ class CalendarShard(RebuildingActor):
                 if j != i and r.idempotency_key == key and out[j] is None:
                     out[j] = out[i]
 
-    async def _guards(
+    async def _writes(
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
         now: datetime, delta: DeltaBuilder,
     ) -> None:  # fmt: skip
-        """Staff writes outside holds (actors/calendar_guard.py)."""
+        """Staff writes outside holds (actors/calendar_writes.py): decided against the live
+        holds, committed, and applied to every calendar sharing the specialist before the
+        answer, so the state is never behind Postgres once a write is acknowledged."""
         for i, r in enumerate(requests):
-            if not isinstance(r, m.GuardRequest):
+            if not isinstance(r, m.RescheduleAppointment | m.BookSeries | m.ChangeStatus):
                 continue
             if not (r.caller.staff and r.caller.org_id == live.organization_id):
                 out[i] = m.not_found("calendar")
                 continue
-            planned = guards(r, live.organization_id, now)
-            earlier = await self._store.remembered([scope for _, scope in planned])
-            if all(h is not None for h in earlier):  # a retry of a granted guard
-                out[i] = m.Guarded(tuple(h.id for h in earlier if h is not None))
-                continue
-            conflicts = held_conflicts(live.state, r.caller.holder, r.spans)
+            conflicts = held_conflicts(live.state, spans_of(r))
             if conflicts:
                 out[i] = m.slot_unavailable(
                     "a patient is holding this time", {"conflicts": conflicts}
                 )
                 continue
-            for hold, _ in planned:
-                live.state.add_hold(hold, now, delta)
-            granted = await self._store.grant(planned, now)
-            if not all(granted):  # another incarnation's hold holds a fence: undo them all
-                for (hold, _), ok in zip(planned, granted, strict=True):
-                    live.state.drop_hold(hold.id, now, delta)
-                    if ok:
-                        await self._store.end([hold.to(HoldStatus.RELEASED)])
-                out[i] = m.slot_unavailable("the time was just taken")
+            answer = await write(await self._db(), live.organization_id, r, self._opts.keys)
+            out[i] = answer
+            if not isinstance(answer, m.Written):
                 continue
-            for hold, _ in planned:
-                self._arm(live, hold)
-            out[i] = m.Guarded(tuple(hold.id for hold, _ in planned))
+            befores = {b.id: b for b in answer.previous}
+            for appt in answer.appointments:
+                was = befores.get(appt.id)
+                if was is not None and not moved(was, appt):
+                    continue  # a confirm or check-in: the same time stays taken
+                if was is not None and was.status.holds_time:
+                    self._drop_booking(live, was.id, now, delta)
+                if appt.status.holds_time:
+                    self._add_booking(live, interval_of(appt), now, delta)
 
     def _decide(self, live: LiveCalendar, r: m.HoldRequest, now: datetime) -> Hold | m.Failure:
         if not self._visible(live, r.caller):
@@ -357,7 +446,7 @@ class CalendarShard(RebuildingActor):
             if not self._may_touch(live, hold, r.caller):
                 out[i] = m.not_found("hold")
                 continue
-            live.state.drop_hold(hold.id, now, delta)
+            self._drop_hold(live, hold.id, now, delta)
             ended.append(self._finish(live, hold, HoldStatus.RELEASED))
             out[i] = m.Released(hold.id)
 
@@ -380,7 +469,7 @@ class CalendarShard(RebuildingActor):
     def _expire_due(self, live: LiveCalendar, now: datetime, delta: DeltaBuilder) -> list[Hold]:
         ended = []
         for hold in live.state.expired(now):
-            live.state.drop_hold(hold.id, now, delta)
+            self._drop_hold(live, hold.id, now, delta)
             ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
             self.stats_["expired"] += 1
         return ended
@@ -419,6 +508,7 @@ class CalendarShard(RebuildingActor):
                 now = _now()
                 delta = DeltaBuilder()
                 await self._publish(live, delta, self._expire_due(live, now, delta))
+                await self._flush_siblings(live.organization_id)
         except Exception as exc:  # retried by the next touch or housekeeping pass
             log.warning("hold expiry failed", extra={"error": repr(exc)})
             self._loop.call_later(0.5, self._due, calendar_id)
@@ -441,15 +531,15 @@ class CalendarShard(RebuildingActor):
                 continue
             now = _now()
             if not hold.live(now):
-                live.state.drop_hold(hold.id, now, delta)
+                self._drop_hold(live, hold.id, now, delta)
                 ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
                 out[i] = m.HOLD_EXPIRED
                 continue
             answer, interval = await book_hold(await self._db(), hold, r, self._opts.keys)
             out[i] = answer
             if interval is not None:
-                live.state.drop_hold(hold.id, now, delta)
-                live.state.add_booking(interval, now, delta)
+                self._drop_hold(live, hold.id, now, delta)
+                self._add_booking(live, interval, now, delta)
                 ended.append(self._finish(live, hold, HoldStatus.BOOKED))
             elif isinstance(answer, m.Failure) and answer.status == 409:
                 live.stale = True  # the database knows something we do not: reload soon
@@ -501,7 +591,9 @@ class CalendarShard(RebuildingActor):
     async def _tend(self, live: LiveCalendar) -> None:
         mono = time.monotonic()
         idle = not live.state.holds and mono - live.touched > self._opts.idle_evict_s
-        refresh = live.stale or mono - live.refreshed > self._opts.refresh_every_s
+        # Only after the database refused what we believed free (nothing writes these calendars'
+        # availability but this shard, so there is no drift to reload on a timer).
+        refresh = live.stale
         advance = mono - live.advanced > self._opts.advance_every_s
         checkpoint = live.dirty and mono - live.checkpointed > self._opts.checkpoint_every_s
         if not (idle or refresh or advance or checkpoint):
@@ -514,7 +606,9 @@ class CalendarShard(RebuildingActor):
             ended = self._expire_due(live, now, delta)
             if refresh:
                 await live.reload(await self._db(), now, delta, rules=False)
+                self.stats_["reloads"] += 1
             await self._publish(live, delta, ended)
+            await self._flush_siblings(live.organization_id)
             if live.dirty and (idle or mono - live.checkpointed > self._opts.checkpoint_every_s):
                 await live.save_checkpoint(self._store)
             if idle and not live.state.holds:
@@ -524,6 +618,11 @@ class CalendarShard(RebuildingActor):
         for timer in live.timers.values():
             timer.cancel()
         self._live.pop(live.calendar_id, None)
+        calendars = self._orgs.get(live.organization_id)
+        if calendars is not None:
+            calendars.pop(live.calendar_id, None)
+            if not calendars:  # the lock stays: a load of this organization may wait on it
+                del self._orgs[live.organization_id]
 
     def _evict_over_bound(self) -> None:
         if len(self._live) <= self._opts.max_calendars:

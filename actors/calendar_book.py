@@ -25,15 +25,15 @@ from storage.scheduling import (
 from storage.sealed import seal_values
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -62,7 +62,7 @@ async def _guest(
     )  # fmt: skip
 
 
-def _interval(appt: Appointment) -> BookedInterval:
+def interval_of(appt: Appointment) -> BookedInterval:
     return BookedInterval(
         appt.id, appt.specialist_id, appt.starts_at, appt.ends_at,
         appt.buffer_before_min, appt.buffer_after_min,
@@ -95,7 +95,7 @@ async def book_hold(
                 # Still held in our state: an earlier incarnation committed and died before it
                 # could record it, so take the appointment into the state now.
                 held = hold.status is HoldStatus.HELD
-                return m.Booked(found, False), (_interval(found) if held else None)
+                return m.Booked(found, False), (interval_of(found) if held else None)
             patient_id = r.patient_id
             if r.guest is not None:
                 patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
@@ -107,11 +107,11 @@ async def book_hold(
                 ends_at=hold.end, hold_id=hold.id,
             )  # fmt: skip
     except SlotUnavailable as exc:
-        return m.slot_unavailable(str(exc), {"conflicts": _plain(exc.conflicts)}), None
+        return m.slot_unavailable(str(exc), {"conflicts": plain(exc.conflicts)}), None
     except InvalidReference as exc:
         return m.invalid(exc.field, exc.message), None
     except NotFound as exc:
         return m.not_found(exc.entity), None
     except (asyncpg.PostgresError, OSError, TimeoutError):
         return m.UNAVAILABLE, None
-    return m.Booked(appt, True), _interval(appt)
+    return m.Booked(appt, True), interval_of(appt)

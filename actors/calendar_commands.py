@@ -1,11 +1,15 @@
 """The live-calendar command facade: what REST handlers and WebSocket ops both call.
 
-Every command goes to the CalendarShard owning the calendar (stable hash of its id) through the
-micro-batching pool. A command about a hold names only the hold, so its calendar is read from
-the hold's Redis record first (or from this process's memory of the holds it granted: a hold
-never moves to another calendar). All commands are safe to retry (holds carry an idempotency key,
-releases and bookings are idempotent per hold), so the pool retries them across a shard restart
-for a bounded time and then raises ShardUnavailable (503 + Retry-After): never a wrong answer.
+Every command goes to the CalendarShard owning the calendar's organization (stable hash of the
+organization id: all of an organization's calendars live in one shard, so everything competing
+for a specialist is decided in one place) through the micro-batching pool. A calendar's
+organization never changes: it is read from Postgres once and remembered. A command about a
+hold names only the hold, so its calendar is read from the hold's Redis record first (or from
+this process's memory of the holds it granted: a hold never moves to another calendar). Hold
+commands are safe to retry (holds carry an idempotency key, releases and bookings are
+idempotent per hold), so the pool retries them across a shard restart for a bounded time and
+then raises ShardUnavailable (503 + Retry-After): never a wrong answer. Staff writes are not
+retried once they may have reached a shard.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 
+import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 
@@ -27,7 +32,9 @@ from actors.calendar_store import HoldStore
 from actors.pool import ActorPool
 from storage.audit import AuditActor
 from storage.cache import BoundedCache
+from storage.db import TenantPool
 from storage.keys import KeySpace
+from storage.scheduling import calendar_owner
 from storage.types import Principal, Role
 
 log = logging.getLogger("cadence.calendar")
@@ -41,6 +48,9 @@ STATS_EVERY_S = 10.0
 # booking usually follows its hold within minutes, on the same server).
 KNOWN_HOLDS = 50_000
 KNOWN_HOLD_S = 3600.0
+# Calendars whose organization (the shard key) this process knows; a calendar never moves.
+KNOWN_CALENDARS = 100_000
+KNOWN_CALENDAR_S = 86_400.0
 
 
 def digest(secret: str) -> str:
@@ -75,16 +85,43 @@ def _outcome(command: str, result: m.Result) -> m.Result:
 
 
 class CalendarCommands:
-    def __init__(self, pool: ActorPool, redis: aioredis.Redis, keys: KeySpace) -> None:
+    def __init__(
+        self, pool: ActorPool, redis: aioredis.Redis, keys: KeySpace, db: TenantPool
+    ) -> None:
         self._pool = pool
+        self._db = db
         self._store = HoldStore(redis, keys)
+        self._owners: BoundedCache[uuid.UUID, uuid.UUID] = BoundedCache(
+            "calendar_owners", KNOWN_CALENDARS
+        )
         self._calendars: BoundedCache[uuid.UUID, uuid.UUID] = BoundedCache(
             "hold_calendars", KNOWN_HOLDS
         )
         self._stats: asyncio.Task[None] | None = None
 
+    async def owner(self, calendar_id: uuid.UUID) -> uuid.UUID | None:
+        """The calendar's organization (its shard key); None for no such calendar."""
+        known = self._owners.get(calendar_id)
+        if known is not None:
+            return known
+        async with self._db.acquire(timeout=5) as conn:
+            org_id = await calendar_owner(conn, calendar_id)
+        if org_id is not None:
+            self._owners.put(calendar_id, org_id, time.monotonic() + KNOWN_CALENDAR_S)
+        return org_id
+
+    async def _owner_or_failure(self, calendar_id: uuid.UUID) -> uuid.UUID | m.Failure:
+        try:
+            org_id = await self.owner(calendar_id)
+        except (asyncpg.PostgresError, OSError, TimeoutError):
+            return m.UNAVAILABLE  # the database is down: a 503, as the shard would answer
+        return m.not_found("calendar") if org_id is None else org_id
+
     async def _call(self, request: m.Request) -> m.Result:
-        result: m.Result = await self._pool.call(request.calendar_id, request, idempotent=True)
+        org_id = await self._owner_or_failure(request.calendar_id)
+        if isinstance(org_id, m.Failure):
+            return org_id
+        result: m.Result = await self._pool.call(org_id, request, idempotent=True)
         return result
 
     async def slots(
@@ -146,37 +183,26 @@ class CalendarCommands:
         request = m.BookRequest(calendar_id, caller, hold_id, actor, patient_id, guest)
         return _outcome("book", await self._call(request))
 
-    async def guard(
-        self, caller: m.Caller, calendar_id: uuid.UUID, spans: Iterable[m.Span]
-    ) -> m.Result:
-        """Keep these times from new holds while staff write appointments into them
-        (m.GuardRequest); release with `release_guard` once the write committed or failed."""
-        request = m.GuardRequest(calendar_id, caller, tuple(spans), uuid.uuid4().hex)
-        return _outcome("guard", await self._call(request))
+    async def write(self, request: m.StaffWrite) -> m.Result:
+        """A staff write that changes availability (reschedule, series, status change): the
+        owning shard decides, commits and publishes it (m.StaffWrite). Not retried by the pool
+        once it may have reached a shard: a retried write could apply twice."""
+        org_id = await self._owner_or_failure(request.calendar_id)
+        if isinstance(org_id, m.Failure):
+            return org_id
+        result: m.Result = await self._pool.call(org_id, request)
+        return _outcome(type(request).__name__, result)
 
-    async def release_guard(
-        self, caller: m.Caller, calendar_id: uuid.UUID, hold_ids: Iterable[uuid.UUID]
-    ) -> None:
-        """Best effort: a guard that is not released expires on its own (GUARD_TTL)."""
-        outcomes = await asyncio.gather(
-            *(self._call(m.ReleaseRequest(calendar_id, caller, h)) for h in hold_ids),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) or isinstance(outcome, m.Failure):
-                log.warning("guard release failed", extra={"error": repr(outcome)})
-
-    async def changed(self, calendar_ids: Iterable[uuid.UUID], *, rules: bool = False) -> None:
-        """The database changed these calendars outside the shards (staff cancel, reschedule,
-        series, rule edits): each owning shard reloads and publishes the difference. Best effort
-        after the commit: a failure is logged and the shard's periodic reload catches up."""
+    async def rules_changed(self, calendar_ids: Iterable[uuid.UUID]) -> None:
+        """The rules of these calendars changed (calendar, hours, overrides, membership):
+        each owning shard reloads them and publishes the difference before the caller answers.
+        A failure raises (the pool's 503): the edit is committed, the shard will not show
+        stale rules past its next load (it reloads a calendar it fails to refresh)."""
         ids = list(dict.fromkeys(calendar_ids))
-        outcomes = await asyncio.gather(
-            *(self._call(m.RefreshRequest(c, rules)) for c in ids), return_exceptions=True
-        )
+        outcomes = await asyncio.gather(*(self._call(m.RefreshRequest(c, True)) for c in ids))
         for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                log.warning("calendar refresh failed", extra={"error": repr(outcome)})
+            if isinstance(outcome, m.Failure) and outcome.status != 404:
+                log.warning("calendar rules reload failed", extra={"error": outcome.code})
 
     # --- metrics ---------------------------------------------------------------------------
 

@@ -14,13 +14,18 @@ from typing import Any
 
 import orjson
 
-from actors.calendar_state import CalendarState, DeltaBuilder, apply_delta
+from actors.calendar_state import CalendarState, DeltaBuilder, Hold, apply_delta
 from actors.calendar_store import HoldStore
 from pipelines.availability import RemovedSlot, Slot, compute_slots
 from storage.db import TenantPool
 from storage.events import EventLog, StreamPosition
 from storage.redis import ScriptCall
-from storage.scheduling import CalendarSnapshot, NotFound, load_calendar_snapshot
+from storage.scheduling import (
+    CalendarSnapshot,
+    NotFound,
+    calendar_owner,
+    load_calendar_snapshot,
+)
 from storage.types import Channel, ChannelName
 
 log = logging.getLogger("cadence.calendar")
@@ -60,14 +65,13 @@ def parse_delta(data: dict[str, Any]) -> tuple[list[Slot], list[RemovedSlot]]:
     return upserted, removed
 
 
-async def _org_of(pool: TenantPool, calendar_id: uuid.UUID) -> tuple[uuid.UUID, bool]:
+async def org_of(pool: TenantPool, calendar_id: uuid.UUID) -> uuid.UUID:
+    """The calendar's organization (its shard key); NotFound for a missing or deleted one."""
     async with pool.acquire(timeout=5) as conn:
-        row = await conn.fetchrow(
-            "SELECT organization_id, public FROM calendar_visibility($1)", calendar_id
-        )
-    if row is None:
+        org_id = await calendar_owner(conn, calendar_id)
+    if org_id is None:
         raise NotFound("calendar")
-    return row["organization_id"], bool(row["public"])
+    return org_id
 
 
 async def _snapshot(
@@ -83,16 +87,21 @@ class LiveCalendar:
     organization_id: uuid.UUID
     state: CalendarState
     position: tuple[str, str] = ("0-0", "")
+    # The organization's lock (the shard owns all its calendars): a change on one calendar
+    # updates every calendar sharing the specialist under it, so no two decide concurrently.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timers: dict[uuid.UUID, asyncio.TimerHandle] = field(default_factory=dict)
     touched: float = field(default_factory=time.monotonic)
-    refreshed: float = field(default_factory=time.monotonic)
     advanced: float = field(default_factory=time.monotonic)
     checkpointed: float = field(default_factory=time.monotonic)
     dirty: bool = False  # published since the last checkpoint
-    stale: bool = False  # the database refused what we believed free: reload
+    stale: bool = False  # the database refused what we believed free, or a reload failed
     unpublished: DeltaBuilder | None = None  # a publish that failed, retried with the next one
+    # Changes another calendar of the organization made to this one (its holds and bookings on
+    # shared specialists), published by the shard in the same batch.
+    pending: DeltaBuilder | None = None
     grid: dict[datetime, bool] = field(default_factory=dict)
+    _members: tuple[object, frozenset[uuid.UUID]] = (None, frozenset())
 
     @property
     def channel(self) -> ChannelName:
@@ -109,6 +118,19 @@ class LiveCalendar:
     @property
     def hold_ttl(self) -> timedelta:
         return timedelta(seconds=self.state.snap.hold_ttl_s)
+
+    @property
+    def members(self) -> frozenset[uuid.UUID]:
+        """The calendar's specialists (cached per rules load: asked on every sibling change)."""
+        cal = self.state.calendar
+        if self._members[0] is not cal:
+            self._members = (cal, frozenset(m.specialist.id for m in cal.specialists))
+        return self._members[1]
+
+    def changed_by_sibling(self) -> DeltaBuilder:
+        if self.pending is None:
+            self.pending = DeltaBuilder()
+        return self.pending
 
     def free_slot_at(self, start: datetime, now: datetime) -> bool:
         """Whether `start` would be a slot if nobody had booked or held anything (so a hold
@@ -128,6 +150,9 @@ class LiveCalendar:
     ) -> bool:
         """Publish the net change as one `slots.changed`, after the scripts `along` in the same
         round trip; False when nothing changed (then `along` did not run)."""
+        if self.pending is not None:  # made before `delta` (the shard flushes it each batch)
+            delta = self.pending.merged(delta)
+            self.pending = None
         if self.unpublished is not None:
             delta = self.unpublished.merged(delta)
         upserted, removed = delta.build(self.state.slots)
@@ -160,18 +185,25 @@ class LiveCalendar:
         self.state.replace_snapshot(snap, now, delta, rules=rules)
         self.grid.clear()
         self.stale = False
-        self.refreshed = time.monotonic()
 
 
 async def load_calendar(
-    calendar_id: uuid.UUID, pool: TenantPool, store: HoldStore, events: EventLog, now: datetime
+    calendar_id: uuid.UUID,
+    org_id: uuid.UUID,
+    pool: TenantPool,
+    store: HoldStore,
+    events: EventLog,
+    now: datetime,
+    *,
+    lock: asyncio.Lock,
+    foreign: Sequence[Hold] = (),
 ) -> LiveCalendar:
-    """Rules and appointments from Postgres, live holds from Redis, and the stream position;
-    publishes whatever subscribers missed while no shard owned the calendar."""
-    org_id, _ = await _org_of(pool, calendar_id)
+    """Rules and appointments from Postgres, live holds from Redis (`foreign`: the live holds of
+    the organization's other loaded calendars), and the stream position; publishes whatever
+    subscribers missed while no shard owned the calendar. Runs under the organization's lock."""
     snap = await _snapshot(pool, org_id, calendar_id, now)
     holds = await store.live_holds(calendar_id)
-    live = LiveCalendar(calendar_id, org_id, CalendarState(snap, holds, now))
+    live = LiveCalendar(calendar_id, org_id, CalendarState(snap, holds, now, foreign), lock=lock)
     checkpoint = await store.load_view(calendar_id)
     if checkpoint is None:
         pos = await events.position(live.channel)

@@ -116,7 +116,8 @@ class BookRequest:
 @compact
 @dataclass(frozen=True, slots=True)
 class RefreshRequest:
-    """The database changed under the calendar (staff paths, rule edits): reload and publish."""
+    """The calendar's rules changed in the database (calendar, hours, overrides, membership):
+    reload them and publish the difference, before the rule edit is acknowledged."""
 
     calendar_id: uuid.UUID
     rules: bool = False
@@ -130,21 +131,56 @@ class Span:
     end: datetime
 
 
+# Staff writes that change availability without a hold. The owning shard decides each against
+# its live holds (a hold promises its holder the booking: a time held within buffers is a 409),
+# writes it to Postgres in one transaction, applies it to every calendar sharing the specialist
+# and publishes, all under the organization's lock: nothing is granted in between, and the
+# shard's state is never behind the database once the write is acknowledged.
+
+
 @compact
 @dataclass(frozen=True, slots=True)
-class GuardRequest:
-    """Staff are about to write appointments at these times without a hold (reschedule, series).
-    Refused (409) when anyone else's live hold is within buffers of one of them: a hold promises
-    its holder the booking. Otherwise the spans become short-lived holds of the caller, so that
-    no hold is granted into them before the write commits and the guard is released."""
+class RescheduleAppointment:
+    calendar_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    appointment_id: uuid.UUID
+    span: Span  # the new specialist and time
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class BookSeries:
+    """All occurrences or none (one transaction)."""
 
     calendar_id: uuid.UUID
     caller: Caller
-    spans: tuple[Span, ...]
-    key: str  # idempotency across the pool's retries
+    actor: AuditActor
+    patient_id: uuid.UUID
+    spans: tuple[Span, ...]  # one specialist, every occurrence
+    every_days: int
 
 
-Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | GuardRequest
+@compact
+@dataclass(frozen=True, slots=True)
+class ChangeStatus:
+    """A status action (cancel, no-show, confirm, ...); cancel and no-show free the time."""
+
+    calendar_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    appointment_id: uuid.UUID
+    action: str  # storage.scheduling.Action value
+    only_specialist: uuid.UUID | None = None  # a specialist acts on their own appointments
+    reason: str | None = None  # cancel
+    note: str | None = None  # cancel: clinical free text, sealed at rest
+
+    def __repr__(self) -> str:  # never print the note
+        return f"ChangeStatus({self.appointment_id}, {self.action})"
+
+
+StaffWrite = RescheduleAppointment | BookSeries | ChangeStatus
+Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | StaffWrite
 
 
 @compact
@@ -176,8 +212,13 @@ class HoldGranted:
 
 @compact
 @dataclass(frozen=True, slots=True)
-class Guarded:
-    hold_ids: tuple[uuid.UUID, ...]
+class Written:
+    """A staff write committed and applied: the appointments after it (and before it, for a
+    status change or move) and, for a series, its id."""
+
+    appointments: tuple[Appointment, ...]
+    previous: tuple[Appointment, ...] = ()
+    series_id: uuid.UUID | None = None
 
 
 @compact
@@ -199,7 +240,7 @@ class Refreshed:
     calendar_id: uuid.UUID
 
 
-Result = SlotsView | HoldGranted | Guarded | Released | Booked | Refreshed | Failure
+Result = SlotsView | HoldGranted | Written | Released | Booked | Refreshed | Failure
 
 
 def not_found(what: str) -> Failure:

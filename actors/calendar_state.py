@@ -148,12 +148,25 @@ def bookable_window(calendar: Calendar, now: datetime) -> tuple[datetime, dateti
 class CalendarState:
     """Rules, appointments and live holds of one calendar, and its slot list."""
 
-    def __init__(self, snap: CalendarSnapshot, holds: Iterable[Hold], now: datetime) -> None:
+    def __init__(
+        self,
+        snap: CalendarSnapshot,
+        holds: Iterable[Hold],
+        now: datetime,
+        foreign: Iterable[Hold] = (),
+    ) -> None:
         self.snap = snap
         self.calendar = snap.calendar
         self.booked: dict[uuid.UUID, BookedInterval] = {b.appointment_id: b for b in snap.booked}
         self.holds: dict[uuid.UUID, Hold] = {}
         self.by_holder: dict[str, uuid.UUID] = {}
+        # Live holds of the organization's other calendars on this calendar's specialists: the
+        # shard owns every calendar of the organization and keeps them here, so a time held
+        # elsewhere is busy here too (the holder and expiry belong to the other calendar).
+        self.foreign: dict[uuid.UUID, Hold] = {}
+        for hold in foreign:
+            if hold.status is HoldStatus.HELD and self.has_member(hold.specialist_id):
+                self.foreign[hold.id] = hold
         for hold in holds:
             if hold.status is HoldStatus.HELD:
                 self._index(hold)
@@ -186,6 +199,9 @@ class CalendarState:
     def choose(self, slot: Slot, specialist_id: uuid.UUID | None) -> uuid.UUID:
         """The specialist a new hold on `slot` goes to (raises AssignmentError)."""
         return choose_specialist(self.calendar, slot, specialist_id, self.counts)
+
+    def has_member(self, specialist_id: uuid.UUID) -> bool:
+        return any(m.specialist.id == specialist_id for m in self.calendar.specialists)
 
     def holder_hold(self, holder: str) -> Hold | None:
         hold_id = self.by_holder.get(holder)
@@ -228,10 +244,46 @@ class CalendarState:
             self._recompute_around(hold.start, hold.end, now, delta)
         return hold
 
-    def add_booking(self, booked: BookedInterval, now: datetime, delta: DeltaBuilder) -> None:
+    def add_booking(
+        self, booked: BookedInterval, now: datetime, delta: DeltaBuilder, *, own: bool = True
+    ) -> None:
+        """An appointment that occupies one of our specialists; `own`: booked on this calendar
+        (it counts for round-robin assignment), else on another calendar of the organization."""
         self.booked[booked.appointment_id] = booked
-        self.counts[booked.specialist_id] = self.counts.get(booked.specialist_id, 0) + 1
+        if own:
+            self.counts[booked.specialist_id] = self.counts.get(booked.specialist_id, 0) + 1
         self._recompute_around(booked.starts_at, booked.ends_at, now, delta, booked)
+
+    def drop_booking(
+        self, appointment_id: uuid.UUID, now: datetime, delta: DeltaBuilder, *, own: bool = True
+    ) -> BookedInterval | None:
+        """An appointment no longer occupies its time (cancelled, no-show, moved away)."""
+        booked = self.booked.pop(appointment_id, None)
+        if booked is None:
+            return None
+        if own and self.counts.get(booked.specialist_id, 0) > 0:
+            self.counts[booked.specialist_id] -= 1
+        self._recompute_around(booked.starts_at, booked.ends_at, now, delta, booked)
+        return booked
+
+    def add_foreign(self, hold: Hold, now: datetime, delta: DeltaBuilder) -> None:
+        """Another calendar of the organization granted a hold on one of our specialists."""
+        if hold.id in self.foreign or not self.has_member(hold.specialist_id):
+            return
+        self.foreign[hold.id] = hold
+        if self.calendar.daily_cap is None:
+            self._block(hold.specialist_id, hold.start, hold.end, delta)
+        else:
+            self._recompute_around(hold.start, hold.end, now, delta)
+
+    def drop_foreign(self, hold_id: uuid.UUID, now: datetime, delta: DeltaBuilder) -> None:
+        hold = self.foreign.pop(hold_id, None)
+        if hold is None:
+            return
+        if self.calendar.daily_cap is None:
+            self._unblock(hold, now, delta)
+        else:
+            self._recompute_around(hold.start, hold.end, now, delta)
 
     def replace_snapshot(
         self, snap: CalendarSnapshot, now: datetime, delta: DeltaBuilder, *, rules: bool
@@ -268,9 +320,10 @@ class CalendarState:
 
     def _held(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
         a, b = lo - _NEAR, hi + _NEAR
-        for hold in self.holds.values():
-            if hold.start < b and hold.end > a:
-                yield hold.busy()
+        for held in (self.holds, self.foreign):
+            for hold in held.values():
+                if hold.start < b and hold.end > a:
+                    yield hold.busy()
 
     def _compute(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
         if hi <= lo:

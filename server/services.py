@@ -79,7 +79,7 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     app[POOLS_KEY] = [telemetry, calendars, pose]
     app[SESSIONS_KEY] = SessionCommands(pose)
     app[TELEMETRY_KEY] = TelemetryCommands(telemetry)
-    app[CALENDARS_KEY] = CalendarCommands(calendars, app[REDIS_KEY], app[KEYS_KEY])
+    app[CALENDARS_KEY] = CalendarCommands(calendars, app[REDIS_KEY], app[KEYS_KEY], app[DB_KEY].app)
     app[CALENDARS_KEY].start()
     yield
     await app[CALENDARS_KEY].stop()

@@ -1,10 +1,12 @@
-"""Keeping the calendar shards in step with changes made outside them: after a scheduling
-transaction commits (staff cancel, reschedule, series booking, calendar / specialist / service
-edits), the owning shards reload the calendars it touched and publish the slot changes.
+"""Rule edits reach the calendar shards before they are acknowledged: after a scheduling
+transaction that changed a calendar's rules commits (calendar, specialist hours and overrides,
+membership, service edits), the owning shards reload those calendars' rules and publish the
+slot changes, and only then does the request answer.
 
-Called from the scheduling unit of work with the events it published; the events already say
-what changed (appointment.* carry the calendar, *.updated the entity id). Best effort after
-commit: a failed notice is logged and the shard's periodic reload catches up."""
+Appointments are not here: every write that moves, frees or takes time is made by the owning
+shard itself (server/scheduling/appointments.py), so the shard is never behind Postgres and
+there is no reload timer. Called from the scheduling unit of work with the events it
+published; the events say what changed (*.updated / *.deleted carry the entity id)."""
 
 from __future__ import annotations
 
@@ -33,16 +35,12 @@ async def after_commit(
     commands = request.app.get(CALENDARS_KEY)
     if commands is None or not events:
         return
-    moved: set[uuid.UUID] = set()
     rules: set[uuid.UUID] = set()
     lookups: list[tuple[str, uuid.UUID]] = []
     for _, event_type, data in events:
         entity, _, action = event_type.partition(".")
         try:
-            if entity == "appointment":
-                if isinstance(data, dict) and data.get("calendar_id"):
-                    moved.add(uuid.UUID(str(data["calendar_id"])))
-            elif entity == "calendar" and action in ("updated", "deleted"):
+            if entity == "calendar" and action in ("updated", "deleted"):
                 rules.add(uuid.UUID(str(data["id"])))
             elif entity in _BY_ENTITY and action in ("updated", "deleted"):
                 lookups.append((entity, uuid.UUID(str(data["id"]))))
@@ -56,8 +54,6 @@ async def after_commit(
                         rows = await conn.fetch(_BY_ENTITY[entity], entity_id)
                         rules.update(r[0] for r in rows)
             if rules:
-                await commands.changed(rules, rules=True)
-            if moved - rules:
-                await commands.changed(moved - rules)
+                await commands.rules_changed(rules)
     except Exception as exc:
-        log.warning("live calendar notice failed", extra={"error": repr(exc)})
+        log.warning("calendar rules reload failed", extra={"error": repr(exc)})

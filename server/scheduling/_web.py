@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import orjson
@@ -34,9 +34,6 @@ from storage.scheduling import (
 )
 from storage.types import Channel, ChannelName, Principal, Role
 
-if TYPE_CHECKING:
-    from server.live.guards import Guard
-
 log = logging.getLogger("cadence.scheduling")
 PUBLISH_TIMEOUT_S = 2.0
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -51,8 +48,6 @@ class Work:
     org_id: uuid.UUID
     actor: AuditActor
     events: list[tuple[ChannelName, str, dict[str, Any]]] = field(default_factory=list)
-    # Calendar shards' guards over times this transaction writes without a hold.
-    guards: list[Guard] = field(default_factory=list)
     # Seals and opens the encrypted columns (storage/sealed.py) this transaction touches.
     keyring: KeyRing | None = None
 
@@ -115,25 +110,18 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
     who = principal(request)
     if who.org_id is None:
         raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    # Late imports: server.live builds on the scheduling package.
-    from server.live import guards
+    # Late import: server.live builds on the scheduling package.
     from server.live.notify import after_commit
 
     work: Work | None = None
-    try:
-        async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-            keyring = request.app[SETTINGS_KEY].data_keys
-            work = Work(conn, who, who.org_id, audit_actor(request, who), keyring=keyring)
-            yield work
-    except Exception:
-        if work is not None and work.guards:
-            await guards.release(request, work.guards)
-        raise
+    async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
+        keyring = request.app[SETTINGS_KEY].data_keys
+        work = Work(conn, who, who.org_id, audit_actor(request, who), keyring=keyring)
+        yield work
     assert work is not None  # the body ran (a failure to begin raised above)
     await publish(request, work.events)
-    # The shards reload what committed, then drop the guards: the times never look free.
+    # Rule edits reach the shards before the answer (appointment writes are the shards' own).
     await after_commit(request, work.org_id, work.events)
-    await guards.release(request, work.guards)
 
 
 async def publish(request: web.Request, events: Sequence[tuple[ChannelName, str, Any]]) -> None:

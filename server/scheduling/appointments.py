@@ -1,7 +1,11 @@
 """Appointments over REST: reading (scoped by role), the staff booking path (recurring series,
 all-or-nothing), reschedule, cancel, and the state machine's transitions.
 
-Booking from a hold (`POST /v1/appointments`) arrives with the calendar actors (next issue).
+Every write that changes availability is a command to the calendar shard owning the
+appointment's organization (actors/calendar_commands.py): the handler validates the request
+against the rules, the shard decides it against the live holds, commits it and publishes the
+slot changes of every calendar sharing the specialist before answering. Booking from a hold
+(`POST /v1/appointments`) is in server/live.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from actors import calendar_messages as m
+from actors.calendar_commands import caller_of
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint
@@ -28,6 +33,7 @@ from server.scheduling._web import (
     unit_of_work,
 )
 from server.scheduling.access import APPOINTMENT_READERS, FRONT_DESK, STAFF
+from server.services import CALENDARS_KEY
 from storage import scheduling as store
 from storage.scheduling import Action, Appointment, AppointmentStatus
 from storage.types import Role
@@ -166,16 +172,18 @@ def _require_member(snap: store.CalendarSnapshot, specialist_id: uuid.UUID | Non
         raise validation_failed({"specialist_id": "is not an active specialist of this calendar"})
 
 
-async def _guard(
-    request: web.Request, work: Work, calendar_id: uuid.UUID, spans: list[m.Span]
-) -> None:
-    """No patient's live hold in the way, and none granted into these times until the
-    transaction has committed (server/live/guards.py)."""
-    from server.live import guards  # late: server.live builds on the scheduling package
+async def _write(request: web.Request, command: m.StaffWrite) -> m.Written:
+    """The owning shard's answer to a staff write; its failures become API errors."""
+    from server.live.shared import settled  # late: server.live builds on this package
 
-    guard = await guards.take(request, work.principal, calendar_id, spans)
-    if guard is not None:
-        work.guards.append(guard)
+    return await settled(request.app[CALENDARS_KEY].write(command), m.Written)
+
+
+async def _calendar_of(work: Work, appointment_id: uuid.UUID) -> uuid.UUID:
+    calendar_id = await store.appointment_calendar(work.conn, appointment_id)
+    if calendar_id is None:
+        raise not_found("appointment")
+    return calendar_id
 
 
 async def create_series(request: web.Request) -> web.Response:
@@ -200,16 +208,14 @@ async def create_series(request: web.Request) -> web.Response:
         _require_member(snap, requested)
         chosen = booking.plan_series(snap, starts, requested, now)
         length = timedelta(minutes=snap.calendar.duration_min)
-        await _guard(request, work, calendar_id, [m.Span(chosen, s, s + length) for s in starts])
-        series_id, booked = await store.insert_series(
-            work.conn,
-            actor=work.actor,
-            calendar_id=calendar_id,
-            specialist_id=chosen,
-            patient_id=patient_id,
-            starts=starts,
-            every_days=every,
+        spans = tuple(m.Span(chosen, s, s + length) for s in starts)
+        written = await _write(
+            request,
+            m.BookSeries(
+                calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every
+            ),
         )
+        series_id, booked = written.series_id, written.appointments
         for appt in booked:
             work.emit_appointment(store.BOOKED_EVENT, appt, series_id=series_id)
     return json_response(
@@ -226,9 +232,7 @@ async def reschedule(request: web.Request) -> web.Response:
     start = parse_instant(body["start"], "start")
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
-        row = await work.conn.fetchrow(
-            "SELECT * FROM appointments WHERE id = $1 FOR UPDATE", appointment_id
-        )
+        row = await work.conn.fetchrow("SELECT * FROM appointments WHERE id = $1", appointment_id)
         if row is None:
             raise not_found("appointment")
         current = Appointment.from_row(row)
@@ -241,14 +245,14 @@ async def reschedule(request: web.Request) -> web.Response:
         )
         _require_member(snap, target)
         booking.check_move(snap, appointment_id, start, target, now)
-        await _guard(request, work, current.calendar_id, [m.Span(target, start, end)])
-        before, after = await store.reschedule_appointment(
-            work.conn,
-            actor=work.actor,
-            appointment_id=appointment_id,
-            starts_at=start,
-            specialist_id=target,
-        )
+        written = await _write(
+            request,
+            m.RescheduleAppointment(
+                current.calendar_id, caller_of(work.principal), work.actor, appointment_id,
+                m.Span(target, start, end),
+            ),
+        )  # fmt: skip
+        before, after = written.previous[0], written.appointments[0]
         work.emit_appointment(
             store.EVENT_TYPES[Action.RESCHEDULE],
             after,
@@ -265,14 +269,11 @@ async def cancel(request: web.Request) -> web.Response:
     appointment_id = path_id(request, what="appointment")
     body = await read_json(request, schemas.CANCEL)
     async with unit_of_work(request) as work:
-        _, after = await store.cancel_appointment(
-            work.conn,
-            actor=work.actor,
-            appointment_id=appointment_id,
-            reason=body["reason"],
-            note=body.get("note"),
-            keys=work.keys,
-        )
+        command = m.ChangeStatus(
+            await _calendar_of(work, appointment_id), caller_of(work.principal), work.actor,
+            appointment_id, Action.CANCEL.value, reason=body["reason"], note=body.get("note"),
+        )  # fmt: skip
+        after = (await _write(request, command)).appointments[0]
         work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
     return json_response(render_appointment(after))
 
@@ -285,13 +286,11 @@ def _transition(action: Action) -> Any:
             only = None
             if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
                 only = who.specialist_id or uuid.UUID(int=0)
-            _, after = await store.transition_appointment(
-                work.conn,
-                actor=work.actor,
-                appointment_id=appointment_id,
-                action=action,
-                only_specialist=only,
-            )
+            command = m.ChangeStatus(
+                await _calendar_of(work, appointment_id), caller_of(work.principal), work.actor,
+                appointment_id, action.value, only_specialist=only,
+            )  # fmt: skip
+            after = (await _write(request, command)).appointments[0]
             work.emit_appointment(store.EVENT_TYPES[action], after)
         return json_response(render_appointment(after))
 
@@ -335,7 +334,7 @@ ENDPOINTS = [
         TAG,
         request_schema=schemas.SERIES,
         status=201,
-        errors=(409,),
+        errors=(409, 503),
     ),
     Endpoint(
         "GET",
@@ -365,7 +364,7 @@ ENDPOINTS = [
         TAG,
         request_schema=schemas.RESCHEDULE,
         response_schema=schemas.APPOINTMENT_RESPONSE,
-        errors=(404, 409),
+        errors=(404, 409, 503),
     ),
     Endpoint(
         "POST",
@@ -376,7 +375,7 @@ ENDPOINTS = [
         TAG,
         request_schema=schemas.CANCEL,
         response_schema=schemas.APPOINTMENT_RESPONSE,
-        errors=(404, 409),
+        errors=(404, 409, 503),
     ),
 ] + [
     Endpoint(
@@ -387,7 +386,7 @@ ENDPOINTS = [
         f"Appointment transition: {action.value}",
         TAG,
         response_schema=schemas.APPOINTMENT_RESPONSE,
-        errors=(404, 409),
+        errors=(404, 409, 503),
     )
     for action, path in TRANSITION_PATHS.items()
 ]

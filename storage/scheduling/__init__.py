@@ -4,6 +4,7 @@ connection. No web framework here: REST handlers and actors both call these."""
 
 from storage.scheduling._appointments import (
     Appointment,
+    appointment_calendar,
     cancel_appointment,
     insert_appointment,
     insert_series,
@@ -20,6 +21,7 @@ from storage.scheduling._errors import (
 from storage.scheduling._rules import (
     BookedInterval,
     CalendarSnapshot,
+    calendar_owner,
     load_assignment_counts,
     load_calendar,
     load_calendar_snapshot,
@@ -41,9 +43,11 @@ __all__ = [
     "TRANSITIONS",
     "Action",
     "Appointment",
+    "appointment_calendar",
     "AppointmentStatus",
     "BookedInterval",
     "CalendarSnapshot",
+    "calendar_owner",
     "InvalidReference",
     "InvalidTransition",
     "NotFound",

@@ -162,6 +162,16 @@ async def _locked(
     return Appointment.from_row(row)
 
 
+async def appointment_calendar(
+    conn: asyncpg.Connection, appointment_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The calendar of a visible appointment: where a write to it is routed (its shard)."""
+    calendar_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT calendar_id FROM appointments WHERE id = $1", appointment_id
+    )
+    return calendar_id
+
+
 async def insert_appointment(
     conn: asyncpg.Connection,
     *,

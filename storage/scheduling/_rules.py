@@ -145,6 +145,15 @@ def default_window(horizon: Horizon, now: datetime) -> tuple[datetime, datetime]
     return max(now, start), max(now, end)
 
 
+async def calendar_owner(conn: asyncpg.Connection, calendar_id: uuid.UUID) -> uuid.UUID | None:
+    """The organization of a calendar that is not deleted, read without a tenant context
+    (calendar_visibility is SECURITY DEFINER): the calendar shards' placement key."""
+    org_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT organization_id FROM calendar_visibility($1)", calendar_id
+    )
+    return org_id
+
+
 async def load_calendar_snapshot(
     conn: asyncpg.Connection,
     calendar_id: uuid.UUID,

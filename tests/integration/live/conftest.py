@@ -56,14 +56,18 @@ class Clinic:
         commands = self.client.app[CALENDARS_KEY]
         pool = commands._pool  # noqa: SLF001 - tests look inside the shard
         await pool.ensure_started()
-        handle = pool.handle(pool.shard_for(uuid.UUID(self.calendar_id)))
+        org_id = await commands.owner(uuid.UUID(self.calendar_id))
+        assert org_id is not None
+        handle = pool.handle(pool.shard_for(org_id))
         return await handle.debug_state.remote(self.calendar_id)  # type: ignore[no-any-return]
 
     async def shard_pid(self) -> int:
         commands = self.client.app[CALENDARS_KEY]
         pool = commands._pool  # noqa: SLF001
         await pool.ensure_started()
-        handle = pool.handle(pool.shard_for(uuid.UUID(self.calendar_id)))
+        org_id = await commands.owner(uuid.UUID(self.calendar_id))
+        assert org_id is not None
+        handle = pool.handle(pool.shard_for(org_id))
         return await handle.pid.remote()  # type: ignore[no-any-return]
 
 

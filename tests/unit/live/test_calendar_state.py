@@ -173,3 +173,44 @@ def test_records_checkpoints_and_deltas_round_trip() -> None:
     data = delta_json(state.calendar.id, slots[:3], [])
     assert parse_delta(data) == (slots[:3], [])
     assert "holder" not in str(data) and "patient" not in str(data)
+
+
+@pytest.mark.parametrize("daily_cap", [None, 2])
+def test_foreign_holds_and_bookings_of_a_sibling_calendar_match_a_full_recomputation(
+    daily_cap: int | None,
+) -> None:
+    """Another calendar's holds and bookings on our specialists (the shard applies them here):
+    incremental maintenance equals a fresh load that knows them, and the deltas follow."""
+    rng = random.Random(31 + (daily_cap or 0))
+    state = CalendarState(snapshot(daily_cap=daily_cap), [], NOW)
+    subscriber = {s.start: s for s in state.slot_list()}
+    other = uuid.UUID(int=77)  # the sibling calendar
+    foreign: dict[uuid.UUID, Hold] = {}
+    theirs: list[uuid.UUID] = []
+    for n in range(300):
+        delta = DeltaBuilder()
+        roll = rng.random()
+        if roll < 0.4 and state.slots:
+            slot = rng.choice(state.slot_list())
+            held = dataclasses.replace(
+                hold_on(state, slot, rng.choice(slot.specialist_ids), n), calendar_id=other
+            )
+            foreign[held.id] = held
+            state.add_foreign(held, NOW, delta)
+        elif roll < 0.65 and foreign:
+            gone = foreign.pop(rng.choice(list(foreign)))
+            state.drop_foreign(gone.id, NOW, delta)
+        elif roll < 0.85 and foreign:
+            held = foreign.pop(rng.choice(list(foreign)))
+            state.drop_foreign(held.id, NOW, delta)
+            booked = BookedInterval(uuid.uuid4(), held.specialist_id, held.start, held.end, 5, 10)
+            state.add_booking(booked, NOW, delta, own=False)
+            theirs.append(booked.appointment_id)
+        elif theirs:
+            state.drop_booking(theirs.pop(rng.randrange(len(theirs))), NOW, delta, own=False)
+        apply_delta(subscriber, *delta.build(state.slots))
+        snap = dataclasses.replace(state.snap, booked=tuple(state.booked.values()))
+        reloaded = CalendarState(snap, [], NOW, foreign.values())
+        assert state.slot_list() == reloaded.slot_list(), f"step {n}"
+        assert subscriber == dict(state.slots), f"step {n}"
+    assert state.counts == {}, "another calendar's bookings do not count for assignment"

@@ -1,5 +1,6 @@
-"""Staff writes that bypass holds (reschedule, series) go through the owning shard: a patient's
-live hold is never booked over, and no hold slips into a time while staff write it."""
+"""Staff writes outside holds (reschedule, series) are made by the owning shard: a patient's
+live hold is never booked over, no hold slips into a time while staff write it, and the shard
+publishes the change before the write is acknowledged (no reload)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,11 @@ async def test_a_reschedule_into_a_patients_live_hold_is_refused_and_the_hold_st
         patient_id=clinic.patient_id, expect=201,
     )  # fmt: skip
     assert booked["start"] == z(held_at)
-    # The refused guard left nothing behind in the shard.
+    # The refused write left nothing behind in the shard.
     assert (await clinic.shard_state())["holds"] == []
 
 
-async def test_a_reschedule_takes_the_new_time_frees_the_old_one_and_leaves_no_guard(
+async def test_a_reschedule_takes_the_new_time_frees_the_old_one_at_once(
     clinic: Clinic,
 ) -> None:
     appt = await _booked(clinic, day_at(2, 9))
@@ -63,7 +64,7 @@ async def test_a_reschedule_takes_the_new_time_frees_the_old_one_and_leaves_no_g
     after = await clinic.slots(z(day_at(2, 0)), z(day_at(3, 0)))
     starts = {s["start"] for s in after["slots"]}
     assert z(day_at(2, 15)) not in starts and z(day_at(2, 9)) in starts
-    assert (await clinic.shard_state())["holds"] == []  # the guard was released
+    assert (await clinic.shard_state())["holds"] == []  # staff writes take no holds
     status, _ = await clinic.hold(day_at(2, 15))
     assert status == 409  # the appointment, not the guard, keeps it now
 

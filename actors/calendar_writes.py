@@ -1,0 +1,125 @@
+"""Staff writes that change availability without a hold (reschedule, series, status changes),
+as the owning shard runs them under its organization's lock: first against the live holds (a
+hold promises its holder the booking), then in one Postgres transaction. The exclusion
+constraint still has the last word on appointments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from actors import calendar_messages as m
+from actors.calendar_book import plain
+from actors.calendar_state import CalendarState
+from storage.crypto import KeyRing
+from storage.db import TenantPool
+from storage.scheduling import (
+    Action,
+    Appointment,
+    InvalidReference,
+    InvalidTransition,
+    NotFound,
+    SlotUnavailable,
+    insert_series,
+    reschedule_appointment,
+    transition_appointment,
+)
+
+
+def moved(before: Appointment, after: Appointment) -> bool:
+    """Whether the write changed the time the appointment occupies (a confirm does not)."""
+    return (before.status.holds_time, before.specialist_id, before.starts_at, before.ends_at) != (
+        after.status.holds_time,
+        after.specialist_id,
+        after.starts_at,
+        after.ends_at,
+    )
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+def spans_of(r: m.StaffWrite) -> tuple[m.Span, ...]:
+    if isinstance(r, m.RescheduleAppointment):
+        return (r.span,)
+    if isinstance(r, m.BookSeries):
+        return r.spans
+    return ()
+
+
+def held_conflicts(state: CalendarState, spans: tuple[m.Span, ...]) -> list[Any]:
+    """Each span that comes within the calendar's buffers of a live hold, on this calendar or
+    another of the organization (its foreign holds)."""
+    cal = state.calendar
+    pad = timedelta(minutes=cal.buffer_before_min + cal.buffer_after_min)
+    holds = [*state.holds.values(), *state.foreign.values()]
+    found: list[dict[str, Any]] = []
+    for index, span in enumerate(spans):
+        for hold in holds:
+            if (
+                hold.specialist_id == span.specialist_id
+                and hold.start < span.end + pad
+                and span.start < hold.end + pad
+            ):
+                found.append({
+                    "index": index, "start": _iso(span.start), "end": _iso(span.end),
+                    "specialist_id": str(span.specialist_id), "reason": "held",
+                    "held_until": _iso(hold.expires_at),
+                })  # fmt: skip
+                break
+    return found
+
+
+async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None) -> m.Written:
+    if isinstance(r, m.RescheduleAppointment):
+        before, after = await reschedule_appointment(
+            conn, actor=r.actor, appointment_id=r.appointment_id, starts_at=r.span.start,
+            specialist_id=r.span.specialist_id,
+        )  # fmt: skip
+        return m.Written((after,), (before,))
+    if isinstance(r, m.BookSeries):
+        series_id, booked = await insert_series(
+            conn, actor=r.actor, calendar_id=r.calendar_id,
+            specialist_id=r.spans[0].specialist_id, patient_id=r.patient_id,
+            starts=[s.start for s in r.spans], every_days=r.every_days,
+        )  # fmt: skip
+        return m.Written(tuple(booked), (), series_id)
+    before, after = await transition_appointment(
+        conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
+        only_specialist=r.only_specialist, reason=r.reason, note=r.note, keys=keys,
+    )  # fmt: skip
+    return m.Written((after,), (before,))
+
+
+async def write(
+    pool: TenantPool, org_id: uuid.UUID, r: m.StaffWrite, keys: KeyRing | None
+) -> m.Result:
+    """The write in one tenant transaction: Written, or the Failure the edge maps."""
+    try:
+        async with pool.tenant(org_id, acquire_timeout=5) as conn:
+            written = await _write(conn, r, keys)
+            if isinstance(r, m.ChangeStatus | m.RescheduleAppointment):
+                if written.appointments[0].calendar_id != r.calendar_id:
+                    raise NotFound("appointment")  # named by another calendar: roll back
+            return written
+    except SlotUnavailable as exc:
+        return m.slot_unavailable(str(exc), {"conflicts": plain(exc.conflicts)})
+    except InvalidTransition as exc:
+        details = {"status": exc.current, "action": exc.action, "allowed": exc.allowed}
+        return m.Failure(409, "invalid_transition", str(exc), plain(details))
+    except InvalidReference as exc:
+        return m.invalid(exc.field, exc.message)
+    except NotFound as exc:
+        return m.not_found(exc.entity)
+    except asyncpg.ExclusionViolationError:
+        return m.slot_unavailable("the specialist is not free at this time")
+    except asyncpg.DeadlockDetectedError:
+        return m.Failure(409, "conflict", "a concurrent booking overlapped this one; retry")
+    except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
+        return m.invalid("$", "references or values the database refuses")
+    except (asyncpg.PostgresError, OSError, TimeoutError):
+        return m.UNAVAILABLE
