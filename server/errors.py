@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,19 @@ class ApiError(Exception):
 
 def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+def rate_limited(message: str, retry_after_ms: float) -> ApiError:
+    """429 `rate_limited` with `Retry-After` (whole seconds, at least 1) and the same wait in
+    the details, in seconds and milliseconds, for REST and WebSocket clients alike."""
+    seconds = max(1, math.ceil(retry_after_ms / 1000))
+    return ApiError(
+        429,
+        "rate_limited",
+        message,
+        {"retry_after_s": seconds, "retry_after_ms": seconds * 1000},
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def validation_failed(fields: Mapping[str, str]) -> ApiError:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from dataclasses import dataclass
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from server.errors import ApiError
+from server.errors import ApiError, rate_limited
 from server.identity._backends import Backends
 from server.routing import RateLimit
 
@@ -53,14 +52,7 @@ class RedisRateLimiter:
                 raise ApiError(503, "unavailable", "try again shortly") from None
             return
         if int(count) > rule.limit:
-            retry_after = max(1, math.ceil(int(ttl_ms) / 1000))
-            raise ApiError(
-                429,
-                "rate_limited",
-                "too many requests; try again later",
-                {"retry_after_s": retry_after},
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise rate_limited("too many requests; try again later", int(ttl_ms))
 
 
 # KEYS: failure counter, block. ARGV: counter window ms, free failures, first delay ms, max
@@ -95,14 +87,7 @@ ADDRESS_BACKOFF = Backoff(free=10, first_s=1.0, max_s=900.0, window_s=900)
 
 
 def _too_many(retry_after_ms: int) -> ApiError:
-    retry_after = max(1, math.ceil(retry_after_ms / 1000))
-    return ApiError(
-        429,
-        "rate_limited",
-        "too many failed sign-ins; try again later",
-        {"retry_after_s": retry_after},
-        headers={"Retry-After": str(retry_after)},
-    )
+    return rate_limited("too many failed sign-ins; try again later", retry_after_ms)
 
 
 class LoginThrottle:

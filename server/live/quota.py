@@ -16,7 +16,6 @@ their own one-hold rule and the REST rate limits instead.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from aiohttp import web
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from server.errors import ApiError
+from server.errors import ApiError, rate_limited
 from server.middleware import RateLimiter
 from server.routing import RateLimit
 from storage.keys import KeySpace
@@ -56,14 +55,7 @@ return 1
 
 
 def _limited(retry_after_ms: int, what: str) -> ApiError:
-    seconds = max(1, math.ceil(retry_after_ms / 1000))
-    return ApiError(
-        429,
-        "rate_limited",
-        f"too many holds {what}; try again later",
-        {"retry_after_ms": seconds * 1000, "retry_after_s": seconds},
-        headers={"Retry-After": str(seconds)},
-    )
+    return rate_limited(f"too many holds {what}; try again later", retry_after_ms)
 
 
 class AnonymousHolds:
