@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvloop
     from aiohttp import web
 
-    from actors.base import tune_gc
+    from actors import tune_gc
     from server import logs
     from server.app import create_app
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+import actors  # noqa: F401  (registers the actor pool's metrics)
 import storage.cache  # noqa: F401  (registers the caches' collector)
-from actors.metrics import RAY_CALLS, RAY_LATENCY  # noqa: F401  (exported here too)
 
 HTTP_REQUESTS = Counter(
     "cadence_http_requests_total", "HTTP requests", ["method", "route", "status"]

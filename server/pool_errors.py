@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from actors.pool import ShardOverloaded, ShardUnavailable
+from actors import ShardOverloaded, ShardUnavailable
 from server.errors import ApiError
 
 

@@ -8,13 +8,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from actors.calendar import CalendarShard, ShardOptions
-from actors.calendar_commands import CalendarCommands
-from actors.pool import ActorPool
-from actors.pose_worker import PoseWorker, WorkerOptions
-from actors.session_commands import SessionCommands
-from actors.telemetry import TelemetryIngest
-from actors.telemetry_commands import TelemetryCommands
+from actors import ActorPool
+from actors.calendar import CalendarCommands, CalendarShard, ShardOptions
+from actors.pose import PoseWorker, SessionCommands, WorkerOptions
+from actors.telemetry import TelemetryCommands, TelemetryIngest
 from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.settings import Environment, Settings
 from storage.db import AppDatabase, with_credentials

@@ -29,6 +29,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import orjson
 
+from storage.orm import bound
+
 QUERY_TIMEOUT_S = 10.0
 
 
@@ -128,7 +130,8 @@ class TenantPool:
         async with self.pool.acquire(timeout=acquire_timeout) as conn:
             async with conn.transaction(isolation=isolation):
                 await enter_tenant(conn, self.seal, org_id)
-                yield conn
+                with bound(conn):
+                    yield conn
 
     async def close(self) -> None:
         await self.pool.close()
@@ -179,13 +182,15 @@ class Database:
     async def anonymous(self) -> AsyncIterator[asyncpg.Connection]:
         """A transaction with no organization: tenant tables show no rows at all."""
         async with self.app.acquire() as conn, conn.transaction():
-            yield conn
+            with bound(conn):
+                yield conn
 
     @asynccontextmanager
     async def platform(self) -> AsyncIterator[asyncpg.Connection]:
         """Superadmin and system work across organizations. Callers must be platform code paths."""
         async with self._platform_pool.acquire() as conn, conn.transaction():
-            yield conn
+            with bound(conn):
+                yield conn
 
     async def ping(self) -> None:
         async with self.app.acquire(timeout=1.5) as conn:

@@ -1,6 +1,6 @@
 """REST of live calendars: holds, booking through a hold, and the public booking flow.
 
-Every handler calls the calendar command facade (actors/calendar_commands.py), the same one the
+Every handler calls the calendar command facade (actors/calendar/_commands.py), the same one the
 WebSocket `hold` / `release` ops use; the owning CalendarShard decides.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from actors import calendar_messages as m
-from actors.calendar_commands import CalendarCommands, anonymous, caller_of
+from actors.calendar import CalendarCommands, anonymous, caller_of
+from actors.calendar import messages as m
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, json_response, jsonable, read_json
 from server.live import shared

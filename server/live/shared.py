@@ -9,8 +9,8 @@ from collections.abc import Awaitable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from actors import calendar_messages as m
-from actors.calendar_state import Hold
+from actors.calendar import Hold
+from actors.calendar import messages as m
 from server.errors import ApiError, validation_failed
 from server.pool_errors import pool_errors
 from server.scheduling.schemas import INSTANT, UUID

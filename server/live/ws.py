@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from actors import calendar_messages as m
-from actors.calendar_commands import CalendarCommands, anonymous, caller_of
+from actors.calendar import CalendarCommands, anonymous, caller_of
+from actors.calendar import messages as m
 from realtime import ConnectionContext, OpError
 from server.errors import ApiError
 from server.live import shared

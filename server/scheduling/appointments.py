@@ -2,7 +2,7 @@
 all-or-nothing), reschedule, cancel, and the state machine's transitions.
 
 Every write that changes availability is a command to the calendar shard owning the
-appointment's organization (actors/calendar_commands.py): the handler validates the request
+appointment's organization (actors/calendar/_commands.py): the handler validates the request
 against the rules, the shard decides it against the live holds, commits it and publishes the
 slot changes of every calendar sharing the specialist before answering. Booking from a hold
 (`POST /v1/appointments`) is in server/live.
@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from actors import calendar_messages as m
-from actors.calendar_commands import caller_of
+from actors.calendar import caller_of
+from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from contextlib import AbstractContextManager
 
-from actors.pose_messages import Outcome
+from actors.pose.messages import Outcome
 from server.errors import ApiError
 from server.pool_errors import pool_errors
 

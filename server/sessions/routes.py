@@ -1,6 +1,6 @@
 """REST: start a guided telerehab session, read it, control it, answer its questionnaire.
 
-A session runs in a pose worker (actors/pose_worker.py); these handlers check who may touch it
+A session runs in a pose worker (actors/pose/_worker.py); these handlers check who may touch it
 (the patient themself, their specialists, the organization's admins: server/telerehab/_access)
 and call the same facade as the WebSocket ops. Once a session has ended and its worker has
 forgotten it, GET answers from the stored completion record.
@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from actors.pose_messages import SessionMeta
-from actors.session_commands import SessionCommands
+from actors.pose import SessionCommands
+from actors.pose.messages import SessionMeta
 from pipelines.session import Action, PlannedExercise, SessionPlan
 from server.errors import ApiError, not_found, validation_failed
 from server.http import json_response, path_id, read_json

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actors.pose_messages import Outcome
-from actors.session_commands import SessionCommands
+from actors.pose import SessionCommands
+from actors.pose.messages import Outcome
 from pipelines.session import Action
 from realtime import ConnectionContext, OpError, OpHandler
 from server.errors import ApiError

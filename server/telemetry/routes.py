@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from actors.telemetry_commands import IngestFailed, SubmitResult, TelemetryCommands
+from actors.telemetry import IngestFailed, SubmitResult, TelemetryCommands
 from server.errors import ApiError, not_found
 from server.http import audit_actor, dumps, json_response
 from server.middleware import principal

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from actors.telemetry_commands import TelemetryCommands
+from actors.telemetry import TelemetryCommands
 from realtime import ConnectionContext, OpError
 from server.errors import ApiError
 from server.telemetry.routes import SUBMITTERS, submit

@@ -29,7 +29,7 @@ def run_prefix() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    from actors import runtime
+    from actors._pool import runtime
 
     started = runtime.connect(num_cpus=2)
     yield

@@ -9,7 +9,7 @@ from typing import Any
 
 import ray
 
-from actors.base import PooledActor
+from actors._pool._base import PooledActor
 
 
 @dataclass(frozen=True)

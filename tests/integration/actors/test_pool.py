@@ -1,5 +1,5 @@
 """The actor pool against real Ray: stable routing, micro-batching, restart after kill -9; each
-test runs over the same-host link and over plain Ray calls (actors/local_link.py)."""
+test runs over the same-host link and over plain Ray calls (actors/_pool/_local_link.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from actors import metrics
-from actors.pool import ActorPool, ShardUnavailable, kill_all
-from actors.sharding import shard_of
+from actors._pool import metrics
+from actors._pool._pool import ActorPool, ShardUnavailable, kill_all
+from actors._pool.sharding import shard_of
 from tests.integration.actors._echo import Echo, Slow
 
 

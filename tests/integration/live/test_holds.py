@@ -156,7 +156,7 @@ async def test_public_release_needs_the_token_and_private_calendars_are_hidden(
 async def test_a_resent_hold_gets_the_hold_its_first_send_was_granted(clinic: Clinic) -> None:
     """The pool resends a request whose call failed (the shard may have granted it before it
     died) as `again()`: the shard then answers with the hold the first send got."""
-    from actors import calendar_messages as m
+    from actors.calendar import messages as m
     from server.services import CALENDARS_KEY
 
     pool = clinic.client.app[CALENDARS_KEY]._pool  # noqa: SLF001 - the shard's own contract

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from actors.calendar_store import decode_slots
+from actors.calendar._store import decode_slots
 from storage.types import Role
 from tests.integration.live.conftest import Clinic, day_at, make_clinic, z
 

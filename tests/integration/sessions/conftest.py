@@ -17,7 +17,7 @@ import pytest_asyncio
 import websockets
 from aiohttp.test_utils import TestServer
 
-from actors.pose_worker import WorkerOptions
+from actors.pose._worker import WorkerOptions
 from pipelines.pose import SyntheticOptions, SyntheticSet, synthesize_set
 from server.app import create_app
 from server.resources import DB_KEY

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
-from actors.pool import ActorPool, ShardOverloaded
-from actors.telemetry import IngestRequest, IngestResult, TelemetryIngest
-from actors.telemetry_commands import TelemetryCommands
+from actors._pool._pool import ActorPool, ShardOverloaded
+from actors.telemetry._commands import TelemetryCommands
+from actors.telemetry._ingest import IngestRequest, IngestResult, TelemetryIngest
 from server import tokens
 from server.resources import DB_KEY
 from server.services import TELEMETRY_KEY

@@ -15,7 +15,7 @@ import asyncpg
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from actors.telemetry_commands import TelemetryCommands
+from actors.telemetry._commands import TelemetryCommands
 from realtime.client import CadenceClient
 from server import tokens
 from server.app import create_app

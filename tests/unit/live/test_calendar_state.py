@@ -10,8 +10,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from actors.calendar_live import delta_json, parse_delta
-from actors.calendar_state import (
+from actors.calendar._live import delta_json, parse_delta
+from actors.calendar._state import (
     CalendarState,
     DeltaBuilder,
     Hold,
@@ -19,7 +19,7 @@ from actors.calendar_state import (
     InvalidHoldTransition,
     apply_delta,
 )
-from actors.calendar_store import decode_hold, decode_slots, encode_hold, encode_slots
+from actors.calendar._store import decode_hold, decode_slots, encode_hold, encode_slots
 from pipelines.availability import (
     AssignmentStrategy,
     Calendar,

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import ray.cloudpickle as cloudpickle
 
-from actors import calendar_messages as m
-from actors.calendar_state import Hold, HoldStatus
-from actors.compact import compact
+from actors._pool.compact import compact
+from actors.calendar import messages as m
+from actors.calendar._state import Hold, HoldStatus
 from pipelines.availability import Slot
 from storage.audit import AuditActor
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from actors.pose_frames import FrameQueue
-from actors.pose_messages import Frame
+from actors.pose._frames import FrameQueue
+from actors.pose.messages import Frame
 from pipelines.frames import FrameError, PoseEstimator, decode_jpeg
 
 SHOULDERS, ELBOWS = (11, 12), (13, 14)

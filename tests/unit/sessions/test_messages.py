@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 from ray import cloudpickle
 
-from actors.pose_messages import Feed
+from actors.pose.messages import Feed
 from storage.types import PatientSubject
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from actors import calendar_messages as m
-from actors.calendar_state import Hold, HoldStatus
+from actors.calendar import messages as m
+from actors.calendar._state import Hold, HoldStatus
 from storage.crypto import LEGACY, KeyRing
 from storage.db import TenantPool
 from storage.scheduling import (

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from actors.calendar_state import Hold
-from actors.compact import compact
+from actors._pool.compact import compact
+from actors.calendar._state import Hold
 from pipelines.availability import Slot
 from storage.audit import AuditActor
 from storage.scheduling import Appointment
@@ -90,7 +90,7 @@ class HoldRequest:
     may_repeat: bool = False
 
     def again(self) -> HoldRequest:
-        """This request as the pool sends it again (actors/pool.py)."""
+        """This request as the pool sends it again (actors/_pool/_pool.py)."""
         return replace(self, may_repeat=True)
 
 

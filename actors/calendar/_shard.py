@@ -37,14 +37,14 @@ from zoneinfo import ZoneInfo
 
 import ray
 
-from actors import calendar_messages as m
-from actors.base import LazyPool, RebuildingActor
-from actors.calendar_book import book_hold, interval_of
-from actors.calendar_live import LiveCalendar, load_calendar, org_of
-from actors.calendar_state import DeltaBuilder, Hold, HoldStatus
-from actors.calendar_store import HoldStore
-from actors.calendar_writes import held_conflicts, moved, spans_of, write
-from actors.sharding import shard_of
+from actors._pool._base import LazyPool, RebuildingActor
+from actors._pool.sharding import shard_of
+from actors.calendar import messages as m
+from actors.calendar._book import book_hold, interval_of
+from actors.calendar._live import LiveCalendar, load_calendar, org_of
+from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
+from actors.calendar._store import HoldStore
+from actors.calendar._writes import held_conflicts, moved, spans_of, write
 from pipelines.availability import AssignmentError, SpecialistRequired
 from storage.crypto import KeyRing
 from storage.db import AppDatabase
@@ -372,7 +372,7 @@ class CalendarShard(RebuildingActor):
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
         now: datetime, delta: DeltaBuilder,
     ) -> None:  # fmt: skip
-        """Staff writes outside holds (actors/calendar_writes.py): decided against the live
+        """Staff writes outside holds (actors/calendar/_writes.py): decided against the live
         holds, committed, and applied to every calendar sharing the specialist before the
         answer, so the state is never behind Postgres once a write is acknowledged."""
         for i, r in enumerate(requests):
@@ -646,7 +646,7 @@ class CalendarShard(RebuildingActor):
         """Tests: the shard's current slot list and position for a calendar."""
         live = await self._get(uuid.UUID(calendar_id))
         async with live.lock:
-            from actors.calendar_store import encode_slots
+            from actors.calendar._store import encode_slots
 
             return {
                 "position": live.position,

@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 
-from actors.pose_messages import Frame
+from actors.pose.messages import Frame
 from pipelines.frames import PoseEstimate, PoseEstimator
 
 

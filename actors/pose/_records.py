@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from actors.pose_messages import SessionMeta
+from actors.pose.messages import SessionMeta
 from pipelines.session import GuideEvent, SessionGuide
 from pipelines.telemetry import validate_batch
 from storage.audit import AuditActor

@@ -17,7 +17,7 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 LINKS = Gauge(
-    "cadence_actor_links", "Open same-host links to actors (actors/local_link.py)", ["actor"]
+    "cadence_actor_links", "Open same-host links to actors (actors/_pool/_local_link.py)", ["actor"]
 )
 PENDING = Gauge("cadence_ray_pending_requests", "Requests queued for an actor shard", ["actor"])
 REJECTED = Counter(

@@ -9,7 +9,7 @@ seen is never counted again after a restart.
 
 Timers (rest ending, a paused session outliving its grace, a device going away) run in the
 worker's own housekeeping loop. Camera frames go through a bounded queue to MediaPipe on one
-inference thread (actors/pose_frames.py) and then the same guide.
+inference thread (actors/pose/_frames.py) and then the same guide.
 
 After kill -9 Ray restarts the actor; it reloads the running sessions it owns from Redis and
 continues each from its last persisted rep, announcing the gap with `tracking.lost` (and
@@ -32,12 +32,12 @@ import numpy as np
 import ray
 from redis.exceptions import RedisError
 
-from actors import pose_messages as m
-from actors.base import LazyPool, RebuildingActor
-from actors.pose_frames import FrameQueue, Inference
-from actors.pose_records import store_completion, store_telemetry, telemetry_events
-from actors.pose_store import SessionStore
-from actors.sharding import shard_of
+from actors._pool._base import LazyPool, RebuildingActor
+from actors._pool.sharding import shard_of
+from actors.pose import messages as m
+from actors.pose._frames import FrameQueue, Inference
+from actors.pose._records import store_completion, store_telemetry, telemetry_events
+from actors.pose._store import SessionStore
 from pipelines.frames import FrameError, absent
 from pipelines.pose import ExerciseTracker, Frames, Measured, PoseInputError, measure_together
 from pipelines.session import (

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from actors import calendar_messages as m
-from actors.calendar_book import plain
-from actors.calendar_state import CalendarState
+from actors.calendar import messages as m
+from actors.calendar._book import plain
+from actors.calendar._state import CalendarState
 from storage.crypto import KeyRing
 from storage.db import TenantPool
 from storage.scheduling import (

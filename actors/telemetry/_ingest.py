@@ -27,7 +27,7 @@ import asyncpg
 import orjson
 import ray
 
-from actors.base import LazyPool, PooledActor
+from actors._pool._base import LazyPool, PooledActor
 from pipelines.telemetry import CLINICAL, TelemetryRow, validate_batch
 from storage.db import AppDatabase
 from storage.telemetry import MissingPartition, StagedRow, write_staged

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
-from actors.compact import compact
+from actors._pool.compact import compact
 from pipelines.availability import (
     BusyInterval,
     Calendar,

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from actors import pose_messages as m
-from actors.pool import ActorPool
+from actors._pool._pool import ActorPool
+from actors.pose import messages as m
 from pipelines.session import SessionPlan
 from storage.types import PatientSubject
 

@@ -4,7 +4,7 @@ One Ray round trip costs 3-5 ms on the development machine whatever it carries, 
 shard are queued and sent together: while one batch is in flight the next accumulates (natural
 batching: no timer adds latency when the system is idle). Each actor class implements
 `async def handle_batch(self, requests: list) -> list` returning one result per request, in order.
-A batch for an actor on this host goes over its Unix-socket link (actors/local_link.py), which
+A batch for an actor on this host goes over its Unix-socket link (`_local_link.py`), which
 costs a fraction of a Ray call; for an actor on another node, through Ray. A request that the
 pool sends again after a failed call is replaced by its `again()`, when it has one, so the actor
 knows it may have seen it before.
@@ -29,10 +29,10 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
-from actors import metrics
-from actors.local_link import Link, LinkBroken
-from actors.runtime import NAMESPACE
-from actors.sharding import shard_of
+from actors._pool import metrics
+from actors._pool._local_link import Link, LinkBroken
+from actors._pool.runtime import NAMESPACE
+from actors._pool.sharding import shard_of
 
 log = logging.getLogger("cadence.actors")
 RETRYABLE = (RayActorError, ActorUnavailableError, GetTimeoutError)

@@ -12,7 +12,7 @@ from typing import Any
 
 import ray
 
-from actors.local_link import LinkServer
+from actors._pool._local_link import LinkServer
 from storage.db import AppDatabase, TenantPool, create_pool
 
 # Allocations between young collections (CPython's default is 700).
@@ -46,7 +46,7 @@ class PooledActor:
         return os.getpid()
 
     async def link(self) -> tuple[str, str] | None:
-        """(node id, socket path) of this actor's same-host fast path (actors/local_link.py),
+        """(node id, socket path) of this actor's same-host fast path (actors/_pool/_local_link.py),
         started on first ask; None when this host offers no private directory for it."""
         if self._linking is None:
             self._linking = asyncio.Lock()

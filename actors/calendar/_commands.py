@@ -27,9 +27,9 @@ import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 
-from actors import calendar_messages as m
-from actors.calendar_store import HoldStore
-from actors.pool import ActorPool
+from actors._pool._pool import ActorPool
+from actors.calendar import messages as m
+from actors.calendar._store import HoldStore
 from storage.audit import AuditActor
 from storage.cache import BoundedCache
 from storage.db import TenantPool

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from actors.calendar_state import Hold, HoldStatus
+from actors.calendar._state import Hold, HoldStatus
 from pipelines.availability import Slot
 from storage.keys import KeySpace
 from storage.redis import ScriptCall, run_scripts

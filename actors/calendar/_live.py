@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from actors.calendar_state import CalendarState, DeltaBuilder, Hold, apply_delta
-from actors.calendar_store import HoldStore
+from actors.calendar._state import CalendarState, DeltaBuilder, Hold, apply_delta
+from actors.calendar._store import HoldStore
 from pipelines.availability import RemovedSlot, Slot, compute_slots
 from storage.db import TenantPool
 from storage.events import EventLog, StreamPosition

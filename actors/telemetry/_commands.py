@@ -6,8 +6,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.pool import ActorPool
-from actors.telemetry import IngestRequest, IngestResult
+from actors._pool._pool import ActorPool
+from actors.telemetry._ingest import IngestRequest, IngestResult
 from storage.types import PatientSubject, Principal
 
 
