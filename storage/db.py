@@ -56,17 +56,23 @@ def database_name(dsn: str) -> str:
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Binary codecs: needed by COPY (binary only) and cheaper than text. jsonb's binary form is a
-    # version byte (1) followed by the JSON text.
+    # version byte (1) followed by the JSON text. A `str` is taken as JSON text already encoded:
+    # that is what Piccolo passes for its JSON columns (and asyncpg's own text codec expects), so
+    # a JSON string scalar is written as `orjson.dumps(s).decode()`.
     await conn.set_type_codec(
         "jsonb",
-        encoder=lambda v: b"\x01" + orjson.dumps(v),
+        encoder=lambda v: b"\x01" + _json_text(v),
         decoder=lambda b: orjson.loads(b[1:]),
         schema="pg_catalog",
         format="binary",
     )
     await conn.set_type_codec(
-        "json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="binary"
+        "json", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog", format="binary"
     )
+
+
+def _json_text(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else orjson.dumps(value)
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:

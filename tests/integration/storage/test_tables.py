@@ -15,7 +15,7 @@ from server.resources import DB_KEY
 from server.seed import seed_demo
 from storage.db import Database
 from storage.orm import NoTransaction
-from storage.tables import TABLES, Organizations, Patients
+from storage.tables import TABLES, AuditLog, Organizations, Patients
 
 Client = TestClient[web.Request, web.Application]
 MARK = datetime(2001, 2, 3, tzinfo=UTC)
@@ -88,6 +88,18 @@ async def test_a_piccolo_query_runs_in_the_tenant_transaction(client: Client) ->
         await Patients.update({Patients.updated_at: MARK}).where(Patients.organization_id == org_b)
         written = await conn.fetchval("SELECT count(*) FROM patients WHERE updated_at = $1", MARK)
     assert written and written == await _count_in(db, org_b)
+
+    async with db.tenant(org_b) as conn:
+        # JSON goes through the builder as JSON, not as a JSON-encoded string.
+        row = await AuditLog.insert(
+            AuditLog(organization_id=org_b, action="orm.test", entity="t", diff={"a": [1, "x"]})
+        ).returning(AuditLog.id)
+        stored = await conn.fetchrow(
+            "SELECT diff, jsonb_typeof(diff) AS kind FROM audit_log WHERE id = $1", row[0]["id"]
+        )
+        read = await AuditLog.select(AuditLog.diff).where(AuditLog.id == row[0]["id"]).first()
+    assert stored is not None and stored["kind"] == "object"
+    assert stored["diff"] == {"a": [1, "x"]} and read == {"diff": {"a": [1, "x"]}}
 
     async with db.anonymous():
         assert await Patients.count() == 0  # no tenant: row-level security shows nothing
