@@ -31,7 +31,7 @@ run: $(STAMP) services
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) tests bench
 	$(BIN)/lint-imports
 
 test: $(STAMP) services check

@@ -124,7 +124,8 @@ async def slots(
     async with http.get(path, headers=headers) as r:
         if r.status != 200:
             raise RuntimeError(f"GET {path}: {r.status} {await r.text()}")
-        return await r.json()  # type: ignore[no-any-return]
+        result: dict[str, Any] = await r.json()
+        return result
 
 
 class Watcher:

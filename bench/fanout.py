@@ -42,10 +42,11 @@ def _socketio_server(port: int, channel: str) -> None:
     app = web.Application()
     sio.attach(app)
 
-    @sio.on("join")  # type: ignore[misc]
     async def join(sid: str, room: str) -> str:
         await sio.enter_room(sid, room)
         return "ok"
+
+    sio.on("join", join)  # the call form: socketio's decorator is untyped
 
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
 
@@ -81,15 +82,15 @@ async def _socketio_conn(
         await ws.send("40")
         await ws.recv()  # 40{"sid"}
         await ws.send('421["join","' + channel + '"]')
-        while not (raw := await ws.recv()).startswith("431"):
+        while not (raw := await ws.recv(decode=True)).startswith("431"):
             if raw == "2":
                 await ws.send("3")
     ready.set()
-    async for raw in ws:
-        if raw == "2":
+    async for frame in ws:
+        if frame == "2":
             await ws.send("3")
-        elif raw.startswith("42"):
-            on_msg(orjson.loads(raw[2:])[1]["t"])
+        elif isinstance(frame, str) and frame.startswith("42"):
+            on_msg(orjson.loads(frame[2:])[1]["t"])
 
 
 def _loadgen(system: str, url: str, channel: str, n: int, expect: int, out: Any, go: Any) -> None:
@@ -236,7 +237,9 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(len(values) * q / 100))], 2)
 
 
-async def _idle_memory(system: str, url: str, server_pid: int, n: int, loadgens: int) -> dict:
+async def _idle_memory(
+    system: str, url: str, server_pid: int, n: int, loadgens: int
+) -> dict[str, Any]:
     server = psutil.Process(server_pid)
     await asyncio.sleep(0.5)
     before = server.memory_info().rss

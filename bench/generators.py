@@ -138,7 +138,7 @@ class Fleet:
             if self._pending:
                 return self._pending.pop(0)
             try:
-                return await asyncio.to_thread(self._out.get, True, 0.5)  # type: ignore[no-any-return]
+                return await asyncio.to_thread(self._out.get, True, 0.5)
             except queue.Empty:
                 pass
             dead = [p for p in self._procs if p.exitcode not in (None, 0)]

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pipelines.pose import (
     EXERCISES,
@@ -65,7 +66,7 @@ def clean_options(rng: np.random.Generator) -> SyntheticOptions:
 
 def track(
     slug: str, synthetic: SyntheticSet
-) -> tuple[ExerciseTracker, np.ndarray, list[tuple[float, float]]]:
+) -> tuple[ExerciseTracker, npt.NDArray[np.float64], list[tuple[float, float]]]:
     """Feed a set in batches; returns the tracker, its angle per frame and, per batch, the wall
     and CPU milliseconds per frame."""
     tracker = ExerciseTracker(
@@ -88,13 +89,14 @@ def track(
     return tracker, np.concatenate(angles), per_frame
 
 
-def _raw_angle(slug: str, synthetic: SyntheticSet) -> np.ndarray:
+def _raw_angle(slug: str, synthetic: SyntheticSet) -> npt.NDArray[np.float64]:
     triples = np.array(EXERCISES[slug].kinematics.driving.triples(), dtype=np.intp)
     if synthetic.world_landmarks is not None:
         points = synthetic.world_landmarks[..., :3]
     else:
         points = synthetic.landmarks[..., :2] * np.array([synthetic.aspect_ratio, 1.0])
-    return joint_angles(points, triples).mean(axis=1)
+    mean: npt.NDArray[np.float64] = joint_angles(points, triples).mean(axis=1)
+    return mean
 
 
 def run_exercise(slug: str, sets: int, seed: int) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from bench.server_process import live_stack, token
 from bench.stats import percentile
 from pipelines.pose import EXERCISES, SyntheticOptions, SyntheticSet, synthesize_set
 from storage.db import create_pool
+from storage.orm import bound
 from storage.types import Role
 
 DEFAULTS: dict[str, Any] = {
@@ -163,7 +164,8 @@ async def _world(base: str, dsn: str, n: int) -> tuple[uuid.UUID, list[tuple[uui
                 " VALUES ($1, $2, 'telerehab_camera', 'bench', true, 'paper')",
                 [(org, pid) for pid in patients],
             )
-            library = await ensure_global_exercises(conn)
+            with bound(conn):  # the library's Piccolo queries run on this transaction
+                library = await ensure_global_exercises(conn)
     finally:
         await pool.close()
     admin = {"Authorization": f"Bearer {token(org, Role.ADMIN)}"}

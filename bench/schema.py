@@ -124,7 +124,8 @@ class Result:
             {**asdict(g), "value": self.value(g.figure), "met": g.met(self.value(g.figure))}
             for g in self.goals
         ]
-        return _finite(data)  # type: ignore[no-any-return]
+        result: dict[str, Any] = _finite(data)
+        return result
 
     @classmethod
     def skipped(cls, scenario: str, reason: str, parameters: dict[str, Any]) -> Result:

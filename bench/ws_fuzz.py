@@ -101,7 +101,9 @@ async def _connection(
             await asyncio.sleep(0.2)
 
 
-async def fuzz(url: str, *, frames: int = 100_000, connections: int = 20, seed: int = 0) -> dict:
+async def fuzz(
+    url: str, *, frames: int = 100_000, connections: int = 20, seed: int = 0
+) -> dict[str, Any]:
     rng = random.Random(seed)
     stats: dict[str, Counter[Any]] = {
         k: Counter()

@@ -8,7 +8,7 @@ APP_ROLE = "cadence_app"
 async def run_sql(sql: str) -> None:
     engine = engine_finder()
     assert engine is not None
-    transaction = engine.current_transaction.get()  # type: ignore[attr-defined]
+    transaction = engine.current_transaction.get()
     if transaction is not None:
         await transaction.connection.execute(sql)
     else:

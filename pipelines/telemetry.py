@@ -1,7 +1,11 @@
-"""Telemetry batch shaping: validate client events per type and turn them into rows. Pure.
+"""Telemetry batch shaping: decode a client batch, validate its events per type and turn them
+into rows. Pure.
 
-Each event is judged on its own: one bad event is rejected with a reason and the rest of its
-batch goes on. Rows carry ids and measurements only; names and contact data are refused outright.
+A batch reaches ingest as the client's JSON bytes, whichever way it came (the body of
+`POST /v1/telemetry`, or the WebSocket `telemetry` frame: both are objects with an `events`
+array), and `decode_batch` is the one place it becomes typed rows. Each event is judged on its
+own: one bad event is rejected with a reason and the rest of its batch goes on. Rows carry ids
+and measurements only; names and contact data are refused outright.
 
 This runs for every event ingested (tens of thousands a second per core), so the common case is
 kept cheap: ids stay canonical UUID text (checked by one regular expression, not parsed into
@@ -314,6 +318,30 @@ def _event(raw: object, window: _Window) -> TelemetryRow:
         raise _Bad("invalid_field", "session_id is required for this type")
     kind.check(data)
     return TelemetryRow(event_id, kind.type, t, session_id, exercise_id, data)
+
+
+class MalformedBatch(ValueError):
+    """The batch as a whole is unreadable, so none of it is stored: `bad_request` (not JSON) or
+    `validation_failed` (not an object with an `events` array)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def decode_batch(
+    body: bytes, now: datetime, *, max_events: int = MAX_EVENTS_PER_BATCH
+) -> tuple[list[TelemetryRow], list[Rejection]]:
+    """A client batch as it arrived (`{"events": [...]}`, other keys ignored) as valid rows and
+    one rejection per invalid event (`validate_batch`); raises MalformedBatch."""
+    try:
+        batch = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedBatch("bad_request") from None
+    events = batch.get("events") if isinstance(batch, dict) else None
+    if not isinstance(events, list):
+        raise MalformedBatch("validation_failed")
+    return validate_batch(events, now, max_events=max_events)
 
 
 def validate_batch(

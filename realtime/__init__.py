@@ -3,7 +3,8 @@
 `Gateway` serves `GET /v1/ws` (PROTOCOL.md). The server hands it implementations of
 `Authenticator` and `SubscriptionPolicy`, and registers the non-built-in ops (`hold`, `release`,
 `pose`, `telemetry`, binary `pose.frame`) in `Gateway.ops` as `OpHandler`s that raise `OpError`,
-or as `Pipelined` submitters for a stream of frames that need not wait for each reply (`pose`).
+as `Pipelined` submitters for a stream of frames that need not wait for each reply (`pose`), or
+as `Verbatim` handlers that forward the frame's bytes as they arrived (`telemetry`).
 """
 
 from realtime._contracts import (
@@ -15,6 +16,8 @@ from realtime._contracts import (
     Pipelined,
     Submitter,
     SubscriptionPolicy,
+    Verbatim,
+    VerbatimHandler,
 )
 from realtime._gateway import Gateway
 from realtime._protocol import CloseCode, Limits, OpError
@@ -32,4 +35,6 @@ __all__ = [
     "Pipelined",
     "SubscriptionPolicy",
     "Submitter",
+    "Verbatim",
+    "VerbatimHandler",
 ]

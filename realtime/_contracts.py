@@ -29,7 +29,7 @@ class SubscriptionPolicy(Protocol):
 
     def non_clinical_only(self, principal: Principal, channel: Channel) -> bool:
         """True when the subscriber may see no clinical event of the channel (a receptionist on
-        `patient:`): the gateway delivers only the types of `_hub.NON_CLINICAL_PREFIXES`."""
+        `patient:`): the gateway delivers only the types of `_entries.NON_CLINICAL_PREFIXES`."""
         ...
 
 
@@ -95,6 +95,25 @@ class Pipelined:
     runs alone and sees their effects."""
 
     submit: Submitter
+
+
+class VerbatimHandler(Protocol):
+    async def __call__(
+        self, ctx: ConnectionContext, frame: dict[str, Any], raw: bytes
+    ) -> dict[str, Any] | None:
+        """As `OpHandler`, with the frame's bytes as they arrived (`raw`) beside the parsed
+        frame."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verbatim:
+    """Registers `handle` in `Gateway.ops` for an op that forwards the client's frame as it
+    arrived: the `telemetry` batch goes to the ingest actors as the client's JSON bytes, the
+    same bytes as a `POST /v1/telemetry` body, and is decoded into rows there, once, rather
+    than re-encoded here from the parsed frame. Otherwise it runs like any `OpHandler`."""
+
+    handle: VerbatimHandler
 
 
 class Observer(Protocol):

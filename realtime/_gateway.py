@@ -34,6 +34,7 @@ from realtime._contracts import (
     Pipelined,
     Submitter,
     SubscriptionPolicy,
+    Verbatim,
 )
 from realtime._hub import Hub
 from realtime._ops import BuiltinOps
@@ -47,8 +48,9 @@ log = logging.getLogger("cadence.realtime.gateway")
 
 
 class Gateway:
-    """One per server process. `ops` is the registry of non-built-in ops (name -> handler, or
-    `Pipelined(submitter)` for a stream of frames that need not wait for each reply)."""
+    """One per server process. `ops` is the registry of non-built-in ops (name -> handler,
+    `Pipelined(submitter)` for a stream of frames that need not wait for each reply, or
+    `Verbatim(handler)` for a handler that also gets the frame's bytes)."""
 
     def __init__(
         self,
@@ -64,11 +66,11 @@ class Gateway:
         observer: Observer | None = None,
         server_id: str | None = None,
         preauthenticated: Callable[[web.Request], Principal | None] | None = None,
-        ops: dict[str, OpHandler | Pipelined] | None = None,
+        ops: dict[str, OpHandler | Pipelined | Verbatim] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.server_id = server_id or secrets.token_hex(6)
-        self.ops: dict[str, OpHandler | Pipelined] = ops if ops is not None else {}
+        self.ops: dict[str, OpHandler | Pipelined | Verbatim] = ops if ops is not None else {}
         self.hub = Hub(redis_url, events, name=f"cadence-gateway-{self.server_id}")
         self.presence = Presence(redis, keys, self.server_id, ttl_s=self.limits.presence_ttl_s)
         self._origins = frozenset(origins)
@@ -258,9 +260,11 @@ class Gateway:
             await _settled(conn)
             conn.push(proto.error(None, exc.code, exc.message))
             return
-        await self._dispatch(conn, frame, binary=binary)
+        await self._dispatch(conn, frame, data, binary=binary)
 
-    async def _dispatch(self, conn: Connection, frame: dict[str, Any], *, binary: bool) -> None:
+    async def _dispatch(
+        self, conn: Connection, frame: dict[str, Any], data: bytes, *, binary: bool
+    ) -> None:
         fid = proto.frame_id(frame)
         op: str = frame["op"]
         builtin = self._builtin
@@ -287,6 +291,8 @@ class Gateway:
                     result = await builtin.unsubscribe(conn, frame)
                 elif op == "presence":
                     result = await builtin.presence(conn, frame)
+                elif isinstance(handler, Verbatim):
+                    result = await handler.handle(conn, frame, data)
                 elif handler is not None:
                     result = await handler(conn, frame)
                 else:

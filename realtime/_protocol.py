@@ -7,12 +7,14 @@ encoded from the stream (storage/events.py) and are never decoded on the deliver
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
+from storage.errors import DomainError
 from storage.events import StreamPosition
 
 MAX_ID_LEN = 64
@@ -53,15 +55,11 @@ class Limits:
     presence_refresh_s: float = 10.0
 
 
-class OpError(Exception):
-    """Raised by an op handler: the client gets `{"op": "error", "error": {code, message}}`
-    (plus `details` when given, e.g. a retry hint)."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details = details
+# The WebSocket edge of the error vocabulary (storage/errors.py): an op handler raises any
+# `DomainError` (a storage family's, the server's ApiError, or one built here) and the client gets
+# `{"op": "error", "error": {code, message, details?}}` with the very code, message and details the
+# REST envelope shows for the same failure. `OpError` is its name at this edge.
+OpError = DomainError
 
 
 FrameId = int | str | None
@@ -142,7 +140,7 @@ def ok(fid: FrameId, result: dict[str, Any] | None) -> bytes:
     return _dumps({"id": fid, "op": "ok", "result": result if result is not None else {}})
 
 
-def error(fid: FrameId, code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+def error(fid: FrameId, code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details

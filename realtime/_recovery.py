@@ -22,8 +22,9 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from realtime import _protocol as proto
-from realtime._hub import Hub, Live, entry_of
-from storage.events import StreamPosition, offset_seq
+from realtime._entries import Live, entry_of
+from realtime._hub import Hub
+from storage.events import ORIGIN, StreamPosition
 from storage.types import ChannelName
 
 log = logging.getLogger("cadence.realtime.recovery")
@@ -58,8 +59,8 @@ _TRANSITIONS: dict[SubState, frozenset[SubState]] = {
 
 class Subscription:
     __slots__ = (
-        "channel", "counters_only", "non_clinical_only", "state", "last_seq", "last_offset",
-        "epoch", "_sink", "_hub", "_slots", "_buffer", "_buffered", "_stale", "_task",
+        "channel", "counters_only", "non_clinical_only", "state", "position", "last_seq",
+        "_sink", "_hub", "_slots", "_buffer", "_buffered", "_stale", "_task",
     )  # fmt: skip
 
     def __init__(
@@ -76,9 +77,8 @@ class Subscription:
         self.counters_only = counters_only
         self.non_clinical_only = non_clinical_only
         self.state = SubState.JOINING
-        self.last_seq = 0
-        self.last_offset = "0-0"
-        self.epoch = ""
+        self.position = ORIGIN  # of the last entry delivered (or the one the client was given)
+        self.last_seq = 0  # `position.seq`, compared on every delivery
         self._sink = sink
         self._hub = hub
         self._slots = redis_slots
@@ -91,10 +91,6 @@ class Subscription:
         if to not in _TRANSITIONS[self.state]:
             raise RuntimeError(f"subscription cannot go from {self.state.name} to {to.name}")
         self.state = to
-
-    @property
-    def position(self) -> StreamPosition:
-        return StreamPosition(self.last_offset, self.epoch)
 
     async def join(self, since: StreamPosition | None, fid: proto.FrameId) -> None:
         """Subscribe; pushes the `ok` reply, then the recovered frames, then live ones.
@@ -126,9 +122,8 @@ class Subscription:
         self._settle(generation)
 
     def _at(self, position: StreamPosition) -> None:
-        self.last_offset = position.offset
-        self.last_seq = offset_seq(position.offset)
-        self.epoch = position.epoch
+        self.position = position
+        self.last_seq = position.seq
 
     def _forget(self, mark: int) -> None:
         # Entries received before the stream read was sent were published before it ran, so the
@@ -164,7 +159,8 @@ class Subscription:
 
     def _apply(self, entry: Live) -> bool:
         """Deliver a contiguous entry, drop a duplicate; False on a gap or another epoch."""
-        if entry.epoch is not self.epoch and entry.epoch != self.epoch:
+        epoch, mine = entry.position.epoch, self.position.epoch
+        if epoch is not mine and epoch != mine:
             return False
         if entry.seq == self.last_seq + 1:
             self._accept(entry)
@@ -173,7 +169,7 @@ class Subscription:
 
     def _accept(self, entry: Live) -> None:
         self.last_seq = entry.seq
-        self.last_offset = entry.offset
+        self.position = entry.position
         if (entry.counter or not self.counters_only) and not (
             entry.clinical and self.non_clinical_only
         ):

@@ -204,23 +204,14 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     changing this command. Run it monthly (cron); it is idempotent."""
     import asyncpg
 
+    from storage.partitions import ensure_partitions
+
     settings = _settings()
 
     async def run() -> dict[str, int]:
         conn = await asyncpg.connect(settings.database_url, timeout=10)
         try:
-            parents = await conn.fetch(
-                """SELECT p.partrelid::regclass::text AS name
-                   FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
-                   WHERE p.partstrat = 'r' AND NOT c.relispartition
-                   ORDER BY 1"""
-            )
-            made: dict[str, int] = {}
-            for row in parents:
-                made[row["name"]] = await conn.fetchval(
-                    "SELECT ensure_monthly_partitions($1::regclass, $2)", row["name"], args.months
-                )
-            return made
+            return await ensure_partitions(conn, args.months)
         finally:
             await conn.close()
 

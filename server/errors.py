@@ -1,4 +1,5 @@
-"""The error envelope of PROTOCOL.md, for every 4xx and 5xx."""
+"""The REST edge of the error vocabulary (storage/errors.py): the envelope of PROTOCOL.md for
+every 4xx and 5xx, and the status each kind of `DomainError` answers with."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from server.logs import request_id_var
+from storage.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 DEFAULT_CODES: Mapping[int, str] = {
     400: "bad_request",
@@ -26,10 +28,20 @@ DEFAULT_CODES: Mapping[int, str] = {
     500: "internal",
     503: "unavailable",
 }
+_STATUS_OF_CODE = {code: status for status, code in DEFAULT_CODES.items()}
+# Checked in order: a domain's own kind (e.g. SlotUnavailable, a Conflict) answers as its kind.
+_STATUS_OF_KIND: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Invalid, 422),
+    (Forbidden, 403),
+    (Conflict, 409),
+)
 
 
-class ApiError(Exception):
-    """Raise from any handler or helper; the error middleware renders it as the envelope."""
+class ApiError(DomainError):
+    """A failure the HTTP layer itself decides, with its status (and headers, e.g. Retry-After).
+    Raise from any handler or helper; it is a `DomainError`, so a WebSocket op raising it answers
+    an `error` frame with the same code, message and details."""
 
     def __init__(
         self,
@@ -39,12 +51,20 @@ class ApiError(Exception):
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message or code or str(status))
+        code = code or DEFAULT_CODES.get(status, "error")
+        super().__init__(code, message or code.replace("_", " "), details)
         self.status = status
-        self.code = code or DEFAULT_CODES.get(status, "error")
-        self.message = message or self.code.replace("_", " ")
-        self.details = dict(details or {})
         self.headers = dict(headers or {})
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status of a domain failure: by kind, else by its code, else 400."""
+    if isinstance(error, ApiError):
+        return error.status
+    for kind, status in _STATUS_OF_KIND:
+        if isinstance(error, kind):
+            return status
+    return _STATUS_OF_CODE.get(error.code, 400)
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -91,5 +111,6 @@ def envelope(
     )
 
 
-def render(error: ApiError) -> web.Response:
-    return envelope(error.status, error.code, error.message, error.details, error.headers)
+def render(error: DomainError) -> web.Response:
+    headers = error.headers if isinstance(error, ApiError) else None
+    return envelope(status_of(error), error.code, error.message, error.details, headers)

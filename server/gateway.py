@@ -20,6 +20,7 @@ from realtime import (
     OpHandler,
     Pipelined,
     SubscriptionPolicy,
+    Verbatim,
 )
 from server import metrics, middleware
 from server.identity import IDENTITY_KEY
@@ -31,13 +32,13 @@ log = logging.getLogger("cadence.gateway")
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
 # Tests and the bench may put their own limits here before the app starts.
 LIMITS_KEY = web.AppKey("gateway_limits", Limits)
-OPS_KEY = web.AppKey("gateway_ops", dict[str, OpHandler | Pipelined])
+OPS_KEY = web.AppKey("gateway_ops", dict[str, OpHandler | Pipelined | Verbatim])
 
 # Load balancers and clinics behind one NAT open many sockets from one address.
 WS_RATE = RateLimit(limit=5000, window_s=10)
 
 
-def register_op(app: web.Application, name: str, handler: OpHandler | Pipelined) -> None:
+def register_op(app: web.Application, name: str, handler: OpHandler | Pipelined | Verbatim) -> None:
     """Serve client frames `{"op": name, ...}` with `handler` (call before the app starts)."""
     app[OPS_KEY][name] = handler
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-from server.errors import ApiError, not_found
+from server.errors import ApiError, validation_failed
 from server.logs import request_id_var
+from server.web.params import MUST_BE_INSTANT, MUST_BE_UUID, REQUIRED
+from server.web.params import path_id as path_id
 from storage.audit import AuditActor
+from storage.jsonable import jsonable as jsonable
+from storage.rfc3339 import format_instant
 from storage.types import Principal
 
 
@@ -37,34 +41,8 @@ def audit_actor(request: web.Request, who: Principal | None) -> AuditActor:
 
 
 def iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC with `Z` (PROTOCOL.md); sub-second precision kept, so cursors built from
-    it neither skip nor repeat rows."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def jsonable(value: Any) -> Any:
-    """Rows and dicts with datetimes, dates and UUIDs, as JSON-ready values."""
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def path_id(request: web.Request, name: str = "id", what: str = "resource") -> uuid.UUID:
-    """A UUID from the path; a malformed one names nothing, so it is a 404."""
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(what) from None
+    """RFC 3339 in UTC with `Z` (storage/rfc3339.py), or None."""
+    return None if value is None else format_instant(value)
 
 
 def _default(value: Any) -> Any:
@@ -113,14 +91,34 @@ def validate(data: Any, schema: Mapping[str, Any]) -> None:
             missing = [k for k in error.validator_value if k not in error.instance]
             for name in missing:
                 key = f"{path}.{name}" if path != "$" else name
-                fields.setdefault(key, "is required")
+                fields.setdefault(key, REQUIRED)
             continue
         if error.validator == "additionalProperties":
             fields.setdefault(path, "has unknown fields")
             continue
-        fields.setdefault(path, error.message[:200])
+        fields.setdefault(path, _field_message(error))
     if fields:
-        raise ApiError(422, "validation_failed", "request failed validation", {"fields": fields})
+        raise validation_failed(fields)
+
+
+# Ids and instants are refused in the words of the web kit's parsers (server/web/params.py), so
+# the same bad value gets the same details from a schema and from a parser (a WebSocket frame).
+_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_FORMAT_MESSAGES = {"uuid": MUST_BE_UUID, "date-time": MUST_BE_INSTANT}
+
+
+def _field_message(error: ValidationError) -> str:
+    return _kit_message(error) or error.message[:200]
+
+
+def _kit_message(error: ValidationError) -> str | None:
+    if error.validator == "format":
+        return _FORMAT_MESSAGES.get(str(error.validator_value))
+    if error.validator == "pattern" and error.validator_value == _UUID_PATTERN:
+        return MUST_BE_UUID
+    if error.validator in ("anyOf", "oneOf"):  # e.g. a UUID or null: the UUID's message
+        return next(filter(None, map(_kit_message, error.context or ())), None)
+    return None
 
 
 _NUL_ESCAPE = b"\\u0000"

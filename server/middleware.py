@@ -17,6 +17,7 @@ from server.errors import DEFAULT_CODES, ApiError, envelope, render
 from server.http import nul_error, reject_nul_body
 from server.logs import request_id_var
 from server.routing import PUBLIC_RATE, Access, RateLimit, endpoint_of
+from storage.errors import DomainError
 from storage.types import Principal
 
 log = logging.getLogger("cadence.http")
@@ -123,7 +124,7 @@ def _cors(request: web.Request, response: web.StreamResponse) -> None:
 async def errors(request: web.Request, handler: Next) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
+    except DomainError as exc:  # ApiError and every domain's typed failure: mapped here only
         return render(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -154,7 +155,7 @@ async def authorize(request: web.Request, handler: Next) -> web.StreamResponse:
         await limiter.hit(f"{endpoint.method} {endpoint.path}", request.remote or "-", rule)
     found = await request.app[AUTHENTICATOR_KEY].authenticate(request)
     request.app[POLICY_KEY].check_route(access, found)
-    request[PRINCIPAL_KEY] = found  # type: ignore[misc]
+    request[PRINCIPAL_KEY] = found
     await _refuse_nul(request)
     return await handler(request)
 

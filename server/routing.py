@@ -85,8 +85,8 @@ ROUTE_ACCESS_KEY = web.AppKey("route_access", dict[web.AbstractRoute, Endpoint])
 
 
 def mount(app: web.Application, endpoints: Iterable[Endpoint]) -> None:
-    registered = app.setdefault(ENDPOINTS_KEY, [])  # type: ignore[call-overload]
-    by_route = app.setdefault(ROUTE_ACCESS_KEY, {})  # type: ignore[call-overload]
+    registered = app.setdefault(ENDPOINTS_KEY, [])
+    by_route = app.setdefault(ROUTE_ACCESS_KEY, {})
     for ep in endpoints:
         route = app.router.add_route(ep.method, ep.path, ep.handler)
         registered.append(ep)

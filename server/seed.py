@@ -11,6 +11,7 @@ import asyncpg
 
 from storage.crypto import LEGACY, KeyRing
 from storage.db import Database
+from storage.demo_seed import first_demo_record, keep_demo_record, lock_demo_record
 
 
 @dataclass
@@ -101,14 +102,14 @@ async def seed_demo(
 
     _load_domain_seeders()
     async with db.platform() as conn:
-        await conn.execute("LOCK TABLE demo_seed IN EXCLUSIVE MODE")
+        await lock_demo_record(conn)
         if once:
-            previous = await conn.fetchval("SELECT result FROM demo_seed ORDER BY id LIMIT 1")
+            previous = await first_demo_record()
             if previous is not None:
-                return {**without_passwords(dict(previous)), "existing": True}
+                return {**without_passwords(previous), "existing": True}
         demo = DemoSeed(suffix=secrets.token_hex(3), keys=keys)
         for fn in _ordered():
             await fn(conn, demo)
         result = demo.result()
-        await conn.execute("INSERT INTO demo_seed (result) VALUES ($1)", without_passwords(result))
+        await keep_demo_record(without_passwords(result))
         return result

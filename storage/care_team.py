@@ -1,4 +1,6 @@
-"""Who treats a patient: the relations that make a specialist one of a patient's clinicians.
+"""Who treats a patient: the relations that make a specialist one of a patient's clinicians, and
+from them what each role may see of a patient (`clinical_view`, asked by REST and the WebSocket
+gateway alike).
 
 A specialist treats a patient while one of these holds:
 - an appointment with them that is not cancelled;
@@ -6,18 +8,27 @@ A specialist treats a patient while one of these holds:
 - a plan assignment or a custom plan of theirs for the patient. Both can only be created by a
   specialist who already has one of the two relations above (server/telerehab/_access.py), so
   they never widen access on their own.
+
+The relation checks stay SQL: one EXISTS per relation, asked in one round trip on every clinical
+request, and the same condition filters lists of patients (`treats_condition`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, cast
 
 import asyncpg
 
 from storage import audit
 from storage.audit import AuditActor
+from storage.orm import first, rows
+from storage.tables import CareTeamGrants, Patients, Specialists
+from storage.types import Principal, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +42,12 @@ class Grant:
     revoked_by: uuid.UUID | None
 
 
-_COLUMNS = "id, patient_id, specialist_id, granted_by, created_at, revoked_at, revoked_by"
+_G = CareTeamGrants
+_GRANT = (
+    _G.id, _G.patient_id, _G.specialist_id, _G.granted_by, _G.created_at, _G.revoked_at,
+    _G.revoked_by,
+)  # fmt: skip
+_COLUMNS = ", ".join(c._meta.db_column_name for c in _GRANT)  # the same list, for raw SQL
 
 
 def _care_basis(patient: str, specialist: str) -> str:
@@ -67,7 +83,64 @@ async def treats(conn: asyncpg.Connection, patient_id: uuid.UUID, specialist_id:
     return bool(found)
 
 
-def _grant(row: asyncpg.Record) -> Grant:
+class ClinicalView(Enum):
+    FULL = "full"  # clinical records and every event of the patient's channel
+    NON_CLINICAL = "non_clinical"  # scheduling and presence only
+    NONE = "none"
+
+
+async def clinical_view(
+    conn: asyncpg.Connection, who: Principal, patient_id: uuid.UUID
+) -> ClinicalView:
+    """What `who` may see of the patient, in one place for REST and the WebSocket gateway;
+    `conn` is a transaction in who's organization.
+
+    - `patient`: only themself (the token's `pid`).
+    - `specialist`: the patients they treat (`treats`).
+    - `admin`: every patient of the organization.
+    - `receptionist`: the patient's non-clinical side only (scheduling, presence), never records.
+    - Every other role (owner, superadmin): nothing of a patient.
+    """
+    if who.org_id is None:
+        return ClinicalView.NONE
+    if who.role is Role.PATIENT:
+        seen = who.patient_id == patient_id and await patient_exists(patient_id)
+    elif who.role is Role.SPECIALIST:
+        seen = who.specialist_id is not None and await treats(conn, patient_id, who.specialist_id)
+    elif who.role is Role.ADMIN:
+        seen = await patient_exists(patient_id)
+    elif who.role is Role.RECEPTIONIST:
+        if await patient_exists(patient_id):
+            return ClinicalView.NON_CLINICAL
+        return ClinicalView.NONE
+    else:
+        return ClinicalView.NONE
+    return ClinicalView.FULL if seen else ClinicalView.NONE
+
+
+async def patient_exists(patient_id: uuid.UUID) -> bool:
+    """A live patient of the transaction's organization."""
+    found: bool = await Patients.exists().where(
+        (Patients.id == patient_id) & Patients.deleted_at.is_null()
+    )
+    return found
+
+
+async def specialist_exists(specialist_id: uuid.UUID) -> bool:
+    """A specialist of the organization (deleted ones included: a grant names one)."""
+    found: bool = await Specialists.exists().where(Specialists.id == specialist_id)
+    return found
+
+
+async def specialist_user(specialist_id: uuid.UUID) -> uuid.UUID | None:
+    """The user who signs in as the specialist (None: unknown, or without a login)."""
+    row = await first(
+        Specialists.select(Specialists.user_id).where(Specialists.id == specialist_id).first()
+    )
+    return None if row is None else cast(uuid.UUID | None, row["user_id"])
+
+
+def _grant(row: Mapping[str, Any]) -> Grant:
     return Grant(**{k: row[k] for k in Grant.__slots__})
 
 
@@ -80,6 +153,7 @@ async def grant(
     actor: AuditActor,
 ) -> tuple[Grant, bool]:
     """Grant access (idempotent): the active grant and whether it was created now."""
+    # ON CONFLICT: two admins granting at once both succeed, one row (the unique active grant).
     row = await conn.fetchrow(
         f"""INSERT INTO care_team_grants (patient_id, specialist_id, granted_by)
             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}""",
@@ -88,14 +162,17 @@ async def grant(
         actor.user_id,
     )
     if row is None:
-        row = await conn.fetchrow(
-            f"""SELECT {_COLUMNS} FROM care_team_grants WHERE patient_id = $1
-                  AND specialist_id = $2 AND revoked_at IS NULL""",
-            patient_id,
-            specialist_id,
+        active = await first(
+            _G.select(*_GRANT)
+            .where(
+                (_G.patient_id == patient_id)
+                & (_G.specialist_id == specialist_id)
+                & _G.revoked_at.is_null()
+            )
+            .first()
         )
-        assert row is not None
-        return _grant(row), False
+        assert active is not None
+        return _grant(active), False
     created = _grant(row)
     await audit.record(
         conn,
@@ -117,18 +194,19 @@ async def revoke(
     specialist_id: uuid.UUID,
     actor: AuditActor,
 ) -> Grant | None:
-    """Revoke the active grant; None when there is none."""
-    row = await conn.fetchrow(
-        f"""UPDATE care_team_grants SET revoked_at = now(), revoked_by = $3
-             WHERE patient_id = $1 AND specialist_id = $2 AND revoked_at IS NULL
-            RETURNING {_COLUMNS}""",
-        patient_id,
-        specialist_id,
-        actor.user_id,
+    """Revoke the active grant; None when there is none. `conn`: for the audit row."""
+    revoked_rows = await rows(
+        _G.update({_G.revoked_at: datetime.now(UTC), _G.revoked_by: actor.user_id})
+        .where(
+            (_G.patient_id == patient_id)
+            & (_G.specialist_id == specialist_id)
+            & _G.revoked_at.is_null()
+        )
+        .returning(*_GRANT)
     )
-    if row is None:
+    if not revoked_rows:
         return None
-    revoked = _grant(row)
+    revoked = _grant(revoked_rows[0])
     await audit.record(
         conn,
         actor=actor,
@@ -142,11 +220,12 @@ async def revoke(
     return revoked
 
 
-async def list_grants(conn: asyncpg.Connection, patient_id: uuid.UUID) -> list[Grant]:
+async def list_grants(patient_id: uuid.UUID) -> list[Grant]:
     """Every grant of the patient, active and revoked, oldest first (a short list)."""
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM care_team_grants WHERE patient_id = $1
-            ORDER BY created_at, id LIMIT 500""",
-        patient_id,
+    found = await rows(
+        _G.select(*_GRANT)
+        .where(_G.patient_id == patient_id)
+        .order_by(_G.created_at, _G.id)
+        .limit(500)
     )
-    return [_grant(r) for r in rows]
+    return [_grant(r) for r in found]

@@ -33,11 +33,28 @@ DEFAULT_REPLAY_LIMIT = 10_000
 
 @dataclass(frozen=True, slots=True)
 class StreamPosition:
+    """A place in one channel's stream: the offset of an entry (`<ms>-<seq>`, Redis' stream id)
+    in the epoch of the channel's history it belongs to.
+
+    The one shape a position has wherever it travels (snapshots, subscribe replies, `since`,
+    `recovery` frames, the SDK); on the wire it is `{"offset", "epoch"}`: `as_dict` writes it,
+    `parse` reads and validates it. Event frames carry the same two fields at their top level."""
+
     offset: str
     epoch: str
 
+    @property
+    def seq(self) -> int:
+        """The gapless per-channel sequence number inside the offset."""
+        return offset_seq(self.offset)
+
     def as_dict(self) -> dict[str, str]:
         return {"offset": self.offset, "epoch": self.epoch}
+
+    def __reduce__(self) -> tuple[type[StreamPosition], tuple[str, str]]:
+        # Pickled as its constructor call (snapshots cross Ray in every slots answer): a slots
+        # dataclass otherwise pickles through `__getstate__`, field by field.
+        return StreamPosition, (self.offset, self.epoch)
 
     @classmethod
     def parse(cls, raw: object) -> StreamPosition:
@@ -50,6 +67,11 @@ class StreamPosition:
         if not isinstance(epoch, str) or not 0 < len(epoch) <= 64:
             raise ValueError("position.epoch must be a non-empty string")
         return cls(offset, epoch)
+
+
+# Before the first entry of a channel, in no epoch yet: where a reader stands until it has read
+# the channel's real position.
+ORIGIN = StreamPosition("0-0", "")
 
 
 def offset_seq(offset: str) -> int:
@@ -138,7 +160,7 @@ class EventLog:
         else:
             _, keys, args = call
             result = await self._publish(keys=keys, args=args)
-        return StreamPosition(_text(result[0]), _text(result[1]))
+        return _position_of(result[0], result[1])
 
     async def publish_many(
         self, entries: Sequence[tuple[ChannelName, str, Mapping[str, Any]]]
@@ -148,11 +170,11 @@ class EventLog:
         entries of one channel get increasing offsets in the order given."""
         calls = [self._publish_call(channel, kind, data) for channel, kind, data in entries]
         results = await run_scripts(self._redis, calls)
-        return [StreamPosition(_text(r[0]), _text(r[1])) for r in results]
+        return [_position_of(r[0], r[1]) for r in results]
 
     async def position(self, channel: ChannelName) -> StreamPosition:
         result = await self._position(keys=self._stream_keys(channel), args=[secrets.token_hex(6)])
-        return StreamPosition(_text(result[0]), _text(result[1]))
+        return _position_of(result[0], result[1])
 
     async def replay(
         self, channel: ChannelName, since: StreamPosition, limit: int = DEFAULT_REPLAY_LIMIT
@@ -162,7 +184,7 @@ class EventLog:
             args=[since.offset, since.epoch, limit, secrets.token_hex(6)],
         )
         frames = [(_text(flat[i]), _bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
-        return Replay(bool(recovered), StreamPosition(_text(top), _text(epoch)), frames)
+        return Replay(bool(recovered), _position_of(top, epoch), frames)
 
     async def drop(self, channel: ChannelName) -> None:
         """Delete a channel's history (erasure of its subject). The meta stays, so the next
@@ -195,6 +217,11 @@ class EventLog:
                 await self._forget(keys=[stream, meta], args=[secrets.token_hex(6), *part])
             )
         return deleted
+
+
+def _position_of(offset: bytes | str, epoch: bytes | str) -> StreamPosition:
+    """A position as the Lua scripts return it."""
+    return StreamPosition(_text(offset), _text(epoch))
 
 
 def _text(value: bytes | str) -> str:

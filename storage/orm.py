@@ -49,7 +49,7 @@ def _connection() -> asyncpg.Connection:
     return conn
 
 
-class TransactionEngine(PostgresEngine):  # type: ignore[misc]  # piccolo is untyped here
+class TransactionEngine(PostgresEngine):
     """A PostgresEngine that never connects by itself (see the module's docstring)."""
 
     def __init__(self) -> None:

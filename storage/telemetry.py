@@ -12,6 +12,8 @@ import asyncpg
 import orjson
 
 from pipelines.telemetry import micros
+from storage.orm import first
+from storage.tables import Patients
 
 COLUMNS = (
     "organization_id",
@@ -160,6 +162,16 @@ async def write(conn: asyncpg.Connection, org_id: uuid.UUID, records: Sequence[R
         for org, patient, session, exercise, event_id, kind, t, _, data in records
     ]
     return await write_staged(conn, rows, clinical=any(r[5] in CLINICAL_TYPES for r in rows))
+
+
+async def analytics_consent(patient_id: uuid.UUID) -> bool:
+    """Whether the patient agreed to analytics telemetry (opt-in: no recorded consent, or no
+    such patient in the transaction's organization, is a no). Reads the column the consent
+    ledger keeps current (storage/consents.py)."""
+    row = await first(
+        Patients.select(Patients.consent_analytics).where(Patients.id == patient_id).first()
+    )
+    return row is not None and bool(row["consent_analytics"])
 
 
 async def rom_trend(

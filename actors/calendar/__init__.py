@@ -5,6 +5,7 @@ from actors.calendar import messages
 from actors.calendar._commands import CalendarCommands, anonymous, caller_of
 from actors.calendar._shard import CalendarShard, ShardOptions
 from actors.calendar._state import Hold, HoldStatus
+from actors.calendar._wire import slot_json
 
 __all__ = [
     "CalendarCommands",
@@ -15,4 +16,5 @@ __all__ = [
     "anonymous",
     "caller_of",
     "messages",
+    "slot_json",
 ]

@@ -20,7 +20,9 @@ from storage.scheduling import (
     InvalidReference,
     NotFound,
     SlotUnavailable,
+    appointment_by_hold,
     insert_appointment,
+    insert_guest,
 )
 from storage.sealed import seal_values
 
@@ -44,7 +46,7 @@ def _split(name: str) -> tuple[str, str]:
 
 async def _guest(
     conn: asyncpg.Connection, org_id: uuid.UUID, contact: m.GuestContact, keys: KeyRing | None
-) -> Any:
+) -> uuid.UUID:
     first, last = _split(contact.name)
     row_id = uuid.uuid4()  # chosen here: the sealed contact is bound to its row
     contact_of = {"email": contact.email, "phone": contact.phone}
@@ -53,13 +55,7 @@ async def _guest(
     else:
         sealed = {k: None if v is None else LEGACY + v for k, v in contact_of.items()}
         sealed.update(email_bidx=None, phone_bidx=None)
-    return await conn.fetchval(
-        """INSERT INTO patients (id, organization_id, first_name, last_name, email, phone,
-                                 email_bidx, phone_bidx, guest)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true) RETURNING id""",
-        row_id, org_id, first[:100], last[:100], sealed["email"], sealed["phone"],
-        sealed["email_bidx"], sealed["phone_bidx"],
-    )  # fmt: skip
+    return await insert_guest(conn, row_id, org_id, first[:100], last[:100], sealed)
 
 
 def interval_of(appt: Appointment) -> BookedInterval:
@@ -76,11 +72,10 @@ async def book_hold(
     appointment it became (a retried request) and books nothing new."""
     try:
         async with pool.tenant(hold.organization_id, acquire_timeout=5) as conn:
-            row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold.id)
-            if row is not None or hold.status is HoldStatus.BOOKED:
-                if row is None:
+            found = await appointment_by_hold(conn, hold.id)
+            if found is not None or hold.status is HoldStatus.BOOKED:
+                if found is None:
                     return m.HOLD_EXPIRED, None
-                found = Appointment.from_row(row)
                 # The caller's patient in the caller's organization, never the patient id alone.
                 mine = (
                     r.caller.staff

@@ -117,7 +117,7 @@ class CalendarCommands:
             return m.UNAVAILABLE  # the database is down: a 503, as the shard would answer
         return m.not_found("calendar") if org_id is None else org_id
 
-    async def _call(self, request: m.Request) -> m.Result:
+    async def _call(self, request: m.CalendarRequest) -> m.Result:
         org_id = await self._owner_or_failure(request.calendar_id)
         if isinstance(org_id, m.Failure):
             return org_id
@@ -193,11 +193,21 @@ class CalendarCommands:
         result: m.Result = await self._pool.call(org_id, request)
         return _outcome(type(request).__name__, result)
 
+    async def edit_rules(self, request: m.RuleEdit) -> m.Result:
+        """A rule edit (hours, overrides, calendar settings and members): the organization's
+        shard writes it and applies it to its loaded calendars before answering (m.RuleEdit).
+        An edit that sets values is retried across a shard restart (applied twice, it leaves
+        the same rules); a deletion is not (a second one would answer 404)."""
+        retry = not isinstance(request, m.DeleteOverride | m.DeleteCalendar)
+        result: m.Result = await self._pool.call(request.organization_id, request, idempotent=retry)
+        return _outcome(type(request).__name__, result)
+
     async def rules_changed(self, calendar_ids: Iterable[uuid.UUID]) -> None:
-        """The rules of these calendars changed (calendar, hours, overrides, membership):
-        each owning shard reloads them and publishes the difference before the caller answers.
-        A failure raises (the pool's 503): the edit is committed, the shard will not show
-        stale rules past its next load (it reloads a calendar it fails to refresh)."""
+        """The rules of these calendars changed outside the shards (a service edit, a
+        specialist's profile): each owning shard reloads them and publishes the difference
+        before the caller answers. A failure is logged: the edit is committed, and the shard
+        will not show stale rules past its next load (it reloads a calendar it fails to
+        refresh)."""
         ids = list(dict.fromkeys(calendar_ids))
         outcomes = await asyncio.gather(*(self._call(m.RefreshRequest(c, True)) for c in ids))
         for outcome in outcomes:

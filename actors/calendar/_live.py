@@ -9,16 +9,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import orjson
 
 from actors.calendar._state import CalendarState, DeltaBuilder, Hold, apply_delta
 from actors.calendar._store import HoldStore
-from pipelines.availability import RemovedSlot, Slot, compute_slots
+from actors.calendar._wire import delta_json, parse_delta
+from pipelines.availability import compute_slots
 from storage.db import TenantPool
-from storage.events import EventLog, StreamPosition
+from storage.events import ORIGIN, EventLog, StreamPosition
 from storage.redis import ScriptCall
 from storage.scheduling import (
     CalendarSnapshot,
@@ -31,38 +31,6 @@ from storage.types import Channel, ChannelName
 log = logging.getLogger("cadence.calendar")
 PUBLISH_TIMEOUT_S = 2.0
 _SECOND = timedelta(seconds=1)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def slot_json(s: Slot) -> dict[str, Any]:
-    return {"start": iso(s.start), "end": iso(s.end),
-            "specialist_ids": [str(x) for x in s.specialist_ids]}  # fmt: skip
-
-
-def delta_json(
-    calendar_id: uuid.UUID, upserted: list[Slot], removed: list[RemovedSlot]
-) -> dict[str, Any]:
-    """`slots.changed` data (PROTOCOL.md): times and specialist ids only, no patient data."""
-    return {
-        "calendar_id": str(calendar_id),
-        "upserted": [slot_json(s) for s in upserted],
-        "removed": [{"start": iso(r.start), "end": iso(r.end)} for r in removed],
-    }
-
-
-def parse_delta(data: dict[str, Any]) -> tuple[list[Slot], list[RemovedSlot]]:
-    def at(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-    upserted = [
-        Slot(at(s["start"]), at(s["end"]), tuple(uuid.UUID(x) for x in s["specialist_ids"]))
-        for s in data.get("upserted", [])
-    ]
-    removed = [RemovedSlot(at(r["start"]), at(r["end"])) for r in data.get("removed", [])]
-    return upserted, removed
 
 
 async def org_of(pool: TenantPool, calendar_id: uuid.UUID) -> uuid.UUID:
@@ -86,7 +54,7 @@ class LiveCalendar:
     calendar_id: uuid.UUID
     organization_id: uuid.UUID
     state: CalendarState
-    position: tuple[str, str] = ("0-0", "")
+    position: StreamPosition = ORIGIN
     # The organization's lock (the shard owns all its calendars): a change on one calendar
     # updates every calendar sharing the specialist under it, so no two decide concurrently.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -169,7 +137,7 @@ class LiveCalendar:
             self.unpublished = delta  # subscribers must still get it: next publish carries it
             raise
         self.unpublished = None
-        self.position = (pos.offset, pos.epoch)
+        self.position = pos
         self.dirty = True
         return True
 
@@ -207,13 +175,13 @@ async def load_calendar(
     checkpoint = await store.load_view(calendar_id)
     if checkpoint is None:
         pos = await events.position(live.channel)
-        live.position = (pos.offset, pos.epoch)
+        live.position = pos
         if pos.offset != "0-0":
             log.warning("calendar stream without checkpoint; subscribers may need a refetch")
     else:
-        (offset, epoch), slots = checkpoint
-        replay = await events.replay(live.channel, StreamPosition(offset, epoch))
-        live.position = (replay.position.offset, replay.position.epoch)
+        since, slots = checkpoint
+        replay = await events.replay(live.channel, since)
+        live.position = replay.position
         if replay.recovered:
             view = {s.start: s for s in slots}
             for _, frame in replay.frames:

@@ -42,9 +42,10 @@ from actors._pool.sharding import shard_of
 from actors.calendar import messages as m
 from actors.calendar._book import book_hold, interval_of
 from actors.calendar._live import LiveCalendar, load_calendar, org_of
+from actors.calendar._rules import edit_rules, touches
 from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
-from actors.calendar._store import HoldStore
-from actors.calendar._writes import held_conflicts, moved, spans_of, write
+from actors.calendar._store import HoldStore, encode_slots
+from actors.calendar._writes import failure_of, held_conflicts, moved, spans_of, write
 from pipelines.availability import AssignmentError, SpecialistRequired
 from storage.crypto import KeyRing
 from storage.db import AppDatabase
@@ -238,7 +239,11 @@ class CalendarShard(RebuildingActor):
     async def handle_batch(self, requests: list[m.Request]) -> list[m.Result]:
         self.stats_["batches"] += 1
         by_calendar: dict[uuid.UUID, _Batch] = {}
+        edits: list[tuple[int, m.RuleEdit]] = []
         for i, req in enumerate(requests):
+            if isinstance(req, m.RULE_EDITS):
+                edits.append((i, req))
+                continue
             part = by_calendar.setdefault(req.calendar_id, _Batch())
             part.indexes.append(i)
             part.requests.append(req)
@@ -258,7 +263,14 @@ class CalendarShard(RebuildingActor):
             for i, answer in zip(part.indexes, answers, strict=True):
                 results[i] = answer
 
-        await asyncio.gather(*(serve(c, p) for c, p in by_calendar.items()))
+        async def edit() -> None:
+            for i, r in edits:  # in order: two edits of one week must not swap
+                try:
+                    results[i] = await self._edit_rules(r)
+                except Exception as exc:
+                    log.warning("calendar rule edit failed", extra={"error": repr(exc)})
+
+        await asyncio.gather(*(serve(c, p) for c, p in by_calendar.items()), edit())
         return results
 
     async def _serve(self, calendar_id: uuid.UUID, requests: list[m.Request]) -> list[m.Result]:
@@ -289,6 +301,50 @@ class CalendarShard(RebuildingActor):
                 if isinstance(r, m.SlotsQuery):
                     out[i] = self._slots(live, r)
         return [r if r is not None else m.UNAVAILABLE for r in out]
+
+    # --- rule edits ------------------------------------------------------------------------
+
+    async def _edit_rules(self, r: m.RuleEdit) -> m.Result:
+        """Write the edit, then apply the rules it committed to every loaded calendar it
+        touches and publish their slot changes, all under the organization's lock: no hold is
+        decided against the old rules once the edit is acknowledged, and nothing reloads."""
+        if not (r.caller.staff and r.caller.org_id == r.organization_id):
+            return m.not_found("specialist")
+        org_id = r.organization_id
+        pool = await self._db()
+        async with self._lock(org_id):
+            now = _now()
+            loaded = self._orgs.get(org_id, {})
+            hit = [c for c in loaded.values() if touches(r, c.calendar_id, c.members)]
+            try:
+                async with pool.tenant(org_id, acquire_timeout=5) as conn:
+                    edited, snaps = await edit_rules(conn, r, [c.calendar_id for c in hit], now)
+            except Exception as exc:
+                return failure_of(exc)
+            for live in hit:
+                if isinstance(r, m.DeleteCalendar):
+                    self._forget(live, now)
+                    continue
+                snap = snaps.get(live.calendar_id)
+                if snap is None:
+                    continue
+                delta = DeltaBuilder()
+                live.state.foreign = self._foreign_of(live)  # membership may have changed
+                live.state.replace_snapshot(snap, now, delta, rules=True)
+                live.grid.clear()
+                try:
+                    await self._publish(live, delta)
+                except Exception as exc:  # kept as `unpublished`: the next publish carries it
+                    log.warning("calendar publish failed", extra={"error": repr(exc)})
+            await self._flush_siblings(org_id)
+        return edited
+
+    def _forget(self, live: LiveCalendar, now: datetime) -> None:
+        """A deleted calendar: its holds end (and free their time on the other calendars)."""
+        for hold in list(live.state.holds.values()):
+            self._drop_hold(live, hold.id, now, DeltaBuilder())
+            self._spawn(self._store.end([self._finish(live, hold, HoldStatus.RELEASED)]))
+        self._drop(live)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -646,10 +702,8 @@ class CalendarShard(RebuildingActor):
         """Tests: the shard's current slot list and position for a calendar."""
         live = await self._get(uuid.UUID(calendar_id))
         async with live.lock:
-            from actors.calendar._store import encode_slots
-
             return {
                 "position": live.position,
-                "slots": encode_slots(live.state.slot_list()),
+                "slots": encode_slots(live.state.slot_list()),  # the checkpoint's form
                 "holds": [str(h) for h in live.state.holds],
             }

@@ -26,8 +26,10 @@ import redis.asyncio as aioredis
 
 from actors.calendar._state import Hold, HoldStatus
 from pipelines.availability import Slot
+from storage.events import StreamPosition
 from storage.keys import KeySpace
 from storage.redis import ScriptCall, run_scripts
+from storage.rfc3339 import format_instant, parse_instant
 
 GRACE_MS = 3600 * 1000
 IDEMPOTENCY_MS = 10 * 60 * 1000
@@ -61,10 +63,6 @@ def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat()
-
-
 def encode_hold(h: Hold) -> bytes:
     return orjson.dumps(
         {
@@ -72,9 +70,9 @@ def encode_hold(h: Hold) -> bytes:
             "calendar_id": str(h.calendar_id),
             "organization_id": str(h.organization_id),
             "specialist_id": str(h.specialist_id),
-            "start": _iso(h.start),
-            "end": _iso(h.end),
-            "expires_at": _iso(h.expires_at),
+            "start": format_instant(h.start),
+            "end": format_instant(h.end),
+            "expires_at": format_instant(h.expires_at),
             "holder": h.holder,
             "status": h.status.value,
             "public": h.public,
@@ -89,9 +87,9 @@ def decode_hold(raw: bytes | str) -> Hold:
         calendar_id=uuid.UUID(d["calendar_id"]),
         organization_id=uuid.UUID(d["organization_id"]),
         specialist_id=uuid.UUID(d["specialist_id"]),
-        start=datetime.fromisoformat(d["start"]),
-        end=datetime.fromisoformat(d["end"]),
-        expires_at=datetime.fromisoformat(d["expires_at"]),
+        start=parse_instant(d["start"]),
+        end=parse_instant(d["end"]),
+        expires_at=parse_instant(d["expires_at"]),
         holder=d["holder"],
         status=HoldStatus(d["status"]),
         public=bool(d.get("public", False)),
@@ -135,7 +133,7 @@ class HoldStore:
         self._end = redis.register_script(_END)
 
     def fence(self, h: Hold) -> str:
-        return self.keys.hold(str(h.calendar_id), str(h.specialist_id), _iso(h.start))
+        return self.keys.hold(str(h.calendar_id), str(h.specialist_id), format_instant(h.start))
 
     def record(self, hold_id: uuid.UUID | str) -> str:
         return self.keys.named("holdrec", str(hold_id))
@@ -205,14 +203,14 @@ class HoldStore:
         return [uuid.UUID(_text(c)) for c in await self.redis.zrange(key, 0, -1)]
 
     async def save_view(
-        self, calendar_id: uuid.UUID, position: tuple[str, str], slots: Iterable[Slot]
+        self, calendar_id: uuid.UUID, position: StreamPosition, slots: Iterable[Slot]
     ) -> None:
-        body = orjson.dumps({"o": position[0], "e": position[1], "s": encode_slots(slots)})
+        body = orjson.dumps({"o": position.offset, "e": position.epoch, "s": encode_slots(slots)})
         await self.redis.set(self.checkpoint(calendar_id), body, px=CHECKPOINT_MS)
 
-    async def load_view(self, calendar_id: uuid.UUID) -> tuple[tuple[str, str], list[Slot]] | None:
+    async def load_view(self, calendar_id: uuid.UUID) -> tuple[StreamPosition, list[Slot]] | None:
         raw = await self.redis.get(self.checkpoint(calendar_id))
         if raw is None:
             return None
         d = orjson.loads(raw)
-        return (d["o"], d["e"]), decode_slots(d["s"])
+        return StreamPosition(d["o"], d["e"]), decode_slots(d["s"])

@@ -6,7 +6,7 @@ constraint still has the last word on appointments."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +16,7 @@ from actors.calendar._book import plain
 from actors.calendar._state import CalendarState
 from storage.crypto import KeyRing
 from storage.db import TenantPool
+from storage.rfc3339 import format_instant
 from storage.scheduling import (
     Action,
     Appointment,
@@ -30,17 +31,14 @@ from storage.scheduling import (
 
 
 def moved(before: Appointment, after: Appointment) -> bool:
-    """Whether the write changed the time the appointment occupies (a confirm does not)."""
-    return (before.status.holds_time, before.specialist_id, before.starts_at, before.ends_at) != (
-        after.status.holds_time,
-        after.specialist_id,
-        after.starts_at,
-        after.ends_at,
-    )
+    """Whether the write changed the time the appointment occupies, or where (a confirm does
+    not)."""
 
+    def place(a: Appointment) -> tuple[object, ...]:
+        return (a.status.holds_time, a.specialist_id, a.starts_at, a.ends_at, a.calendar_id,
+                a.buffer_before_min, a.buffer_after_min)  # fmt: skip
 
-def _iso(t: datetime) -> str:
-    return t.isoformat()
+    return place(before) != place(after)
 
 
 def spans_of(r: m.StaffWrite) -> tuple[m.Span, ...]:
@@ -66,9 +64,10 @@ def held_conflicts(state: CalendarState, spans: tuple[m.Span, ...]) -> list[Any]
                 and span.start < hold.end + pad
             ):
                 found.append({
-                    "index": index, "start": _iso(span.start), "end": _iso(span.end),
+                    "index": index, "start": format_instant(span.start),
+                    "end": format_instant(span.end),
                     "specialist_id": str(span.specialist_id), "reason": "held",
-                    "held_until": _iso(hold.expires_at),
+                    "held_until": format_instant(hold.expires_at),
                 })  # fmt: skip
                 break
     return found
@@ -78,7 +77,7 @@ async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
     if isinstance(r, m.RescheduleAppointment):
         before, after = await reschedule_appointment(
             conn, actor=r.actor, appointment_id=r.appointment_id, starts_at=r.span.start,
-            specialist_id=r.span.specialist_id,
+            specialist_id=r.span.specialist_id, calendar_id=r.calendar_id,
         )  # fmt: skip
         return m.Written((after,), (before,))
     if isinstance(r, m.BookSeries):
@@ -102,24 +101,36 @@ async def write(
     try:
         async with pool.tenant(org_id, acquire_timeout=5) as conn:
             written = await _write(conn, r, keys)
-            if isinstance(r, m.ChangeStatus | m.RescheduleAppointment):
+            if isinstance(r, m.ChangeStatus):
                 if written.appointments[0].calendar_id != r.calendar_id:
                     raise NotFound("appointment")  # named by another calendar: roll back
+            if isinstance(r, m.RescheduleAppointment):
+                if written.previous[0].calendar_id != (r.from_calendar or r.calendar_id):
+                    raise NotFound("appointment")  # it moved meanwhile: roll back
             return written
-    except SlotUnavailable as exc:
+    except Exception as exc:
+        return failure_of(exc)
+
+
+def failure_of(exc: Exception) -> m.Failure:
+    """A refused or failed write as the answer the edge maps (re-raises what is not ours)."""
+    if isinstance(exc, SlotUnavailable):
         return m.slot_unavailable(str(exc), {"conflicts": plain(exc.conflicts)})
-    except InvalidTransition as exc:
+    if isinstance(exc, InvalidTransition):
         details = {"status": exc.current, "action": exc.action, "allowed": exc.allowed}
         return m.Failure(409, "invalid_transition", str(exc), plain(details))
-    except InvalidReference as exc:
+    if isinstance(exc, InvalidReference):
         return m.invalid(exc.field, exc.message)
-    except NotFound as exc:
+    if isinstance(exc, NotFound):
         return m.not_found(exc.entity)
-    except asyncpg.ExclusionViolationError:
+    if isinstance(exc, asyncpg.ExclusionViolationError):
         return m.slot_unavailable("the specialist is not free at this time")
-    except asyncpg.DeadlockDetectedError:
+    if isinstance(exc, asyncpg.DeadlockDetectedError):
         return m.Failure(409, "conflict", "a concurrent booking overlapped this one; retry")
-    except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return m.Failure(409, "conflict", "a resource with these values already exists")
+    if isinstance(exc, asyncpg.ForeignKeyViolationError | asyncpg.CheckViolationError):
         return m.invalid("$", "references or values the database refuses")
-    except (asyncpg.PostgresError, OSError, TimeoutError):
+    if isinstance(exc, asyncpg.PostgresError | OSError | TimeoutError):
         return m.UNAVAILABLE
+    raise exc

@@ -17,7 +17,8 @@ from actors._pool.compact import compact
 from actors.calendar._state import Hold
 from pipelines.availability import Slot
 from storage.audit import AuditActor
-from storage.scheduling import Appointment
+from storage.events import StreamPosition
+from storage.scheduling import Appointment, Member
 
 STAFF = frozenset({"admin", "receptionist", "specialist"})
 
@@ -116,8 +117,9 @@ class BookRequest:
 @compact
 @dataclass(frozen=True, slots=True)
 class RefreshRequest:
-    """The calendar's rules changed in the database (calendar, hours, overrides, membership):
-    reload them and publish the difference, before the rule edit is acknowledged."""
+    """The calendar's rules changed in the database outside the shard (a service edit, a
+    specialist's profile): reload them and publish the difference, before the edit is
+    acknowledged. Hours, overrides and calendar edits are the shard's own (RuleEdit)."""
 
     calendar_id: uuid.UUID
     rules: bool = False
@@ -141,11 +143,15 @@ class Span:
 @compact
 @dataclass(frozen=True, slots=True)
 class RescheduleAppointment:
-    calendar_id: uuid.UUID
+    """Move an appointment to `span` on `calendar_id`, from `from_calendar` (None: the same
+    calendar). Both calendars are the organization's, so one shard decides the move."""
+
+    calendar_id: uuid.UUID  # where the appointment ends up (its live holds are checked)
     caller: Caller
     actor: AuditActor
     appointment_id: uuid.UUID
     span: Span  # the new specialist and time
+    from_calendar: uuid.UUID | None = None
 
 
 @compact
@@ -180,7 +186,79 @@ class ChangeStatus:
 
 
 StaffWrite = RescheduleAppointment | BookSeries | ChangeStatus
-Request = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | StaffWrite
+
+
+# Rule edits (hours, overrides, calendar settings and members). The organization's shard writes
+# each in its tenant transaction, reads the new rules of every calendar it has loaded that the
+# edit touches in that same transaction, and applies and publishes them before answering: no
+# calendar's slots lag the rules once the edit is acknowledged. Routed by organization: a
+# specialist's hours may touch any of its calendars, or none.
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class SetWeeklyHours:
+    """Replace a specialist's whole week ({"weekday", "start_min", "end_min"} rows)."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    specialist_id: uuid.UUID
+    week: tuple[Mapping[str, int], ...]
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class SetOverride:
+    """Set the hours of one date as [start_min, end_min] spans; () = a day off."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    specialist_id: uuid.UUID
+    day: date
+    spans: tuple[tuple[int, int], ...]
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class DeleteOverride:
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    specialist_id: uuid.UUID
+    day: date
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class EditCalendar:
+    """Change a calendar's settings (validated column values) and, unless None, its members."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    calendar_id: uuid.UUID
+    values: Mapping[str, Any]
+    members: tuple[Member, ...] | None = None
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class DeleteCalendar:
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    calendar_id: uuid.UUID
+
+
+RuleEdit = SetWeeklyHours | SetOverride | DeleteOverride | EditCalendar | DeleteCalendar
+RULE_EDITS = (SetWeeklyHours, SetOverride, DeleteOverride, EditCalendar, DeleteCalendar)
+# Requests about one calendar (its shard serves them together in a batch).
+CalendarRequest = (
+    SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | StaffWrite
+)
+Request = CalendarRequest | RuleEdit
 
 
 @compact
@@ -199,7 +277,7 @@ class Failure:
 class SlotsView:
     calendar_id: uuid.UUID
     timezone: str
-    position: tuple[str, str]  # (offset, epoch) of the last delta this snapshot includes
+    position: StreamPosition  # of the last delta this snapshot includes
     slots: list[Slot]
 
 
@@ -240,7 +318,17 @@ class Refreshed:
     calendar_id: uuid.UUID
 
 
-Result = SlotsView | HoldGranted | Written | Released | Booked | Refreshed | Failure
+@compact
+@dataclass(frozen=True, slots=True)
+class RulesEdited:
+    """A rule edit committed and applied: what it changed, as storage reads it (for the
+    answer; None where nothing was or is left)."""
+
+    before: Any
+    after: Any
+
+
+Result = SlotsView | HoldGranted | Written | Released | Booked | Refreshed | RulesEdited | Failure
 
 
 def not_found(what: str) -> Failure:

@@ -41,7 +41,8 @@ class TelemetryCommands:
         await self._pool.broadcast("forget_consent", patient)
 
     async def submit(self, principal: Principal, body: bytes) -> SubmitResult:
-        """`body`: one client batch `{"events": [...]}` as bytes (parsed by the actor)."""
+        """`body`: one client batch `{"events": [...]}` as the client sent it (the REST body or
+        the WebSocket frame); the actor decodes it."""
         if principal.org_id is None:
             raise IngestFailed("organization_required")
         result: IngestResult = await self._pool.call(

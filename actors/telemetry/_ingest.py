@@ -1,11 +1,12 @@
 """TelemetryIngest actors: client batches in, durable rows out.
 
-The server hands over each batch as the bytes it received, so the CPU work of telemetry (JSON
-parsing, validation per event type, the consent filter, COPY encoding) runs in these actor
-processes, not on the server's event loop. The pool micro-batches requests per actor, so under
-load one COPY (and one commit) carries many clients' events. `handle_batch` answers only after
-the transaction committed: an acknowledged event is stored; one that is not may be resent and is
-deduplicated by its id.
+The server hands over each batch as the bytes it received (the REST body, or the WebSocket
+frame: the same JSON object with an `events` array), so the CPU work of telemetry (decoding into
+rows once, `pipelines.telemetry.decode_batch`, validation per event type, the consent filter,
+COPY encoding) runs in these actor processes, not on the server's event loop. The pool
+micro-batches requests per actor, so under load one COPY (and one commit) carries many clients'
+events. `handle_batch` answers only after the transaction committed: an acknowledged event is
+stored; one that is not may be resent and is deduplicated by its id.
 
 Per event this is the hottest Python in Cadence, so rows go from validation straight into the
 tuples asyncpg encodes for binary COPY (storage.telemetry.STAGED_COLUMNS): ids as text, times as
@@ -28,9 +29,9 @@ import orjson
 import ray
 
 from actors._pool._base import LazyPool, PooledActor
-from pipelines.telemetry import CLINICAL, TelemetryRow, validate_batch
+from pipelines.telemetry import CLINICAL, MalformedBatch, TelemetryRow, decode_batch
 from storage.db import AppDatabase
-from storage.telemetry import MissingPartition, StagedRow, write_staged
+from storage.telemetry import MissingPartition, StagedRow, analytics_consent, write_staged
 from storage.types import PatientSubject
 
 log = logging.getLogger("cadence.telemetry")
@@ -41,7 +42,8 @@ _TYPE = operator.attrgetter("type")
 
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
-    """One client batch: who sent it and its body `{"events": [...]}`, as received."""
+    """One client batch: who sent it and the batch `{"events": [...]}` as received (the body of
+    `POST /v1/telemetry` or the WebSocket `telemetry` frame)."""
 
     organization_id: uuid.UUID
     patient_id: uuid.UUID | None
@@ -91,11 +93,8 @@ class TelemetryIngest(PooledActor):
         cached = self._consent.get(patient)
         if cached and cached[0] > now:
             return cached[1]
-        async with (await self._db()).tenant(patient.org_id) as conn:
-            allowed = await conn.fetchval(
-                "SELECT consent_analytics FROM patients WHERE id = $1", patient.patient_id
-            )
-        value = bool(allowed)  # opt-in: no recorded consent (or no such patient) is a no
+        async with (await self._db()).tenant(patient.org_id):
+            value = await analytics_consent(patient.patient_id)
         self._consent[patient] = (now + CONSENT_TTL_S, value)
         self._consent.move_to_end(patient)
         while len(self._consent) > CONSENT_CACHE_SIZE:
@@ -104,13 +103,9 @@ class TelemetryIngest(PooledActor):
 
     async def _shape(self, req: IngestRequest, now: datetime) -> _Shaped:
         try:
-            body = orjson.loads(req.body)
-        except orjson.JSONDecodeError:
-            return _Shaped(req, [], IngestResult(error="bad_request"))
-        events = body.get("events") if isinstance(body, dict) else None
-        if not isinstance(events, list):
-            return _Shaped(req, [], IngestResult(error="validation_failed"))
-        rows, rejected = validate_batch(events, now)
+            rows, rejected = decode_batch(req.body, now)
+        except MalformedBatch as exc:
+            return _Shaped(req, [], IngestResult(error=exc.code))
         discarded = 0
         patient = req.patient
         if patient is not None and any(not r.clinical for r in rows):

@@ -24,6 +24,7 @@ import asyncpg
 from bench import clinic as cl
 from bench.generators import Fleet, Link, split
 from bench.progress import Progress
+from bench.runner import Options
 from bench.schema import Goal, Result, Skip
 from bench.server_process import Server, live_stack
 from bench.stats import CpuMeter, Recorder, percentile, timeline
@@ -258,7 +259,7 @@ def merged(data: list[dict[str, Any]], key: str = "statuses") -> dict[str, int]:
     return out
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     if opts.url:
         raise Skip("the double-booking check reads the database: run without --url")
     duration = float(opts.pick(opts.duration, 30, 4))

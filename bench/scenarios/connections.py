@@ -28,6 +28,7 @@ import psutil
 
 from bench.generators import Fleet, Link, split
 from bench.progress import Progress
+from bench.runner import Options
 from bench.schema import Goal, Result, Skip
 from bench.server_process import free_port, live_stack, redis_url, token
 from storage.types import Role
@@ -44,10 +45,11 @@ def _socketio_server(port: int, channel: str, url: str) -> None:
     app = web.Application()
     sio.attach(app)
 
-    @sio.on("join")  # type: ignore[misc]
     async def join(sid: str, room: str) -> str:
         await sio.enter_room(sid, room)
         return "ok"
+
+    sio.on("join", join)  # the call form: socketio's decorator is untyped
 
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
 
@@ -218,7 +220,7 @@ async def _gateway_answers(ws_url: str, bearer: str, channel: str) -> str | None
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     n = int(opts.pick(opts.clients, 10_000, 200))
     generators = 2
     settle = 0.5 if opts.quick else 2.0

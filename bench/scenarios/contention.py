@@ -9,12 +9,13 @@ from collections import Counter
 
 import aiohttp
 
+from bench.runner import Options
 from bench.scenarios.holds import live_server
 from bench.schema import Goal, Result
 from bench.stats import percentile
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     concurrent = int(opts.pick(opts.clients, 500, 100))
     repetitions = int(opts.pick(opts.rate, 100, 5))
     outcomes: list[Counter[int]] = []

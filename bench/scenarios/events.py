@@ -8,7 +8,9 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
+from bench.runner import Options
 from bench.schema import Goal, Result
 from bench.stats import CpuMeter, percentile
 from storage.events import EventLog
@@ -17,7 +19,9 @@ from storage.redis import create_redis
 from storage.types import Channel
 
 
-async def _drive(publish_one, total: int, concurrency: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+async def _drive(
+    publish_one: Callable[[int, int], Awaitable[None]], total: int, concurrency: int
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     per_worker = total // concurrency
 
@@ -32,7 +36,7 @@ async def _drive(publish_one, total: int, concurrency: int) -> tuple[float, list
     return (per_worker * concurrency) / (time.perf_counter() - started), latencies
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     total = int(opts.pick(None, 50_000, 5_000))
     concurrency = int(opts.pick(opts.clients, 50, 20))
     channels = int(opts.pick(opts.channels, 10, 5))

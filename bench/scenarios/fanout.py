@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.runner import Options
 from bench.schema import Goal, Result, Skip
 
 
@@ -25,7 +26,7 @@ def _params(opts: Any) -> dict[str, Any]:
     }
 
 
-def _cpu_report(system: str, n: int, mode: str, m: dict[str, Any], loadgens: int) -> dict:
+def _cpu_report(system: str, n: int, mode: str, m: dict[str, Any], loadgens: int) -> dict[str, Any]:
     # bench/fanout.py sums its generators' CPU; spread evenly over the delivery span it is the
     # average share of a core each used.
     # Below a second of deliveries the share is noise (the CPU window also covers set-up).
@@ -37,7 +38,7 @@ def _cpu_report(system: str, n: int, mode: str, m: dict[str, Any], loadgens: int
     return report
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     if opts.url:
         raise Skip("fan-out starts both servers itself to compare them: run without --url")
     try:

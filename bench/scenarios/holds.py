@@ -27,6 +27,7 @@ import orjson
 
 from bench.generators import Fleet, Link, split
 from bench.http_load import LOAD_ERRORS, LoadClient
+from bench.runner import Options
 from bench.schema import Goal, Result
 from bench.server_process import cadence_server
 from bench.stats import percentile
@@ -168,7 +169,8 @@ async def world_slots(http: aiohttp.ClientSession, world: World) -> dict[str, An
     path = f"/v1/public/calendars/{world.calendar_id}/slots?from={today.isoformat()}&to={to}"
     async with http.get(path) as r:
         assert r.status == 200, await r.text()
-        return await r.json()  # type: ignore[no-any-return]
+        result: dict[str, Any] = await r.json()
+        return result
 
 
 @dataclass(frozen=True)
@@ -419,7 +421,7 @@ async def drive(
         return data, fleet.reports
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     clients = int(opts.pick(opts.clients, 64, 16))
     duration = float(opts.pick(opts.duration, 20, 4))
     rate = float(opts.pick(opts.rate, 1000, 200))

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp
 import asyncpg
 
+from bench.runner import Options
 from bench.schema import Goal, Result
 from bench.server_process import live_stack
 from bench.stats import percentile
@@ -82,7 +83,7 @@ def _peer(duration_s: float) -> float:
     return total / (time.perf_counter() - t0)
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     clients = int(opts.pick(opts.clients, 16, 4))
     duration = float(opts.pick(opts.duration, 15, 3))
     async with live_stack() as server:

@@ -22,6 +22,7 @@ import uuid
 from bench import clinic as cl
 from bench.generators import Fleet, split
 from bench.progress import Progress
+from bench.runner import Options
 from bench.scenarios.booking import Watchers, booking_checks, merged
 from bench.scenarios.telemetry import event_id, stored_events
 from bench.schema import Goal, Result, Skip
@@ -30,7 +31,7 @@ from bench.stats import CpuMeter, percentile, timeline
 from storage.types import Role
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     if opts.url:
         raise Skip("the day's invariants read the database: run without --url")
     duration = float(opts.pick(opts.duration, 45, 5))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.generators import Link, run_fleet
+from bench.runner import Options
 from bench.schema import Goal, Result, Skip
 from bench.server_process import live_stack
 from bench.stats import percentile
@@ -110,7 +111,7 @@ def _raw_angle_ms(sets: int) -> list[float]:
     return per_frame
 
 
-async def load_phase(opts) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def load_phase(opts: Options) -> dict[str, Any]:
     """100 sessions x 30 fps through a server of its own (bench/pose_load.py)."""
     from bench import pose_load
 
@@ -131,7 +132,7 @@ def _thin(samples: list[float]) -> list[float]:
     return samples[::step]
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     try:
         from bench import pose_accuracy
     except ImportError as exc:

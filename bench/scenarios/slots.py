@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from bench.runner import Options
 from bench.schema import Goal, Result
 from bench.slots_naive import naive_slots
 from bench.stats import CpuMeter, percentile
@@ -44,7 +45,7 @@ async def _build(conn: asyncpg.Connection, now: datetime) -> uuid.UUID:
            VALUES ($1, 'Bench', 'Patient') RETURNING id""",
         org,
     )
-    calendar = await conn.fetchval(
+    calendar: uuid.UUID = await conn.fetchval(
         """INSERT INTO calendars (organization_id, name, service_id, timezone, public,
                                   slot_interval_min, min_notice_min, horizon_days, assignment)
            VALUES ($1, 'Bench', $2, 'Europe/Bucharest', true, 15, 60, 60, 'round_robin')
@@ -104,7 +105,7 @@ async def _build(conn: asyncpg.Connection, now: datetime) -> uuid.UUID:
     return calendar
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     iterations = int(opts.pick(opts.clients, 300, 30))
     naive_iterations = max(3, iterations // 10)
     base = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/cadence")

@@ -33,6 +33,7 @@ import psutil
 
 from bench.generators import Fleet, Link, split
 from bench.progress import Progress
+from bench.runner import Options
 from bench.schema import Goal, Result, Skip
 from bench.server_process import live_stack, token
 from bench.stats import Recorder, percentile, timeline
@@ -297,9 +298,10 @@ async def stored_events(dsn: str, org: uuid.UUID) -> tuple[set[uuid.UUID], int]:
     return {r["event_id"] for r in rows}, len(rows)
 
 
-async def remote(opts, common: dict[str, Any], per_gen: list[int]) -> Result:  # type: ignore[no-untyped-def]
+async def remote(opts: Options, common: dict[str, Any], per_gen: list[int]) -> Result:
     """--url: rows/s against a running deployment with the given token (a patient's or staff's).
     Without its database there is no peer and no storage check, only full acknowledgements."""
+    assert opts.url, "run() calls remote() only with --url"
     if not opts.token:
         raise Skip("--url needs --token (a patient or staff access token of that deployment)")
     args = [{**common, "base": opts.url.rstrip("/"), "token": opts.token, "clients": c}
@@ -454,7 +456,7 @@ class _Phase:
         return points, [ms for _, ms in points]
 
 
-async def run(opts) -> Result:  # type: ignore[no-untyped-def]
+async def run(opts: Options) -> Result:
     duration = float(opts.pick(opts.duration, 20, 3))
     rounds = int(opts.pick(None, 2, 1))
     warm_up_s = float(opts.pick(None, 8, 1))

@@ -13,20 +13,7 @@ from ._cues import CueCooldown
 from ._events import EventKind, FormCue, PoseEvent, RepCounted, TrackingLost, TrackingOk
 from ._filters import OneEuroFilter, OneEuroParams
 from ._input import Frames, PoseInputError
-from ._kinematics import (
-    MIN_HYSTERESIS_DEG,
-    AngleSpec,
-    CameraView,
-    Direction,
-    FieldError,
-    FormRule,
-    Kinematics,
-    KinematicsError,
-    RuleKind,
-    Severity,
-    Side,
-    TempoBounds,
-)
+from ._kinematics import AngleSpec, FormRule, Kinematics, TempoBounds
 from ._landmarks import Landmark
 from ._library import EXERCISES, Exercise
 from ._motions import Faults
@@ -34,6 +21,16 @@ from ._reps import RepCounter, RepPhase, RepRules, TempoVerdict
 from ._synthetic import SyntheticOptions, SyntheticSet, synthesize_set
 from ._tracker import ExerciseTracker, Measured, Measures, TrackerConfig
 from ._validation import validate_kinematics
+from ._vocabulary import (
+    MIN_HYSTERESIS_DEG,
+    CameraView,
+    Direction,
+    FieldError,
+    KinematicsError,
+    RuleKind,
+    Severity,
+    Side,
+)
 
 __all__ = [
     "EXERCISES",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _state
-from ._kinematics import Severity
+from ._vocabulary import Severity
 
 MAX_CODES = 64  # far above the rules a definition may hold; bounds the per-code memory
 

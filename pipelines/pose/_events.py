@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ._kinematics import Severity
 from ._reps import TempoVerdict
+from ._vocabulary import Severity
 
 
 class EventKind(StrEnum):

@@ -24,8 +24,9 @@ from ._angles import (
     inclination,
 )
 from ._cues import Cue
-from ._kinematics import AngleSpec, FormRule, RuleKind, Side
+from ._kinematics import AngleSpec, FormRule
 from ._landmarks import Landmark
+from ._vocabulary import RuleKind, Side
 
 _SHOULDERS = (Landmark.LEFT_SHOULDER, Landmark.RIGHT_SHOULDER)
 _HIPS = (Landmark.LEFT_HIP, Landmark.RIGHT_HIP)

@@ -12,89 +12,19 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from ._landmarks import mirror
-
-SCHEMA_VERSION = 1
-MIN_HYSTERESIS_DEG = 10.0
-MAX_FORM_RULES = 16
-
-# Cue codes the tracker raises itself; a form rule may not reuse them.
-CAMERA_VIEW_CUE = "camera_view"
-TEMPO_FAST_CUE = "tempo_too_fast"
-TEMPO_SLOW_CUE = "tempo_too_slow"
-HOLD_CUE = "hold_longer"
-RANGE_CUE = "more_range"
-RESERVED_CUE_CODES = frozenset(
-    {CAMERA_VIEW_CUE, TEMPO_FAST_CUE, TEMPO_SLOW_CUE, HOLD_CUE, RANGE_CUE}
+from ._validation import validate_kinematics
+from ._vocabulary import (
+    SCHEMA_VERSION,
+    CameraView,
+    Direction,
+    KinematicsError,
+    RuleKind,
+    Severity,
+    Side,
 )
-
-
-class Side(StrEnum):
-    """Which body side an angle is measured on.
-
-    Triples are written with left-side landmarks; ``right`` mirrors them. For the driving angle
-    ``both`` is the MEAN of the two sides (it halves independent noise and a one-sided dip cannot
-    count a rep alone); for a form rule ``both`` means the worse of the two sides.
-    """
-
-    LEFT = "left"
-    RIGHT = "right"
-    BOTH = "both"
-
-
-class Direction(StrEnum):
-    """``flexion``: the angle goes down, then back up (squat knee 170 -> 90 -> 170).
-    ``extension``: it goes up, then back down (shoulder flexion 20 -> 160 -> 20)."""
-
-    FLEXION = "flexion"
-    EXTENSION = "extension"
-
-
-class CameraView(StrEnum):
-    SIDE = "side"
-    FRONT = "front"
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
-
-
-class RuleKind(StrEnum):
-    """What a form rule measures, in degrees; the rule fires when it exceeds its threshold.
-
-    - ``knee_valgus``: the knee's medial deviation from the hip-ankle line in the frontal plane
-      (front view, or world landmarks); not measurable from a side view, where it stays silent.
-    - ``trunk_lean``: the mid-hip -> mid-shoulder line's angle from vertical.
-    - ``asymmetry``: |left - right| of an angle (default: the driving angle).
-    - ``angle_min`` / ``angle_max``: an angle falls below / rises above the threshold.
-    """
-
-    KNEE_VALGUS = "knee_valgus"
-    TRUNK_LEAN = "trunk_lean"
-    ASYMMETRY = "asymmetry"
-    ANGLE_MIN = "angle_min"
-    ANGLE_MAX = "angle_max"
-
-
-THRESHOLD_LIMIT_DEG = {
-    RuleKind.KNEE_VALGUS: 90.0,
-    RuleKind.TRUNK_LEAN: 90.0,
-    RuleKind.ASYMMETRY: 180.0,
-    RuleKind.ANGLE_MIN: 180.0,
-    RuleKind.ANGLE_MAX: 180.0,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +111,7 @@ class Kinematics:
     form_rules: tuple[FormRule, ...] = ()
 
     def __post_init__(self) -> None:
-        errors = _validate(self.to_dict())
+        errors = validate_kinematics(self.to_dict())
         if errors:
             raise KinematicsError(errors)
 
@@ -202,7 +132,7 @@ class Kinematics:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Kinematics:
         """Build from stored JSON; raises ``KinematicsError`` listing every invalid field."""
-        errors = _validate(data)
+        errors = validate_kinematics(data)
         if errors:
             raise KinematicsError(errors)
         tempo = data["tempo_ms"]
@@ -242,24 +172,3 @@ def _rule_from(data: Mapping[str, Any]) -> FormRule:
         side=Side(data.get("side", "both")),
         persist_ms=int(data.get("persist_ms", 200)),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One invalid field: ``path`` like ``form_rules[2].threshold_deg`` ("" for the whole)."""
-
-    path: str
-    message: str
-
-
-class KinematicsError(ValueError):
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("; ".join(f"{e.path or '<root>'}: {e.message}" for e in errors))
-
-
-def _validate(data: Mapping[str, Any]) -> list[FieldError]:
-    # Imported here: the validator needs this module's vocabulary, and this module needs it.
-    from ._validation import validate_kinematics
-
-    return validate_kinematics(data)

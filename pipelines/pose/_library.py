@@ -12,18 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ._kinematics import (
-    AngleSpec,
-    CameraView,
-    Direction,
-    FormRule,
-    Kinematics,
-    RuleKind,
-    Severity,
-    Side,
-    TempoBounds,
-)
+from ._kinematics import AngleSpec, FormRule, Kinematics, TempoBounds
 from ._landmarks import Landmark as L
+from ._vocabulary import CameraView, Direction, RuleKind, Severity, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from . import _state
-from ._kinematics import Direction, Kinematics
+from ._kinematics import Kinematics
+from ._vocabulary import Direction
 
 
 class Zone(StrEnum):

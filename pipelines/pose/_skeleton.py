@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._angles import FloatArray
-from ._kinematics import CameraView
 from ._landmarks import NUM_LANDMARKS
 from ._landmarks import Landmark as L
+from ._vocabulary import CameraView
 
 
 @dataclass(frozen=True, slots=True)

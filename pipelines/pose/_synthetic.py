@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._angles import AngleMeasure, BoolArray, FloatArray
-from ._kinematics import CameraView, Kinematics
+from ._kinematics import Kinematics
 from ._library import EXERCISES
 from ._motions import MOTIONS, Faults, Motion
 from ._skeleton import SCALE, Camera, render
+from ._vocabulary import CameraView
 
 T0_MS = 1_732_000_000_000.0
 _OCCLUSION_LEAD_MS = 300.0

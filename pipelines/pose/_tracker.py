@@ -23,17 +23,17 @@ from ._filters import OneEuroFilter, OneEuroParams
 from ._form import FormMonitor, RuleSet
 from ._gate import GateChange, VisibilityGate
 from ._input import Frames, validate_frames
-from ._kinematics import (
+from ._kinematics import Kinematics
+from ._reps import Rep, RepCounter, RepRules, TempoVerdict
+from ._view import ViewCheck, shoulder_torso_ratio
+from ._vocabulary import (
     HOLD_CUE,
     RANGE_CUE,
     TEMPO_FAST_CUE,
     TEMPO_SLOW_CUE,
     CameraView,
-    Kinematics,
     Severity,
 )
-from ._reps import Rep, RepCounter, RepRules, TempoVerdict
-from ._view import ViewCheck, shoulder_torso_ratio
 
 SNAPSHOT_VERSION = 1
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from ._kinematics import (
+from ._landmarks import NUM_LANDMARKS, side_of
+from ._vocabulary import (
     MAX_FORM_RULES,
     MIN_HYSTERESIS_DEG,
     RESERVED_CUE_CODES,
@@ -21,7 +22,6 @@ from ._kinematics import (
     Severity,
     Side,
 )
-from ._landmarks import NUM_LANDMARKS, side_of
 
 E = TypeVar("E", bound=StrEnum)
 

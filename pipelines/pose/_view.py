@@ -17,8 +17,8 @@ import numpy as np
 from . import _state
 from ._angles import BoolArray, FloatArray
 from ._cues import Cue
-from ._kinematics import CAMERA_VIEW_CUE, CameraView, Severity
 from ._landmarks import Landmark
+from ._vocabulary import CAMERA_VIEW_CUE, CameraView, Severity
 
 SIDE_MAX_RATIO = 0.40  # above this the patient is not side-on (about 35 degrees off or more)
 FRONT_MIN_RATIO = 0.50  # below this the patient is not facing the camera (about 45 degrees off)

@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import websockets
 
+from storage.events import StreamPosition
+
 log = logging.getLogger("cadence.client")
 
 TokenSource = str | Callable[[], Awaitable[str]] | None
@@ -22,17 +24,9 @@ ResyncCallback = Callable[["Resync"], Any]
 _FATAL = {4001: "token missing, invalid or expired"}
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    offset: str
-    epoch: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"offset": self.offset, "epoch": self.epoch}
-
-    @property
-    def seq(self) -> int:
-        return int(self.offset.partition("-")[2])
+# The SDK's name for the one position type of the protocol (`{"offset", "epoch"}` on the wire):
+# `Position.parse(snapshot["position"])`, `position.as_dict()`, `position.seq`.
+Position = StreamPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +268,7 @@ class CadenceClient:
 
     async def _joined(self, sub: Subscription, result: dict[str, Any]) -> None:
         # Runs in the reader, before any event that follows the reply is looked at.
-        position = Position(**result["position"])
+        position = Position.parse(result["position"])
         if sub.position is None:
             sub.position = position
         elif not result["recovered"]:
@@ -336,16 +330,16 @@ class CadenceClient:
                 await self._on_event(frame)
             elif op in ("ok", "error"):
                 fid = frame.get("id")
-                joining = self._joining.pop(fid, None)  # type: ignore[arg-type]
+                joining = self._joining.pop(fid, None)
                 if joining is not None and op == "ok":
                     await self._joined(joining, frame["result"])
-                future = self._pending.get(fid)  # type: ignore[arg-type]
+                future = self._pending.get(fid)
                 if future is not None and not future.done():
                     future.set_result(frame)
             elif op == "recovery":
                 sub = self._subs.get(frame["channel"])
                 if sub is not None:
-                    sub.position = Position(**frame["position"])
+                    sub.position = Position.parse(frame["position"])
                     await sub._emit(Resync(sub.channel, sub.position))
 
     async def _on_event(self, frame: dict[str, Any]) -> None:

@@ -16,19 +16,17 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
 
 import asyncpg
 
 from server.errors import ApiError, validation_failed
-from server.identity import repository
 from server.identity._backends import Backends
 from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
 from server.identity.ratelimit import LoginThrottle, RedisRateLimiter, caller_digest
 from server.mailer import Mail, Mailer
 from server.routing import RateLimit
-from storage import audit
+from storage import audit, identity
 from storage.audit import AuditActor
 from storage.types import Principal
 
@@ -85,44 +83,35 @@ class Accounts:
         db = self._backends.db()
         user = None
         if who.user_id is not None:
-            async with db.tenant(who.org_id) if who.org_id else db.platform() as conn:
-                user = await repository.get_user(conn, who.user_id)
+            async with db.tenant(who.org_id) if who.org_id else db.platform():
+                user = await identity.get_account(who.user_id)
         if user is None:  # an operator token: there is no account to change
             raise ApiError(403, "forbidden", "this token belongs to no account")
         account, address = caller_digest(user["email"]), context.ip or "-"
         # The current password is a guess like any sign-in: throttled the same way.
         await self._throttle.check(account, address)
         async with db.anonymous() as conn:
-            rows = await repository.login_candidates(conn, user["email"])
+            rows = await identity.login_candidates(conn, user["email"])
         stored = rows[0]["password_hash"] if rows else None
         if not await self._passwords.verify(stored, current) or stored is None:
             await self._throttle.failed(account, address)
             raise validation_failed({"current_password": "is not the account's password"})
         fresh = await self._passwords.hash(new)
         async with db.tenant(who.org_id) if who.org_id else db.platform() as conn:
-            revoked = await conn.fetch(
-                "SELECT * FROM identity_change_password($1, $2, $3, $4)",
-                user["id"],
-                stored,
-                fresh,
-                who.session_id,
+            changed = await identity.change_password(
+                conn, user["id"], stored, fresh, who.session_id
             )
-            if not revoked:
+            if changed is None:
                 raise ApiError(409, "conflict", "the password changed meanwhile; try again")
             await self._audit(conn, context, who.org_id, user["id"], "auth.password_change")
-        await self._end_sessions(user["id"], revoked)
+        await self._gate.revoke_sessions(changed.user_id, changed.sessions)
 
     async def start_reset(self, email: str) -> None:
         """Mail a reset code when `email` has an account; nothing tells whether it has."""
         await self._limiter.hit("password-reset", caller_digest(email), RESET_ACCOUNT_RATE)
         token = secrets.token_urlsafe(_RESET_TOKEN_BYTES)
         async with self._backends.db().anonymous() as conn:
-            address = await conn.fetchval(
-                "SELECT identity_reset_start($1, $2, $3)",
-                email.strip(),
-                _digest(token),
-                RESET_TTL_S,
-            )
+            address = await identity.start_reset(conn, email.strip(), _digest(token), RESET_TTL_S)
         if address is None:
             return
         mail = Mail(to=address, subject=RESET_SUBJECT, body=RESET_BODY.format(token=token))
@@ -135,19 +124,12 @@ class Accounts:
         fresh = await self._passwords.hash(new)  # before the lookup: same work for bad codes
         db = self._backends.db()
         async with db.anonymous() as conn:
-            revoked = await conn.fetch(
-                "SELECT * FROM identity_reset_finish($1, $2)", _digest(token), fresh
-            )
-        if not revoked:
+            reset = await identity.finish_reset(conn, _digest(token), fresh)
+        if reset is None:
             raise reset_refused()
-        user_id: uuid.UUID = revoked[0]["r_user_id"]
         async with db.platform() as conn:  # the account is platform-level: so is its audit row
-            await self._audit(conn, context, None, user_id, "auth.password_reset")
-        await self._end_sessions(user_id, revoked)
-
-    async def _end_sessions(self, user_id: uuid.UUID, revoked: Sequence[asyncpg.Record]) -> None:
-        families = {r["r_family_id"] for r in revoked if r["r_family_id"] is not None}
-        await self._gate.revoke_sessions(user_id, families)
+            await self._audit(conn, context, None, reset.user_id, "auth.password_reset")
+        await self._gate.revoke_sessions(reset.user_id, reset.sessions)
 
     @staticmethod
     async def _audit(

@@ -20,7 +20,7 @@ from server.errors import ApiError, not_found
 from server.identity._backends import Backends
 from server.identity.revocation import Revocation, RevocationFeed
 from server.tokens import ExternalClaims
-from storage import audit
+from storage import audit, identity
 from storage.audit import AuditActor
 from storage.cache import BoundedCache
 from storage.types import Principal, Role
@@ -65,11 +65,7 @@ class ExternalSubjects:
 
     async def _lookup(self, claims: ExternalClaims) -> Principal | None:
         async with self._backends.db().anonymous() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM identity_external_candidates($1, $2)",
-                claims.issuer,
-                claims.subject,
-            )
+            rows = await identity.external_candidates(conn, claims.issuer, claims.subject)
         for row in rows:  # enabled memberships, earliest first
             if claims.org_hint is None or row["organization_id"] == claims.org_hint:
                 return Principal(
@@ -84,35 +80,21 @@ class ExternalSubjects:
     async def link(self, actor: AuditActor, user_id: uuid.UUID, subject: str) -> dict[str, Any]:
         """Platform path: the provider's `subject` signs in as account `user_id` from now on."""
         async with self._backends.db().platform() as conn:
-            if not await conn.fetchval("SELECT 1 FROM users WHERE id = $1", user_id):
+            if not await identity.account_exists(user_id):
                 raise not_found("account")
-            row = await conn.fetchrow(
-                """INSERT INTO external_identities (issuer, subject, user_id)
-                   VALUES ($1, $2, $3)
-                   ON CONFLICT (issuer, subject) DO UPDATE SET issuer = EXCLUDED.issuer
-                   RETURNING issuer, subject, user_id, created_at""",
-                self.issuer,
-                subject,
-                user_id,
-            )
+            row = await identity.link_subject(self.issuer, subject, user_id)
             if row["user_id"] != user_id:
                 raise ApiError(409, "conflict", "this subject is linked to another account")
             await self._audit(conn, actor, user_id, "user.external_link", None, subject)
         self.forget()  # a "no such subject" kept a moment ago is wrong now
-        return dict(row)
+        return row
 
     async def unlink(self, actor: AuditActor, user_id: uuid.UUID) -> None:
         """Platform path: the account's provider subject no longer signs in; the account's live
         connections end at once on every process (they may be the provider's)."""
         async with self._backends.db().platform() as conn:
-            subjects = await conn.fetch(
-                """DELETE FROM external_identities WHERE issuer = $1 AND user_id = $2
-                   RETURNING subject""",
-                self.issuer,
-                user_id,
-            )
-            for row in subjects:
-                subject = row["subject"]
+            subjects = await identity.unlink_subjects(self.issuer, user_id)
+            for subject in subjects:
                 await self._audit(conn, actor, user_id, "user.external_unlink", subject, None)
         if subjects:
             await self._feed.publish([Revocation(user_id)])

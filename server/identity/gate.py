@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from server.errors import ApiError
 from server.identity._backends import Backends
 from server.identity.revocation import Revocation, RevocationFeed
+from storage import identity
 from storage.cache import BoundedCache
 from storage.types import Principal
 
@@ -100,12 +101,8 @@ class MembershipGate:
     async def _read_session(self, org_id: uuid.UUID | None, session_id: uuid.UUID) -> bool:
         """PostgreSQL's answer: the sign-in's refresh tokens are all revoked."""
         db = self._backends.db()
-        async with db.tenant(org_id) if org_id else db.platform() as conn:
-            revoked = await conn.fetchval(
-                "SELECT bool_and(revoked_at IS NOT NULL) FROM refresh_tokens WHERE family_id = $1",
-                session_id,
-            )
-        return bool(revoked)
+        async with db.tenant(org_id) if org_id else db.platform():
+            return await identity.session_revoked(session_id)
 
     async def revoke_sessions(
         self, user_id: uuid.UUID, sessions: Iterable[uuid.UUID], org_id: uuid.UUID | None = None
@@ -165,11 +162,8 @@ class MembershipGate:
         return state
 
     async def _read(self, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
-        async with self._backends.db().tenant(org_id) as conn:
-            row = await conn.fetchrow(
-                "SELECT disabled_at, sessions_valid_after FROM memberships WHERE user_id = $1",
-                user_id,
-            )
+        async with self._backends.db().tenant(org_id):
+            row = await identity.membership_state(user_id)
         if row is None:
             return "0"
         return _encode(row["disabled_at"] is not None, row["sessions_valid_after"])

@@ -14,12 +14,12 @@ import asyncpg
 
 from server.errors import ApiError, not_found, validation_failed
 from server.http import iso
-from server.identity import organizations, repository
+from server.identity import organizations
 from server.identity._backends import Backends
 from server.identity._web import Page
 from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
-from storage import audit
+from storage import audit, identity
 from storage.audit import AuditActor
 from storage.types import Principal
 
@@ -58,19 +58,14 @@ def _check_links(role: str, links: dict[str, uuid.UUID | None]) -> None:
         raise validation_failed(wrong)
 
 
-async def _ensure_links(conn: asyncpg.Connection, links: dict[str, uuid.UUID | None]) -> None:
-    """422 for a link to a patient or specialist that is not the organization's own."""
-    missing = await repository.missing_links(conn, links)
+async def _ensure_links(links: dict[str, uuid.UUID | None]) -> None:
+    """422 for a link to a patient or specialist that is not the organization's own (the
+    composite foreign keys still refuse one that goes away meanwhile: LinkRefused, also 422)."""
+    missing = await identity.missing_links(links)
     if missing:
         raise validation_failed(
             {name: f"no such {_LINKS[name]} in this organization" for name in missing}
         )
-
-
-def _refused_link() -> ApiError:
-    # The composite keys (organization_id, patient_id / specialist_id) refused a link that
-    # _ensure_links had let through (the row went away in between): still the caller's 422.
-    return validation_failed({"$": "a linked patient or specialist is not in this organization"})
 
 
 class Members:
@@ -81,11 +76,11 @@ class Members:
 
     async def list(self, org_id: uuid.UUID, page: Page) -> list[Row]:
         async with self._backends.db().tenant(org_id) as conn:
-            return await repository.list_members(conn, page)
+            return await identity.list_members(conn, page.limit + 1, page.after)
 
     async def get(self, org_id: uuid.UUID, user_id: uuid.UUID) -> Row:
         async with self._backends.db().tenant(org_id) as conn:
-            member = await repository.get_member(conn, user_id)
+            member = await identity.get_member(conn, user_id)
         if member is None:
             raise not_found("user")
         return member
@@ -93,9 +88,9 @@ class Members:
     async def profile(self, who: Principal) -> dict[str, Any]:
         """GET /v1/me: the token's claims, its account and its organization."""
         db = self._backends.db()
-        async with db.tenant(who.org_id) if who.org_id else db.platform() as conn:
-            user = await repository.get_user(conn, who.user_id) if who.user_id else None
-            org = await repository.get_organization(conn, who.org_id) if who.org_id else None
+        async with db.tenant(who.org_id) if who.org_id else db.platform():
+            user = await identity.get_account(who.user_id) if who.user_id else None
+            org = await identity.get_organization(who.org_id) if who.org_id else None
         return {
             "user": None
             if user is None
@@ -118,22 +113,16 @@ class Members:
         # Hashed before the transaction: no connection is held during the ~20 ms of argon2.
         password_hash = await self._passwords.hash(password) if password else None
         async with self._backends.db().tenant(org_id) as conn:
-            await _ensure_links(conn, links)
-            try:
-                member = await repository.add_member(
-                    conn,
-                    email=body["email"].strip(),
-                    password_hash=password_hash,
-                    display_name=body.get("display_name", ""),
-                    role=role,
-                    **links,
-                )
-            except asyncpg.UniqueViolationError:
-                raise ApiError(
-                    409, "conflict", "this person is already a member of the organization"
-                ) from None
-            except asyncpg.ForeignKeyViolationError:
-                raise _refused_link() from None
+            await _ensure_links(links)
+            member = await identity.add_member(
+                conn,
+                org_id,
+                email=body["email"].strip(),
+                password_hash=password_hash,
+                display_name=body.get("display_name", ""),
+                role=role,
+                **links,
+            )
             await audit.record(
                 conn,
                 actor=actor,
@@ -152,7 +141,7 @@ class Members:
         next refresh carries the new role."""
         self._not_self(actor, user_id)
         async with self._backends.db().tenant(org_id) as conn:
-            before = await repository.get_member(conn, user_id, for_update=True)
+            before = await identity.get_member(conn, user_id, for_update=True)
             if before is None:
                 raise not_found("user")
             role = str(body.get("role") or before["role"])
@@ -166,12 +155,9 @@ class Members:
             changes = {k: v for k, v in {"role": role, **links}.items() if before[k] != v}
             if not changes:
                 return before
-            await _ensure_links(conn, {k: v for k, v in links.items() if k in changes})
+            await _ensure_links({k: v for k, v in links.items() if k in changes})
             changes["sessions_valid_after"] = datetime.now(UTC)
-            try:
-                after = await repository.update_member(conn, user_id, changes)
-            except asyncpg.ForeignKeyViolationError:
-                raise _refused_link() from None
+            after = await identity.update_member(conn, user_id, changes)
             await self._record(conn, actor, org_id, "user.update", before, after)
         await self._publish(org_id, after)
         return after
@@ -184,7 +170,7 @@ class Members:
         if not enabled:
             self._not_self(actor, user_id)
         async with self._backends.db().tenant(org_id) as conn:
-            before = await repository.get_member(conn, user_id, for_update=True)
+            before = await identity.get_member(conn, user_id, for_update=True)
             if before is None:
                 raise not_found("user")
             if (before["disabled_at"] is None) == enabled:
@@ -194,8 +180,8 @@ class Members:
             if enabled:
                 changes["sessions_valid_after"] = now
             else:
-                await repository.revoke_member_sessions(conn, user_id)
-            after = await repository.update_member(conn, user_id, changes)
+                await identity.revoke_user_sessions(user_id)
+            after = await identity.update_member(conn, user_id, changes)
             action = "user.enable" if enabled else "user.disable"
             await self._record(conn, actor, org_id, action, before, after)
         await self._publish(org_id, after)
@@ -206,11 +192,11 @@ class Members:
         revoked and its open WebSockets closed. The account stays (other organizations)."""
         self._not_self(actor, user_id)
         async with self._backends.db().tenant(org_id) as conn:
-            before = await repository.get_member(conn, user_id, for_update=True)
+            before = await identity.get_member(conn, user_id, for_update=True)
             if before is None:
                 raise not_found("user")
-            sessions = await repository.revoke_member_sessions(conn, user_id)
-            await repository.delete_member(conn, user_id)
+            sessions = await identity.revoke_user_sessions(user_id)
+            await identity.delete_member(user_id)
             await audit.record(
                 conn,
                 actor=actor,

@@ -11,12 +11,11 @@ from typing import Any
 
 import asyncpg
 
-from server.errors import ApiError, not_found
+from server.errors import not_found
 from server.http import iso
-from server.identity import repository
 from server.identity._backends import Backends
 from server.identity._web import Page
-from storage import audit
+from storage import audit, identity
 from storage.audit import AuditActor
 from storage.types import Principal, Role
 
@@ -33,10 +32,6 @@ def render(row: Row) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
-
-
-def _slug_taken() -> ApiError:
-    return ApiError(409, "conflict", "an organization with this slug already exists")
 
 
 class Organizations:
@@ -57,10 +52,12 @@ class Organizations:
 
     async def create(self, actor: AuditActor, body: dict[str, Any]) -> Row:
         async with self._backends.db().platform() as conn:
-            try:
-                org = await repository.insert_organization(conn, body)
-            except asyncpg.UniqueViolationError:
-                raise _slug_taken() from None
+            org = await identity.create_organization(
+                name=body["name"],
+                slug=body["slug"],
+                timezone=body.get("timezone", "UTC"),
+                language=body.get("language", "en"),
+            )
             await audit.record(
                 conn,
                 actor=actor,
@@ -73,12 +70,12 @@ class Organizations:
         return org
 
     async def list(self, page: Page) -> list[Row]:
-        async with self._backends.db().platform() as conn:
-            return await repository.list_organizations(conn, page)
+        async with self._backends.db().platform():
+            return await identity.list_organizations(page.limit + 1, page.after)
 
     async def get(self, who: Principal, org_id: uuid.UUID) -> Row:
-        async with self._as(who) as conn:
-            org = await repository.get_organization(conn, org_id)
+        async with self._as(who):
+            org = await identity.get_organization(org_id)
         if org is None:
             raise not_found("organization")
         return org
@@ -87,16 +84,13 @@ class Organizations:
         self, who: Principal, actor: AuditActor, org_id: uuid.UUID, changes: dict[str, Any]
     ) -> Row:
         async with self._as(who) as conn:
-            before = await repository.get_organization(conn, org_id, for_update=True)
+            before = await identity.get_organization(org_id, for_update=True)
             if before is None:
                 raise not_found("organization")
             changes = {k: v for k, v in changes.items() if before[k] != v}
             if not changes:
                 return before
-            try:
-                after = await repository.update_organization(conn, org_id, changes)
-            except asyncpg.UniqueViolationError:
-                raise _slug_taken() from None
+            after = await identity.update_organization(org_id, changes)
             await audit.record(
                 conn,
                 actor=actor,
@@ -111,8 +105,8 @@ class Organizations:
 
     async def exists(self, org_id: uuid.UUID) -> bool:
         """Platform path."""
-        async with self._backends.db().platform() as conn:
-            return await repository.get_organization(conn, org_id) is not None
+        async with self._backends.db().platform():
+            return await identity.get_organization(org_id) is not None
 
 
 def _snapshot(row: Row) -> Row:

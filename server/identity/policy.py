@@ -8,7 +8,7 @@ Channels follow PROTOCOL.md "Channels and events". Decisions beyond the table:
   open to admin, receptionist, specialist and also `owner` of the calendar's organization:
   `slots.changed` carries no patient data, and availability is the kind of aggregate an owner sees.
 - `patient:<id>`: decided by the same rule as REST's clinical records
-  (server/telerehab/_access.clinical_view): the patient (token `pid`), admins, specialists
+  (storage/care_team.clinical_view): the patient (token `pid`), admins, specialists
   treating the patient; a receptionist of the organization is subscribed to the non-clinical
   events only (`non_clinical_only`: the gateway drops every other event type at fan-out).
   Never `owner`.
@@ -32,7 +32,8 @@ import asyncpg
 
 from server.errors import ApiError
 from server.routing import Access
-from server.telerehab._access import ClinicalView, clinical_view
+from storage import identity
+from storage.care_team import ClinicalView, clinical_view
 from storage.db import Database
 from storage.types import STAFF_ROLES, Channel, ChannelKind, Principal, Role
 
@@ -78,15 +79,13 @@ class Policy:
 
     async def _calendar(self, principal: Principal | None, calendar_id: uuid.UUID) -> bool:
         async with self._db().anonymous() as conn:
-            row = await conn.fetchrow(
-                "SELECT organization_id, public FROM calendar_visibility($1)", calendar_id
-            )
-        if row is None:
+            calendar = await identity.calendar_visibility(conn, calendar_id)
+        if calendar is None:
             return False
-        if row["public"]:
+        if calendar.public:
             return True
         return principal is not None and _member_with(
-            principal, row["organization_id"], CALENDAR_ROLES
+            principal, calendar.organization_id, CALENDAR_ROLES
         )
 
     async def _patient(self, principal: Principal | None, patient_id: uuid.UUID) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
+from storage import identity
 
 PLATFORM_SCOPE = "platform"
 _SECRET_BYTES = 32
@@ -51,7 +51,6 @@ def scope_of(value: str) -> uuid.UUID | None:
 
 
 async def issue(
-    conn: asyncpg.Connection,
     *,
     org_id: uuid.UUID | None,
     user_id: uuid.UUID,
@@ -59,49 +58,23 @@ async def issue(
     family_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
 ) -> Issued:
+    """A new token, stored in the transaction of the caller's block (its organization's)."""
     scope = str(org_id) if org_id else PLATFORM_SCOPE
     value = f"{scope}.{secrets.token_urlsafe(_SECRET_BYTES)}"
     family = family_id or uuid.uuid4()
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
-    await conn.execute(
-        """INSERT INTO refresh_tokens
-             (organization_id, user_id, family_id, parent_id, token_hash, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        org_id,
-        user_id,
-        family,
-        parent_id,
-        digest(value),
-        expires_at,
+    await identity.store_refresh_token(
+        org_id=org_id,
+        user_id=user_id,
+        family_id=family,
+        parent_id=parent_id,
+        token_hash=digest(value),
+        expires_at=expires_at,
     )
     return Issued(value, family, expires_at)
 
 
-async def claim(
-    conn: asyncpg.Connection, value: str, org_id: uuid.UUID | None
-) -> dict[str, Any] | None:
+async def claim(value: str, org_id: uuid.UUID | None) -> dict[str, Any] | None:
     """The token's row, locked for this transaction (so two concurrent refreshes of one token
     are serialized and the second one sees it used)."""
-    record = await conn.fetchrow(
-        """SELECT id, organization_id, user_id, family_id, expires_at, used_at, revoked_at
-           FROM refresh_tokens
-           WHERE token_hash = $1 AND organization_id IS NOT DISTINCT FROM $2
-           FOR UPDATE""",
-        digest(value),
-        org_id,
-    )
-    return None if record is None else dict(record)
-
-
-async def mark_used(conn: asyncpg.Connection, token_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", token_id)
-
-
-async def revoke_family(conn: asyncpg.Connection, family_id: uuid.UUID) -> int:
-    """Revoke every live token of the family; returns how many were live."""
-    result = await conn.execute(
-        """UPDATE refresh_tokens SET revoked_at = now()
-           WHERE family_id = $1 AND revoked_at IS NULL""",
-        family_id,
-    )
-    return int(result.split()[-1])
+    return await identity.claim_refresh_token(digest(value), org_id)

@@ -140,5 +140,5 @@ class RevocationFeed:
                 log.warning("revocation feed lost its link", extra={"error": repr(exc)})
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await asyncio.sleep(RECONNECT_S)

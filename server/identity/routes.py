@@ -12,12 +12,13 @@ from aiohttp import web
 
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, iso, json_response, path_id, read_json
-from server.identity import members, organizations, repository, schemas
+from server.identity import members, organizations, schemas
 from server.identity._services import IDENTITY_KEY, Identity
 from server.identity._web import page_of, page_response, query_instant, query_uuid
 from server.identity.external import ExternalSubjects
 from server.middleware import principal
 from server.routing import EVERYONE, Endpoint, RateLimit, public, roles
+from storage import identity
 from storage.types import Role
 
 # Per client address; the login also limits each account identifier (see sessions.py).
@@ -279,23 +280,19 @@ async def list_audit(request: web.Request) -> web.Response:
     """Admins read their organization's log (row-level security scopes it); superadmin reads
     across organizations on the platform path."""
     who = principal(request)
-    filters: dict[str, Any] = {
-        "entity": request.query.get("entity") or None,
-        "entity_id": request.query.get("entity_id") or None,
-        "action": request.query.get("action") or None,
-        "actor": query_uuid(request, "actor"),
-        "from": query_instant(request, "from"),
-        "to": query_instant(request, "to"),
-        "organization_id": query_uuid(request, "organization_id"),
-    }
+    where = identity.AuditFilter(
+        entity=request.query.get("entity") or None,
+        entity_id=request.query.get("entity_id") or None,
+        action=request.query.get("action") or None,
+        actor=query_uuid(request, "actor"),
+        since=query_instant(request, "from"),
+        until=query_instant(request, "to"),
+        organization_id=query_uuid(request, "organization_id"),
+    )
     page = page_of(request)
     db = _identity(request).backends.db()
-    if who.role is Role.SUPERADMIN:
-        async with db.platform() as conn:
-            rows = await repository.list_audit(conn, filters, page)
-    else:
-        async with db.tenant(_own_org(request)) as conn:
-            rows = await repository.list_audit(conn, filters, page)
+    async with db.platform() if who.role is Role.SUPERADMIN else db.tenant(_own_org(request)):
+        rows = await identity.list_audit(where, page.limit + 1, page.after)
     return json_response(
         page_response(rows, page, _render_audit, lambda r: (r["created_at"], r["id"]))
     )

@@ -2,7 +2,7 @@
 
 Runs first (server/seed.py imports it first); later seeders find `demo.organization_id` and, in
 `demo.users`, each login's `user_id` and `role` to link specialists and patients to accounts
-(`UPDATE memberships SET specialist_id = ... WHERE user_id = ...`).
+(their memberships' `specialist_id` and `patient_id`).
 
 Every password is random (the `secrets` module), stored only as its argon2 hash and handed back
 once in the seed's result; nothing about it follows from the e-mail. The demo has no platform
@@ -19,7 +19,7 @@ import asyncpg
 
 from server.identity.passwords import Passwords
 from server.seed import DemoSeed, seeder
-from storage import audit
+from storage import audit, identity
 
 # (login label, role); the labels make the e-mails readable in the demo output.
 DEMO_LOGINS = [
@@ -41,36 +41,24 @@ def new_demo_password() -> str:
 
 @seeder
 async def seed_identity(conn: asyncpg.Connection, demo: DemoSeed) -> None:
-    org = await conn.fetchrow(
-        """INSERT INTO organizations (name, slug, timezone, language)
-           VALUES ($1, $2, 'Europe/Bucharest', 'en')
-           RETURNING id, name, slug, timezone, language""",
-        f"Demo Clinic {demo.suffix}",
-        f"demo-{demo.suffix}",
+    org = await identity.create_organization(
+        name=f"Demo Clinic {demo.suffix}",
+        slug=f"demo-{demo.suffix}",
+        timezone="Europe/Bucharest",
+        language="en",
     )
     org_id = org["id"]
     demo.organization_id = str(org_id)
-    await _audit(conn, org_id, "organization.create", "organization", org_id, dict(org))
+    created = {k: org[k] for k in ("id", "name", "slug", "timezone", "language")}
+    await _audit(conn, org_id, "organization.create", "organization", org_id, created)
 
     passwords = Passwords()
     logins = [(new_demo_password(), label, role) for label, role in DEMO_LOGINS]
     hashes = await asyncio.gather(*(passwords.hash(password) for password, _, _ in logins))
     for (password, label, role), password_hash in zip(logins, hashes, strict=True):
         email = f"{label}.{demo.suffix}@{DEMO_DOMAIN}"
-        user_id = await conn.fetchval(
-            """INSERT INTO users (email, password_hash, display_name)
-               VALUES ($1, $2, $3) RETURNING id""",
-            email,
-            password_hash,
-            f"Demo {label.capitalize()}",
-        )
-        await conn.execute(
-            """INSERT INTO memberships (organization_id, user_id, role)
-               VALUES ($1, $2, $3)""",
-            org_id,
-            user_id,
-            role,
-        )
+        user_id = await identity.create_account(email, password_hash, f"Demo {label.capitalize()}")
+        await identity.insert_membership(org_id, user_id, role)
         await _audit(conn, org_id, "user.create", "user", user_id, {"email": email, "role": role})
         demo.users.append(
             {"email": email, "password": password, "role": role, "user_id": str(user_id)}
@@ -108,17 +96,9 @@ async def reset_demo_password(conn: asyncpg.Connection, email: str) -> str:
     if not email.lower().endswith("@" + DEMO_DOMAIN):
         raise NotADemoLogin(email)
     password = new_demo_password()
-    row = await conn.fetchrow(
-        """UPDATE users SET password_hash = $2, updated_at = now()
-           WHERE lower(email) = lower($1) AND NOT is_superadmin
-           RETURNING id, (SELECT organization_id FROM memberships m
-                          WHERE m.user_id = users.id LIMIT 1) AS organization_id""",
-        email,
-        await Passwords().hash(password),
-    )
-    if row is None:
+    found = await identity.replace_password(email, await Passwords().hash(password))
+    if found is None:
         raise NotADemoLogin(email)
-    await _audit(
-        conn, row["organization_id"], "user.password_reset", "user", row["id"], {"email": email}
-    )
+    user_id, org_id = found
+    await _audit(conn, org_id, "user.password_reset", "user", user_id, {"email": email})
     return password

@@ -27,12 +27,11 @@ from server import tokens
 from server.errors import ApiError
 from server.http import iso
 from server.identity import refresh as refresh_tokens
-from server.identity import repository
 from server.identity._backends import Backends
 from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
 from server.identity.ratelimit import LoginThrottle, caller_digest
-from storage import audit
+from storage import audit, identity
 from storage.audit import AuditActor
 from storage.types import Role
 
@@ -94,7 +93,7 @@ class Sessions:
         account, address = caller_digest(email), context.ip or "-"
         await self._throttle.check(account, address)
         async with self._backends.db().anonymous() as conn:
-            rows = await repository.login_candidates(conn, email)
+            rows = await identity.login_candidates(conn, email)
         stored = rows[0]["password_hash"] if rows else None
         grant = _choose(rows, org_id) if rows else None
         # No enabled membership (there): the same answer, and the same count, as a wrong password.
@@ -106,7 +105,7 @@ class Sessions:
             await self._rehash(grant.user_id, stored, password)
         async with self._scope(grant.org_id) as conn:
             issued = await refresh_tokens.issue(
-                conn, org_id=grant.org_id, user_id=grant.user_id, ttl_s=self._refresh_ttl_s
+                org_id=grant.org_id, user_id=grant.user_id, ttl_s=self._refresh_ttl_s
             )
             after = {
                 "user_id": grant.user_id,
@@ -120,22 +119,20 @@ class Sessions:
         """Our hashing parameters were raised since this hash was made: store a new one."""
         fresh = await self._passwords.hash(password)
         async with self._backends.db().anonymous() as conn:
-            await conn.fetchval(
-                "SELECT identity_rehash_password($1, $2, $3)", user_id, stored, fresh
-            )
+            await identity.rehash_password(conn, user_id, stored, fresh)
 
     async def refresh(self, value: str, context: AuditActor) -> dict[str, Any]:
         org_id = _scope_or_401(value)
         reused: dict[str, Any] | None = None
         async with self._scope(org_id) as conn:
-            row = await refresh_tokens.claim(conn, value, org_id)
+            row = await refresh_tokens.claim(value, org_id)
             if row is None or row["revoked_at"] is not None:
                 raise refresh_refused()
             now = datetime.now(UTC)
             in_grace = row["used_at"] is not None and now - row["used_at"] <= REFRESH_GRACE
             if row["used_at"] is not None and not in_grace:
                 # A rotated token came back: someone holds a copy. End the whole login.
-                await refresh_tokens.revoke_family(conn, row["family_id"])
+                await identity.revoke_family(row["family_id"])
                 await audit.record(
                     conn,
                     actor=replace(context, user_id=row["user_id"], role=None),
@@ -155,9 +152,8 @@ class Sessions:
                     raise refresh_refused()
                 grant = found
                 if not in_grace:  # a second refresh within the grace keeps the first's used_at
-                    await refresh_tokens.mark_used(conn, row["id"])
+                    await identity.mark_used(row["id"])
                 issued = await refresh_tokens.issue(
-                    conn,
                     org_id=org_id,
                     user_id=grant.user_id,
                     ttl_s=self._refresh_ttl_s,
@@ -185,8 +181,8 @@ class Sessions:
         except refresh_tokens.MalformedToken:
             return
         async with self._scope(org_id) as conn:
-            row = await refresh_tokens.claim(conn, value, org_id)
-            if row is None or not await refresh_tokens.revoke_family(conn, row["family_id"]):
+            row = await refresh_tokens.claim(value, org_id)
+            if row is None or not await identity.revoke_family(row["family_id"]):
                 return
             # Audited in the transaction; the access tokens and sockets end after the commit.
             await audit.record(
@@ -272,9 +268,9 @@ async def _current_grant(
 ) -> Grant | None:
     """The grant as it stands now (a role changed since login shows in the new access token)."""
     if org_id is None:
-        user = await repository.get_user(conn, user_id)
+        user = await identity.get_account(user_id)
         return Grant(user_id, None, Role.SUPERADMIN) if user and user["is_superadmin"] else None
-    member = await repository.get_member(conn, user_id)
+    member = await identity.get_member(conn, user_id)
     if member is None or member["disabled_at"] is not None:
         return None
     return Grant(

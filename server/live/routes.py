@@ -140,21 +140,6 @@ async def public_slots(request: web.Request) -> web.Response:
     return json_response(shared.render_slots(view))
 
 
-LIVE_SLOTS = CALENDARS_KEY
-
-
-async def staff_slots(request: web.Request) -> web.Response:
-    """`GET /v1/calendars/{id}/slots` (declared by the scheduling routes): the shard's view."""
-    calendar_id = _path_uuid(request, "calendar")
-    q = request.query
-    call = _commands(request).slots(
-        caller_of(principal(request)), calendar_id,
-        shared.instant_or_date(q.get("from"), "from"), shared.instant_or_date(q.get("to"), "to"),
-    )  # fmt: skip
-    view = await shared.settled(call, m.SlotsView)
-    return json_response(shared.render_slots(view))
-
-
 # --- holds --------------------------------------------------------------------------------
 
 
@@ -184,8 +169,8 @@ async def _own_patient(
     """Staff hold on behalf of a patient of their own organization only (422 otherwise): a
     hold names its holder by patient id, which proves nothing across organizations."""
     if org_id is not None:
-        async with request.app[DB_KEY].tenant(org_id) as conn:
-            if await patient_exists(conn, patient_id):
+        async with request.app[DB_KEY].tenant(org_id):
+            if await patient_exists(patient_id):
                 return
     raise validation_failed({"patient_id": "no such patient in this organization"})
 

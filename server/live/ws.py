@@ -16,6 +16,7 @@ from realtime import ConnectionContext, OpError
 from server.errors import ApiError
 from server.live import shared
 from server.live.quota import AnonymousHolds
+from server.web.params import uuid_value
 
 
 def _error(exc: ApiError) -> OpError:
@@ -26,10 +27,7 @@ def _uuid(frame: dict[str, Any], name: str, required: bool = True) -> uuid.UUID 
     raw = frame.get(name)
     if raw is None and not required:
         return None
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError:
-        raise OpError("validation_failed", f"{name} must be a UUID") from None
+    return uuid_value(raw, name)  # 422 with the field details REST gives for the same value
 
 
 def _token(frame: dict[str, Any]) -> str | None:

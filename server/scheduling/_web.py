@@ -1,42 +1,47 @@
 """Request plumbing shared by the scheduling handlers: the tenant unit of work (one transaction,
-its audit actor, domain events published after commit), error mapping, paging, time formats."""
+its audit actor, domain events published after commit), and the web kit (server/web/) under the
+names the handlers use. Domain errors are not mapped here: they travel as typed errors to the
+edge (server/errors.py for REST, the WebSocket `error` frame for ops)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from server import metrics
-from server.errors import ApiError, not_found, validation_failed
+from server.errors import ApiError
 from server.http import audit_actor, jsonable
 from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
+from server.scheduling.rules_reload import after_commit
+from server.web.db_errors import db_errors
+from server.web.paging import Page as _Page
+from server.web.paging import cursor_key, encode_cursor, page_of, page_response
+from server.web.params import instant_value as parse_instant
+from server.web.params import query_uuid
 from storage import audit
 from storage.audit import AuditActor
-from storage.crypto import CryptoError, KeyRing
-from storage.scheduling import (
-    Appointment,
-    InvalidReference,
-    InvalidTransition,
-    NotFound,
-    SlotUnavailable,
-)
+from storage.crypto import KeyRing
+from storage.scheduling import Appointment
 from storage.types import Channel, ChannelName, Principal, Role
+
+__all__ = [
+    "Page", "Work", "appointment_event_data", "cursor_key", "encode_cursor", "is_staff_manager",
+    "page_of", "page_response", "parse_instant", "publish", "query_uuid", "unit_of_work",
+]  # fmt: skip
 
 log = logging.getLogger("cadence.scheduling")
 PUBLISH_TIMEOUT_S = 2.0
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+# A scheduling cursor is the raw sort key, checked by `cursor_key` where it is used.
+Page = _Page[list[Any]]
 
 
 @dataclass
@@ -105,16 +110,13 @@ def appointment_event_data(appt: Appointment) -> dict[str, Any]:
 
 @asynccontextmanager
 async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
-    """A transaction in the caller's organization. Domain errors become their HTTP answers;
-    the events emitted inside are published only after the commit."""
+    """A transaction in the caller's organization; the events emitted inside are published
+    only after the commit."""
     who = principal(request)
     if who.org_id is None:
         raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    # Late import: server.live builds on the scheduling package.
-    from server.live.notify import after_commit
-
     work: Work | None = None
-    async with _mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
+    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
         keyring = request.app[SETTINGS_KEY].data_keys
         work = Work(conn, who, who.org_id, audit_actor(request, who), keyring=keyring)
         yield work
@@ -135,118 +137,6 @@ async def publish(request: web.Request, events: Sequence[tuple[ChannelName, str,
             metrics.EVENTS_PUBLISHED.labels(event_type.partition(".")[0]).inc()
         except Exception as exc:
             log.warning("event publish failed", extra={"event": event_type, "error": repr(exc)})
-
-
-@asynccontextmanager
-async def _mapped_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.entity) from None
-    except InvalidReference as exc:
-        raise validation_failed({exc.field: exc.message}) from None
-    except SlotUnavailable as exc:
-        raise slot_unavailable(str(exc), exc.conflicts) from None
-    except InvalidTransition as exc:
-        raise ApiError(
-            409,
-            "invalid_transition",
-            str(exc),
-            {"status": exc.current, "action": exc.action, "allowed": exc.allowed},
-        ) from None
-    except asyncpg.ExclusionViolationError:
-        raise slot_unavailable("the specialist is not free at this time", []) from None
-    except asyncpg.DeadlockDetectedError:
-        # Two multi-row writes (series) racing for the same times: Postgres aborted this one.
-        # Nothing was written; the caller may retry and will get an exact answer.
-        raise ApiError(
-            409,
-            "conflict",
-            "a concurrent booking overlapped this one; retry",
-            headers={"Retry-After": "1"},
-        ) from None
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "conflict", "a resource with these values already exists") from None
-    except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
-        raise validation_failed({"$": "references or values the database refuses"}) from None
-    except CryptoError as exc:
-        # A sealed value was changed or moved in the database: refuse to show it, say so once.
-        log.error("sealed value refused", extra={"error": str(exc)})
-        raise ApiError(500, "data_integrity", "a stored value failed its integrity check") from None
-
-
-def slot_unavailable(message: str, conflicts: Sequence[Mapping[str, Any]]) -> ApiError:
-    return ApiError(409, "slot_unavailable", message, {"conflicts": jsonable(list(conflicts))})
-
-
-# --- representation ------------------------------------------------------------------------
-
-
-def parse_instant(text: str, name: str) -> datetime:
-    """An RFC 3339 instant with an offset; 422 otherwise."""
-    try:
-        value = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        raise validation_failed({name: "must be an RFC 3339 date-time"}) from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise validation_failed({name: "must carry a UTC offset (e.g. Z or +02:00)"})
-    return value
-
-
-def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise validation_failed({name: "must be a UUID"}) from None
-
-
-# --- paging (PROTOCOL.md: ?limit=&cursor= -> {"data", "next_cursor"}) -------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    limit: int
-    after: list[Any] | None  # the sort key of the last row of the previous page
-
-
-def page_of(request: web.Request) -> Page:
-    raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise validation_failed({"limit": f"must be an integer 1..{MAX_LIMIT}"})
-    cursor = request.query.get("cursor")
-    after = None
-    if cursor:
-        try:
-            after = orjson.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * 4))
-        except (ValueError, orjson.JSONDecodeError):
-            after = None
-        if not isinstance(after, list):
-            raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
-    return Page(int(raw_limit), after)
-
-
-def encode_cursor(key: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(jsonable(list(key)))).decode().rstrip("=")
-
-
-def cursor_key(page: Page, n: int) -> list[Any]:
-    """The previous page's last sort key as `n` values, or 422 for a cursor of another shape."""
-    if page.after is None or len(page.after) != n:
-        raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
-    return page.after
-
-
-def page_response(rows: Sequence[Any], page: Page, render: Any, key: Any) -> dict[str, Any]:
-    """`rows` were fetched with LIMIT page.limit + 1; the extra row says a next page exists."""
-    more = len(rows) > page.limit
-    shown = rows[: page.limit]
-    return {
-        "data": [render(r) for r in shown],
-        "next_cursor": encode_cursor(key(shown[-1])) if more and shown else None,
-    }
 
 
 def is_staff_manager(who: Principal) -> bool:

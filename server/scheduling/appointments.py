@@ -33,6 +33,7 @@ from server.scheduling._web import (
     unit_of_work,
 )
 from server.scheduling.access import APPOINTMENT_READERS, FRONT_DESK, STAFF
+from server.scheduling.shards import settled
 from server.services import CALENDARS_KEY
 from storage import scheduling as store
 from storage.scheduling import Action, Appointment, AppointmentStatus
@@ -58,24 +59,21 @@ def render_appointment(a: Appointment) -> dict[str, Any]:
     }
 
 
-def _scope(work: Work, first_arg: int) -> tuple[str, list[Any]]:
-    """SQL restricting appointments `t` to the caller's: specialists and patients see their own."""
+def _own(work: Work) -> dict[str, uuid.UUID | None]:
+    """Specialists and patients see their own appointments only."""
     who = work.principal
     if who.role is Role.SPECIALIST:
-        return f"t.specialist_id = ${first_arg}", [who.specialist_id]
+        return {"specialist_id": who.specialist_id or uuid.UUID(int=0)}
     if who.role is Role.PATIENT:
-        return f"t.patient_id = ${first_arg}", [who.patient_id]
-    return "TRUE", []
+        return {"patient_id": who.patient_id or uuid.UUID(int=0)}
+    return {}
 
 
 async def _visible(work: Work, appointment_id: uuid.UUID) -> Appointment:
-    where, args = _scope(work, 2)
-    row = await work.conn.fetchrow(
-        f"SELECT * FROM appointments t WHERE t.id = $1 AND {where}", appointment_id, *args
-    )
-    if row is None:
+    appt = await store.find_appointment(appointment_id, **_own(work))
+    if appt is None:
         raise not_found("appointment")
-    return Appointment.from_row(row)
+    return appt
 
 
 async def list_appointments(request: web.Request) -> web.Response:
@@ -95,31 +93,18 @@ async def list_appointments(request: web.Request) -> web.Response:
             after_start, after_id = datetime.fromisoformat(raw_start), uuid.UUID(raw_id)
         except (TypeError, ValueError):
             raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
-    filters = [query_uuid(request, n) for n in ("specialist_id", "patient_id", "calendar_id")]
+    filters = {n: query_uuid(request, n) for n in ("specialist_id", "patient_id", "calendar_id")}
+    after = None if after_start is None or after_id is None else (after_start, after_id)
     async with unit_of_work(request) as work:
-        where, args = _scope(work, 9)
-        rows = await work.conn.fetch(
-            f"""SELECT * FROM appointments t
-                WHERE ($1::timestamptz IS NULL OR t.ends_at > $1)
-                  AND ($2::timestamptz IS NULL OR t.starts_at < $2)
-                  AND ($3::uuid IS NULL OR t.specialist_id = $3)
-                  AND ($4::uuid IS NULL OR t.patient_id = $4)
-                  AND ($5::uuid IS NULL OR t.calendar_id = $5)
-                  AND ($6::text IS NULL OR t.status = $6)
-                  AND ($7::timestamptz IS NULL OR (t.starts_at, t.id) > ($7, $8::uuid))
-                  AND {where}
-                ORDER BY t.starts_at, t.id LIMIT {page.limit + 1}""",
-            start,
-            stop,
-            *filters,
-            status,
-            after_start,
-            after_id,
-            *args,
-        )
+        own = _own(work)
+        query = store.AppointmentFilter(
+            start=start, stop=stop, status=status, after=after, **filters,
+            own_specialist=own.get("specialist_id"), own_patient=own.get("patient_id"),
+        )  # fmt: skip
+        found = await store.list_appointments(work.conn, query, page.limit + 1)
     return json_response(
         page_response(
-            [Appointment.from_row(r) for r in rows],
+            found,
             page,
             render_appointment,
             lambda a: [a.starts_at.isoformat(), str(a.id)],
@@ -139,10 +124,7 @@ async def get_history(request: web.Request) -> web.Response:
     appointment_id = path_id(request, what="appointment")
     async with unit_of_work(request) as work:
         await _visible(work, appointment_id)
-        rows = await work.conn.fetch(
-            "SELECT * FROM appointment_history WHERE appointment_id = $1 ORDER BY id",
-            appointment_id,
-        )
+        rows = await store.appointment_history(appointment_id)
     return json_response({"data": [_render_history(r) for r in rows], "next_cursor": None})
 
 
@@ -174,8 +156,6 @@ def _require_member(snap: store.CalendarSnapshot, specialist_id: uuid.UUID | Non
 
 async def _write(request: web.Request, command: m.StaffWrite) -> m.Written:
     """The owning shard's answer to a staff write; its failures become API errors."""
-    from server.live.shared import settled  # late: server.live builds on this package
-
     return await settled(request.app[CALENDARS_KEY].write(command), m.Written)
 
 
@@ -196,9 +176,7 @@ async def create_series(request: web.Request) -> web.Response:
     count, every = body.get("occurrences", 1), body.get("interval_days", 7)
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
-        zone = await work.conn.fetchval(
-            "SELECT timezone FROM calendars WHERE id = $1 AND deleted_at IS NULL", calendar_id
-        )
+        zone = await store.calendar_zone(calendar_id)
         if zone is None:
             raise validation_failed({"calendar_id": "no such calendar"})
         starts = booking.occurrence_starts(first, count, every, zone)
@@ -225,43 +203,49 @@ async def create_series(request: web.Request) -> web.Response:
 
 
 async def reschedule(request: web.Request) -> web.Response:
-    """Move an appointment atomically: the old time is freed and the new one taken in one
-    statement; the id and status stay and the move is kept in its history."""
+    """Move an appointment atomically, to another time, specialist or calendar of the
+    organization: the old time is freed and the new one taken in one statement; the id and
+    status stay and the move is kept in its history. Moved to another calendar, it takes that
+    calendar's service (length and buffers); the shard owning the organization owns both
+    calendars, so the move is one decision."""
     appointment_id = path_id(request, what="appointment")
     body = await read_json(request, schemas.RESCHEDULE)
     start = parse_instant(body["start"], "start")
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
-        row = await work.conn.fetchrow("SELECT * FROM appointments WHERE id = $1", appointment_id)
-        if row is None:
+        current = await store.find_appointment(appointment_id)
+        if current is None:
             raise not_found("appointment")
-        current = Appointment.from_row(row)
         store.next_status(current.status, Action.RESCHEDULE)  # 409 before any slot question
         target = uuid.UUID(body["specialist_id"]) if body.get("specialist_id") else None
         target = target or current.specialist_id
-        end = start + (current.ends_at - current.starts_at)
+        calendar_id = uuid.UUID(body["calendar_id"]) if body.get("calendar_id") else None
+        if calendar_id is not None and await store.calendar_zone(calendar_id) is None:
+            raise validation_failed({"calendar_id": "no such calendar"})
+        calendar_id = calendar_id or current.calendar_id
         snap = await store.load_calendar_snapshot(
-            work.conn, current.calendar_id, now=now, window=(start, end)
+            work.conn, calendar_id, now=now, window=(start, start + timedelta(days=1))
         )
+        length = current.ends_at - current.starts_at
+        if calendar_id != current.calendar_id:
+            length = timedelta(minutes=snap.calendar.duration_min)
         _require_member(snap, target)
         booking.check_move(snap, appointment_id, start, target, now)
         written = await _write(
             request,
             m.RescheduleAppointment(
-                current.calendar_id, caller_of(work.principal), work.actor, appointment_id,
-                m.Span(target, start, end),
+                calendar_id, caller_of(work.principal), work.actor, appointment_id,
+                m.Span(target, start, start + length), from_calendar=current.calendar_id,
             ),
         )  # fmt: skip
         before, after = written.previous[0], written.appointments[0]
-        work.emit_appointment(
-            store.EVENT_TYPES[Action.RESCHEDULE],
-            after,
-            previous={
-                "start": before.starts_at,
-                "end": before.ends_at,
-                "specialist_id": before.specialist_id,
-            },
-        )
+        previous: dict[str, Any] = {
+            "start": before.starts_at, "end": before.ends_at,
+            "specialist_id": before.specialist_id,
+        }  # fmt: skip
+        if before.calendar_id != after.calendar_id:
+            previous["calendar_id"] = before.calendar_id
+        work.emit_appointment(store.EVENT_TYPES[Action.RESCHEDULE], after, previous=previous)
     return json_response(render_appointment(after))
 
 

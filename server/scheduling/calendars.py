@@ -1,9 +1,13 @@
-"""Calendars (the bookable unit: a service, its specialists, the booking rules) and their slots,
-computed by the availability engine from the database (the calendar actors serve them later)."""
+"""Calendars (the bookable unit: a service, its specialists, the booking rules) and their slots.
+
+Slots are served by the calendar shard owning the organization; an edit of a calendar's settings
+or members is a command to that shard, which writes it and pushes the slot changes before the
+edit is acknowledged (actors/calendar/_rules.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,27 +17,27 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
-from pipelines.availability import Slot, compute_slots
+from actors.calendar import caller_of, slot_json
+from actors.calendar import messages as m
+from pipelines.availability import compute_slots
 from server.errors import not_found, validation_failed
-from server.http import iso, json_response, path_id
+from server.http import iso, json_response, jsonable, path_id, read_json
+from server.middleware import principal
 from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling import schemas
-from server.scheduling._web import Work, unit_of_work
+from server.scheduling._web import Work, publish, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS, SLOT_READERS
 from server.scheduling.crud import Resource
-from storage.scheduling import InvalidReference, load_calendar_snapshot
-from storage.types import Role
+from server.scheduling.shards import instant_or_date, render_slots, settled
+from server.services import CALENDARS_KEY
+from storage import scheduling as store
+from storage.types import Channel, Role
 
 TAG = "scheduling: calendars"
 MAX_WINDOW = timedelta(days=62)
 DEFAULT_WINDOW = timedelta(days=7)
 DEFAULT_HORIZON_DAYS = 30
-_MEMBERS = (
-    "COALESCE((SELECT jsonb_agg(jsonb_build_object('id', cs.specialist_id, 'priority',"
-    " cs.priority, 'hours', cs.hours) ORDER BY cs.priority, cs.specialist_id)"
-    " FROM calendar_specialists cs WHERE cs.calendar_id = t.id), '[]'::jsonb) AS members"
-)
 
 
 def render_calendar(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,16 +68,18 @@ def render_calendar(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def fetch_calendar(conn: asyncpg.Connection, row_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT t.*, {_MEMBERS} FROM calendars t WHERE t.id = $1 AND t.deleted_at IS NULL",
-        row_id,
-    )
+async def fetch_calendar(conn: asyncpg.Connection, row_id: uuid.UUID) -> Any:
+    return await store.calendar_view(conn, row_id)
 
 
 async def _columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
+    return await _settings(work, body, create=current is None)
+
+
+async def _settings(work: Work, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    """Column values of a create or a settings change, validated."""
     plain = (
         "name",
         "public",
@@ -99,62 +105,39 @@ async def _columns(
     if "hours" in body:
         hours = body["hours"]
         values["hours"] = None if hours is None else repo.weekly_rows(hours, "hours")
-    service = None
+    duration = None
     if "service_id" in body:
-        service = await work.conn.fetchrow(
-            "SELECT id, duration_min FROM services WHERE id = $1 AND deleted_at IS NULL",
-            uuid.UUID(body["service_id"]),
-        )
-        if service is None:
+        service_id = uuid.UUID(body["service_id"])
+        duration = await store.service_duration(service_id)
+        if duration is None:
             raise validation_failed({"service_id": "no such service"})
-        values["service_id"] = service["id"]
-    if current is None:
-        assert service is not None  # required by the create schema
+        values["service_id"] = service_id
+    if create:
+        assert duration is not None  # required by the create schema
         values["organization_id"] = work.org_id
-        values.setdefault("slot_interval_min", service["duration_min"])
+        values.setdefault("slot_interval_min", duration)
         if "period_start" not in values:
             values.setdefault("horizon_days", DEFAULT_HORIZON_DAYS)
     return values
 
 
-async def _set_members(work: Work, calendar_id: uuid.UUID, body: dict[str, Any]) -> None:
-    """Replace the calendar's specialists; those who stay keep their round-robin count."""
+def _members(body: dict[str, Any]) -> tuple[store.Member, ...] | None:
+    """The calendar's specialists as the body names them (None: unchanged)."""
     if "specialists" not in body:
-        return
-    members = body["specialists"]
-    ids = [uuid.UUID(m["id"]) for m in members]
-    if len(set(ids)) != len(ids):
-        raise validation_failed({"specialists": "lists a specialist twice"})
-    found = await work.conn.fetchval(
-        "SELECT count(*) FROM specialists WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL", ids
-    )
-    if found != len(ids):
-        raise InvalidReference("specialists", "names a specialist that does not exist")
-    await work.conn.execute(
-        """DELETE FROM calendar_specialists
-           WHERE calendar_id = $1 AND NOT specialist_id = ANY($2::uuid[])""",
-        calendar_id,
-        ids,
-    )
-    rows = []
-    for sid, m in zip(ids, members, strict=True):
-        hours = m.get("hours")
-        rows.append(
-            (
-                work.org_id,
-                calendar_id,
-                sid,
-                m.get("priority", 0),
-                None if hours is None else repo.weekly_rows(hours, "specialists.hours"),
-            )
-        )
-    await work.conn.executemany(
-        """INSERT INTO calendar_specialists (organization_id, calendar_id, specialist_id,
-             priority, hours) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (organization_id, calendar_id, specialist_id)
-           DO UPDATE SET priority = EXCLUDED.priority, hours = EXCLUDED.hours""",
-        rows,
-    )
+        return None
+    members = []
+    for named in body["specialists"]:
+        hours = named.get("hours")
+        week = None if hours is None else tuple(repo.weekly_rows(hours, "specialists.hours"))
+        members.append(store.Member(uuid.UUID(named["id"]), named.get("priority", 0), week))
+    return tuple(members)
+
+
+async def _set_members(work: Work, calendar_id: uuid.UUID, body: dict[str, Any]) -> None:
+    """The specialists of a calendar being created (no shard has it yet)."""
+    members = _members(body)
+    if members is not None:
+        await store.set_calendar_members(work.conn, work.org_id, calendar_id, members)
 
 
 CALENDARS = Resource(
@@ -170,8 +153,41 @@ CALENDARS = Resource(
     columns=_columns,
     after_write=_set_members,
     fetch=fetch_calendar,
-    list_select=f"t.*, {_MEMBERS}",
+    list_select=store.CALENDAR_SELECT,
 )
+
+
+async def _edit(
+    request: web.Request, command: m.EditCalendar | m.DeleteCalendar, event: str
+) -> m.RulesEdited:
+    """The owning shard's answer to a calendar edit, then its event on the organization's
+    channel (published here, not by the unit of work: the shard already applied the edit, so
+    nothing is left to reload)."""
+    edited = await settled(request.app[CALENDARS_KEY].edit_rules(command), m.RulesEdited)
+    channel = Channel.org(command.organization_id).name
+    await publish(request, [(channel, event, jsonable({"id": command.calendar_id}))])
+    return edited
+
+
+async def patch_calendar(request: web.Request) -> web.Response:
+    calendar_id = path_id(request, what="calendar")
+    body = await read_json(request, schemas.CALENDAR_PATCH)
+    async with unit_of_work(request) as work:  # validates the references the body names
+        values = await _settings(work, body, create=False)
+        command = m.EditCalendar(
+            work.org_id, caller_of(work.principal), work.actor, calendar_id, values,
+            _members(body),
+        )  # fmt: skip
+    edited = await _edit(request, command, "calendar.updated")
+    return json_response(render_calendar(edited.after))
+
+
+async def delete_calendar(request: web.Request) -> web.Response:
+    calendar_id = path_id(request, what="calendar")
+    async with unit_of_work(request) as work:
+        command = m.DeleteCalendar(work.org_id, caller_of(work.principal), work.actor, calendar_id)
+    await _edit(request, command, "calendar.deleted")
+    return web.Response(status=204)
 
 
 def _bound(raw: str | None, name: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
@@ -193,30 +209,18 @@ def _bound(raw: str | None, name: str, zone: ZoneInfo, *, end: bool) -> datetime
     return value
 
 
-def render_slot(slot: Slot) -> dict[str, Any]:
-    return {
-        "start": iso(slot.start),
-        "end": iso(slot.end),
-        "specialist_ids": [str(s) for s in slot.specialist_ids],
-    }
-
-
 async def get_slots(request: web.Request) -> web.Response:
     """The calendar's bookable slots in [from, to) (default: the next 7 days), sorted by start.
 
     Served by the calendar shard that owns the calendar, with the stream position it reflects;
     computed from the database (position null) only when no shards run in this process.
     """
-    from server.live.routes import LIVE_SLOTS, staff_slots
-
-    if LIVE_SLOTS in request.app:
-        return await staff_slots(request)
+    if CALENDARS_KEY in request.app:
+        return await _live_slots(request)
     calendar_id = path_id(request, what="calendar")
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
-        zone_name = await work.conn.fetchval(
-            "SELECT timezone FROM calendars WHERE id = $1 AND deleted_at IS NULL", calendar_id
-        )
+        zone_name = await store.calendar_zone(calendar_id)
         if zone_name is None:
             raise not_found("calendar")
         zone = ZoneInfo(zone_name)
@@ -226,7 +230,9 @@ async def get_slots(request: web.Request) -> web.Response:
             raise validation_failed({"to": "must be after from"})
         if stop - start > MAX_WINDOW:
             raise validation_failed({"to": f"the window may span at most {MAX_WINDOW.days} days"})
-        snap = await load_calendar_snapshot(work.conn, calendar_id, now=now, window=(start, stop))
+        snap = await store.load_calendar_snapshot(
+            work.conn, calendar_id, now=now, window=(start, stop)
+        )
         if work.principal.role is Role.PATIENT and not snap.public:
             raise not_found("calendar")
     slots = await asyncio.to_thread(
@@ -237,12 +243,28 @@ async def get_slots(request: web.Request) -> web.Response:
             "calendar_id": str(calendar_id),
             "timezone": snap.calendar.timezone,
             "position": None,
-            "slots": [render_slot(s) for s in slots],
+            "slots": [slot_json(s) for s in slots],
         }
     )
 
 
-ENDPOINTS = CALENDARS.endpoints() + [
+async def _live_slots(request: web.Request) -> web.Response:
+    calendar_id = path_id(request, what="calendar")
+    q = request.query
+    call = request.app[CALENDARS_KEY].slots(
+        caller_of(principal(request)), calendar_id,
+        instant_or_date(q.get("from"), "from"), instant_or_date(q.get("to"), "to"),
+    )  # fmt: skip
+    return json_response(render_slots(await settled(call, m.SlotsView)))
+
+
+_EDITS = {"PATCH": patch_calendar, "DELETE": delete_calendar}
+ENDPOINTS = [
+    dataclasses.replace(e, handler=_EDITS[e.method])
+    if e.path == CALENDARS.path + "/{id}" and e.method in _EDITS
+    else e
+    for e in CALENDARS.endpoints()
+] + [
     Endpoint(
         "GET",
         "/v1/calendars/{id}/slots",

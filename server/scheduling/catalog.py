@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
-
 from server.http import iso
 from server.scheduling import schemas
 from server.scheduling._web import Work
 from server.scheduling.access import ADMIN, CATALOG_READERS
 from server.scheduling.crud import Resource
+from storage.tables import Services, Specialties
 
 TAG = "scheduling: catalog"
 
@@ -41,7 +40,7 @@ def render_service(r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _service_columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     values = {k: v for k, v in body.items() if k != "price"}
     if "price" in body:
@@ -54,14 +53,14 @@ async def _service_columns(
 
 
 async def _specialty_columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     return {**body, **({"organization_id": work.org_id} if current is None else {})}
 
 
 SPECIALTIES = Resource(
     entity="specialty",
-    table="specialties",
+    table=Specialties,
     path="/v1/specialties",
     tag=TAG,
     render=render_specialty,
@@ -70,11 +69,10 @@ SPECIALTIES = Resource(
     read=CATALOG_READERS,
     write=ADMIN,
     columns=_specialty_columns,
-    soft=False,
 )
 SERVICES = Resource(
     entity="service",
-    table="services",
+    table=Services,
     path="/v1/services",
     tag=TAG,
     render=render_service,

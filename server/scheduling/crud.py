@@ -1,5 +1,6 @@
 """The shape every catalog resource shares: list (paged), create, get, patch, delete, each
-audited, each publishing `<entity>.created|updated|deleted` on the organization's channel."""
+audited, each publishing `<entity>.created|updated|deleted` on the organization's channel. The
+rows are read and written by storage/scheduling's catalog kit over the resource's table."""
 
 from __future__ import annotations
 
@@ -10,25 +11,27 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from piccolo.table import Table
 
 from server.errors import not_found
 from server.http import json_response, path_id, read_json
 from server.routing import Access, Endpoint
 from server.scheduling import repository as repo
 from server.scheduling._web import Work, page_of, page_response, unit_of_work
+from storage.scheduling import delete_row, get_row, insert_row, page_rows, update_row
 
 Render = Callable[[Mapping[str, Any]], dict[str, Any]]
 # Request body -> column values (validating references); `current` is None on create.
-Columns = Callable[[Work, dict[str, Any], asyncpg.Record | None], Awaitable[dict[str, Any]]]
+Columns = Callable[[Work, dict[str, Any], Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 AfterWrite = Callable[[Work, uuid.UUID, dict[str, Any]], Awaitable[None]]
-Fetch = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[asyncpg.Record | None]]
-ListFilter = Callable[[web.Request, Work], tuple[str, list[Any]]]
+# One row as the API shows it, with its nested parts (a calendar's members, say).
+Fetch = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Mapping[str, Any] | None]]
 # A stored row as the API shows it (e.g. with its encrypted columns opened).
-View = Callable[[Work, asyncpg.Record], Mapping[str, Any]]
+View = Callable[[Work, Mapping[str, Any]], Mapping[str, Any]]
 
 
 async def _plain_columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     return dict(body)
 
@@ -39,8 +42,11 @@ async def _no_after(work: Work, row_id: uuid.UUID, body: dict[str, Any]) -> None
 
 @dataclass(frozen=True, slots=True)
 class Resource:
+    """A catalog resource over one table. A table with `deleted_at` is soft-deleted (see
+    storage/scheduling/_catalog.py)."""
+
     entity: str  # "service": audit entity, event prefix, message noun
-    table: str
+    table: type[Table] | str  # the Piccolo table (or its name)
     path: str  # collection path, e.g. "/v1/services"
     tag: str
     render: Render
@@ -51,15 +57,18 @@ class Resource:
     columns: Columns = _plain_columns
     after_write: AfterWrite = _no_after
     fetch: Fetch | None = None
-    list_select: str = "*"
-    list_filter: ListFilter | None = None
-    soft: bool = True
+    # Storage's select list for pages (raw SQL over the table as `t`), with the nested parts.
+    list_select: str | None = None
     view: View | None = None
 
-    async def one(self, conn: asyncpg.Connection, row_id: uuid.UUID) -> asyncpg.Record | None:
+    @property
+    def rows(self) -> type[Table]:
+        return repo.table_named(self.table) if isinstance(self.table, str) else self.table
+
+    async def one(self, conn: asyncpg.Connection, row_id: uuid.UUID) -> Mapping[str, Any] | None:
         if self.fetch is not None:
             return await self.fetch(conn, row_id)
-        return await repo.get_row(conn, self.table, row_id)
+        return await get_row(self.rows, row_id)
 
     async def _shown(self, work: Work, row_id: uuid.UUID) -> Mapping[str, Any] | None:
         row = await self.one(work.conn, row_id)
@@ -69,21 +78,17 @@ class Resource:
 
     async def index(self, request: web.Request) -> web.Response:
         page = page_of(request)
+        after = repo.creation_cursor(page)
         async with unit_of_work(request) as work:
-            where: str = "TRUE"
-            args: list[Any] = []
-            if self.list_filter is not None:
-                where, args = self.list_filter(request, work)
-            rows = await repo.list_rows(
-                work.conn, self.table, page, select=self.list_select, where=where, args=args
-            )
-        return json_response(page_response(rows, page, self.render, repo.creation_key))
+            found = await page_rows(self.rows, page.limit + 1, after, select=self.list_select)
+            shown = found if self.view is None else [self.view(work, r) for r in found]
+        return json_response(page_response(shown, page, self.render, repo.creation_key))
 
     async def create(self, request: web.Request) -> web.Response:
         body = await read_json(request, self.create_schema)
         async with unit_of_work(request) as work:
             values = await self.columns(work, body, None)
-            created = await repo.insert_row(work.conn, self.table, values)
+            created = await insert_row(self.rows, values)
             await self.after_write(work, created["id"], body)
             row = await self._shown(work, created["id"])
             assert row is not None
@@ -103,13 +108,13 @@ class Resource:
         row_id = path_id(request, what=self.entity)
         body = await read_json(request, self.patch_schema)
         async with unit_of_work(request) as work:
-            before = await repo.get_row(work.conn, self.table, row_id, lock=True)
+            before = await get_row(self.rows, row_id, lock=True)
             if before is None:
                 raise not_found(self.entity)
             before_view = await self._shown(work, row_id)
             values = await self.columns(work, body, before)
             if values:
-                await repo.update_row(work.conn, self.table, row_id, values)
+                await update_row(self.rows, row_id, values)
             await self.after_write(work, row_id, body)
             row = await self._shown(work, row_id)
             assert row is not None and before_view is not None
@@ -120,12 +125,7 @@ class Resource:
     async def delete(self, request: web.Request) -> web.Response:
         row_id = path_id(request, what=self.entity)
         async with unit_of_work(request) as work:
-            if self.soft:
-                row = await repo.soft_delete(work.conn, self.table, row_id)
-            else:
-                row = await work.conn.fetchrow(
-                    f"DELETE FROM {self.table} WHERE id = $1 RETURNING *", row_id
-                )
+            row = await delete_row(self.rows, row_id)
             if row is None:
                 raise not_found(self.entity)
             await work.audit(f"{self.entity}.delete", self.entity, row_id, row, None)

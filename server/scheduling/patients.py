@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
@@ -31,14 +30,13 @@ from server.scheduling._web import (
 )
 from server.scheduling.access import FRONT_DESK, STAFF
 from server.scheduling.crud import Resource
-from storage.care_team import treats_condition
+from storage import scheduling as store
+from storage.scheduling import PatientScope
 from storage.sealed import blind_index, open_row, seal_values
+from storage.tables import Patients
 from storage.types import Role
 
 TAG = "scheduling: patients"
-_NAME = "f_unaccent(lower(t.first_name || ' ' || t.last_name))"  # = the trigram index expression
-# Lower than pg_trgm's 0.6 default, so a one-letter typo in a short name still matches.
-_WORD_SIMILARITY = "0.4"
 
 
 def render_patient(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +58,7 @@ def render_patient(r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     values = dict(body)
     if values.get("date_of_birth"):
@@ -78,13 +76,13 @@ async def _columns(
     return seal_values(work.keys, "patients", row_id, work.org_id, values)
 
 
-def _opened(work: Work, row: asyncpg.Record) -> Mapping[str, Any]:
+def _opened(work: Work, row: Mapping[str, Any]) -> Mapping[str, Any]:
     return open_row(work.keys, "patients", row)
 
 
 PATIENTS = Resource(
     entity="patient",
-    table="patients",
+    table=Patients,
     path="/v1/patients",
     tag=TAG,
     render=render_patient,
@@ -97,34 +95,24 @@ PATIENTS = Resource(
 )
 
 
-def _scope(work: Work, first_arg: int) -> tuple[str, list[Any]]:
-    """SQL restricting patients `t` to what the caller may see, with its arguments."""
+def _scope(work: Work) -> PatientScope:
+    """The patients the caller may see."""
     who = work.principal
     if who.role is Role.SPECIALIST:  # the patients they treat: the clinical-access rule
-        return treats_condition("t.id", f"${first_arg}::uuid"), [who.specialist_id]
+        return PatientScope("treated", who.specialist_id)
     if who.role is Role.PATIENT:
-        return f"t.id = ${first_arg}", [who.patient_id]
-    return "TRUE", []
+        return PatientScope("self", who.patient_id)
+    return PatientScope()
 
 
 async def get_patient(request: web.Request) -> web.Response:
     patient_id = path_id(request, what="patient")
     async with unit_of_work(request) as work:
-        where, args = _scope(work, 2)
-        row = await work.conn.fetchrow(
-            f"SELECT * FROM patients t WHERE t.id = $1 AND t.deleted_at IS NULL AND {where}",
-            patient_id,
-            *args,
-        )
+        row = await store.get_patient(patient_id, _scope(work))
         if row is None:
             raise not_found("patient")
         shown = _opened(work, row)
     return json_response(render_patient(shown))
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def list_patients(request: web.Request) -> web.Response:
@@ -135,8 +123,8 @@ async def list_patients(request: web.Request) -> web.Response:
     page = page_of(request)
     async with unit_of_work(request) as work:
         if not q:
-            where, args = _scope(work, 3)
-            rows = await repo.list_rows(work.conn, "patients", page, where=where, args=args)
+            after = repo.creation_cursor(page)
+            rows = await store.list_patients(_scope(work), page.limit + 1, after)
             opened = [_opened(work, r) for r in rows]
             return json_response(page_response(opened, page, render_patient, repo.creation_key))
         offset = 0
@@ -144,27 +132,14 @@ async def list_patients(request: web.Request) -> web.Response:
             (offset,) = cursor_key(page, 1)
             if not isinstance(offset, int) or offset < 0:
                 raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
-        email_key = blind_index(work.keys, "patients", "email", work.org_id, q)
-        phone_key = blind_index(work.keys, "patients", "phone", work.org_id, q)
-        where, args = _scope(work, 5)
-        await work.conn.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", _WORD_SIMILARITY
-        )
-        rows = await work.conn.fetch(
-            f"""SELECT t.*, word_similarity(f_unaccent(lower($1)), {_NAME}) AS score
-                FROM patients t
-                WHERE t.deleted_at IS NULL AND {where} AND (
-                  {_NAME} LIKE f_unaccent(lower($2))
-                  OR f_unaccent(lower($1)) <% {_NAME}
-                  OR t.email_bidx = $3
-                  OR ($4::bytea IS NOT NULL AND t.phone_bidx = $4))
-                ORDER BY score DESC, t.last_name, t.first_name, t.id
-                LIMIT {page.limit + 1} OFFSET {offset}""",
+        rows = await store.search_patients(
+            work.conn,
+            _scope(work),
             q,
-            _like(q),
-            email_key,
-            phone_key,
-            *args,
+            email_key=blind_index(work.keys, "patients", "email", work.org_id, q),
+            phone_key=blind_index(work.keys, "patients", "phone", work.org_id, q),
+            limit=page.limit + 1,
+            offset=offset,
         )
         shown = [_opened(work, r) for r in rows[: page.limit]]
     more = len(rows) > page.limit
@@ -197,25 +172,15 @@ async def list_cancellations(request: web.Request) -> web.Response:
     """A patient's cancellations, newest first; a specialist sees those of their appointments."""
     patient_id = path_id(request, what="patient")
     page = page_of(request)
-    before_at: datetime | None = None
-    before_id: uuid.UUID | None = None
-    if page.after is not None:
-        before_at, before_id = repo.creation_cursor(page)
+    before = repo.creation_cursor(page)
     async with unit_of_work(request) as work:
-        if await repo.get_row(work.conn, "patients", patient_id) is None:
+        if not await store.patient_exists(patient_id):
             raise not_found("patient")
         only = work.principal.specialist_id if work.principal.role is Role.SPECIALIST else None
         if work.principal.role is Role.SPECIALIST and only is None:
             raise not_found("patient")
-        rows = await work.conn.fetch(
-            f"""SELECT * FROM cancellations
-                WHERE patient_id = $1 AND ($2::uuid IS NULL OR specialist_id = $2)
-                  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
-                ORDER BY created_at DESC, id DESC LIMIT {page.limit + 1}""",
-            patient_id,
-            only,
-            before_at,
-            before_id,
+        rows = await store.patient_cancellations(
+            patient_id, page.limit + 1, before, specialist_id=only
         )
         opened = [open_row(work.keys, "cancellations", r) for r in rows]
     return json_response(page_response(opened, page, render_cancellation, repo.creation_key))

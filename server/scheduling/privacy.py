@@ -22,6 +22,7 @@ from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, roles
 from storage import audit, privacy
+from storage.scheduling import patient_exists
 from storage.types import Channel, Principal, Role
 
 TAG = "scheduling: patients"
@@ -60,7 +61,7 @@ async def export_patient(request: web.Request) -> web.StreamResponse:
     keys = request.app[SETTINGS_KEY].data_keys
     # The audit row commits before anything is sent: an export that breaks off was still made.
     async with db.tenant(org_id) as conn:
-        if await conn.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id) is None:
+        if not await patient_exists(patient_id, deleted_too=True):
             raise not_found("patient")
         await audit.record_read(
             conn,

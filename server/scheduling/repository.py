@@ -1,8 +1,6 @@
-"""SQL for the scheduling catalog (specialties, specialists, services, calendars, patients).
-
-Table and column names here come from this module's own constants, never from request input;
-every value is a bind parameter. All functions run on a tenant connection (RLS scoped).
-"""
+"""Values of the scheduling catalog as the API writes them: IANA time zones, weekly hours and
+day spans in minutes, and the creation-order cursor of the catalog's pages. No SQL: the rows
+themselves are storage/scheduling's."""
 
 from __future__ import annotations
 
@@ -13,12 +11,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import asyncpg
+from piccolo.table import Table
 
 from server.errors import validation_failed
 from server.scheduling._web import Page, cursor_key
+from storage.scheduling import Keyset
+from storage.tables import TABLES
 
-SOFT_DELETED = frozenset({"specialists", "services", "calendars", "patients"})
+_TABLES: dict[str, type[Table]] = {t._meta.tablename: t for t in TABLES}
 
 
 @lru_cache(maxsize=1024)
@@ -87,91 +87,24 @@ def render_weekly(rows: Sequence[Mapping[str, Any]] | None) -> list[dict[str, An
     ]
 
 
-# --- generic rows --------------------------------------------------------------------------
+# --- creation order (the catalog's pages) ---------------------------------------------------
 
 
-def _alive(table: str) -> str:
-    return " AND deleted_at IS NULL" if table in SOFT_DELETED else ""
-
-
-async def get_row(
-    conn: asyncpg.Connection, table: str, row_id: uuid.UUID, *, lock: bool = False
-) -> asyncpg.Record | None:
-    suffix = " FOR UPDATE" if lock else ""
-    return await conn.fetchrow(
-        f"SELECT * FROM {table} WHERE id = $1{_alive(table)}{suffix}", row_id
-    )
-
-
-async def insert_row(
-    conn: asyncpg.Connection, table: str, values: Mapping[str, Any]
-) -> asyncpg.Record:
-    names = list(values)
-    marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) RETURNING *",
-        *values.values(),
-    )
-    assert row is not None
-    return row
-
-
-async def update_row(
-    conn: asyncpg.Connection, table: str, row_id: uuid.UUID, values: Mapping[str, Any]
-) -> asyncpg.Record | None:
-    names = list(values)
-    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
-    return await conn.fetchrow(
-        f"UPDATE {table} SET {sets}, updated_at = now() WHERE id = $1{_alive(table)} RETURNING *",
-        row_id,
-        *values.values(),
-    )
-
-
-async def soft_delete(
-    conn: asyncpg.Connection, table: str, row_id: uuid.UUID
-) -> asyncpg.Record | None:
-    active = ", active = false" if table != "patients" else ""
-    return await conn.fetchrow(
-        f"""UPDATE {table} SET deleted_at = now(), updated_at = now(){active}
-            WHERE id = $1 AND deleted_at IS NULL RETURNING *""",
-        row_id,
-    )
-
-
-async def list_rows(
-    conn: asyncpg.Connection,
-    table: str,
-    page: Page,
-    *,
-    select: str = "*",
-    where: str = "TRUE",
-    args: Sequence[Any] = (),
-) -> list[asyncpg.Record]:
-    """One page in creation order (keyset on created_at, id); `where` uses $3.. for `args`."""
-    created, last_id = creation_cursor(page)
-    return list(
-        await conn.fetch(
-            f"""SELECT {select} FROM {table} t
-                WHERE ($1::timestamptz IS NULL OR (t.created_at, t.id) > ($1, $2::uuid))
-                  {_alive(table).replace("deleted_at", "t.deleted_at")} AND ({where})
-                ORDER BY t.created_at, t.id LIMIT {page.limit + 1}""",
-            created,
-            last_id,
-            *args,
-        )
-    )
-
-
-def creation_cursor(page: Page) -> tuple[datetime | None, uuid.UUID | None]:
+def creation_cursor(page: Page) -> Keyset | None:
+    """Where a page in creation order resumes (storage's keyset), from the page's cursor."""
     if page.after is None:
-        return None, None
+        return None
     created, last_id = cursor_key(page, 2)
     try:
-        return datetime.fromisoformat(created), uuid.UUID(last_id)
+        return Keyset(datetime.fromisoformat(created), uuid.UUID(last_id))
     except (TypeError, ValueError):
         raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
 
 
 def creation_key(row: Mapping[str, Any]) -> list[Any]:
     return [row["created_at"].isoformat(), str(row["id"])]
+
+
+def table_named(name: str) -> type[Table]:
+    """The Piccolo table of a name (resources that name their table rather than pass it)."""
+    return _TABLES[name]

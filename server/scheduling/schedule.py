@@ -18,6 +18,7 @@ from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling._web import unit_of_work
 from server.scheduling.access import FRONT_DESK, SPECIALIST
+from storage import scheduling as store
 
 TAG = "scheduling: schedule"
 
@@ -67,33 +68,12 @@ async def _columns(
 ) -> list[dict[str, Any]]:
     start = datetime.combine(day, time(0), zone)
     stop = datetime.combine(day + timedelta(days=1), time(0), zone)
-    specialists = await conn.fetch(
-        """SELECT id, name, timezone FROM specialists
-           WHERE deleted_at IS NULL AND active AND ($1::uuid[] IS NULL OR id = ANY($1))
-           ORDER BY name, id""",
-        specialist_ids,
-    )
-    ids = [s["id"] for s in specialists]
-    weekly = await conn.fetch(
-        """SELECT specialist_id, weekday, start_min, end_min FROM specialist_hours
-           WHERE specialist_id = ANY($1::uuid[]) ORDER BY start_min""",
-        ids,
-    )
-    overrides = await conn.fetch(
-        """SELECT specialist_id, hours FROM specialist_overrides
-           WHERE specialist_id = ANY($1::uuid[]) AND date = $2""",
-        ids,
-        day,
-    )
-    appointments = await conn.fetch(
-        """SELECT a.id, a.specialist_id, a.status, a.starts_at, a.ends_at, a.calendar_id,
-                  a.patient_id, p.first_name, p.last_name
-           FROM appointments a JOIN patients p ON p.id = a.patient_id
-           WHERE a.specialist_id = ANY($1::uuid[]) AND a.starts_at < $3 AND a.ends_at > $2
-           ORDER BY a.starts_at, a.id""",
-        ids,
-        start,
-        stop,
+    found = await store.day_rows(conn, day, start, stop, specialist_ids)
+    specialists, weekly, overrides, appointments = (
+        found.specialists,
+        found.weekly,
+        found.overrides,
+        found.appointments,
     )
     by_override = {o["specialist_id"]: list(o["hours"]) for o in overrides}
     columns = []
@@ -136,9 +116,7 @@ async def grid(request: web.Request) -> web.Response:
     `timezone` is given), appointments of every status included."""
     day = _day(request)
     async with unit_of_work(request) as work:
-        org_zone = await work.conn.fetchval(
-            "SELECT timezone FROM organizations WHERE id = $1", work.org_id
-        )
+        org_zone = await store.organization_zone(work.org_id)
         zone = _zone(request, org_zone or "UTC")
         columns = await _columns(work.conn, day, zone, None)
     return json_response({"date": day.isoformat(), "timezone": zone.key, "specialists": columns})
@@ -151,9 +129,7 @@ async def my_day(request: web.Request) -> web.Response:
         sid = work.principal.specialist_id
         own = None
         if sid is not None:
-            own = await work.conn.fetchval(
-                "SELECT timezone FROM specialists WHERE id = $1 AND deleted_at IS NULL", sid
-            )
+            own = await store.specialist_zone(sid)
         if own is None:
             return json_response({"date": day.isoformat(), "timezone": "UTC", "specialist": None})
         zone = _zone(request, own)

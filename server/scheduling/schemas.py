@@ -149,8 +149,10 @@ SERIES = _object(
     ("calendar_id", "patient_id", "start"),
 )
 RESCHEDULE = _object(
-    {"start": INSTANT, "specialist_id": {"anyOf": [UUID, {"type": "null"}]}}, ("start",)
-)
+    {"start": INSTANT, "specialist_id": {"anyOf": [UUID, {"type": "null"}]},
+     "calendar_id": {"anyOf": [UUID, {"type": "null"}]}},
+    ("start",),
+)  # fmt: skip
 CANCEL = _object(
     {
         "reason": {"type": "string", "minLength": 1, "maxLength": 200},

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from server.seed import DemoSeed, seeder
 from storage import audit
-from storage.scheduling import insert_appointment
+from storage.scheduling import (
+    insert_appointment,
+    seed_login_link,
+    seed_members,
+    seed_paper_consent,
+    seed_row,
+    seed_week,
+)
+from storage.tables import Calendars, Patients, Services, Specialists
 
 ZONE = "Europe/Bucharest"
 SERVICES = [  # name, duration, buffer before, buffer after, modality, price (bani)
@@ -36,36 +43,10 @@ PATIENTS = [  # diacritics on purpose: search is accent-insensitive
 ]
 
 
-async def _insert(conn: asyncpg.Connection, table: str, values: dict[str, Any]) -> uuid.UUID:
-    names = list(values)
-    marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    row_id: uuid.UUID = await conn.fetchval(
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) RETURNING id",
-        *values.values(),
-    )
-    await audit.record(
-        conn,
-        actor=audit.SYSTEM,
-        organization_id=values["organization_id"],
-        action=f"{table.rstrip('s')}.create",
-        entity=table.rstrip("s"),
-        entity_id=row_id,
-        after=values,
-    )
-    return row_id
-
-
-async def _organization(conn: asyncpg.Connection, demo: DemoSeed) -> uuid.UUID:
-    if demo.organization_id is not None:
-        return uuid.UUID(demo.organization_id)
-    org_id: uuid.UUID = await conn.fetchval(
-        """INSERT INTO organizations (name, slug, timezone) VALUES ($1, $2, $3) RETURNING id""",
-        f"Demo Clinic {demo.suffix}",
-        f"demo-{demo.suffix}",
-        ZONE,
-    )
-    demo.organization_id = str(org_id)
-    return org_id
+def _organization(demo: DemoSeed) -> uuid.UUID:
+    if demo.organization_id is None:
+        raise RuntimeError("the identity seeder makes the demo organization first")
+    return uuid.UUID(demo.organization_id)
 
 
 def _next_weekdays(count: int) -> list[date]:
@@ -80,11 +61,12 @@ def _next_weekdays(count: int) -> list[date]:
 
 @seeder
 async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
-    org = await _organization(conn, demo)
+    org = _organization(demo)
     services = [
-        await _insert(
+        await seed_row(
             conn,
-            "services",
+            Services,
+            "service",
             {
                 "organization_id": org,
                 "name": name,
@@ -100,14 +82,9 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     ]
     specialists = []
     for name, intervals in SPECIALISTS:
-        sid = await _insert(
-            conn, "specialists", {"organization_id": org, "name": name, "timezone": ZONE}
-        )
-        await conn.executemany(
-            """INSERT INTO specialist_hours (organization_id, specialist_id, weekday, start_min,
-                 end_min) VALUES ($1, $2, $3, $4, $5)""",
-            [(org, sid, wd, a, b) for wd in range(1, 6) for a, b in intervals],
-        )
+        values = {"organization_id": org, "name": name, "timezone": ZONE}
+        sid = await seed_row(conn, Specialists, "specialist", values)
+        await seed_week(org, sid, range(1, 6), intervals)
         specialists.append(sid)
         demo.specialists.append({"id": str(sid), "name": name, "timezone": ZONE})
     calendars = [
@@ -116,9 +93,10 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     ]
     calendar_ids = []
     for name, service, public, interval, notice, assignment, members in calendars:
-        cid = await _insert(
+        cid = await seed_row(
             conn,
-            "calendars",
+            Calendars,
+            "calendar",
             {
                 "organization_id": org,
                 "name": name,
@@ -131,11 +109,7 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
                 "assignment": assignment,
             },
         )
-        await conn.executemany(
-            """INSERT INTO calendar_specialists (organization_id, calendar_id, specialist_id,
-                 priority) VALUES ($1, $2, $3, $4)""",
-            [(org, cid, sid, i) for i, sid in enumerate(members)],
-        )
+        await seed_members(org, cid, members)
         calendar_ids.append(cid)
         demo.calendars.append(
             {
@@ -150,9 +124,10 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     patients = []
     for first, last, email, phone in PATIENTS:
         row_id = uuid.uuid4()  # chosen here: sealed values are bound to their row
-        pid = await _insert(
+        pid = await seed_row(
             conn,
-            "patients",
+            Patients,
+            "patient",
             demo.sealed(
                 "patients",
                 row_id,
@@ -168,15 +143,10 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
         )
         # Consent is only ever a ledger row (storage/consents.py): the demo patients agreed to
         # camera sessions on paper at the front desk.
-        await conn.execute(
-            "INSERT INTO patient_consents (organization_id, patient_id, purpose, policy_version,"
-            " granted, channel) VALUES ($1, $2, 'telerehab_camera', 'demo', true, 'paper')",
-            org,
-            pid,
-        )
+        await seed_paper_consent(org, pid, "telerehab_camera", "demo")
         patients.append(pid)
         demo.patients.append({"id": str(pid), "name": f"{first} {last}"})
-    await _link_logins(conn, demo, org, specialists, patients)
+    await _link_logins(demo, org, specialists, patients)
     # A few appointments on the coming weekdays, at 10:00 and 14:00 local (on every slot grid).
     zone = ZoneInfo(ZONE)
     for i, day in enumerate(_next_weekdays(3)):
@@ -192,28 +162,18 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
 
 
 async def _link_logins(
-    conn: asyncpg.Connection,
-    demo: DemoSeed,
-    org: uuid.UUID,
-    specialists: list[uuid.UUID],
-    patients: list[uuid.UUID],
+    demo: DemoSeed, org: uuid.UUID, specialists: list[uuid.UUID], patients: list[uuid.UUID]
 ) -> None:
     """Give identity's demo specialist and patient logins their specialist / patient rows."""
-    has_memberships = await conn.fetchval("SELECT to_regclass('memberships') IS NOT NULL")
     pools = {"specialist": list(specialists), "patient": list(patients)}
     for user in demo.users:
         pool = pools.get(str(user.get("role")))
         if not pool or not user.get("user_id"):
             continue
         target, user_id = pool.pop(0), uuid.UUID(user["user_id"])
-        table = "specialists" if user["role"] == "specialist" else "patients"
-        await conn.execute(f"UPDATE {table} SET user_id = $1 WHERE id = $2", user_id, target)
-        column = "specialist_id" if user["role"] == "specialist" else "patient_id"
-        user[column] = str(target)
-        if has_memberships:
-            await conn.execute(
-                f"UPDATE memberships SET {column} = $1 WHERE organization_id = $2 AND user_id = $3",
-                target,
-                org,
-                user_id,
-            )
+        if user["role"] == "specialist":
+            await seed_login_link(org, user_id, specialist_id=target)
+            user["specialist_id"] = str(target)
+        else:
+            await seed_login_link(org, user_id, patient_id=target)
+            user["patient_id"] = str(target)

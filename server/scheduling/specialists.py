@@ -1,4 +1,8 @@
-"""Specialists, their weekly working hours and their date overrides."""
+"""Specialists, their weekly working hours and their date overrides.
+
+An edit of the hours or an override is a command to the calendar shard owning the organization:
+it writes the edit and pushes the slot changes of every calendar of the specialist before the
+edit is acknowledged (actors/calendar/_rules.py)."""
 
 from __future__ import annotations
 
@@ -10,21 +14,22 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from actors.calendar import caller_of
+from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
-from server.http import iso, json_response, path_id, read_json
+from server.http import iso, json_response, jsonable, path_id, read_json
 from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling import schemas
-from server.scheduling._web import Work, unit_of_work
+from server.scheduling._web import Work, publish, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS
 from server.scheduling.crud import Resource
-from storage.scheduling import InvalidReference
+from server.scheduling.shards import settled
+from server.services import CALENDARS_KEY
+from storage import scheduling as store
+from storage.types import Channel
 
 TAG = "scheduling: specialists"
-_SPECIALTY_IDS = (
-    "array(SELECT ss.specialty_id FROM specialist_specialties ss"
-    " WHERE ss.specialist_id = t.id ORDER BY ss.specialty_id) AS specialty_ids"
-)
 
 
 def render_specialist(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,15 +45,12 @@ def render_specialist(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def fetch_specialist(conn: asyncpg.Connection, row_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"SELECT t.*, {_SPECIALTY_IDS} FROM specialists t WHERE t.id = $1 AND t.deleted_at IS NULL",
-        row_id,
-    )
+async def fetch_specialist(conn: asyncpg.Connection, row_id: uuid.UUID) -> Any:
+    return await store.specialist_view(conn, row_id)
 
 
 async def _columns(
-    work: Work, body: dict[str, Any], current: asyncpg.Record | None
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     values = {k: v for k, v in body.items() if k in ("name", "timezone", "active")}
     if "timezone" in body:
@@ -64,19 +66,7 @@ async def _link_specialties(work: Work, specialist_id: uuid.UUID, body: dict[str
     if "specialty_ids" not in body:
         return
     ids = [uuid.UUID(s) for s in body["specialty_ids"]]
-    found = await work.conn.fetchval(
-        "SELECT count(*) FROM specialties WHERE id = ANY($1::uuid[])", ids
-    )
-    if found != len(ids):
-        raise InvalidReference("specialty_ids", "names a specialty that does not exist")
-    await work.conn.execute(
-        "DELETE FROM specialist_specialties WHERE specialist_id = $1", specialist_id
-    )
-    await work.conn.executemany(
-        """INSERT INTO specialist_specialties (organization_id, specialist_id, specialty_id)
-           VALUES ($1, $2, $3)""",
-        [(work.org_id, specialist_id, s) for s in ids],
-    )
+    await store.link_specialties(work.org_id, specialist_id, ids)
 
 
 SPECIALISTS = Resource(
@@ -92,61 +82,50 @@ SPECIALISTS = Resource(
     columns=_columns,
     after_write=_link_specialties,
     fetch=fetch_specialist,
-    list_select=f"t.*, {_SPECIALTY_IDS}",
+    list_select=store.SPECIALIST_SELECT,
 )
 
 
-async def _require_specialist(work: Work, specialist_id: uuid.UUID, lock: bool = False) -> None:
-    if await repo.get_row(work.conn, "specialists", specialist_id, lock=lock) is None:
+async def _require_specialist(specialist_id: uuid.UUID) -> None:
+    if not await store.specialist_exists(specialist_id):
         raise not_found("specialist")
-
-
-async def _weekly(conn: asyncpg.Connection, specialist_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT weekday, start_min, end_min FROM specialist_hours
-           WHERE specialist_id = $1 ORDER BY weekday, start_min""",
-        specialist_id,
-    )
-    return repo.render_weekly(rows) or []
 
 
 async def get_weekly_hours(request: web.Request) -> web.Response:
     specialist_id = path_id(request, what="specialist")
-    async with unit_of_work(request) as work:
-        await _require_specialist(work, specialist_id)
-        hours = await _weekly(work.conn, specialist_id)
+    async with unit_of_work(request):
+        await _require_specialist(specialist_id)
+        hours = repo.render_weekly(await store.weekly_hours(specialist_id)) or []
     return json_response({"specialist_id": str(specialist_id), "hours": hours})
+
+
+async def _edit(
+    request: web.Request,
+    command: m.SetWeeklyHours | m.SetOverride | m.DeleteOverride,
+    **event: Any,
+) -> m.RulesEdited:
+    """The owning shard's answer to an edit of the specialist's rules, then `specialist.updated`
+    on the organization's channel (published here, not by the unit of work: the shard already
+    applied the edit, so nothing is left to reload)."""
+    edited = await settled(request.app[CALENDARS_KEY].edit_rules(command), m.RulesEdited)
+    channel = Channel.org(command.organization_id).name
+    data = jsonable({"id": command.specialist_id, **event})
+    await publish(request, [(channel, "specialist.updated", data)])
+    return edited
 
 
 async def put_weekly_hours(request: web.Request) -> web.Response:
     """Replace the specialist's whole week (an empty list: no regular hours)."""
     specialist_id = path_id(request, what="specialist")
     body = await read_json(request, schemas.WEEKLY_HOURS_PUT)
-    rows = repo.weekly_rows(body["hours"], "hours")
+    week = tuple(repo.weekly_rows(body["hours"], "hours"))
     async with unit_of_work(request) as work:
-        await _require_specialist(work, specialist_id, lock=True)
-        before = await _weekly(work.conn, specialist_id)
-        await work.conn.execute(
-            "DELETE FROM specialist_hours WHERE specialist_id = $1", specialist_id
+        command = m.SetWeeklyHours(
+            work.org_id, caller_of(work.principal), work.actor, specialist_id, week
         )
-        await work.conn.executemany(
-            """INSERT INTO specialist_hours (organization_id, specialist_id, weekday, start_min,
-                 end_min) VALUES ($1, $2, $3, $4, $5)""",
-            [
-                (work.org_id, specialist_id, r["weekday"], r["start_min"], r["end_min"])
-                for r in rows
-            ],
-        )
-        after = await _weekly(work.conn, specialist_id)
-        await work.audit(
-            "specialist.weekly_hours",
-            "specialist",
-            specialist_id,
-            {"hours": before},
-            {"hours": after},
-        )
-        work.emit_org("specialist.updated", {"id": specialist_id, "part": "weekly_hours"})
-    return json_response({"specialist_id": str(specialist_id), "hours": after})
+    edited = await _edit(request, command, part="weekly_hours")
+    hours = repo.render_weekly(edited.after) or []
+    return json_response({"specialist_id": str(specialist_id), "hours": hours})
 
 
 def _render_override(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,16 +149,9 @@ def _query_date(request: web.Request, name: str) -> date | None:
 async def list_overrides(request: web.Request) -> web.Response:
     specialist_id = path_id(request, what="specialist")
     first, last = _query_date(request, "from"), _query_date(request, "to")
-    async with unit_of_work(request) as work:
-        await _require_specialist(work, specialist_id)
-        rows = await work.conn.fetch(
-            """SELECT date, hours FROM specialist_overrides WHERE specialist_id = $1
-                 AND ($2::date IS NULL OR date >= $2) AND ($3::date IS NULL OR date <= $3)
-               ORDER BY date LIMIT 1000""",
-            specialist_id,
-            first,
-            last,
-        )
+    async with unit_of_work(request):
+        await _require_specialist(specialist_id)
+        rows = await store.overrides(specialist_id, first, last)
     return json_response({"data": [_render_override(r) for r in rows], "next_cursor": None})
 
 
@@ -187,29 +159,14 @@ async def put_override(request: web.Request) -> web.Response:
     """Set the hours of one date (replacing an earlier override of that date); [] = day off."""
     specialist_id = path_id(request, what="specialist")
     body = await read_json(request, schemas.OVERRIDE)
-    spans = repo.day_ranges(body["hours"])
+    spans = tuple((a, b) for a, b in repo.day_ranges(body["hours"]))
     day = date.fromisoformat(body["date"])
     async with unit_of_work(request) as work:
-        await _require_specialist(work, specialist_id, lock=True)
-        before = await work.conn.fetchrow(
-            "SELECT date, hours FROM specialist_overrides WHERE specialist_id = $1 AND date = $2",
-            specialist_id,
-            day,
+        command = m.SetOverride(
+            work.org_id, caller_of(work.principal), work.actor, specialist_id, day, spans
         )
-        row = await work.conn.fetchrow(
-            """INSERT INTO specialist_overrides (organization_id, specialist_id, date, hours)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (organization_id, specialist_id, date)
-               DO UPDATE SET hours = EXCLUDED.hours
-               RETURNING date, hours""",
-            work.org_id,
-            specialist_id,
-            day,
-            spans,
-        )
-        await work.audit("specialist.override", "specialist", specialist_id, before, row)
-        work.emit_org("specialist.updated", {"id": specialist_id, "part": "overrides", "date": day})
-    return json_response(_render_override(row), status=201)
+    edited = await _edit(request, command, part="overrides", date=day)
+    return json_response(_render_override(edited.after), status=201)
 
 
 async def delete_override(request: web.Request) -> web.Response:
@@ -219,16 +176,10 @@ async def delete_override(request: web.Request) -> web.Response:
     except ValueError:
         raise not_found("override") from None
     async with unit_of_work(request) as work:
-        row = await work.conn.fetchrow(
-            """DELETE FROM specialist_overrides WHERE specialist_id = $1 AND date = $2
-               RETURNING date, hours""",
-            specialist_id,
-            day,
+        command = m.DeleteOverride(
+            work.org_id, caller_of(work.principal), work.actor, specialist_id, day
         )
-        if row is None:
-            raise not_found("override")
-        await work.audit("specialist.override_delete", "specialist", specialist_id, row, None)
-        work.emit_org("specialist.updated", {"id": specialist_id, "part": "overrides", "date": day})
+    await _edit(request, command, part="overrides", date=day)
     return web.Response(status=204)
 
 

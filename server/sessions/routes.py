@@ -26,7 +26,7 @@ from server.services import SESSIONS_KEY
 from server.sessions import schemas
 from server.sessions._calls import settled
 from server.telerehab._access import CLINICAL_ROLES, ensure_patient_visible, read_clinical
-from server.telerehab._web import Work, tenant
+from server.telerehab._web import tenant
 from server.telerehab.consents import WITHDRAWN_REASON, consent_required, ensure_consent
 from server.telerehab.progress import render as render_completion
 from server.telerehab.schemas import QUESTIONNAIRE
@@ -34,6 +34,7 @@ from storage.consents import Purpose, has_consent
 from storage.telerehab import (
     AssignedPlan,
     AssignmentStatus,
+    completed_sessions,
     completion_for_session,
     get_assignment,
     load_assigned_plan,
@@ -66,13 +67,9 @@ def session_plan(assigned: AssignedPlan, session_index: int) -> SessionPlan:
     )
 
 
-async def _next_index(work: Work, assigned: AssignedPlan) -> int:
-    done = await work.conn.fetchval(
-        "SELECT count(*) FROM session_completions "
-        "WHERE assignment_id = $1 AND status = 'completed'",
-        assigned.assignment.id,
-    )
-    return int(done or 0) % assigned.session_count
+async def _next_index(assigned: AssignedPlan) -> int:
+    """The session after the last one done in full: the plan's sessions run in turn."""
+    return await completed_sessions(assigned.assignment.id) % assigned.session_count
 
 
 def render(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,15 +94,15 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.SESSION_CREATE)
     assignment_id = uuid.UUID(body["assignment_id"])
     async with tenant(request) as work:
-        assignment = await get_assignment(work.conn, assignment_id)
+        assignment = await get_assignment(assignment_id)
         await ensure_patient_visible(work.conn, work.who, assignment.patient_id)
         if assignment.status is not AssignmentStatus.ACTIVE:
             raise ApiError(409, "conflict", "the plan assignment has ended")
         await ensure_consent(work.conn, assignment.patient_id, Purpose.TELEREHAB_CAMERA)
-        assigned = await load_assigned_plan(work.conn, assignment_id)
+        assigned = await load_assigned_plan(assignment_id)
         index = body.get("session_index")
         if index is None:
-            index = await _next_index(work, assigned)
+            index = await _next_index(assigned)
         if not 0 <= index < assigned.session_count:
             raise validation_failed(
                 {"session_index": f"must be 0..{assigned.session_count - 1} (the plan's sessions)"}
@@ -167,7 +164,7 @@ async def get(request: web.Request) -> web.Response:
         return json_response(render(view))
     async with tenant(request) as work:
         keys = request.app[SETTINGS_KEY].data_keys
-        done = await completion_for_session(work.conn, session_id, keys)
+        done = await completion_for_session(session_id, keys)
         if done is None:
             raise not_found("telerehab session")
         await read_clinical(work.conn, work.who, work.actor, done.patient_id,
@@ -220,7 +217,7 @@ async def questionnaire(request: web.Request) -> web.Response:
     body = await read_json(request, QUESTIONNAIRE)
     async with tenant(request) as work:
         assert work.org_id is not None
-        done = await completion_for_session(work.conn, session_id)
+        done = await completion_for_session(session_id)
         if done is not None:
             await ensure_patient_visible(work.conn, work.who, done.patient_id)
             answer = await record_questionnaire(

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from realtime import Verbatim
 from server.gateway import OPS_KEY, register_op
 from server.routing import mount
 from server.services import TELEMETRY_KEY
@@ -14,7 +15,7 @@ def install(app: web.Application) -> None:
 
     mount(app, ENDPOINTS)
     if OPS_KEY in app:
-        register_op(app, "telemetry", TelemetryOp(lambda: app[TELEMETRY_KEY]))
+        register_op(app, "telemetry", Verbatim(TelemetryOp(lambda: app[TELEMETRY_KEY])))
 
 
 __all__ = ["install"]

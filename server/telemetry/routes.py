@@ -37,7 +37,8 @@ CLINICAL_READERS = roles(Role.ADMIN, Role.SPECIALIST, Role.PATIENT)
 
 
 async def submit(commands: TelemetryCommands, who: Principal, body: bytes) -> SubmitResult:
-    """Shared by REST and the WebSocket op: domain failures become API errors."""
+    """Shared by REST and the WebSocket op (`body`: the batch as the client sent it, decoded
+    once, by the ingest actor): domain failures become API errors."""
     try:
         with pool_errors(
             "telemetry ingest is behind; retry after the hint", "telemetry ingest is restarting"

@@ -1,13 +1,7 @@
-"""Who may see one patient's clinical records, in one place for REST and the WebSocket gateway
-(server/identity/policy.py asks `clinical_view` for `patient:<id>` subscriptions).
-
-- `patient`: only themself (the token's `pid`).
-- `specialist`: the patients they treat (storage.care_team.treats): a non-cancelled appointment,
-  an admin's care-team grant, or an active assignment / a custom plan of theirs (which only a
-  specialist who already has an appointment or a grant can create: `ensure_prescriber`).
-- `admin`: every patient of the organization.
-- `receptionist`: the patient's non-clinical side only (scheduling, presence), never records.
-- Every other role (owner, superadmin): nothing of a patient.
+"""Who may see and prescribe for one patient, for the REST handlers. What each role sees of a
+patient is `storage.care_team.clinical_view` (the WebSocket gateway asks it too, for
+`patient:<id>` subscriptions); a specialist prescribes only for a patient they have an
+appointment with or an admin's grant for (`ensure_prescriber`).
 
 A patient outside the caller's view is answered like an unknown id (404), so ids cannot be probed.
 Every read of clinical records is audited with the patient it concerns (`read_clinical`).
@@ -16,46 +10,17 @@ Every read of clinical records is audited with the patient it concerns (`read_cl
 from __future__ import annotations
 
 import uuid
-from enum import Enum
 
 import asyncpg
 
 from server.errors import ApiError, not_found
 from storage import audit
 from storage.audit import AuditActor
-from storage.care_team import has_care_basis, treats
-from storage.telerehab import patient_exists
+from storage.care_team import ClinicalView, clinical_view, has_care_basis, patient_exists
 from storage.types import Principal, Role
 
 CLINICAL_ROLES = (Role.ADMIN, Role.SPECIALIST, Role.PATIENT)
 PRESCRIBER_ROLES = (Role.ADMIN, Role.SPECIALIST)
-
-
-class ClinicalView(Enum):
-    FULL = "full"  # clinical records and every event of the patient's channel
-    NON_CLINICAL = "non_clinical"  # scheduling and presence only
-    NONE = "none"
-
-
-async def clinical_view(
-    conn: asyncpg.Connection, who: Principal, patient_id: uuid.UUID
-) -> ClinicalView:
-    """What `who` may see of the patient; `conn` is a transaction in who's organization."""
-    if who.org_id is None:
-        return ClinicalView.NONE
-    if who.role is Role.PATIENT:
-        seen = who.patient_id == patient_id and await patient_exists(conn, patient_id)
-    elif who.role is Role.SPECIALIST:
-        seen = who.specialist_id is not None and await treats(conn, patient_id, who.specialist_id)
-    elif who.role is Role.ADMIN:
-        seen = await patient_exists(conn, patient_id)
-    elif who.role is Role.RECEPTIONIST:
-        if await patient_exists(conn, patient_id):
-            return ClinicalView.NON_CLINICAL
-        return ClinicalView.NONE
-    else:
-        return ClinicalView.NONE
-    return ClinicalView.FULL if seen else ClinicalView.NONE
 
 
 async def ensure_patient_visible(
@@ -97,7 +62,7 @@ async def ensure_prescriber(
     specialist makes any patient of the clinic theirs."""
     if who.role not in PRESCRIBER_ROLES:
         raise ApiError(403, "forbidden", "your role may not prescribe plans")
-    if not await patient_exists(conn, patient_id):
+    if not await patient_exists(patient_id):
         raise not_found("patient")
     if who.role is Role.SPECIALIST and not (
         who.specialist_id is not None and await has_care_basis(conn, patient_id, who.specialist_id)

@@ -1,6 +1,7 @@
 """Request plumbing of the telerehab handlers: which transaction a request runs in (tenant,
-platform for global content, anonymous for a superadmin's reads), domain errors as HTTP answers,
-paging, and JSON representation of dates and ids.
+platform for global content, anonymous for a superadmin's reads), the language of content, and
+the web kit (server/web/) under the names the handlers use. Domain errors are not mapped here:
+they travel as typed errors to the edge (server/errors.py).
 
 Global content (organization_id NULL) is written only by a superadmin, on the platform path; the
 dual-scope row-level security policies keep every tenant transaction from writing it.
@@ -8,28 +9,41 @@ dual-scope row-level security policies keep every tenant transaction from writin
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
 
 import asyncpg
-import orjson
 from aiohttp import web
 
-from server.errors import ApiError, not_found, validation_failed
-from server.http import audit_actor, jsonable
+from server.errors import ApiError, validation_failed
+from server.http import audit_actor
 from server.middleware import principal
 from server.resources import DB_KEY
+from server.web.db_errors import db_errors as mapped_errors
+from server.web.paging import (
+    Page,
+    cursor_instant,
+    cursor_uuid,
+    instant_id_after,
+    page_of,
+    page_response,
+)
+from server.web.params import date_value as body_date
+from server.web.params import instant_value as body_instant
+from server.web.params import query_date
 from storage.audit import AuditActor
-from storage.telerehab import Conflict, Invalid, InvalidTransition, NotFound, ReadOnly
+from storage.telerehab import organization_language
 from storage.types import Principal, Role
 
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+__all__ = [
+    "Page", "Work", "acts_globally", "body_date", "body_instant", "cursor_instant", "cursor_uuid",
+    "instant_id_after", "language", "mapped_errors", "page_of", "page_response", "query_date",
+    "query_language", "reader", "tenant", "writer",
+]  # fmt: skip
+
 _LANG = re.compile(r"^[a-z]{2}(-[A-Za-z]{2})?$")
 
 
@@ -88,58 +102,7 @@ def acts_globally(who: Principal) -> bool:
     return who.role is Role.SUPERADMIN
 
 
-@asynccontextmanager
-async def mapped_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.entity) from None
-    except Invalid as exc:
-        raise validation_failed(exc.fields) from None
-    except ReadOnly as exc:
-        raise ApiError(403, "read_only", str(exc), {"entity": exc.entity}) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except InvalidTransition as exc:
-        raise ApiError(
-            409, "invalid_transition", str(exc),
-            {"status": exc.current, "action": exc.action, "allowed": exc.allowed},
-        ) from None  # fmt: skip
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "conflict", "a resource with these values already exists") from None
-    except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError):
-        raise validation_failed({"$": "references or values the database refuses"}) from None
-
-
 # --- input ---------------------------------------------------------------------------------
-
-
-def query_date(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name)
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise validation_failed({name: "must be a date (YYYY-MM-DD)"}) from None
-
-
-def body_date(value: Any, name: str) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise validation_failed({name: "must be a date (YYYY-MM-DD)"}) from None
-
-
-def body_instant(value: Any, name: str) -> datetime:
-    """An RFC 3339 instant with an offset; 422 otherwise."""
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise validation_failed({name: "must be an RFC 3339 date-time"}) from None
-    if parsed.utcoffset() is None:
-        raise validation_failed({name: "must carry a UTC offset (e.g. Z or +02:00)"})
-    return parsed
 
 
 def query_language(request: web.Request) -> str | None:
@@ -151,74 +114,6 @@ def query_language(request: web.Request) -> str | None:
     return raw
 
 
-async def language(request: web.Request, conn: asyncpg.Connection) -> str | None:
+async def language(request: web.Request) -> str | None:
     """`?lang=`, else the organization's language (None for a principal without one)."""
-    chosen = query_language(request)
-    if chosen is not None:
-        return chosen
-    found: str | None = await conn.fetchval(
-        "SELECT language FROM organizations WHERE id = app_org_id()"
-    )
-    return found
-
-
-# --- paging (PROTOCOL.md: ?limit=&cursor= -> {"data", "next_cursor"}) ----------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    limit: int
-    after: list[Any] | None
-
-
-def page_of(request: web.Request, key_size: int) -> Page:
-    raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise validation_failed({"limit": f"must be an integer 1..{MAX_LIMIT}"})
-    cursor = request.query.get("cursor")
-    after = None
-    if cursor:
-        try:
-            after = orjson.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * 4))
-        except (ValueError, orjson.JSONDecodeError):
-            after = None
-        if not isinstance(after, list) or len(after) != key_size:
-            raise validation_failed({"cursor": "is not a cursor this endpoint issued"})
-    return Page(int(raw_limit), after)
-
-
-def cursor_uuid(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
-
-
-def cursor_instant(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
-
-
-def instant_id_after(page: Page) -> tuple[datetime, uuid.UUID] | None:
-    """The (instant, id) a newest-first page continues after, from its cursor."""
-    if page.after is None:
-        return None
-    return cursor_instant(page.after[0]), cursor_uuid(page.after[1])
-
-
-def page_response(
-    items: Sequence[Any], page: Page, render: Callable[[Any], Any], key: Callable[[Any], Any]
-) -> dict[str, Any]:
-    """`items` were fetched with LIMIT page.limit + 1; the extra one says a next page exists."""
-    more = len(items) > page.limit
-    shown = items[: page.limit]
-    cursor = None
-    if more and shown:
-        raw = orjson.dumps(jsonable(list(key(shown[-1]))))
-        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    return {"data": [render(item) for item in shown], "next_cursor": cursor}
-
-
-# --- output --------------------------------------------------------------------------------
+    return query_language(request) or await organization_language()

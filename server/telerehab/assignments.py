@@ -65,7 +65,7 @@ async def list_(request: web.Request) -> web.Response:
     after = instant_id_after(page)
     async with tenant(request) as work:
         await read_clinical(work.conn, work.who, work.actor, patient_id, "plan_assignments")
-        rows = await list_assignments(work.conn, patient_id, limit=page.limit + 1, after=after)
+        rows = await list_assignments(patient_id, limit=page.limit + 1, after=after)
     return json_response(page_response(rows, page, render, lambda a: [a.created_at, a.id]))
 
 
@@ -92,7 +92,7 @@ async def create(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     assignment_id = path_id(request, what="plan assignment")
     async with tenant(request) as work:
-        assigned = await load_assigned_plan(work.conn, assignment_id)
+        assigned = await load_assigned_plan(assignment_id)
         await read_clinical(work.conn, work.who, work.actor, assigned.assignment.patient_id,
                             "plan_assignment", assignment_id)  # fmt: skip
     return json_response(
@@ -108,7 +108,7 @@ async def end(request: web.Request) -> web.Response:
     assignment_id = path_id(request, what="plan assignment")
     async with tenant(request) as work:
         assert work.org_id is not None
-        current = await get_assignment(work.conn, assignment_id)
+        current = await get_assignment(assignment_id)
         await ensure_patient_visible(work.conn, work.who, current.patient_id)
         ended = await end_assignment(work.conn, assignment_id, org_id=work.org_id,
                                      actor=work.actor)  # fmt: skip

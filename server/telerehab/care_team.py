@@ -20,10 +20,10 @@ from server.identity import IDENTITY_KEY
 from server.identity.revocation import Revocation
 from server.routing import Endpoint, roles
 from server.telerehab import schemas
-from server.telerehab._web import cursor_instant, cursor_uuid, page_of, page_response, tenant
+from server.telerehab._web import instant_id_after, page_of, page_response, tenant
 from storage import care_team
 from storage.care_team import Grant
-from storage.telerehab import patient_exists
+from storage.telerehab import ClinicalRead, clinical_reads, patient_exists
 from storage.types import Role
 
 TAG = "care team"
@@ -49,9 +49,9 @@ async def grant(request: web.Request) -> web.Response:
     specialist_id = uuid.UUID(body["specialist_id"])
     async with tenant(request) as work:
         assert work.org_id is not None
-        if not await patient_exists(work.conn, patient_id):
+        if not await patient_exists(patient_id):
             raise not_found("patient")
-        if not await work.conn.fetchval("SELECT 1 FROM specialists WHERE id = $1", specialist_id):
+        if not await care_team.specialist_exists(specialist_id):
             raise ApiError(422, "validation_failed", "request failed validation",
                            {"fields": {"specialist_id": "unknown specialist"}})  # fmt: skip
         made, created = await care_team.grant(
@@ -69,9 +69,7 @@ async def revoke(request: web.Request) -> web.Response:
     specialist_id = path_id(request, "specialist_id", what="care-team grant")
     async with tenant(request) as work:
         assert work.org_id is not None
-        user_id = await work.conn.fetchval(
-            "SELECT user_id FROM specialists WHERE id = $1", specialist_id
-        )
+        user_id = await care_team.specialist_user(specialist_id)
         revoked = await care_team.revoke(work.conn, org_id=work.org_id, patient_id=patient_id,
                                          specialist_id=specialist_id, actor=work.actor)  # fmt: skip
     if revoked is None:
@@ -87,25 +85,25 @@ async def revoke(request: web.Request) -> web.Response:
 
 async def list_(request: web.Request) -> web.Response:
     patient_id = path_id(request, what="patient")
-    async with tenant(request) as work:
-        if not await patient_exists(work.conn, patient_id):
+    async with tenant(request):
+        if not await patient_exists(patient_id):
             raise not_found("patient")
-        grants = await care_team.list_grants(work.conn, patient_id)
+        grants = await care_team.list_grants(patient_id)
     return json_response({"data": [render(g) for g in grants], "next_cursor": None})
 
 
-def _render_access(row: dict[str, Any]) -> dict[str, Any]:
+def _render_access(read: ClinicalRead) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
+        "id": str(read.id),
         "actor": {
-            "user_id": None if row["actor_user_id"] is None else str(row["actor_user_id"]),
-            "role": row["actor_role"],
+            "user_id": None if read.actor_user_id is None else str(read.actor_user_id),
+            "role": read.actor_role,
         },
-        "record": row["entity"],
-        "record_id": row["entity_id"],
-        "request_id": row["request_id"],
-        "ip": row["ip"],
-        "at": iso(row["created_at"]),
+        "record": read.record,
+        "record_id": read.record_id,
+        "request_id": read.request_id,
+        "ip": read.ip,
+        "at": iso(read.at),
     }
 
 
@@ -113,26 +111,12 @@ async def access_log(request: web.Request) -> web.Response:
     """Who read the patient's clinical records, newest first."""
     patient_id = path_id(request, what="patient")
     page = page_of(request, 2)
-    args: list[Any] = [patient_id]
-    where = "patient_id = $1 AND action = 'read'"
-    if page.after is not None:
-        args += [cursor_instant(page.after[0]), cursor_uuid(page.after[1])]
-        where += " AND (created_at, id) < ($2, $3)"
-    args.append(page.limit + 1)
-    async with tenant(request) as work:
-        if not await patient_exists(work.conn, patient_id):
+    after = instant_id_after(page)
+    async with tenant(request):
+        if not await patient_exists(patient_id):
             raise not_found("patient")
-        rows = await work.conn.fetch(
-            f"""SELECT id, actor_user_id, actor_role, entity, entity_id, request_id,
-                       host(ip) AS ip, created_at
-                  FROM audit_log WHERE {where}
-                 ORDER BY created_at DESC, id DESC LIMIT ${len(args)}""",
-            *args,
-        )
-    items = [dict(r) for r in rows]
-    return json_response(
-        page_response(items, page, _render_access, lambda r: [r["created_at"], r["id"]])
-    )
+        reads = await clinical_reads(patient_id, limit=page.limit + 1, after=after)
+    return json_response(page_response(reads, page, _render_access, lambda r: [r.at, r.id]))
 
 
 _PATH = "/v1/patients/{id}/care-team"

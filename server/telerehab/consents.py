@@ -27,8 +27,8 @@ from server.pool_errors import pool_errors
 from server.routing import Endpoint, roles
 from server.services import SESSIONS_KEY, TELEMETRY_KEY
 from server.telerehab import schemas
-from server.telerehab._access import ClinicalView, clinical_view
 from server.telerehab._web import Work, instant_id_after, page_of, page_response, tenant
+from storage.care_team import ClinicalView, clinical_view
 from storage.consents import (
     Consent,
     ConsentChannel,

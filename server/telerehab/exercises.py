@@ -96,10 +96,10 @@ async def list_(request: web.Request) -> web.Response:
     page = page_of(request, 2)
     after = None if page.after is None else (str(page.after[0]), cursor_uuid(page.after[1]))
     filters = _filters(request)
-    async with reader(request) as work:
-        lang = await language(request, work.conn)
+    async with reader(request):
+        lang = await language(request)
         rows = await list_exercises(
-            work.conn, language=lang, filters=filters, limit=page.limit + 1, after=after
+            language=lang, filters=filters, limit=page.limit + 1, after=after
         )
     return json_response(
         page_response(rows, page, lambda r: render(r[0], detail=False), lambda r: list(r[1]))
@@ -108,8 +108,8 @@ async def list_(request: web.Request) -> web.Response:
 
 async def get(request: web.Request) -> web.Response:
     exercise_id = path_id(request, what="exercise")
-    async with reader(request) as work:
-        ex = await get_exercise(work.conn, exercise_id, language=await language(request, work.conn))
+    async with reader(request):
+        ex = await get_exercise(exercise_id, language=await language(request))
     return json_response(render(ex, detail=True))
 
 
@@ -125,8 +125,8 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def _is_global(request: web.Request, exercise_id: uuid.UUID) -> bool:
-    async with reader(request) as work:
-        ex = await get_exercise(work.conn, exercise_id)
+    async with reader(request):
+        ex = await get_exercise(exercise_id)
     return ex.is_global
 
 
@@ -157,7 +157,7 @@ async def clone(request: web.Request) -> web.Response:
             work.conn,
             exercise_id,
             org_id=work.org_id,
-            language=await language(request, work.conn),
+            language=await language(request),
             actor=work.actor,
         )
     return json_response(render(ex, detail=True), status=201)

@@ -93,7 +93,7 @@ def render_version(v: PlanVersion) -> dict[str, Any]:
 
 async def _visible_plan(work: Work, plan_id: uuid.UUID) -> Plan:
     """The plan, if the caller may see it: a custom plan only through its patient."""
-    plan = await get_plan(work.conn, plan_id)
+    plan = await get_plan(plan_id)
     if plan.patient_id is not None:
         try:
             await ensure_patient_visible(work.conn, work.who, plan.patient_id)
@@ -126,7 +126,6 @@ async def list_(request: web.Request) -> web.Response:
         if patient_id is not None:
             await read_clinical(work.conn, work.who, work.actor, patient_id, "treatment_plans")
         rows = await list_plans(
-            work.conn,
             scope=None if raw_scope is None else Scope(raw_scope),
             patient_id=patient_id,
             limit=page.limit + 1,
@@ -165,7 +164,7 @@ async def get(request: web.Request) -> web.Response:
     plan_id = path_id(request, what="treatment plan")
     async with reader(request) as work:
         plan = await _visible_plan(work, plan_id)
-        versions = await list_versions(work.conn, plan_id)
+        versions = await list_versions(plan_id)
         if plan.patient_id is not None:  # a custom plan is a clinical record of its patient
             await read_clinical(work.conn, work.who, work.actor, plan.patient_id,
                                 "treatment_plan", plan.id)  # fmt: skip
@@ -192,7 +191,7 @@ async def versions(request: web.Request) -> web.Response:
     plan_id = path_id(request, what="treatment plan")
     async with reader(request) as work:
         await _visible_plan(work, plan_id)
-        found = await list_versions(work.conn, plan_id)
+        found = await list_versions(plan_id)
     return json_response({"data": [render_version(v) for v in found], "next_cursor": None})
 
 
@@ -203,7 +202,7 @@ async def version(request: web.Request) -> web.Response:
         raise validation_failed({"version": "must be a version number"})
     async with reader(request) as work:
         await _visible_plan(work, plan_id)
-        found = await get_version(work.conn, plan_id, int(raw))
+        found = await get_version(plan_id, int(raw))
     return json_response(render_version(found))
 
 
@@ -219,7 +218,7 @@ async def draft(request: web.Request) -> web.Response:
 async def publish_(request: web.Request) -> web.Response:
     plan_id = path_id(request, what="treatment plan")
     async with writer(request, global_scope=await _is_global(request, plan_id)) as work:
-        lang = None if work.org_id is None else await language(request, work.conn)
+        lang = None if work.org_id is None else await language(request)
         published = await publish(work.conn, plan_id, org_id=work.org_id, actor=work.actor,
                                   language=lang)  # fmt: skip
     return json_response(render_version(published))

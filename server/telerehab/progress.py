@@ -95,7 +95,7 @@ async def create(request: web.Request) -> web.Response:
     )
     async with tenant(request) as work:
         assert work.org_id is not None
-        assignment = await get_assignment(work.conn, assignment_id)
+        assignment = await get_assignment(assignment_id)
         await ensure_patient_visible(work.conn, work.who, assignment.patient_id)
         done = await record_completion(work.conn, rec, org_id=work.org_id, actor=work.actor)
     return json_response(render(done, detail=True), status=201)
@@ -107,7 +107,7 @@ async def list_(request: web.Request) -> web.Response:
     after = instant_id_after(page)
     async with tenant(request) as work:
         await read_clinical(work.conn, work.who, work.actor, patient_id, "session_completions")
-        rows = await list_completions(work.conn, patient_id, limit=page.limit + 1, after=after)
+        rows = await list_completions(patient_id, limit=page.limit + 1, after=after)
     return json_response(
         page_response(rows, page, lambda c: render(c, detail=False),
                       lambda c: [c.completed_at, c.id])
@@ -117,7 +117,7 @@ async def list_(request: web.Request) -> web.Response:
 async def get(request: web.Request) -> web.Response:
     completion_id = path_id(request, what="session completion")
     async with tenant(request) as work:
-        done = await get_completion(work.conn, completion_id, request.app[SETTINGS_KEY].data_keys)
+        done = await get_completion(completion_id, request.app[SETTINGS_KEY].data_keys)
         await read_clinical(work.conn, work.who, work.actor, done.patient_id,
                             "session_completion", completion_id)  # fmt: skip
     return json_response(render(done, detail=True))
@@ -128,7 +128,7 @@ async def questionnaire(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.QUESTIONNAIRE)
     async with tenant(request) as work:
         assert work.org_id is not None
-        done = await get_completion(work.conn, completion_id)
+        done = await get_completion(completion_id)
         await ensure_patient_visible(work.conn, work.who, done.patient_id)
         answer = await record_questionnaire(
             work.conn,

@@ -23,6 +23,7 @@ from storage.telerehab import (
     assign_plan,
     create_exercise,
     create_plan,
+    find_global_plan,
     get_version,
     list_exercises,
     publish,
@@ -184,7 +185,7 @@ async def ensure_global_exercises(conn: asyncpg.Connection) -> dict[str, uuid.UU
     ids: dict[str, uuid.UUID] = {}
     for slug in EXERCISES:
         found = await list_exercises(
-            conn, language=None, filters=ExerciseFilter(scope="global", slug=slug), limit=1
+            language=None, filters=ExerciseFilter(scope="global", slug=slug), limit=1
         )
         if found:
             ids[slug] = found[0][0].id
@@ -199,11 +200,7 @@ async def ensure_global_exercises(conn: asyncpg.Connection) -> dict[str, uuid.UU
 async def ensure_demo_plan(
     conn: asyncpg.Connection, exercise_ids: dict[str, uuid.UUID]
 ) -> uuid.UUID:
-    plan_id: uuid.UUID | None = await conn.fetchval(
-        "SELECT id FROM treatment_plans WHERE organization_id IS NULL AND name = $1 "
-        "AND deleted_at IS NULL ORDER BY created_at LIMIT 1",
-        DEMO_PLAN_NAME,
-    )
+    plan_id = await find_global_plan(DEMO_PLAN_NAME)
     if plan_id is not None:
         return plan_id
     sessions = [
@@ -233,7 +230,7 @@ async def seed_telerehab(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     exercise_ids = await ensure_global_exercises(conn)
     plan_id = await ensure_demo_plan(conn, exercise_ids)
     try:
-        version = await get_version(conn, plan_id)
+        version = await get_version(plan_id)
     except NotFound:  # a global plan of that name made by hand and never published
         return
     assigned: list[dict[str, Any]] = []

@@ -10,7 +10,7 @@ machine, and no overlap (the exclusion constraint, SQLSTATE 23P01 -> SlotUnavail
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +19,10 @@ import asyncpg
 
 from storage import audit
 from storage.crypto import LEGACY, FieldRef, KeyRing
+from storage.orm import first, rows
 from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
 from storage.scheduling._states import Action, AppointmentStatus, next_status
+from storage.tables import AppointmentHistory, Appointments
 
 ENTITY = "appointment"
 
@@ -45,7 +47,7 @@ class Appointment:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Appointment:
+    def from_row(cls, row: Mapping[str, Any]) -> Appointment:
         return cls(
             id=row["id"],
             organization_id=row["organization_id"],
@@ -162,6 +164,20 @@ async def _locked(
     return Appointment.from_row(row)
 
 
+async def _calendar_service(conn: asyncpg.Connection, calendar_id: uuid.UUID) -> asyncpg.Record:
+    """The calendar's organization and its service's duration and buffers; NotFound."""
+    cal = await conn.fetchrow(
+        """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
+                  s.buffer_after_min
+           FROM calendars c JOIN services s ON s.id = c.service_id
+           WHERE c.id = $1 AND c.deleted_at IS NULL""",
+        calendar_id,
+    )
+    if cal is None:
+        raise NotFound("calendar")
+    return cal
+
+
 async def appointment_calendar(
     conn: asyncpg.Connection, appointment_id: uuid.UUID
 ) -> uuid.UUID | None:
@@ -170,6 +186,96 @@ async def appointment_calendar(
         "SELECT calendar_id FROM appointments WHERE id = $1", appointment_id
     )
     return calendar_id
+
+
+async def find_appointment(
+    appointment_id: uuid.UUID,
+    *,
+    specialist_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+) -> Appointment | None:
+    """A visible appointment, restricted to the specialist's or the patient's own when given."""
+    where: Any = Appointments.id == appointment_id
+    if specialist_id is not None:
+        where &= Appointments.specialist_id == specialist_id
+    if patient_id is not None:
+        where &= Appointments.patient_id == patient_id
+    row = await first(Appointments.select().where(where).first())
+    return None if row is None else Appointment.from_row(row)
+
+
+async def appointment_by_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> Appointment | None:
+    """The appointment a hold became (the booking path: raw asyncpg, it runs per booking)."""
+    row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
+    return None if row is None else Appointment.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentFilter:
+    """What `list_appointments` lists: appointments overlapping [start, stop), by start and id,
+    after the `after` (starts_at, id) keyset; `own_*` restrict to a specialist's or patient's."""
+
+    start: datetime | None = None
+    stop: datetime | None = None
+    specialist_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    calendar_id: uuid.UUID | None = None
+    status: str | None = None
+    after: tuple[datetime, uuid.UUID] | None = None
+    own_specialist: uuid.UUID | None = None
+    own_patient: uuid.UUID | None = None
+
+
+async def list_appointments(
+    conn: asyncpg.Connection, f: AppointmentFilter, limit: int
+) -> list[Appointment]:
+    """At most `limit` appointments (keyset paging on a row comparison: raw SQL)."""
+    after_start, after_id = f.after or (None, None)
+    rows = await conn.fetch(
+        """SELECT * FROM appointments t
+           WHERE ($1::timestamptz IS NULL OR t.ends_at > $1)
+             AND ($2::timestamptz IS NULL OR t.starts_at < $2)
+             AND ($3::uuid IS NULL OR t.specialist_id = $3)
+             AND ($4::uuid IS NULL OR t.patient_id = $4)
+             AND ($5::uuid IS NULL OR t.calendar_id = $5)
+             AND ($6::text IS NULL OR t.status = $6)
+             AND ($7::timestamptz IS NULL OR (t.starts_at, t.id) > ($7, $8::uuid))
+             AND ($9::uuid IS NULL OR t.specialist_id = $9)
+             AND ($10::uuid IS NULL OR t.patient_id = $10)
+           ORDER BY t.starts_at, t.id LIMIT $11""",
+        f.start, f.stop, f.specialist_id, f.patient_id, f.calendar_id, f.status,
+        after_start, after_id, f.own_specialist, f.own_patient, limit,
+    )  # fmt: skip
+    return [Appointment.from_row(r) for r in rows]
+
+
+async def appointment_history(appointment_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every status change and move of the appointment, oldest first."""
+    return await rows(
+        AppointmentHistory.select()
+        .where(AppointmentHistory.appointment_id == appointment_id)
+        .order_by(AppointmentHistory.id)
+    )
+
+
+async def insert_guest(
+    conn: asyncpg.Connection,
+    row_id: uuid.UUID,
+    org_id: uuid.UUID,
+    first_name: str,
+    last_name: str,
+    sealed: Mapping[str, Any],
+) -> uuid.UUID:
+    """A guest patient of a public booking, with its contact already sealed (`email`, `phone`,
+    `email_bidx`, `phone_bidx`); the booking path, so raw asyncpg."""
+    new_id: uuid.UUID = await conn.fetchval(
+        """INSERT INTO patients (id, organization_id, first_name, last_name, email, phone,
+                                 email_bidx, phone_bidx, guest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true) RETURNING id""",
+        row_id, org_id, first_name, last_name, sealed["email"], sealed["phone"],
+        sealed["email_bidx"], sealed["phone_bidx"],
+    )  # fmt: skip
+    return new_id
 
 
 async def insert_appointment(
@@ -195,15 +301,7 @@ async def insert_appointment(
         existing = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
         if existing is not None:
             return Appointment.from_row(existing)
-    cal = await conn.fetchrow(
-        """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
-                  s.buffer_after_min
-           FROM calendars c JOIN services s ON s.id = c.service_id
-           WHERE c.id = $1 AND c.deleted_at IS NULL""",
-        calendar_id,
-    )
-    if cal is None:
-        raise NotFound("calendar")
+    cal = await _calendar_service(conn, calendar_id)
     await _require_member(conn, calendar_id, specialist_id)
     if (
         await conn.fetchval(
@@ -366,36 +464,40 @@ async def reschedule_appointment(
     appointment_id: uuid.UUID,
     starts_at: datetime,
     specialist_id: uuid.UUID | None = None,
+    calendar_id: uuid.UUID | None = None,
 ) -> tuple[Appointment, Appointment]:
-    """Move a booked or confirmed appointment to `starts_at` (same length), optionally to
-    another specialist of its calendar, in one UPDATE: the old time is released and the new one
-    taken atomically, the id and status stay, the move is kept in the history.
-    Returns (before, after); raises SlotUnavailable, InvalidTransition, InvalidReference."""
+    """Move a booked or confirmed appointment to `starts_at`, optionally to another specialist
+    and to another calendar of the organization, in one UPDATE: the old time is released and
+    the new one taken atomically, the id and status stay, the move is kept in the history.
+    Within its calendar it keeps its length and buffers; moved to another calendar it takes
+    that calendar's service (its duration and buffers). The specialist must be an active
+    member of the calendar it ends on. Returns (before, after); raises SlotUnavailable,
+    InvalidTransition, InvalidReference, NotFound (a target calendar)."""
     before = await _locked(conn, appointment_id, None)
     next_status(before.status, Action.RESCHEDULE)
     target = specialist_id or before.specialist_id
-    if target != before.specialist_id:
-        await _require_member(conn, before.calendar_id, target)
-    ends_at = starts_at + (before.ends_at - before.starts_at)
+    where = calendar_id or before.calendar_id
+    length = before.ends_at - before.starts_at
+    service_id, bb, ba = before.service_id, before.buffer_before_min, before.buffer_after_min
+    if where != before.calendar_id:
+        cal = await _calendar_service(conn, where)
+        service_id, bb, ba = cal["service_id"], cal["buffer_before_min"], cal["buffer_after_min"]
+        length = timedelta(minutes=cal["duration_min"])
+    if target != before.specialist_id or where != before.calendar_id:
+        await _require_member(conn, where, target)
+    ends_at = starts_at + length
     try:
         async with conn.transaction():
             row = await conn.fetchrow(
                 """UPDATE appointments SET starts_at = $2, ends_at = $3, specialist_id = $4,
-                     updated_at = now() WHERE id = $1 RETURNING *""",
-                appointment_id,
-                starts_at,
-                ends_at,
-                target,
-            )
+                     calendar_id = $5, service_id = $6, buffer_before_min = $7,
+                     buffer_after_min = $8, updated_at = now()
+                   WHERE id = $1 RETURNING *""",
+                appointment_id, starts_at, ends_at, target, where, service_id, bb, ba,
+            )  # fmt: skip
     except asyncpg.ExclusionViolationError:
         conflicts = await _conflicts(
-            conn,
-            target,
-            starts_at,
-            ends_at,
-            before.buffer_before_min,
-            before.buffer_after_min,
-            exclude=appointment_id,
+            conn, target, starts_at, ends_at, bb, ba, exclude=appointment_id
         )
         raise SlotUnavailable("the specialist is not free at the new time", conflicts) from None
     after = Appointment.from_row(row)

@@ -7,6 +7,7 @@ from piccolo.columns import (
     JSONB,
     UUID,
     BigInt,
+    BigSerial,
     Boolean,
     Bytea,
     Date,
@@ -177,7 +178,7 @@ class AppointmentHistory(Table, tablename="appointment_history", db=ENGINE):
     """Primary key (id, organization_id): Piccolo
     knows one column of it."""
 
-    id = BigInt(primary_key=True)
+    id = BigSerial(primary_key=True)
     organization_id = UUID()
     appointment_id = UUID()
     action = Text()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, UUID, BigInt, Boolean, Text, Timestamptz
+from piccolo.columns import JSONB, UUID, BigSerial, Boolean, Text, Timestamptz
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.table import Table
@@ -45,6 +45,6 @@ class Memberships(Table, tablename="memberships", db=ENGINE):
 
 
 class DemoSeed(Table, tablename="demo_seed", db=ENGINE):
-    id = BigInt(primary_key=True)
+    id = BigSerial(primary_key=True)
     created_at = Timestamptz(default=TimestamptzNow())
     result = JSONB()

@@ -1,11 +1,16 @@
 """Telerehab storage: the exercise library, treatment plans and their immutable versions, plan
-assignments, and progress records, on an asyncpg connection. No web framework here: the REST
-handlers, the demo seed and the telerehab session actors all call these.
+assignments, progress records, and who read them. No web framework here: the REST handlers, the
+demo seed and the telerehab session actors all call these.
 
-Connections: a tenant transaction (`Database.tenant`) for everything an organization does; the
-platform transaction (`Database.platform`) with `org_id=None` for global content (superadmin).
+Transactions: a tenant transaction (`Database.tenant`, `TenantPool.tenant`) for everything an
+organization does; the platform transaction (`Database.platform`) with `org_id=None` for global
+content (superadmin). Reads and most writes are Piccolo queries that run on the transaction they
+are awaited in; a function that also writes the audit log, or needs SQL the query builder does
+not have (ON CONFLICT, a correlated aggregate), takes that transaction's connection first.
 """
 
+from storage.care_team import patient_exists
+from storage.telerehab._access_log import ClinicalRead, clinical_reads
 from storage.telerehab._adherence import (
     FREQUENCY_SCHEMA,
     Adherence,
@@ -19,10 +24,8 @@ from storage.telerehab._assignments import (
     assign_plan,
     end_assignment,
     get_assignment,
-    is_specialists_patient,
     list_assignments,
     load_assigned_plan,
-    patient_exists,
 )
 from storage.telerehab._errors import (
     Conflict,
@@ -42,6 +45,7 @@ from storage.telerehab._exercises import (
     exercises_by_id,
     get_exercise,
     list_exercises,
+    organization_language,
     update_exercise,
 )
 from storage.telerehab._plan_content import (
@@ -57,6 +61,7 @@ from storage.telerehab._plans import (
     clone_plan,
     create_plan,
     delete_plan,
+    find_global_plan,
     get_plan,
     get_version,
     list_plans,
@@ -72,6 +77,7 @@ from storage.telerehab._progress import (
     Questionnaire,
     SessionRecord,
     adherence,
+    completed_sessions,
     completion_for_session,
     get_completion,
     list_completions,
@@ -105,6 +111,7 @@ __all__ = [
     "AssignmentStatus",
     "BodyRegion",
     "Category",
+    "ClinicalRead",
     "Completion",
     "Conflict",
     "Difficulty",
@@ -130,8 +137,10 @@ __all__ = [
     "assign_plan",
     "canonical_kinematics",
     "check_content",
+    "clinical_reads",
     "clone_exercise",
     "clone_plan",
+    "completed_sessions",
     "completion_for_session",
     "create_exercise",
     "create_plan",
@@ -139,12 +148,12 @@ __all__ = [
     "delete_plan",
     "end_assignment",
     "exercises_by_id",
+    "find_global_plan",
     "get_assignment",
     "get_completion",
     "get_exercise",
     "get_plan",
     "get_version",
-    "is_specialists_patient",
     "list_assignments",
     "list_completions",
     "list_exercises",
@@ -153,6 +162,7 @@ __all__ = [
     "load_assigned_plan",
     "next_assignment_status",
     "next_version_status",
+    "organization_language",
     "patient_exists",
     "publish",
     "record_completion",

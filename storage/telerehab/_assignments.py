@@ -13,14 +13,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 
 from pipelines.pose import Kinematics
-from storage import care_team
 from storage.audit import AuditActor, record
+from storage.care_team import patient_exists
+from storage.orm import first, rows
+from storage.tables import PlanAssignments, Specialists
+from storage.telerehab import _keyset as keyset
 from storage.telerehab._adherence import Frequency
 from storage.telerehab._errors import Invalid, NotFound
 from storage.telerehab._plans import Scope, get_plan, get_version, get_version_by_id
@@ -98,8 +101,13 @@ class AssignedPlan:
         ]
 
 
-_COLUMNS = """id, organization_id, patient_id, plan_id, plan_version_id, plan_version,
-  specialist_id, frequency, starts_on, ends_on, status, replaces_id, created_at, ended_at"""
+_COLUMNS = (
+    PlanAssignments.id, PlanAssignments.organization_id, PlanAssignments.patient_id,
+    PlanAssignments.plan_id, PlanAssignments.plan_version_id, PlanAssignments.plan_version,
+    PlanAssignments.specialist_id, PlanAssignments.frequency, PlanAssignments.starts_on,
+    PlanAssignments.ends_on, PlanAssignments.status, PlanAssignments.replaces_id,
+    PlanAssignments.created_at, PlanAssignments.ended_at,
+)  # fmt: skip
 
 
 def _assignment(row: Mapping[str, Any]) -> Assignment:
@@ -112,55 +120,29 @@ def _assignment(row: Mapping[str, Any]) -> Assignment:
     )
 
 
-async def is_specialists_patient(
-    conn: asyncpg.Connection, patient_id: uuid.UUID, specialist_id: uuid.UUID
-) -> bool:
-    """Whether the patient is one of the specialist's: storage.care_team.treats decides."""
-    return await care_team.treats(conn, patient_id, specialist_id)
+def _by_id(assignment_id: uuid.UUID) -> Any:
+    return PlanAssignments.select(*_COLUMNS).where(PlanAssignments.id == assignment_id)
 
 
-async def patient_exists(conn: asyncpg.Connection, patient_id: uuid.UUID) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM patients WHERE id = $1 AND deleted_at IS NULL", patient_id
-        )
-    )
-
-
-async def get_assignment(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> Assignment:
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM plan_assignments WHERE id = $1", assignment_id
-    )
+async def get_assignment(assignment_id: uuid.UUID) -> Assignment:
+    row = await first(_by_id(assignment_id).first())
     if row is None:
         raise NotFound("plan assignment")
     return _assignment(row)
 
 
 async def list_assignments(
-    conn: asyncpg.Connection,
     patient_id: uuid.UUID,
     *,
     limit: int = 50,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Assignment]:
     """The patient's assignments, oldest first; page with the last one's (created_at, id)."""
-    if after is None:
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM plan_assignments WHERE patient_id = $1 "
-            "ORDER BY created_at, id LIMIT $2",
-            patient_id,
-            limit,
-        )
-    else:
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM plan_assignments WHERE patient_id = $1 "
-            "AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2",
-            patient_id,
-            limit,
-            after[0],
-            after[1],
-        )
-    return [_assignment(r) for r in rows]
+    query = PlanAssignments.select(*_COLUMNS).where(PlanAssignments.patient_id == patient_id)
+    if after is not None:
+        query = query.where(keyset.after(PlanAssignments.created_at, PlanAssignments.id, after))
+    found = await rows(query.order_by(PlanAssignments.created_at, PlanAssignments.id).limit(limit))
+    return [_assignment(r) for r in found]
 
 
 async def assign_plan(
@@ -173,19 +155,20 @@ async def assign_plan(
     specialist_id: uuid.UUID | None = None,
 ) -> Assignment:
     """Give the patient a published version of a plan. `data`: plan_id, plan_version? (default:
-    the latest published), frequency, starts_on (date), ends_on?, specialist_id?, replaces?."""
-    if not await patient_exists(conn, patient_id):
+    the latest published), frequency, starts_on (date), ends_on?, specialist_id?, replaces?.
+    `conn` is the transaction's connection, for the audit rows."""
+    if not await patient_exists(patient_id):
         raise NotFound("patient")
     fields: dict[str, str] = {}
     try:
-        plan = await get_plan(conn, uuid.UUID(str(data["plan_id"])))
+        plan = await get_plan(uuid.UUID(str(data["plan_id"])))
     except NotFound:
         raise Invalid({"plan_id": "unknown treatment plan"}) from None
     if plan.scope is Scope.CUSTOM and plan.patient_id != patient_id:
         fields["plan_id"] = "is another patient's custom plan"
     requested = data.get("plan_version")
     try:
-        version = await get_version(conn, plan.id, requested)
+        version = await get_version(plan.id, requested)
     except NotFound:
         what = "the plan has no published version" if requested is None else "unknown version"
         raise Invalid({"plan_version": what, **fields}) from None
@@ -197,15 +180,15 @@ async def assign_plan(
     if ends_on is not None and ends_on < starts_on:
         fields["ends_on"] = "must be on or after starts_on"
     owner = uuid.UUID(str(data["specialist_id"])) if data.get("specialist_id") else specialist_id
-    if owner is not None and not await conn.fetchval(
-        "SELECT 1 FROM specialists WHERE id = $1 AND deleted_at IS NULL", owner
+    if owner is not None and not await Specialists.exists().where(
+        (Specialists.id == owner) & Specialists.deleted_at.is_null()
     ):
         fields["specialist_id"] = "unknown specialist"
     replaces = data.get("replaces")
     previous: Assignment | None = None
     if replaces is not None:
         try:
-            previous = await get_assignment(conn, uuid.UUID(str(replaces)))
+            previous = await get_assignment(uuid.UUID(str(replaces)))
         except NotFound:
             fields["replaces"] = "unknown plan assignment"
         else:
@@ -215,24 +198,21 @@ async def assign_plan(
         raise Invalid(fields)
     if previous is not None and previous.status is AssignmentStatus.ACTIVE:
         await end_assignment(conn, previous.id, org_id=org_id, actor=actor)
-    row = await conn.fetchrow(
-        f"""INSERT INTO plan_assignments (organization_id, patient_id, plan_id, plan_version_id,
-              plan_version, specialist_id, frequency, starts_on, ends_on, replaces_id, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {_COLUMNS}""",
-        org_id,
-        patient_id,
-        plan.id,
-        version.id,
-        version.version,
-        owner,
-        frequency.to_json(),
-        starts_on,
-        ends_on,
-        previous.id if previous else None,
-        actor.user_id,
+    new = PlanAssignments(
+        organization_id=org_id,
+        patient_id=patient_id,
+        plan_id=plan.id,
+        plan_version_id=version.id,
+        plan_version=version.version,
+        specialist_id=owner,
+        frequency=frequency.to_json(),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        status=AssignmentStatus.ACTIVE.value,
+        replaces_id=previous.id if previous else None,
+        created_by=actor.user_id,
     )
-    assert row is not None
-    created = _assignment(row)
+    created = _assignment((await rows(PlanAssignments.insert(new).returning(*_COLUMNS)))[0])
     await record(
         conn, actor=actor, organization_id=org_id, action="plan_assignment.created",
         entity="plan_assignment", entity_id=created.id,
@@ -244,32 +224,33 @@ async def assign_plan(
 async def end_assignment(
     conn: asyncpg.Connection, assignment_id: uuid.UUID, *, org_id: uuid.UUID, actor: AuditActor
 ) -> Assignment:
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM plan_assignments WHERE id = $1 FOR UPDATE", assignment_id
-    )
+    """End an active assignment (InvalidTransition otherwise). `conn`: for the audit row."""
+    row = await first(_by_id(assignment_id).lock_rows().first())
     if row is None:
         raise NotFound("plan assignment")
     current = _assignment(row)
     status = next_assignment_status(current.status, AssignmentAction.END)
-    row = await conn.fetchrow(
-        f"""UPDATE plan_assignments SET status = $2, ended_at = now(), updated_at = now()
-            WHERE id = $1 RETURNING {_COLUMNS}""",
-        assignment_id,
-        status.value,
-    )
-    assert row is not None
+    now = datetime.now(UTC)
+    ended = await rows(
+        PlanAssignments.update(
+            {PlanAssignments.status: status.value, PlanAssignments.ended_at: now,
+             PlanAssignments.updated_at: now}
+        )
+        .where(PlanAssignments.id == assignment_id)
+        .returning(*_COLUMNS)
+    )  # fmt: skip
     await record(
         conn, actor=actor, organization_id=org_id, action="plan_assignment.ended",
         entity="plan_assignment", entity_id=assignment_id,
         before={"status": current.status.value}, after={"status": status.value},
     )  # fmt: skip
-    return _assignment(row)
+    return _assignment(ended[0])
 
 
-async def load_assigned_plan(conn: asyncpg.Connection, assignment_id: uuid.UUID) -> AssignedPlan:
-    """The assignment and the exact published snapshot it was given (tenant connection)."""
-    assignment = await get_assignment(conn, assignment_id)
-    version = await get_version_by_id(conn, assignment.plan_version_id)
+async def load_assigned_plan(assignment_id: uuid.UUID) -> AssignedPlan:
+    """The assignment and the exact published snapshot it was given."""
+    assignment = await get_assignment(assignment_id)
+    version = await get_version_by_id(assignment.plan_version_id)
     # The trigger makes a draft impossible here; the check keeps a reader from ever running one.
     if version.snapshot is None or version.snapshot_digest is None:
         raise NotFound("published plan version")

@@ -1,8 +1,8 @@
 """The exercise library: global rows (organization_id NULL) and each organization's own.
 
-Reads run on a tenant connection, where the dual-scope policy shows global rows and the
-organization's own, or on an anonymous one (superadmin: global rows only). Writes of global rows
-run on the platform connection; the caller decides which (`org_id` None means global). Every
+Reads run in a tenant transaction, where the dual-scope policy shows global rows and the
+organization's own, or in an anonymous one (superadmin: global rows only). Writes of global rows
+run on the platform transaction; the caller decides which (`org_id` None means global). Every
 kinematic definition passes `pipelines.pose` validation before it is stored, and is
 stored in its canonical form (`Kinematics.to_dict()`), so a reader can always build it.
 """
@@ -12,13 +12,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import asyncpg
+from piccolo.query.functions.conditional import Coalesce
+from piccolo.query.functions.string import Lower
+from piccolo.querystring import QueryString
 
 from pipelines.pose import Kinematics, KinematicsError
 from storage.audit import AuditActor, record
+from storage.orm import first, rows
+from storage.tables import Exercises, Organizations
+from storage.telerehab import _keyset as keyset
 from storage.telerehab._errors import Invalid, NotFound, ReadOnly
 
 TRANSLATABLE = ("name", "description", "instructions", "contraindications")
@@ -27,9 +33,21 @@ WRITABLE = (
     "image_key", "category", "body_region", "equipment", "difficulty", "tags", "kinematics",
     "translations",
 )  # fmt: skip
-_COLUMNS = """id, organization_id, slug, name, description, instructions, contraindications,
-  video_key, image_key, category, body_region, equipment, difficulty, tags, kinematics,
-  translations, source_exercise_id, created_at, updated_at"""
+_COLUMNS = (
+    Exercises.id, Exercises.organization_id, Exercises.slug, Exercises.name,
+    Exercises.description, Exercises.instructions, Exercises.contraindications,
+    Exercises.video_key, Exercises.image_key, Exercises.category, Exercises.body_region,
+    Exercises.equipment, Exercises.difficulty, Exercises.tags, Exercises.kinematics,
+    Exercises.translations, Exercises.source_exercise_id, Exercises.created_at,
+    Exercises.updated_at,
+)  # fmt: skip
+# The database's defaults of the writable columns a request may leave out (a Piccolo insert
+# writes every column).
+_DEFAULTS: dict[str, Any] = {
+    "slug": None, "description": "", "instructions": [], "contraindications": [],
+    "video_key": None, "image_key": None, "equipment": [], "tags": [], "kinematics": None,
+    "translations": {},
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +163,17 @@ class ExerciseFilter:
     slug: str | None = None
 
 
+def _sort_name(language: str | None) -> QueryString:
+    """The name a list is sorted and searched by: the translation in `language` when the row
+    has one, else its own name, lowercased. The JSON path is SQL (`#>>`, the text at a path):
+    the builder's JSON operators yield jsonb, not the text the order needs."""
+    translated = QueryString(
+        "{} #>> ARRAY[{}::text, 'name']", Exercises.translations, language or ""
+    )
+    return Lower(Coalesce(translated, Exercises.name), alias="sort_name")
+
+
 async def list_exercises(
-    conn: asyncpg.Connection,
     *,
     language: str | None,
     filters: ExerciseFilter = ExerciseFilter(),
@@ -155,60 +182,68 @@ async def list_exercises(
 ) -> list[tuple[Exercise, tuple[str, uuid.UUID]]]:
     """Visible live exercises ordered by (sort name, id), at most `limit`, each with its sort
     key (the last one's key is the next page's `after`)."""
-    sort = "lower(coalesce(translations #>> ARRAY[$1::text, 'name'], name))"
-    clauses = ["deleted_at IS NULL"]
-    args: list[Any] = [language or ""]
-
-    def bind(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    sort = _sort_name(language)
+    query = Exercises.select(*_COLUMNS, sort).where(Exercises.deleted_at.is_null())
     if filters.scope == "global":
-        clauses.append("organization_id IS NULL")
+        query = query.where(Exercises.organization_id.is_null())
     elif filters.scope == "organization":
-        clauses.append("organization_id IS NOT NULL")
-    for column in ("category", "body_region", "difficulty", "slug"):
-        value = getattr(filters, column)
+        query = query.where(Exercises.organization_id.is_not_null())
+    for name in ("category", "body_region", "difficulty", "slug"):
+        value = getattr(filters, name)
         if value is not None:
-            clauses.append(f"{column} = {bind(value)}")
+            query = query.where(getattr(Exercises, name) == value)
     if filters.tag is not None:
-        clauses.append(f"{bind(filters.tag)} = ANY(tags)")
+        query = query.where(Exercises.tags.any(filters.tag))
     if filters.query:
-        clauses.append(f"{sort} LIKE {bind('%' + _like(filters.query.lower()) + '%')}")
+        query = query.where(sort.like("%" + _like(filters.query.lower()) + "%"))
     if after is not None:
-        clauses.append(f"({sort}, id) > ({bind(after[0])}, {bind(after[1])})")
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS}, {sort} AS sort_name FROM exercises WHERE {' AND '.join(clauses)} "
-        f"ORDER BY sort_name, id LIMIT {bind(limit)}",
-        *args,
-    )
-    return [(_exercise(r, language), (r["sort_name"], r["id"])) for r in rows]
+        query = query.where(keyset.after(sort, Exercises.id, after))
+    found = await rows(query.order_by(sort, Exercises.id).limit(limit))
+    return [(_exercise(r, language), (r["sort_name"], r["id"])) for r in found]
 
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def get_exercise(
-    conn: asyncpg.Connection, exercise_id: uuid.UUID, *, language: str | None = None
-) -> Exercise:
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM exercises WHERE id = $1 AND deleted_at IS NULL", exercise_id
+def _live(exercise_id: uuid.UUID) -> Any:
+    # A new query each time: Piccolo's query methods change the query they are called on.
+    return Exercises.select(*_COLUMNS).where(
+        (Exercises.id == exercise_id) & Exercises.deleted_at.is_null()
     )
+
+
+async def get_exercise(exercise_id: uuid.UUID, *, language: str | None = None) -> Exercise:
+    row = await first(_live(exercise_id).first())
     if row is None:
         raise NotFound("exercise")
     return _exercise(row, language)
 
 
 async def exercises_by_id(
-    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], *, language: str | None = None
+    ids: Sequence[uuid.UUID], *, language: str | None = None
 ) -> dict[uuid.UUID, Exercise]:
     """The visible, live exercises among `ids` (unknown, foreign and deleted ones are absent)."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM exercises WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL",
-        list(set(ids)),
+    if not ids:
+        return {}
+    found = await rows(
+        Exercises.select(*_COLUMNS).where(
+            Exercises.id.is_in(list(set(ids))) & Exercises.deleted_at.is_null()
+        )
     )
-    return {r["id"]: _exercise(r, language) for r in rows}
+    return {r["id"]: _exercise(r, language) for r in found}
+
+
+async def organization_language() -> str | None:
+    """The language of the transaction's organization (None outside one): the library's text
+    and a published snapshot are given in it unless the caller asks for another."""
+    row = await first(
+        Organizations.select(Organizations.language)
+        # app_org_id(): the organization the transaction is sealed to (storage/db.py).
+        .where(Organizations.id == QueryString("app_org_id()"))
+        .first()
+    )
+    return None if row is None else cast(str | None, row["language"])
 
 
 def _values(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,19 +278,16 @@ async def create_exercise(
     actor: AuditActor,
     source_exercise_id: uuid.UUID | None = None,
 ) -> Exercise:
-    """Insert an exercise of `org_id` (None: global, platform connection only)."""
-    values = _values(data)
-    values["organization_id"] = org_id
-    values["source_exercise_id"] = source_exercise_id
-    values["created_by"] = actor.user_id
-    names = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    row = await conn.fetchrow(
-        f"INSERT INTO exercises ({', '.join(names)}) VALUES ({placeholders}) RETURNING {_COLUMNS}",
-        *values.values(),
+    """Insert an exercise of `org_id` (None: global, platform connection only). `conn` is the
+    transaction's connection, for the audit row."""
+    row = Exercises(
+        **{**_DEFAULTS, **_values(data)},
+        organization_id=org_id,
+        source_exercise_id=source_exercise_id,
+        created_by=actor.user_id,
     )
-    assert row is not None
-    created = _exercise(row, None)
+    inserted = await rows(Exercises.insert(row).returning(*_COLUMNS))
+    created = _exercise(inserted[0], None)
     await record(
         conn, actor=actor, organization_id=org_id, action="exercise.created", entity="exercise",
         entity_id=created.id, after=_audit_view(created),
@@ -263,21 +295,14 @@ async def create_exercise(
     return created
 
 
-async def _writable(
-    conn: asyncpg.Connection, exercise_id: uuid.UUID, org_id: uuid.UUID | None
-) -> Exercise:
-    """The exercise to change: global rows only on the platform path (`org_id` None)."""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM exercises WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-        exercise_id,
-    )
+async def _writable(exercise_id: uuid.UUID, org_id: uuid.UUID | None) -> Exercise:
+    """The exercise to change, locked: global rows only on the platform path (`org_id` None)."""
+    row = await first(_live(exercise_id).lock_rows().first())
     if row is None:
         # Under row-level security FOR UPDATE sees only the rows the caller may update; a global
         # row it can read is refused as read-only rather than reported unknown.
-        if await conn.fetchval(
-            "SELECT organization_id IS NULL FROM exercises WHERE id = $1 AND deleted_at IS NULL",
-            exercise_id,
-        ):
+        readable = await first(_live(exercise_id).first())
+        if readable is not None and readable["organization_id"] is None:
             raise ReadOnly("exercise")
         raise NotFound("exercise")
     if row["organization_id"] != org_id:  # the platform path sees every row; global are its own
@@ -293,18 +318,19 @@ async def update_exercise(
     changes: Mapping[str, Any],
     actor: AuditActor,
 ) -> Exercise:
-    before = await _writable(conn, exercise_id, org_id)
+    before = await _writable(exercise_id, org_id)
     values = _values(changes)
     if not values:
         return before
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE exercises SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
-        exercise_id,
-        *values.values(),
-    )
-    assert row is not None
-    after = _exercise(row, None)
+    updated = await rows(
+        Exercises.update(
+            {**{getattr(Exercises, k): v for k, v in values.items()},
+             Exercises.updated_at: datetime.now(UTC)}
+        )
+        .where(Exercises.id == exercise_id)
+        .returning(*_COLUMNS)
+    )  # fmt: skip
+    after = _exercise(updated[0], None)
     await record(
         conn, actor=actor, organization_id=org_id, action="exercise.updated", entity="exercise",
         entity_id=exercise_id, before=_audit_view(before), after=_audit_view(after),
@@ -321,9 +347,10 @@ async def delete_exercise(
 ) -> None:
     """Soft delete: published plan snapshots keep their copy of the exercise; new drafts may no
     longer use it."""
-    before = await _writable(conn, exercise_id, org_id)
-    await conn.execute(
-        "UPDATE exercises SET deleted_at = now(), updated_at = now() WHERE id = $1", exercise_id
+    before = await _writable(exercise_id, org_id)
+    now = datetime.now(UTC)
+    await Exercises.update({Exercises.deleted_at: now, Exercises.updated_at: now}).where(
+        Exercises.id == exercise_id
     )
     await record(
         conn, actor=actor, organization_id=org_id, action="exercise.deleted", entity="exercise",
@@ -342,7 +369,7 @@ async def clone_exercise(
 ) -> Exercise:
     """Copy a visible exercise into the organization, its text baked in `language` (the clone is
     the organization's own content, edited in its own language from then on)."""
-    source = await get_exercise(conn, exercise_id, language=language)
+    source = await get_exercise(exercise_id, language=language)
     data = {
         "name": source.name,
         "description": source.description,

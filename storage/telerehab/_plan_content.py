@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-import asyncpg
 import orjson
 from jsonschema import Draft202012Validator
 
@@ -120,12 +119,10 @@ def _referenced(content: Mapping[str, Any]) -> list[tuple[str, uuid.UUID]]:
     ]
 
 
-async def check_content(
-    conn: asyncpg.Connection, content: object, *, global_only: bool
-) -> dict[str, Any]:
+async def check_content(content: object, *, global_only: bool) -> dict[str, Any]:
     """Validated, normalized content; Invalid with every offending field otherwise.
 
-    Each exercise must be live and visible on `conn`; a global plan (`global_only`) may use
+    Each exercise must be live and visible in the transaction; a global plan (`global_only`) may use
     global exercises only, since no organization could see another's.
     """
     fields = _shape_errors(content)
@@ -134,7 +131,7 @@ async def check_content(
     assert isinstance(content, Mapping)
     clean = normalized(content)
     refs = _referenced(clean)
-    found = await exercises_by_id(conn, [ex_id for _, ex_id in refs])
+    found = await exercises_by_id([ex_id for _, ex_id in refs])
     for path, ex_id in refs:
         exercise = found.get(ex_id)
         if exercise is None:
@@ -147,7 +144,6 @@ async def check_content(
 
 
 async def build_snapshot(
-    conn: asyncpg.Connection,
     content: Mapping[str, Any],
     *,
     plan: Mapping[str, Any],
@@ -158,7 +154,7 @@ async def build_snapshot(
     their digest, translations) copied in, so later library edits change nothing assigned.
     Returns (snapshot, digest)."""
     refs = _referenced(content)
-    found = await exercises_by_id(conn, [ex_id for _, ex_id in refs], language=language)
+    found = await exercises_by_id([ex_id for _, ex_id in refs], language=language)
     missing = {path: "unknown exercise" for path, ex_id in refs if ex_id not in found}
     if missing:
         raise Invalid(missing)

@@ -18,6 +18,9 @@ import asyncpg
 
 from storage.audit import AuditActor, record
 from storage.crypto import LEGACY, FieldRef, KeyRing
+from storage.orm import first, rows
+from storage.tables import ExerciseLogs, SessionCompletions, SessionQuestionnaires
+from storage.telerehab import _keyset as keyset
 from storage.telerehab._adherence import Adherence, Frequency, scheduled_sessions
 from storage.telerehab._assignments import load_assigned_plan
 from storage.telerehab._errors import Conflict, Invalid, NotFound
@@ -81,10 +84,18 @@ class Completion:
     questionnaire: Questionnaire | None = None
 
 
-_COMPLETION = """id, patient_id, assignment_id, plan_version_id, session_index,
-  telerehab_session_id, source, status, started_at, completed_at, duration_s"""
-_LOG = """position, exercise_id, sets_done, reps_done, duration_s, rom_min_deg, rom_max_deg,
-  rom_mean_deg, tempo_mean_ms, cues, pain, sets_target, reps_target"""
+_C = SessionCompletions
+_COMPLETION = (
+    _C.id, _C.patient_id, _C.assignment_id, _C.plan_version_id, _C.session_index,
+    _C.telerehab_session_id, _C.source, _C.status, _C.started_at, _C.completed_at, _C.duration_s,
+)  # fmt: skip
+_L = ExerciseLogs
+_LOG = (
+    _L.position, _L.exercise_id, _L.sets_done, _L.reps_done, _L.duration_s, _L.rom_min_deg,
+    _L.rom_max_deg, _L.rom_mean_deg, _L.tempo_mean_ms, _L.cues, _L.pain, _L.sets_target,
+    _L.reps_target,
+)  # fmt: skip
+_Q = SessionQuestionnaires
 
 
 def _check(rec: SessionRecord, prescribed: Mapping[int, Any], session_count: int) -> None:
@@ -122,13 +133,14 @@ def _check(rec: SessionRecord, prescribed: Mapping[int, Any], session_count: int
 async def record_completion(
     conn: asyncpg.Connection, rec: SessionRecord, *, org_id: uuid.UUID, actor: AuditActor
 ) -> Completion:
-    """Store a done session against its assignment's snapshot (tenant connection). Idempotent
-    per `telerehab_session_id`. Raises NotFound, Invalid, or Conflict (assignment ended)."""
+    """Store a done session against its assignment's snapshot (tenant transaction, `conn` its
+    connection). Idempotent per `telerehab_session_id`. Raises NotFound, Invalid, or Conflict
+    (assignment ended)."""
     if rec.telerehab_session_id is not None:
-        existing = await completion_for_session(conn, rec.telerehab_session_id)
+        existing = await completion_for_session(rec.telerehab_session_id)
         if existing is not None:
             return existing
-    assigned = await load_assigned_plan(conn, rec.assignment_id)
+    assigned = await load_assigned_plan(rec.assignment_id)
     if assigned.assignment.status is not AssignmentStatus.ACTIVE:
         raise Conflict("the plan assignment has ended")
     sessions = assigned.snapshot["sessions"]
@@ -137,13 +149,14 @@ async def record_completion(
         prescribed = {item["position"]: item for item in sessions[rec.session_index]["exercises"]}
     _check(rec, prescribed, len(sessions))
     duration = int((rec.completed_at - rec.started_at).total_seconds())
+    # ON CONFLICT: a pose worker retrying the same session races its first call; one row wins.
     row = await conn.fetchrow(
-        f"""INSERT INTO session_completions (organization_id, patient_id, assignment_id,
+        """INSERT INTO session_completions (organization_id, patient_id, assignment_id,
               plan_version_id, session_index, telerehab_session_id, source, status, started_at,
               completed_at, duration_s, created_by)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (organization_id, telerehab_session_id) DO NOTHING
-            RETURNING {_COMPLETION}""",
+            RETURNING id""",
         org_id,
         assigned.assignment.patient_id,
         rec.assignment_id,
@@ -159,52 +172,52 @@ async def record_completion(
     )
     if row is None:  # a concurrent call of the same session won the insert
         assert rec.telerehab_session_id is not None
-        existing = await completion_for_session(conn, rec.telerehab_session_id)
+        existing = await completion_for_session(rec.telerehab_session_id)
         assert existing is not None
         return existing
-    await conn.executemany(
-        f"""INSERT INTO exercise_logs (organization_id, completion_id, patient_id, {_LOG})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
-        [
-            (org_id, row["id"], assigned.assignment.patient_id, ex.position, ex.exercise_id,
-             ex.sets_done, ex.reps_done, ex.duration_s, ex.rom_min_deg, ex.rom_max_deg,
-             ex.rom_mean_deg, ex.tempo_mean_ms, dict(ex.cues), ex.pain,
-             prescribed[ex.position]["sets"], prescribed[ex.position]["reps"])
-            for ex in rec.exercises
-        ],
-    )  # fmt: skip
+    if rec.exercises:
+        await ExerciseLogs.insert(
+            *(
+                ExerciseLogs(
+                    organization_id=org_id, completion_id=row["id"],
+                    patient_id=assigned.assignment.patient_id, position=ex.position,
+                    exercise_id=ex.exercise_id, sets_done=ex.sets_done, reps_done=ex.reps_done,
+                    duration_s=ex.duration_s, rom_min_deg=ex.rom_min_deg,
+                    rom_max_deg=ex.rom_max_deg, rom_mean_deg=ex.rom_mean_deg,
+                    tempo_mean_ms=ex.tempo_mean_ms, cues=dict(ex.cues), pain=ex.pain,
+                    sets_target=prescribed[ex.position]["sets"],
+                    reps_target=prescribed[ex.position]["reps"],
+                )
+                for ex in rec.exercises
+            )
+        )  # fmt: skip
     await record(
         conn, actor=actor, organization_id=org_id, action="session_completion.recorded",
         entity="session_completion", entity_id=row["id"],
         after={"assignment_id": rec.assignment_id, "session_index": rec.session_index,
                "status": rec.status, "source": rec.source},
     )  # fmt: skip
-    return await get_completion(conn, row["id"])
+    return await get_completion(row["id"])
 
 
 def _summary(row: Mapping[str, Any]) -> ExerciseSummary:
     return ExerciseSummary(**dict(row))
 
 
-async def get_completion(
-    conn: asyncpg.Connection, completion_id: uuid.UUID, keys: KeyRing | None = None
-) -> Completion:
+async def get_completion(completion_id: uuid.UUID, keys: KeyRing | None = None) -> Completion:
     """The completion with its exercises and questionnaire. The questionnaire's note is sealed
     at rest (storage/sealed.py): opened with `keys`; without them (paths that never show it)
     it is given as None rather than as ciphertext."""
-    row = await conn.fetchrow(
-        f"SELECT {_COMPLETION} FROM session_completions WHERE id = $1", completion_id
-    )
+    row = await first(_C.select(*_COMPLETION).where(_C.id == completion_id).first())
     if row is None:
         raise NotFound("session completion")
-    logs = await conn.fetch(
-        f"SELECT {_LOG} FROM exercise_logs WHERE completion_id = $1 ORDER BY position",
-        completion_id,
+    logs = await rows(
+        _L.select(*_LOG).where(_L.completion_id == completion_id).order_by(_L.position)
     )
-    q = await conn.fetchrow(
-        "SELECT pain, difficulty, note, created_at, organization_id FROM session_questionnaires "
-        "WHERE completion_id = $1",
-        completion_id,
+    q = await first(
+        _Q.select(_Q.pain, _Q.difficulty, _Q.note, _Q.created_at, _Q.organization_id)
+        .where(_Q.completion_id == completion_id)
+        .first()
     )
     questionnaire = None
     if q is not None:
@@ -214,40 +227,41 @@ async def get_completion(
             note = keys.open(note, where) if keys is not None else None
         questionnaire = Questionnaire(q["pain"], q["difficulty"], note, q["created_at"])
     return Completion(
-        **dict(row),
+        **row,
         exercises=tuple(_summary(r) for r in logs),
         questionnaire=questionnaire,
     )
 
 
 async def completion_for_session(
-    conn: asyncpg.Connection, telerehab_session_id: uuid.UUID, keys: KeyRing | None = None
+    telerehab_session_id: uuid.UUID, keys: KeyRing | None = None
 ) -> Completion | None:
-    completion_id = await conn.fetchval(
-        "SELECT id FROM session_completions WHERE telerehab_session_id = $1", telerehab_session_id
+    row = await first(
+        _C.select(_C.id).where(_C.telerehab_session_id == telerehab_session_id).first()
     )
-    return None if completion_id is None else await get_completion(conn, completion_id, keys)
+    return None if row is None else await get_completion(row["id"], keys)
+
+
+async def completed_sessions(assignment_id: uuid.UUID) -> int:
+    """How many sessions of the assignment were done in full (a partial one does not count)."""
+    done: int = await _C.count().where(
+        (_C.assignment_id == assignment_id) & (_C.status == "completed")
+    )
+    return done
 
 
 async def list_completions(
-    conn: asyncpg.Connection,
     patient_id: uuid.UUID,
     *,
     limit: int = 50,
     after: tuple[datetime, uuid.UUID] | None = None,
 ) -> list[Completion]:
     """The patient's completions, newest first, without logs (fetch one for its details)."""
-    args: list[Any] = [patient_id, limit]
-    where = "patient_id = $1"
+    query = _C.select(*_COMPLETION).where(_C.patient_id == patient_id)
     if after is not None:
-        where += " AND (completed_at, id) < ($3, $4)"
-        args += [after[0], after[1]]
-    rows = await conn.fetch(
-        f"SELECT {_COMPLETION} FROM session_completions WHERE {where} "
-        "ORDER BY completed_at DESC, id DESC LIMIT $2",
-        *args,
-    )
-    return [Completion(**dict(r)) for r in rows]
+        query = query.where(keyset.before(_C.completed_at, _C.id, after))
+    found = await rows(query.order_by(_C.completed_at, _C.id, ascending=False).limit(limit))
+    return [Completion(**r) for r in found]
 
 
 async def record_questionnaire(
@@ -264,7 +278,7 @@ async def record_questionnaire(
     """Answer the post-session questionnaire once; Conflict when it was already answered.
     The note is clinical free text, sealed with `keys` (without them, stored tagged for the
     next `cadence keys rotate`)."""
-    completion = await get_completion(conn, completion_id)
+    completion = await get_completion(completion_id)
     fields = {
         name: "must be an integer 0..10"
         for name, value in (("pain", pain), ("difficulty", difficulty))
@@ -278,6 +292,7 @@ async def record_questionnaire(
     if note is not None:
         where = FieldRef("session_questionnaires", "note", completion_id, org_id)
         stored = keys.seal(note, where) if keys is not None else LEGACY + note
+    # ON CONFLICT: the questionnaire is answered once, also when two answers race.
     row = await conn.fetchrow(
         """INSERT INTO session_questionnaires (completion_id, organization_id, patient_id, pain,
              difficulty, note, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -314,8 +329,11 @@ async def adherence(
 ) -> tuple[Adherence, list[AssignmentAdherence]]:
     """Sessions done vs scheduled per assignment and in total, for the days of the period
     (inclusive) in the organization's time zone. An ended assignment schedules nothing after
-    the day it ended; only `completed` sessions count (a `partial` one is not a session done)."""
-    rows = await conn.fetch(
+    the day it ended; only `completed` sessions count (a `partial` one is not a session done).
+
+    SQL: days are counted in the organization's zone (`AT TIME ZONE` of a value read in the same
+    statement) and each assignment's count is a correlated aggregate, one round trip in all."""
+    found = await conn.fetch(
         """WITH tz AS (SELECT coalesce((SELECT timezone FROM organizations
                                         WHERE id = app_org_id()), 'UTC') AS name)
            SELECT a.id, a.plan_id, a.plan_version, a.frequency, a.starts_on, a.ends_on,
@@ -332,7 +350,7 @@ async def adherence(
     )
     items: list[AssignmentAdherence] = []
     total = Adherence.of(0, 0)
-    for r in rows:
+    for r in found:
         last = r["ends_on"]
         if r["ended_on"] is not None and (last is None or r["ended_on"] < last):
             last = r["ended_on"]

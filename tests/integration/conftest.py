@@ -7,6 +7,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.settings import Settings
@@ -67,6 +68,6 @@ def app(settings: Settings) -> web.Application:
 
 @pytest_asyncio.fixture
 async def client(
-    app: web.Application, aiohttp_client: object
+    app: web.Application, aiohttp_client: AiohttpClient
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    yield await aiohttp_client(app)  # type: ignore[operator]
+    yield await aiohttp_client(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest_asyncio
@@ -47,7 +48,7 @@ async def _tenant_tables(conn: asyncpg.Connection) -> list[str]:
     return [r["relname"] for r in rows] + ["organizations", "users"]
 
 
-async def _sign_in_someone_of(client: Client, org_id: str, users: list[dict]) -> None:
+async def _sign_in_someone_of(client: Client, org_id: str, users: list[dict[str, Any]]) -> None:
     admin = next(u for u in users if u["role"] == "admin")
     response = await client.post(
         "/v1/auth/login",

@@ -22,6 +22,7 @@ import pytest_asyncio
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
+from pytest_aiohttp import AiohttpClient
 
 from server import tokens
 from server.app import create_app
@@ -59,7 +60,7 @@ class Setup:
 @pytest_asyncio.fixture
 async def setup(
     settings: Settings,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     tmp_path: Path,
 ) -> Setup:
     inbox = tmp_path / "mail"
@@ -72,7 +73,8 @@ async def setup(
 async def _login(client: Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
     response = await client.post("/v1/auth/login", json={"email": email, "password": password})
     assert response.status == 200, await response.text()
-    return await response.json()  # type: ignore[no-any-return]
+    result: dict[str, Any] = await response.json()
+    return result
 
 
 async def _login_status(client: Client, email: str, password: str) -> int:

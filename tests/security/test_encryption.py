@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.resources import DB_KEY, SETTINGS_KEY
@@ -214,14 +215,14 @@ async def test_search_uses_a_keyed_blind_index_per_clinic(client: Client) -> Non
 @pytest_asyncio.fixture
 async def rotating(
     settings: Settings,  # noqa: F811
-    aiohttp_client: object,
+    aiohttp_client: AiohttpClient,
 ) -> AsyncIterator[tuple[Client, KeyRing]]:
     """A server that knows the development key and a new one (still inactive), and the ring
     that makes the new one active: the state of a deployment in the middle of a rotation."""
     fresh = base64.b64encode(os.urandom(32)).decode()
     old = KeyRing.parse(f"{DEV_KEYS},k2:{fresh}", DEV_INDEX_KEY)
     served = create_app(dataclasses.replace(settings, data_keys=old))
-    http: Client = await aiohttp_client(served)  # type: ignore[operator]
+    http = await aiohttp_client(served)
     yield http, old.with_active("k2")
 
 

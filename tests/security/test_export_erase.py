@@ -25,6 +25,7 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from redis.typing import StreamRangeResponse
 
 from server import tokens
 from server.resources import DB_KEY, EVENTS_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
@@ -223,6 +224,17 @@ async def _until_closed(socket: aiohttp.ClientWebSocketResponse) -> int | None:
     return socket.close_code
 
 
+def _payloads(entries: StreamRangeResponse | None) -> list[bytes]:
+    """The `f` field of every stream entry (the client does not decode responses: bytes)."""
+    payloads = []
+    for _, fields in entries or []:
+        assert fields is not None
+        payload = fields[b"f"]
+        assert isinstance(payload, bytes)
+        payloads.append(payload)
+    return payloads
+
+
 async def _login(http: Client, who: Person) -> tuple[int, Any]:
     resp = await http.post("/v1/auth/login", json={"email": who.email, "password": who.password})
     return resp.status, await resp.json()
@@ -246,7 +258,7 @@ async def test_export_holds_every_patient_table_and_erasure_leaves_no_trace(
     redis = client.app[REDIS_KEY]
     assert await redis.xlen(patient_stream) > 0
     org_entries = await redis.xrange(keys.stream(org_channel))
-    assert any(pid.encode() in fields[b"f"] for _, fields in org_entries)
+    assert any(pid.encode() in payload for payload in _payloads(org_entries))
 
     # The export: every table of the catalog with this patient's rows, all of them.
     status, export = await _call(client, "GET", f"/v1/patients/{pid}/export", api.token())
@@ -313,7 +325,7 @@ async def test_export_holds_every_patient_table_and_erasure_leaves_no_trace(
     # Their live history is gone; an old position is not silently "recovered" past the hole.
     assert await redis.xlen(patient_stream) == 0
     org_entries = await redis.xrange(keys.stream(org_channel))
-    assert org_entries and not any(pid.encode() in fields[b"f"] for _, fields in org_entries)
+    assert org_entries and not any(pid.encode() in payload for payload in _payloads(org_entries))
     assert (await events.replay(org_channel, before)).recovered is False
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.resources import DB_KEY
@@ -35,7 +36,7 @@ async def _setup(
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> tuple[Provider, Client, World]:
     idp, url = provider
     world = await build_world(client.app)
@@ -65,7 +66,7 @@ async def test_tokens_for_another_audience_or_issuer_are_refused(
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     idp, server, world = await _setup(provider, settings, client, aiohttp_client)
     member = world.a.members[Role.RECEPTIONIST]
@@ -89,7 +90,7 @@ async def test_a_provider_subject_without_a_membership_here_is_refused(
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     """A stranger whose token names clinic A and the admin role gets nothing."""
     idp, server, world = await _setup(provider, settings, client, aiohttp_client)
@@ -102,7 +103,7 @@ async def test_org_and_role_claims_cannot_raise_a_members_rights(
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     idp, server, world = await _setup(provider, settings, client, aiohttp_client)
     member = world.a.members[Role.RECEPTIONIST]
@@ -135,7 +136,7 @@ async def test_a_disabled_members_provider_token_is_refused(
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     idp, server, world = await _setup(provider, settings, client, aiohttp_client)
     member = world.a.members[Role.SPECIALIST]
@@ -193,7 +194,7 @@ async def test_only_a_platform_operator_links_subjects_and_unlinking_ends_access
     provider: tuple[Provider, str],  # noqa: F811
     settings: Settings,  # noqa: F811
     client: Client,  # noqa: F811
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
 ) -> None:
     idp, server, world = await _setup(provider, settings, client, aiohttp_client)
     member, other = world.a.members[Role.OWNER], world.b.members[Role.OWNER]
@@ -218,7 +219,8 @@ async def test_only_a_platform_operator_links_subjects_and_unlinking_ends_access
     assert (await _call(server, token))[0] == 200
 
     socket = await server.ws_connect("/v1/ws", headers={"Authorization": f"Bearer {token}"})
-    reply = await socket.send_json({"id": 1, "op": "ping"}) or await socket.receive_json(timeout=5)
+    await socket.send_json({"id": 1, "op": "ping"})
+    reply = await socket.receive_json(timeout=5)
     assert reply["op"] == "ok"
     unlinked = await server.delete(path, headers=root)
     assert unlinked.status == 204

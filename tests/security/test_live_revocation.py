@@ -55,7 +55,8 @@ class Http:
             "POST", "/v1/auth/login", json={"email": member.email, "password": PASSWORD}
         )
         assert status == 200, body
-        return body  # type: ignore[no-any-return]
+        session: dict[str, Any] = body
+        return session
 
 
 class Cluster:

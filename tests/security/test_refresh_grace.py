@@ -28,7 +28,8 @@ async def _world(api: Client) -> World:
 async def _login(api: Client, email: str) -> dict[str, Any]:
     response = await api.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status == 200, await response.text()
-    return await response.json()  # type: ignore[no-any-return]
+    result: dict[str, Any] = await response.json()
+    return result
 
 
 async def _refresh(api: Client, token: str) -> tuple[int, dict[str, Any]]:

@@ -81,7 +81,7 @@ WHERE k.conrelid = $1 AND k.contype = 'f' AND k.confrelid = $3::regclass
 
 
 async def _tenant_tables(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    tables = await conn.fetch(_TENANT_TABLES)
+    tables: list[asyncpg.Record] = await conn.fetch(_TENANT_TABLES)
     # Sanity: the audit reads the real schema (a catalog query that matched nothing would pass).
     assert {"patients", "memberships", "telemetry_events"} <= {t["relname"] for t in tables}
     return tables

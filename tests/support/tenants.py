@@ -12,9 +12,10 @@ async def make_org(dsn: str) -> uuid.UUID:
     conn = await asyncpg.connect(dsn)
     try:
         slug = f"t-{secrets.token_hex(5)}"
-        return await conn.fetchval(  # type: ignore[no-any-return]
+        org_id: uuid.UUID = await conn.fetchval(
             "INSERT INTO organizations (name, slug) VALUES ($1, $1) RETURNING id", slug
         )
+        return org_id
     finally:
         await conn.close()
 

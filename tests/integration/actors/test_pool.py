@@ -30,7 +30,8 @@ async def pool(ray_session: None, request: pytest.FixtureRequest) -> AsyncIterat
 
 
 def _calls(pool: ActorPool, path: str) -> float:
-    return metrics.RAY_CALLS.labels(pool.name, path, "ok")._value.get()
+    calls: float = metrics.RAY_CALLS.labels(pool.name, path, "ok")._value.get()
+    return calls
 
 
 def test_shard_placement_is_stable_and_spread() -> None:

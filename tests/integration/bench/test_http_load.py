@@ -7,11 +7,13 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from bench.http_load import HttpError, LoadClient
 
 
-async def _app_server(aiohttp_server: Any) -> Any:
+async def _app_server(aiohttp_server: AiohttpServer) -> tuple[TestServer, set[Any]]:
     peers: set[Any] = set()
 
     async def echo(request: web.Request) -> web.Response:
@@ -45,7 +47,9 @@ async def _app_server(aiohttp_server: Any) -> Any:
     return server, peers
 
 
-async def test_requests_reuse_one_connection_and_read_every_answer(aiohttp_server: Any) -> None:
+async def test_requests_reuse_one_connection_and_read_every_answer(
+    aiohttp_server: AiohttpServer,
+) -> None:
     server, peers = await _app_server(aiohttp_server)
     client = LoadClient(str(server.make_url("/")).rstrip("/"))
     try:
@@ -59,7 +63,7 @@ async def test_requests_reuse_one_connection_and_read_every_answer(aiohttp_serve
         await client.close()
 
 
-async def test_a_closing_answer_drops_its_connection(aiohttp_server: Any) -> None:
+async def test_a_closing_answer_drops_its_connection(aiohttp_server: AiohttpServer) -> None:
     server, _ = await _app_server(aiohttp_server)
     client = LoadClient(str(server.make_url("/")).rstrip("/"))
     try:
@@ -69,7 +73,7 @@ async def test_a_closing_answer_drops_its_connection(aiohttp_server: Any) -> Non
         await client.close()
 
 
-async def test_a_chunked_answer_is_an_error_not_a_guess(aiohttp_server: Any) -> None:
+async def test_a_chunked_answer_is_an_error_not_a_guess(aiohttp_server: AiohttpServer) -> None:
     server, _ = await _app_server(aiohttp_server)
     client = LoadClient(str(server.make_url("/")).rstrip("/"))
     try:

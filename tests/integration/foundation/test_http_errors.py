@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.http import json_response, read_json
 from server.openapi import document
 from server.routing import ENDPOINTS_KEY, PUBLIC, Endpoint, mount
 from server.settings import Settings
+
+Client = TestClient[web.Request, web.Application]
 
 SCHEMA = {
     "type": "object",
@@ -27,10 +31,10 @@ async def echo(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-async def echo_client(settings: Settings, aiohttp_client: object) -> TestClient:
+async def echo_client(settings: Settings, aiohttp_client: AiohttpClient) -> Client:
     app = create_app(settings)
     mount(app, [Endpoint("POST", "/v1/test-echo", echo, PUBLIC, "echo", "test", SCHEMA)])
-    return await aiohttp_client(app)  # type: ignore[operator,no-any-return]
+    return await aiohttp_client(app)
 
 
 def _assert_envelope(body: dict[str, object], code: str) -> None:
@@ -51,34 +55,34 @@ def _assert_envelope(body: dict[str, object], code: str) -> None:
     ],
 )
 async def test_bad_requests_get_the_envelope(
-    echo_client: TestClient,
+    echo_client: Client,
     caplog: pytest.LogCaptureFixture,
     method: str,
     path: str,
-    kwargs: dict[str, object],
+    kwargs: dict[str, Any],
     status: int,
     code: str,
 ) -> None:
     caplog.set_level(logging.INFO)
-    response = await echo_client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    response = await echo_client.request(method, path, **kwargs)
     assert response.status == status
     _assert_envelope(await response.json(), code)
     assert response.headers["X-Request-ID"]
     assert not [r for r in caplog.records if r.exc_info]
 
 
-async def test_validation_details_name_each_field(echo_client: TestClient) -> None:
+async def test_validation_details_name_each_field(echo_client: Client) -> None:
     response = await echo_client.post("/v1/test-echo", json={"name": "", "extra": 1})
     fields = (await response.json())["error"]["details"]["fields"]
     assert set(fields) >= {"name", "size", "$"}
 
 
-async def test_valid_body_passes(echo_client: TestClient) -> None:
+async def test_valid_body_passes(echo_client: Client) -> None:
     response = await echo_client.post("/v1/test-echo", json={"name": "a", "size": 2})
     assert response.status == 200 and await response.json() == {"name": "a", "size": 2}
 
 
-async def test_openapi_lists_exactly_the_routes_the_app_serves(client: TestClient) -> None:
+async def test_openapi_lists_exactly_the_routes_the_app_serves(client: Client) -> None:
     spec = await (await client.get("/v1/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     served = set()
@@ -93,14 +97,14 @@ async def test_openapi_lists_exactly_the_routes_the_app_serves(client: TestClien
     assert document(client.app[ENDPOINTS_KEY]) == spec
 
 
-async def test_docs_page_is_served_without_a_cdn(client: TestClient) -> None:
+async def test_docs_page_is_served_without_a_cdn(client: Client) -> None:
     page = await (await client.get("/docs")).text()
     assert "/v1/openapi.json" in page and "http" not in page.split("<script")[1]
     assert (await client.get("/docs/docs.js")).status == 200
     assert "WebSocket" in await (await client.get("/docs/protocol")).text()
 
 
-async def test_metrics_are_prometheus_text(client: TestClient) -> None:
+async def test_metrics_are_prometheus_text(client: Client) -> None:
     await client.get("/health")
     text = await (await client.get("/metrics")).text()
     assert "cadence_http_requests_total" in text and "cadence_ws_connections" in text

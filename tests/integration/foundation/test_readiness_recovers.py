@@ -7,14 +7,19 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.settings import Settings
 from tests.support.proxy import CuttableProxy
+
+Client = TestClient[web.Request, web.Application]
 
 
 async def _proxied(url: str) -> CuttableProxy:
@@ -32,25 +37,28 @@ def _via(url: str, port: int) -> str:
 
 @pytest.fixture(params=["redis", "postgres"])
 async def cut_case(
-    request: pytest.FixtureRequest, settings: Settings, aiohttp_client: object
-) -> AsyncIterator[tuple[str, CuttableProxy, TestClient]]:
+    request: pytest.FixtureRequest, settings: Settings, aiohttp_client: AiohttpClient
+) -> AsyncIterator[tuple[str, CuttableProxy, Client]]:
     which = request.param
     url = settings.redis_url if which == "redis" else settings.database_url
     proxy = await _proxied(url)
-    field = "redis_url" if which == "redis" else "database_url"
-    patched = dataclasses.replace(settings, **{field: _via(url, proxy.port)})
-    client = await aiohttp_client(create_app(patched))  # type: ignore[operator]
+    via = _via(url, proxy.port)
+    if which == "redis":
+        patched = dataclasses.replace(settings, redis_url=via)
+    else:
+        patched = dataclasses.replace(settings, database_url=via)
+    client = await aiohttp_client(create_app(patched))
     yield which, proxy, client
     await proxy.cut()
 
 
-async def _status(client: TestClient) -> tuple[int, dict[str, object]]:
+async def _status(client: Client) -> tuple[int, dict[str, Any]]:
     response = await client.get("/health/ready")
     return response.status, await response.json()
 
 
 async def test_ready_names_the_failed_dependency_and_recovers(
-    cut_case: tuple[str, CuttableProxy, TestClient],
+    cut_case: tuple[str, CuttableProxy, Client],
 ) -> None:
     which, proxy, client = cut_case
     assert (await _status(client))[0] == 200
@@ -60,8 +68,8 @@ async def test_ready_names_the_failed_dependency_and_recovers(
     status, body = await _status(client)
     assert time.monotonic() - started < 2.0
     assert status == 503
-    assert body["error"]["details"]["failed"] == [which]  # type: ignore[index]
-    assert which in body["error"]["message"]  # type: ignore[index]
+    assert body["error"]["details"]["failed"] == [which]
+    assert which in body["error"]["message"]
 
     await proxy.restore()
     deadline = time.monotonic() + 10

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -128,7 +129,7 @@ async def build_world(app: web.Application) -> World:
     return World(a, b, root, app[SETTINGS_KEY].secret)
 
 
-async def audit_rows(db: Database, **where: object) -> list[dict[str, object]]:
+async def audit_rows(db: Database, **where: object) -> list[dict[str, Any]]:
     """Audit rows matching column = value, oldest first (platform path: any organization)."""
     clauses = [f"{name} = ${i}" for i, name in enumerate(where, start=1)]
     async with db.platform() as conn:

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.auth import ExternalProvider, TokenAuthenticator
@@ -28,8 +29,11 @@ from server.identity.jwks import JwksKeySet
 from server.resources import DB_KEY
 from server.settings import Settings
 from server.tokens import ExternalClaims
+from storage.db import Database
 from storage.types import Principal, Role
 from tests.integration.identity._world import World
+
+Client = TestClient[web.Request, web.Application]
 
 ISSUER = "https://idp.example"
 SUBJECT = "idp|user-42"
@@ -93,9 +97,9 @@ def authenticator(keys: JwksKeySet) -> TokenAuthenticator:
     return TokenAuthenticator("our-secret-" + "z" * 40, provider=provider)
 
 
-async def link(db: object, subject: str, user_id: uuid.UUID, issuer: str = ISSUER) -> None:
+async def link(db: Database, subject: str, user_id: uuid.UUID, issuer: str = ISSUER) -> None:
     """What an operator does once per person: this provider subject is this account."""
-    async with db.platform() as conn:  # type: ignore[attr-defined]
+    async with db.platform() as conn:
         await conn.execute(
             "INSERT INTO external_identities (issuer, subject, user_id) VALUES ($1, $2, $3)",
             issuer,
@@ -127,14 +131,14 @@ async def provider() -> AsyncIterator[tuple[Provider, str]]:
 async def test_provider_tokens_are_accepted_over_http_and_mapped(
     provider: tuple[Provider, str],
     settings: Settings,
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     world: World,
-    client: TestClient,
+    client: Client,
 ) -> None:
     idp, url = provider
     member = world.a.members[Role.RECEPTIONIST]
     await link(client.app[DB_KEY], SUBJECT, member.user_id)
-    server: TestClient = await aiohttp_client(
+    server: Client = await aiohttp_client(
         create_app(
             dataclasses.replace(settings, jwks_url=url, jwks_issuer=ISSUER, jwks_audience="cadence")
         )

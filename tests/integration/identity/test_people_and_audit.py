@@ -4,6 +4,7 @@ the right diff; the audit log is append-only for the application role."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -151,7 +152,7 @@ async def test_listing_people_pages_through_the_organization_only(
     client: Client, world: World
 ) -> None:
     admin = world.headers(world.a.members[Role.ADMIN])
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
     cursor = None
     while True:
         query = {"limit": "2", **({"cursor": cursor} if cursor else {})}

@@ -20,7 +20,9 @@ from tests.integration.identity._world import PASSWORD, World
 Client = TestClient[web.Request, web.Application]
 
 
-async def _attempt(client: Client, email: str, password: str = "wrong password!") -> tuple:
+async def _attempt(
+    client: Client, email: str, password: str = "wrong password!"
+) -> tuple[int, str | None, str | None, str | None]:
     response = await client.post("/v1/auth/login", json={"email": email, "password": password})
     body = await response.json()
     error = body.get("error", {})
@@ -104,8 +106,9 @@ async def test_failures_slow_an_account_down_exactly_like_a_missing_one(
     assert statuses == [401] * (ACCOUNT_BACKOFF.free + 1) + [429]
     assert transcripts[known][-1][1] == "rate_limited"
     # A delay, not a lock: after Retry-After the right password works.
-    assert retry_after[known] and 1 <= int(retry_after[known]) <= ACCOUNT_BACKOFF.max_s
-    await asyncio.sleep(int(retry_after[known]) + 0.2)
+    retry = retry_after[known]
+    assert retry and 1 <= int(retry) <= ACCOUNT_BACKOFF.max_s
+    await asyncio.sleep(int(retry) + 0.2)
     await _forget_address_counts(client)
     assert (await _attempt(client, known, PASSWORD))[0] == 200
 

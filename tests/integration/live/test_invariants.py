@@ -10,11 +10,14 @@ import time
 import uuid
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from actors.calendar._store import decode_slots
 from storage.types import Role
 from tests.integration.live.conftest import Clinic, day_at, make_clinic, z
+
+Client = TestClient[web.Request, web.Application]
 
 # The acceptance size: 10,000 operations by 8 concurrent writers (about 40 s here).
 MIX_OPERATIONS = int(os.environ.get("CADENCE_LIVE_MIX_OPS", "10000"))
@@ -81,7 +84,7 @@ class Subscriber:
 
 
 async def test_snapshot_plus_deltas_equals_the_shard_after_a_random_mix(
-    client: TestClient,
+    client: Client,
 ) -> None:
     clinic = await make_clinic(client, horizon_days=30, hold_ttl_s=30)
     sub = Subscriber(clinic)
@@ -127,13 +130,13 @@ async def test_snapshot_plus_deltas_equals_the_shard_after_a_random_mix(
     await asyncio.gather(*(worker(5 + i) for i in range(MIX_WORKERS)))
     await asyncio.sleep(2)  # the expiries fired during the mix; let the last pushes arrive
     state = await clinic.shard_state()
-    await sub.settle(state["position"][0])
+    await sub.settle(state["position"].offset)
     await sub.close()
     shard = {z(s.start): s for s in decode_slots(state["slots"])}
     assert set(sub.slots) == set(shard)
     for start, slot in shard.items():
         assert sub.slots[start]["specialist_ids"] == [str(x) for x in slot.specialist_ids]
     snap = await clinic.slots(z(day_at(0, 0)), z(day_at(40, 0)))
-    assert snap["position"]["offset"] == state["position"][0]
+    assert snap["position"]["offset"] == state["position"].offset
     assert {s["start"]: s for s in snap["slots"]} == sub.slots
     assert not [h for h in state["holds"] if h in {e[1]["id"] for e in expiring}]

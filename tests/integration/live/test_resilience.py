@@ -10,14 +10,17 @@ import time
 from datetime import datetime
 
 import asyncpg
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server.settings import Settings
 from tests.integration.live.conftest import day_at, make_clinic, z
 
+Client = TestClient[web.Request, web.Application]
+
 
 async def test_a_hold_expires_on_time_and_is_pushed_after_a_shard_restart(
-    client: TestClient,
+    client: Client,
 ) -> None:
     clinic = await make_clinic(client, hold_ttl_s=30)
     start = day_at(3, 15)
@@ -45,7 +48,7 @@ async def test_a_hold_expires_on_time_and_is_pushed_after_a_shard_restart(
 
 
 async def test_kill_9_under_load_no_double_grant_no_lost_booking_back_within_5s(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     clinic = await make_clinic(client, horizon_days=30)
     patient = clinic.patient_id

@@ -4,25 +4,30 @@ publishes the change before the write is acknowledged (no reload)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from storage.types import Role
 from tests.integration.live.conftest import Clinic, day_at, z
 
 
-async def _booked(clinic: Clinic, start: object) -> dict[str, object]:
+async def _booked(clinic: Clinic, start: datetime) -> dict[str, Any]:
     """An appointment made the patient's way: hold, then book."""
     status, hold = await clinic.hold(start)
     assert status == 201, hold
-    return await clinic.api.ok(  # type: ignore[no-any-return]
+    booked: dict[str, Any] = await clinic.api.ok(
         "POST", "/v1/appointments", {"hold_id": hold["id"], "patient_id": clinic.patient_id},
         expect=201,
     )  # fmt: skip
+    return booked
 
 
-async def _patient_hold(clinic: Clinic, start: object) -> dict[str, object]:
-    body = {"calendar_id": clinic.calendar_id, "start": z(start)}  # type: ignore[arg-type]
-    return await clinic.api.ok(  # type: ignore[no-any-return]
+async def _patient_hold(clinic: Clinic, start: datetime) -> dict[str, Any]:
+    body = {"calendar_id": clinic.calendar_id, "start": z(start)}
+    hold: dict[str, Any] = await clinic.api.ok(
         "POST", "/v1/holds", body, role=Role.PATIENT, patient_id=clinic.patient_id, expect=201
     )
+    return hold
 
 
 async def test_a_reschedule_into_a_patients_live_hold_is_refused_and_the_hold_still_books(

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pytest
@@ -104,7 +104,10 @@ class Server:
         await self._ts.close()
 
 
-ServerFactory = Callable[..., Any]
+class ServerFactory(Protocol):
+    """The `start_server` fixture: one more app on a real port, with these limits and settings."""
+
+    async def __call__(self, limits: Limits | None = None, **overrides: Any) -> Server: ...
 
 
 @pytest_asyncio.fixture
@@ -132,7 +135,7 @@ def _fields(settings: Settings) -> dict[str, Any]:
 
 @pytest_asyncio.fixture
 async def server(start_server: ServerFactory) -> Server:
-    return await start_server(limits=Limits(close_timeout_s=1.0))  # type: ignore[no-any-return]
+    return await start_server(limits=Limits(close_timeout_s=1.0))
 
 
 @pytest_asyncio.fixture
@@ -157,7 +160,8 @@ class Peer:
         if self.pending:
             return self.pending.pop(0)
         async with asyncio.timeout(within):
-            return orjson.loads(await self.ws.recv())  # type: ignore[no-any-return]
+            frame: dict[str, Any] = orjson.loads(await self.ws.recv())
+            return frame
 
     async def call(self, op: str, within: float = 5.0, **fields: Any) -> dict[str, Any]:
         """Send and wait for the reply with the same id (events before it are kept)."""
@@ -165,10 +169,10 @@ class Peer:
         kept: list[dict[str, Any]] = []
         async with asyncio.timeout(within):
             while True:
-                frame = orjson.loads(await self.ws.recv())
+                frame: dict[str, Any] = orjson.loads(await self.ws.recv())
                 if frame.get("id") == fid and frame.get("op") in ("ok", "error"):
                     self.pending = self.pending + kept
-                    return frame  # type: ignore[no-any-return]
+                    return frame
                 kept.append(frame)
 
     async def closed_with(self, within: float = 5.0) -> int | None:
@@ -183,8 +187,14 @@ class Peer:
         await self.ws.close()
 
 
+class Connect(Protocol):
+    """The `connect` fixture: a Peer on `url`, closed at the end of the test."""
+
+    async def __call__(self, url: str, token: str | None = None, **kwargs: Any) -> Peer: ...
+
+
 @pytest_asyncio.fixture
-async def connect() -> AsyncIterator[Callable[..., Any]]:
+async def connect() -> AsyncIterator[Connect]:
     peers: list[Peer] = []
 
     async def open_peer(url: str, token: str | None = None, **kwargs: Any) -> Peer:

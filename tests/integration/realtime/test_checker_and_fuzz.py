@@ -6,15 +6,16 @@ import asyncio
 import sys
 
 import orjson
+from aiohttp import web
 
 from bench.ws_fuzz import fuzz
 from realtime import Limits
 from server.resources import DB_KEY
 from storage.types import ChannelName, Role
-from tests.integration.realtime.conftest import make_clinic
+from tests.integration.realtime.conftest import Connect, ServerFactory, make_clinic
 
 
-async def _public_calendars(app, n: int) -> list[str]:
+async def _public_calendars(app: web.Application, n: int) -> list[str]:
     clinic = await make_clinic(app)
     async with app[DB_KEY].platform() as conn:
         service = await conn.fetchval(
@@ -31,7 +32,7 @@ async def _public_calendars(app, n: int) -> list[str]:
     return [f"calendar:{row['id']}" for row in rows]
 
 
-async def test_no_client_ever_sees_a_silent_gap(start_server) -> None:
+async def test_no_client_ever_sees_a_silent_gap(start_server: ServerFactory) -> None:
     """100 clients on 10 channels, 10,000 events, random drops and resumes; the clients and the
     publisher run in their own process (bench/gateway_checker.py), the server in this one."""
     server = await start_server(limits=Limits(queue_bytes=4 * 1024 * 1024, close_timeout_s=1))
@@ -51,7 +52,9 @@ async def test_no_client_ever_sees_a_silent_gap(start_server) -> None:
     assert result["deliveries_checked"] >= 100 * 2 * 1000 * 0.5
 
 
-async def test_fuzzed_frames_get_error_replies_and_disturb_nobody(start_server, connect) -> None:
+async def test_fuzzed_frames_get_error_replies_and_disturb_nobody(
+    start_server: ServerFactory, connect: Connect
+) -> None:
     server = await start_server(limits=Limits(frames_per_s=10_000, frame_burst=10_000))
     clinic = await make_clinic(server.app)
     channel = ChannelName(f"org:{clinic.org_id}")

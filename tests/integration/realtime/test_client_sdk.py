@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
@@ -12,9 +13,18 @@ from storage.types import ChannelName, Role
 from tests.integration.realtime.conftest import Clinic, Server
 
 
-async def _next(iterator, timeout: float = 5.0):  # noqa: ASYNC109
+async def _next(
+    iterator: AsyncIterator[Event | Resync],
+    timeout: float = 5.0,  # noqa: ASYNC109
+) -> Event | Resync:
     async with asyncio.timeout(timeout):
         return await anext(iterator)
+
+
+async def _next_event(iterator: AsyncIterator[Event | Resync]) -> Event:
+    item = await _next(iterator)
+    assert isinstance(item, Event), item
+    return item
 
 
 async def test_callbacks_receive_events_in_order(server: Server, clinic: Clinic) -> None:
@@ -44,13 +54,13 @@ async def test_the_client_resumes_after_a_drop_without_loss_or_duplicate(
         sub = await client.subscribe(channel)
         events = aiter(sub)
         await server.events.publish(channel, "dashboard.updated", {"i": 0})
-        assert (await _next(events)).data["i"] == 0
+        assert (await _next_event(events)).data["i"] == 0
         await server.gateway.close_all()  # every socket of the server goes away
         for i in range(1, 4):  # published while the client is away
             await server.events.publish(channel, "dashboard.updated", {"i": i})
-        assert [(await _next(events)).data["i"] for _ in range(3)] == [1, 2, 3]
+        assert [(await _next_event(events)).data["i"] for _ in range(3)] == [1, 2, 3]
         await server.events.publish(channel, "dashboard.updated", {"i": 4})
-        assert (await _next(events)).data["i"] == 4
+        assert (await _next_event(events)).data["i"] == 4
         assert client.connections == 2
 
 
@@ -73,7 +83,7 @@ async def test_lost_history_is_surfaced_as_a_resync(server: Server, clinic: Clin
         item = await _next(items)
         assert isinstance(item, Resync) and item.position.epoch == after.epoch
         await server.events.publish(channel, "dashboard.updated", {"i": 2})
-        assert (await _next(items)).data["i"] == 2
+        assert (await _next_event(items)).data["i"] == 2
 
 
 async def test_an_invalid_token_stops_the_client(server: Server) -> None:

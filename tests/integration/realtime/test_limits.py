@@ -9,10 +9,12 @@ import orjson
 
 from realtime import Limits
 from storage.types import ChannelName, Role
-from tests.integration.realtime.conftest import Clinic, Server, make_clinic
+from tests.integration.realtime.conftest import Clinic, Connect, Server, ServerFactory, make_clinic
 
 
-async def test_a_client_that_stops_reading_is_closed_with_4008(start_server, connect) -> None:
+async def test_a_client_that_stops_reading_is_closed_with_4008(
+    start_server: ServerFactory, connect: Connect
+) -> None:
     server = await start_server(limits=Limits(queue_bytes=64 * 1024, close_timeout_s=10))
     clinic = await make_clinic(server.app)
     channel = ChannelName(f"org:{clinic.org_id}")
@@ -36,19 +38,21 @@ async def test_a_client_that_stops_reading_is_closed_with_4008(start_server, con
     assert await reader == list(range(600))
 
 
-async def test_text_frame_over_64_kib_closes_with_1009(server: Server, connect) -> None:
+async def test_text_frame_over_64_kib_closes_with_1009(server: Server, connect: Connect) -> None:
     peer = await connect(server.url)
     await peer.ws.send(orjson.dumps({"op": "ping", "pad": "x" * 70_000}).decode())
     assert await peer.closed_with() == 1009
 
 
-async def test_binary_frame_over_512_kib_closes_with_1009(server: Server, connect) -> None:
+async def test_binary_frame_over_512_kib_closes_with_1009(server: Server, connect: Connect) -> None:
     peer = await connect(server.url)
     await peer.ws.send(b"\x00" * (600 * 1024))
     assert await peer.closed_with() == 1009
 
 
-async def test_too_many_frames_close_with_4029(start_server, connect) -> None:
+async def test_too_many_frames_close_with_4029(
+    start_server: ServerFactory, connect: Connect
+) -> None:
     server = await start_server(limits=Limits(frames_per_s=20, frame_burst=20))
     peer = await connect(server.url)
     for _ in range(60):
@@ -57,7 +61,7 @@ async def test_too_many_frames_close_with_4029(start_server, connect) -> None:
 
 
 async def test_every_malformed_frame_gets_an_error_and_the_connection_stays(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     peer = await connect(server.url)
     bad: list[str | bytes] = [
@@ -87,20 +91,24 @@ async def test_every_malformed_frame_gets_an_error_and_the_connection_stays(
     assert (await peer.call("ping"))["op"] == "ok"
 
 
-async def test_double_subscribe_is_refused(server: Server, clinic: Clinic, connect) -> None:
+async def test_double_subscribe_is_refused(
+    server: Server, clinic: Clinic, connect: Connect
+) -> None:
     peer = await connect(server.url)
     channel = f"calendar:{clinic.public_calendar}"
     assert (await peer.call("subscribe", channel=channel))["op"] == "ok"
     assert (await peer.call("subscribe", channel=channel))["error"]["code"] == "already_subscribed"
 
 
-async def test_idle_connection_without_subscriptions_is_closed(start_server, connect) -> None:
+async def test_idle_connection_without_subscriptions_is_closed(
+    start_server: ServerFactory, connect: Connect
+) -> None:
     server = await start_server(limits=Limits(idle_s=0.3))
     peer = await connect(server.url)
     assert await peer.closed_with(within=3) == 1001
 
 
-async def test_a_peer_that_never_answers_heartbeats_is_dropped(start_server) -> None:
+async def test_a_peer_that_never_answers_heartbeats_is_dropped(start_server: ServerFactory) -> None:
     server = await start_server(limits=Limits(heartbeat_s=0.3))
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(server.url, autoping=False)

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from realtime import ConnectionContext, Limits, OpError, Pipelined
-from tests.integration.realtime.conftest import Peer, Server
+from tests.integration.realtime.conftest import Connect, Peer, Server, ServerFactory
 
 
 class Stream:
@@ -53,7 +53,7 @@ async def _replies(peer: Peer, count: int) -> list[dict[str, Any]]:
 
 
 async def test_frames_are_submitted_in_order_without_waiting_and_replies_keep_that_order(
-    start_server, connect
+    start_server: ServerFactory, connect: Connect
 ) -> None:
     server, stream = await _serve(start_server)
     peer = await connect(server.url)
@@ -68,7 +68,9 @@ async def test_frames_are_submitted_in_order_without_waiting_and_replies_keep_th
     ]
 
 
-async def test_at_most_ops_in_flight_results_are_outstanding(start_server, connect) -> None:
+async def test_at_most_ops_in_flight_results_are_outstanding(
+    start_server: ServerFactory, connect: Connect
+) -> None:
     server, stream = await _serve(start_server, ops_in_flight=2)
     peer = await connect(server.url)
     for n in range(4):
@@ -87,7 +89,7 @@ async def test_at_most_ops_in_flight_results_are_outstanding(start_server, conne
 
 
 async def test_another_op_runs_after_the_replies_of_the_pipelined_ops_before_it(
-    start_server, connect
+    start_server: ServerFactory, connect: Connect
 ) -> None:
     server, stream = await _serve(start_server)
     seen: list[list[int]] = []
@@ -117,7 +119,7 @@ async def test_another_op_runs_after_the_replies_of_the_pipelined_ops_before_it(
 
 
 async def test_refusals_failures_and_timeouts_are_replied_in_their_turn(
-    start_server, connect
+    start_server: ServerFactory, connect: Connect
 ) -> None:
     server, stream = await _serve(start_server, op_timeout_s=0.5)
     peer = await connect(server.url)
@@ -145,7 +147,7 @@ async def test_refusals_failures_and_timeouts_are_replied_in_their_turn(
 
 
 async def test_closing_the_connection_cancels_the_results_it_still_waits_for(
-    start_server, connect
+    start_server: ServerFactory, connect: Connect
 ) -> None:
     server, stream = await _serve(start_server)
     peer = await connect(server.url)

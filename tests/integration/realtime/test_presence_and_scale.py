@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from realtime._presence import Presence
 from server.resources import KEYS_KEY, REDIS_KEY
 from storage.types import ChannelName, Role
-from tests.integration.realtime.conftest import Clinic, Server
+from tests.integration.realtime.conftest import Clinic, Connect, Server, ServerFactory
 
 
-async def _eventually(check, within: float = 3.0) -> None:
+async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 3.0) -> None:
     async with asyncio.timeout(within):
         while not await check():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
 
 
 async def test_calendar_viewers_are_counted_across_servers(
-    start_server, server: Server, clinic: Clinic, connect
+    start_server: ServerFactory, server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     other = await start_server()
     channel = f"calendar:{clinic.public_calendar}"
@@ -29,13 +30,14 @@ async def test_calendar_viewers_are_counted_across_servers(
     await viewers[1].close()
 
     async def two() -> bool:
-        return (await staff.call("presence", channel=channel))["result"]["viewers"] == 2
+        viewers: int = (await staff.call("presence", channel=channel))["result"]["viewers"]
+        return viewers == 2
 
     await _eventually(two)
 
 
 async def test_staff_see_whether_the_patients_device_is_connected(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = f"patient:{clinic.patient_id}"
     # The front desk: presence is not clinical, so a receptionist may see it (a specialist only
@@ -71,7 +73,7 @@ async def test_a_crashed_servers_presence_expires_on_its_own(
 
 
 async def test_an_event_published_through_one_server_reaches_the_other(
-    start_server, server: Server, clinic: Clinic, connect
+    start_server: ServerFactory, server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     other = await start_server()
     channel = ChannelName(f"org:{clinic.org_id}")
@@ -86,7 +88,7 @@ async def test_an_event_published_through_one_server_reaches_the_other(
 
 
 async def test_shutdown_closes_every_socket_with_1001(
-    start_server, clinic: Clinic, connect
+    start_server: ServerFactory, clinic: Clinic, connect: Connect
 ) -> None:
     server = await start_server()
     peers = [await connect(server.url) for _ in range(3)]

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from server.resources import KEYS_KEY
 from storage.events import StreamPosition, offset_seq
 from storage.types import ChannelName, Role
-from tests.integration.realtime.conftest import Clinic, Server
+from tests.integration.realtime.conftest import Clinic, Connect, Peer, Server
 
 
 def _org(clinic: Clinic) -> ChannelName:
     return ChannelName(f"org:{clinic.org_id}")
 
 
-async def _events(peer, n: int) -> list[dict]:
+async def _events(peer: Peer, n: int) -> list[dict[str, Any]]:
     return [await peer.recv() for _ in range(n)]
 
 
 async def test_since_within_retention_recovers_exactly_the_missed_events(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = _org(clinic)
     first = await server.events.publish(channel, "dashboard.updated", {"i": 0})
@@ -37,7 +38,9 @@ async def test_since_within_retention_recovers_exactly_the_missed_events(
     assert (await peer.recv())["data"]["i"] == 6
 
 
-async def test_another_epoch_is_not_recovered(server: Server, clinic: Clinic, connect) -> None:
+async def test_another_epoch_is_not_recovered(
+    server: Server, clinic: Clinic, connect: Connect
+) -> None:
     channel = _org(clinic)
     top = await server.events.publish(channel, "dashboard.updated", {"i": 0})
     peer = await connect(server.url, server.token(Role.ADMIN, clinic.org_id))
@@ -48,7 +51,7 @@ async def test_another_epoch_is_not_recovered(server: Server, clinic: Clinic, co
 
 
 async def test_position_trimmed_out_of_retention_is_not_recovered(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = _org(clinic)
     first = await server.events.publish(channel, "dashboard.updated", {"i": 0})
@@ -66,7 +69,7 @@ async def test_position_trimmed_out_of_retention_is_not_recovered(
 
 
 async def test_joining_while_events_flow_has_no_gap_and_no_duplicate(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = _org(clinic)
     token = server.token(Role.ADMIN, clinic.org_id)
@@ -83,7 +86,7 @@ async def test_joining_while_events_flow_has_no_gap_and_no_duplicate(
         return n
 
     publisher = asyncio.create_task(publish())
-    peers = []
+    peers: list[tuple[Peer, str, bool]] = []
     for _ in range(8):
         await asyncio.sleep(random.uniform(0.01, 0.05))
         peer = await connect(server.url, token)
@@ -101,7 +104,7 @@ async def test_joining_while_events_flow_has_no_gap_and_no_duplicate(
 
 
 async def test_events_published_while_the_pubsub_link_is_down_are_resynced(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = _org(clinic)
     peer = await connect(server.url, server.token(Role.ADMIN, clinic.org_id))
@@ -125,7 +128,7 @@ async def test_events_published_while_the_pubsub_link_is_down_are_resynced(
 
 
 async def test_lost_history_of_a_live_channel_is_announced(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     channel = _org(clinic)
     peer = await connect(server.url, server.token(Role.ADMIN, clinic.org_id))

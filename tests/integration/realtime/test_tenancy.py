@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from storage.types import ChannelName, Role
-from tests.integration.realtime.conftest import Clinic, Server, make_clinic
+from tests.integration.realtime.conftest import Clinic, Connect, Server, make_clinic
 
 ALL_ROLES = [
     Role.SUPERADMIN,
@@ -31,7 +31,7 @@ def _channels(clinic: Clinic) -> list[str]:
 
 @pytest.mark.parametrize("role", ALL_ROLES, ids=lambda r: r.value)
 async def test_every_role_of_another_tenant_is_refused_every_private_channel(
-    server: Server, clinic: Clinic, connect, role: Role
+    server: Server, clinic: Clinic, connect: Connect, role: Role
 ) -> None:
     other = await make_clinic(server.app)
     patient = other.patient_id if role is Role.PATIENT else None
@@ -43,7 +43,7 @@ async def test_every_role_of_another_tenant_is_refused_every_private_channel(
 
 
 async def test_a_patient_token_claiming_a_foreign_patient_id_is_refused(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     other = await make_clinic(server.app)
     # Own organization, but the pid belongs to another tenant's patient.
@@ -54,7 +54,7 @@ async def test_a_patient_token_claiming_a_foreign_patient_id_is_refused(
 
 
 async def test_patient_sees_own_channel_not_a_neighbours(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     peer = await connect(
         server.url, server.token(Role.PATIENT, clinic.org_id, patient_id=clinic.patient_id)
@@ -66,14 +66,16 @@ async def test_patient_sees_own_channel_not_a_neighbours(
 
 
 async def test_owner_is_refused_patient_channels_of_own_org(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     peer = await connect(server.url, server.token(Role.OWNER, clinic.org_id))
     reply = await peer.call("subscribe", channel=f"patient:{clinic.patient_id}")
     assert reply["error"]["code"] == "forbidden"
 
 
-async def test_owner_receives_counters_only_on_org(server: Server, clinic: Clinic, connect) -> None:
+async def test_owner_receives_counters_only_on_org(
+    server: Server, clinic: Clinic, connect: Connect
+) -> None:
     owner = await connect(server.url, server.token(Role.OWNER, clinic.org_id))
     admin = await connect(server.url, server.token(Role.ADMIN, clinic.org_id))
     channel = f"org:{clinic.org_id}"
@@ -101,7 +103,7 @@ async def test_owner_receives_counters_only_on_org(server: Server, clinic: Clini
 
 
 async def test_public_calendar_events_are_forwarded_byte_for_byte(
-    server: Server, clinic: Clinic, connect
+    server: Server, clinic: Clinic, connect: Connect
 ) -> None:
     """The gateway adds nothing to an event: anonymous viewers see exactly the stream entry."""
     peer = await connect(server.url)
@@ -110,6 +112,7 @@ async def test_public_calendar_events_are_forwarded_byte_for_byte(
     data = {"calendar_id": str(clinic.public_calendar), "upserted": [], "removed": []}
     position = await server.events.publish(channel, "slots.changed", data)
     raw = await asyncio.wait_for(peer.ws.recv(), 5)
+    assert isinstance(raw, str)  # a text frame
     replay = await server.events.replay(channel, position.__class__("0-0", position.epoch))
     assert raw.encode() == replay.frames[-1][1]
     frame = orjson.loads(raw)

@@ -73,7 +73,8 @@ class Api:
             "price": {"amount": 20000, "currency": "RON"},
             **overrides,
         }
-        return await self.ok("POST", "/v1/services", body, expect=201)  # type: ignore[no-any-return]
+        created: dict[str, Any] = await self.ok("POST", "/v1/services", body, expect=201)
+        return created
 
     async def specialist(self, name: str = "Spec", hours: Any = None) -> str:
         created = await self.ok(
@@ -103,12 +104,14 @@ class Api:
             "specialists": [{"id": s, "priority": i} for i, s in enumerate(specialists)],
             **overrides,
         }
-        return await self.ok("POST", "/v1/calendars", body, expect=201)  # type: ignore[no-any-return]
+        created: dict[str, Any] = await self.ok("POST", "/v1/calendars", body, expect=201)
+        return created
 
     async def patient(self, first: str = "Pat", last: str = "Ient", **extra: Any) -> str:
         body = {"first_name": first, "last_name": last, **extra}
         created = await self.ok("POST", "/v1/patients", body, role=Role.RECEPTIONIST, expect=201)
-        return created["id"]  # type: ignore[no-any-return]
+        pid: str = created["id"]
+        return pid
 
     async def book(
         self,
@@ -132,7 +135,8 @@ class Api:
     ) -> dict[str, Any]:
         status, data = await self.book(calendar_id, patient_id, start, specialist_id)
         assert status == 201, (status, data)
-        return data["appointments"][0]  # type: ignore[no-any-return]
+        appointment: dict[str, Any] = data["appointments"][0]
+        return appointment
 
     async def position(self, channel: Channel) -> StreamPosition:
         return await self.client.app[EVENTS_KEY].position(channel.name)

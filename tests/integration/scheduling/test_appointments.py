@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -178,28 +179,28 @@ async def test_specialists_and_patients_see_and_move_only_their_own(api: Api) ->
     p1, p2 = await api.patient("One"), await api.patient("Two")
     mine = await api.book_one(calendar["id"], p1, day_at(2, 9), specialist_id=a)
     theirs = await api.book_one(calendar["id"], p2, day_at(2, 9), specialist_id=b)
-    as_a = {"role": Role.SPECIALIST, "specialist_id": uuid.UUID(a)}
-    listed = await api.ok("GET", "/v1/appointments", **as_a)  # type: ignore[arg-type]
+    as_a: dict[str, Any] = {"role": Role.SPECIALIST, "specialist_id": uuid.UUID(a)}
+    listed = await api.ok("GET", "/v1/appointments", **as_a)
     assert [x["id"] for x in listed["data"]] == [mine["id"]]
-    status, _ = await api.call("POST", f"/v1/appointments/{theirs['id']}/confirm", **as_a)  # type: ignore[arg-type]
+    status, _ = await api.call("POST", f"/v1/appointments/{theirs['id']}/confirm", **as_a)
     assert status == 404
-    confirmed = await api.ok("POST", f"/v1/appointments/{mine['id']}/confirm", **as_a)  # type: ignore[arg-type]
+    confirmed = await api.ok("POST", f"/v1/appointments/{mine['id']}/confirm", **as_a)
     assert confirmed["status"] == "confirmed"
     status, _ = await api.call(
         "POST", f"/v1/appointments/{mine['id']}/cancel", {"reason": "x"}, **as_a
-    )  # type: ignore[arg-type]
+    )
     assert status == 403  # cancelling is the front desk's
     # A specialist sees the patients they treat, not the others.
-    patients = await api.ok("GET", "/v1/patients", **as_a)  # type: ignore[arg-type]
+    patients = await api.ok("GET", "/v1/patients", **as_a)
     assert [p["id"] for p in patients["data"]] == [p1]
 
-    as_p1 = {"role": Role.PATIENT, "patient_id": uuid.UUID(p1)}
-    listed = await api.ok("GET", "/v1/appointments", **as_p1)  # type: ignore[arg-type]
+    as_p1: dict[str, Any] = {"role": Role.PATIENT, "patient_id": uuid.UUID(p1)}
+    listed = await api.ok("GET", "/v1/appointments", **as_p1)
     assert [x["id"] for x in listed["data"]] == [mine["id"]]
-    status, _ = await api.call("GET", f"/v1/appointments/{theirs['id']}", **as_p1)  # type: ignore[arg-type]
+    status, _ = await api.call("GET", f"/v1/appointments/{theirs['id']}", **as_p1)
     assert status == 404
-    assert (await api.ok("GET", f"/v1/patients/{p1}", **as_p1))["id"] == p1  # type: ignore[arg-type]
-    status, _ = await api.call("GET", f"/v1/patients/{p2}", **as_p1)  # type: ignore[arg-type]
+    assert (await api.ok("GET", f"/v1/patients/{p1}", **as_p1))["id"] == p1
+    status, _ = await api.call("GET", f"/v1/patients/{p2}", **as_p1)
     assert status == 404
     status, _ = await api.call("GET", "/v1/appointments", role=Role.OWNER)
     assert status == 403

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -33,7 +34,7 @@ async def app_conns(
         await conn.close()
 
 
-async def _setup(api: Api) -> tuple[dict, str, str, str]:
+async def _setup(api: Api) -> tuple[dict[str, Any], str, str, str]:
     sid = await api.specialist()
     calendar = await api.calendar([sid])
     return calendar, sid, await api.patient("One"), await api.patient("Two")
@@ -42,7 +43,7 @@ async def _setup(api: Api) -> tuple[dict, str, str, str]:
 async def _raw_insert(
     conn: asyncpg.Connection,
     api: Api,
-    calendar: dict,
+    calendar: dict[str, Any],
     sid: str,
     patient: str,
     start: datetime,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -99,7 +100,7 @@ async def test_insert_from_a_hold_is_idempotent_and_tenant_scoped(
     patient = await api.patient()
     hold = uuid.uuid4()
     db = client.app[DB_KEY]
-    args = {
+    args: dict[str, Any] = {
         "actor": audit.SYSTEM,
         "calendar_id": uuid.UUID(calendar["id"]),
         "specialist_id": uuid.UUID(sid),
@@ -108,26 +109,26 @@ async def test_insert_from_a_hold_is_idempotent_and_tenant_scoped(
         "hold_id": hold,
     }
     async with db.tenant(api.org_id) as conn:
-        first = await store.insert_appointment(conn, **args)  # type: ignore[arg-type]
+        first = await store.insert_appointment(conn, **args)
     async with db.tenant(api.org_id) as conn:
-        again = await store.insert_appointment(conn, **args)  # type: ignore[arg-type]
+        again = await store.insert_appointment(conn, **args)
     assert again.id == first.id and first.ends_at == day_at(2, 11)
     async with db.tenant(api.org_id) as conn:
         with pytest.raises(store.SlotUnavailable) as caught:
             await store.insert_appointment(
                 conn, **{**args, "hold_id": uuid.uuid4(), "starts_at": day_at(2, 10, 30)}
-            )  # type: ignore[arg-type]
+            )
     assert caught.value.conflicts[0]["appointment_id"] == first.id
     async with db.tenant(other.org_id) as conn:
         with pytest.raises(store.NotFound):
             await store.load_calendar(conn, uuid.UUID(calendar["id"]))
         with pytest.raises(store.NotFound):
-            await store.insert_appointment(conn, **{**args, "hold_id": None})  # type: ignore[arg-type]
+            await store.insert_appointment(conn, **{**args, "hold_id": None})
     async with db.tenant(api.org_id) as conn:
         with pytest.raises(store.InvalidReference):
             await store.insert_appointment(
                 conn, **{**args, "hold_id": None, "patient_id": uuid.uuid4()}
-            )  # type: ignore[arg-type]
+            )
 
 
 async def test_calendar_visibility_answers_without_a_tenant_context(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from storage.types import Role
 from tests.integration.scheduling.conftest import Api, day_at, z
 
 
-async def _slots(api: Api, calendar_id: str, query: str, role: Role = Role.ADMIN) -> list[dict]:
+async def _slots(
+    api: Api, calendar_id: str, query: str, role: Role = Role.ADMIN
+) -> list[dict[str, Any]]:
     body = await api.ok("GET", f"/v1/calendars/{calendar_id}/slots?{query}", role=role)
     assert body["calendar_id"] == calendar_id
     # Answered by the calendar's shard: the stream position the snapshot reflects (invariant 3).
     assert set(body["position"]) == {"offset", "epoch"}
-    return body["slots"]  # type: ignore[no-any-return]
+    slots: list[dict[str, Any]] = body["slots"]
+    return slots
 
 
 async def test_slots_follow_hours_bookings_buffers_and_overrides(api: Api) -> None:
@@ -25,17 +30,17 @@ async def test_slots_follow_hours_bookings_buffers_and_overrides(api: Api) -> No
 
     patient = await api.patient()
     await api.book_one(cid, patient, day_at(3, 10), specialist_id=a)
-    slots = {s["start"]: s["specialist_ids"] for s in await _slots(api, cid, window)}
-    assert slots[z(day_at(3, 10))] == [b]
+    free = {s["start"]: s["specialist_ids"] for s in await _slots(api, cid, window)}
+    assert free[z(day_at(3, 10))] == [b]
 
     day = day_at(3, 0).date().isoformat()
     await api.ok("POST", f"/v1/specialists/{b}/overrides", {"date": day, "hours": []}, expect=201)
-    slots = {s["start"]: s["specialist_ids"] for s in await _slots(api, cid, window)}
-    assert z(day_at(3, 10)) not in slots and slots[z(day_at(3, 11))] == [a]
+    free = {s["start"]: s["specialist_ids"] for s in await _slots(api, cid, window)}
+    assert z(day_at(3, 10)) not in free and free[z(day_at(3, 11))] == [a]
 
     # A calendar-local date as `to` includes the whole date.
     by_date = await _slots(api, cid, f"from={day}&to={day}")
-    assert [s["start"] for s in by_date] == [s for s in sorted(slots)]
+    assert [s["start"] for s in by_date] == [s for s in sorted(free)]
 
 
 async def test_buffers_of_another_calendar_keep_this_calendars_slots_away(api: Api) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tests.integration.sessions.conftest import Live, Peer, squats
 
@@ -16,7 +17,7 @@ FRAME_BYTES = 33 * 4 * 4
 PER_OP = 10
 
 
-def packed(landmarks: np.ndarray) -> bytes:
+def packed(landmarks: npt.NDArray[np.float64]) -> bytes:
     return np.asarray(landmarks, dtype="<f4").tobytes()
 
 

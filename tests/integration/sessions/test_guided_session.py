@@ -73,7 +73,7 @@ async def test_ten_squats_count_end_the_set_rest_and_move_on_for_patient_and_spe
     await specialist.wait_for(
         lambda e: e["type"] == "exercise.started" and e["data"]["exercise_id"] == heel
     )
-    expected = [("rep.counted", i) for i in range(1, 11)]
+    expected: list[tuple[str, int | str | None]] = [("rep.counted", i) for i in range(1, 11)]
     expected += [
         ("set.completed", live.exercises["squat"]),
         ("rest.started", None),

@@ -45,6 +45,7 @@ TYPES = {
 
 def _described(column: Column) -> tuple[str, bool]:
     kind = "Array" if isinstance(column, Array) else type(column).__name__
+    kind = {"BigSerial": "BigInt", "Serial": "Integer"}.get(kind, kind)  # a sequence's default
     return kind, bool(column._meta.null)
 
 

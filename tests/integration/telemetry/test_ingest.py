@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from actors._pool._pool import ActorPool, ShardOverloaded
@@ -24,6 +25,8 @@ from server.settings import Settings
 from storage.db import AppDatabase
 from storage.types import Principal, Role
 from tests.support.tenants import make_org, make_patient
+
+Client = TestClient[web.Request, web.Application]
 
 
 def now_ms() -> int:
@@ -90,7 +93,7 @@ async def stored_ids(dsn: str, patient: uuid.UUID) -> list[uuid.UUID]:
 
 
 async def test_a_mixed_batch_stores_the_valid_events_and_explains_the_rest(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     t = await tenant(settings)
     session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
@@ -117,7 +120,7 @@ async def test_a_mixed_batch_stores_the_valid_events_and_explains_the_rest(
 
 
 async def test_resending_a_batch_stores_each_event_once_and_rollups_once(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     t = await tenant(settings)
     session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
@@ -135,7 +138,7 @@ async def test_resending_a_batch_stores_each_event_once_and_rollups_once(
 
 
 async def test_a_resend_mixed_with_new_events_stores_each_event_once(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     # Bulk events go in with a plain insert first; a resent id makes Postgres refuse it, and
     # the batch is stored again with ON CONFLICT: the new events in, the known ones skipped.
@@ -154,7 +157,7 @@ async def test_a_resend_mixed_with_new_events_stores_each_event_once(
 
 
 async def test_one_event_in_two_coalesced_requests_is_stored_once(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     # Under load one actor call carries many clients' batches into one COPY: a client that
     # resent a batch before its first attempt was answered must not store it twice.
@@ -175,7 +178,7 @@ async def test_one_event_in_two_coalesced_requests_is_stored_once(
 
 
 async def test_opted_out_patient_keeps_only_clinical_events(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     t = await tenant(settings, consent=False)
     session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
@@ -191,7 +194,7 @@ async def test_opted_out_patient_keeps_only_clinical_events(
 
 
 async def test_export_streams_json_lines_for_admins_only(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     t = await tenant(settings)
     other = await tenant(settings)
@@ -217,7 +220,7 @@ async def test_export_streams_json_lines_for_admins_only(
 
 @pytest.mark.parametrize("kind", ["rep.metrics", "video.watch"])  # rolled up, and bulk
 async def test_a_missing_partition_fails_loudly_and_nothing_is_acknowledged(
-    client: TestClient, settings: Settings, kind: str
+    client: Client, settings: Settings, kind: str
 ) -> None:
     t = await tenant(settings)
     session, exercise = str(uuid.uuid4()), str(uuid.uuid4())
@@ -249,7 +252,7 @@ async def test_a_missing_partition_fails_loudly_and_nothing_is_acknowledged(
 
 
 async def test_a_full_ingest_queue_tells_clients_to_slow_down(
-    settings: Settings, client: TestClient
+    settings: Settings, client: Client
 ) -> None:
     t = await tenant(settings)
     name = f"tiny-{uuid.uuid4().hex[:6]}"
@@ -277,7 +280,7 @@ async def test_a_full_ingest_queue_tells_clients_to_slow_down(
 
 @pytest.mark.slow
 async def test_kill_9_of_the_ingest_actor_loses_no_acknowledged_event(
-    client: TestClient, settings: Settings
+    client: Client, settings: Settings
 ) -> None:
     t = await tenant(settings)
     exercise = str(uuid.uuid4())

@@ -83,7 +83,7 @@ async def test_kill_9_and_dropped_sockets_lose_no_acknowledged_event(
     os.kill(pid, signal.SIGKILL)
     for client in clients[::5]:  # and some devices drop their connection mid-batch
         if client._ws is not None:  # noqa: SLF001
-            client._ws.transport.abort()  # type: ignore[attr-defined]  # noqa: SLF001
+            client._ws.transport.abort()  # noqa: SLF001
     await asyncio.wait_for(asyncio.gather(*streams), 120)
     for client in clients:
         assert not client.unacknowledged

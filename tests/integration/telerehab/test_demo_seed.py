@@ -36,9 +36,9 @@ async def test_demo_patients_get_a_plan_the_sessions_can_run(client: Client) -> 
         by_patient = {a["patient_id"]: a for a in demo["plan_assignments"]}
         assert set(by_patient) == {p["id"] for p in demo["patients"]}
         org = uuid.UUID(demo["organization_id"])
-        async with db.tenant(org) as conn:
+        async with db.tenant(org):
             for given in by_patient.values():
-                assigned = await load_assigned_plan(conn, uuid.UUID(given["id"]))
+                assigned = await load_assigned_plan(uuid.UUID(given["id"]))
                 assert assigned.assignment.status.value == "active"
                 assert assigned.session_count == 2
                 for index in range(assigned.session_count):

@@ -103,7 +103,7 @@ async def test_the_session_repository_is_idempotent_per_live_session(
     live_session = uuid.uuid4()
     now = datetime.now(UTC)
     async with db.tenant(clinic.org_id) as conn:
-        assigned = await load_assigned_plan(conn, uuid.UUID(given["id"]))
+        assigned = await load_assigned_plan(uuid.UUID(given["id"]))
         prescribed = assigned.exercises(0)
         assert [p.name for p in prescribed] == ["Squat", "Heel raise"]
         assert all(p.kinematics is not None for p in prescribed)

@@ -6,6 +6,7 @@ import logging
 import stat
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -18,11 +19,11 @@ ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
 USER, SESSION = uuid.uuid4(), uuid.uuid4()
 
 
-def _principal(**changes: object) -> Principal:
-    fields: dict[str, object] = {
+def _principal(**changes: Any) -> Principal:
+    fields: dict[str, Any] = {
         "user_id": USER, "org_id": ORG, "role": Role.SPECIALIST, "session_id": SESSION,
     }  # fmt: skip
-    return Principal(**{**fields, **changes})  # type: ignore[arg-type]
+    return Principal(**{**fields, **changes})
 
 
 def test_a_membership_revocation_ends_that_member_in_that_organization_only() -> None:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from actors.calendar._live import delta_json, parse_delta
 from actors.calendar._state import (
     CalendarState,
     DeltaBuilder,
@@ -20,6 +19,7 @@ from actors.calendar._state import (
     apply_delta,
 )
 from actors.calendar._store import decode_hold, decode_slots, encode_hold, encode_slots
+from actors.calendar._wire import delta_json, parse_delta
 from pipelines.availability import (
     AssignmentStrategy,
     Calendar,

@@ -15,6 +15,7 @@ from actors.calendar import messages as m
 from actors.calendar._state import Hold, HoldStatus
 from pipelines.availability import Slot
 from storage.audit import AuditActor
+from storage.events import StreamPosition
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ID = uuid.UUID(int=7)
@@ -33,7 +34,7 @@ SAMPLES = [
     m.BookSeries(ID, CALLER, AuditActor(ID, "admin", "r"), ID, (m.Span(ID, NOW, NOW),), 7),
     m.ChangeStatus(ID, CALLER, AuditActor(ID, "admin", "r"), ID, "cancel", None, "other", "n"),
     m.Failure(409, "slot_unavailable", "taken", {"conflicts": [{"reason": "held"}]}),
-    m.SlotsView(ID, "UTC", ("1-1", "e"), [Slot(NOW, NOW, (ID,))]),
+    m.SlotsView(ID, "UTC", StreamPosition("1-1", "e"), [Slot(NOW, NOW, (ID,))]),
     m.HoldGranted(HOLD, ID),
     m.Written((), (), ID),
     m.Released(ID),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from pipelines.pose import EXERCISES
 from pipelines.pose._angles import AngleMeasure, angle_between, inclination
@@ -15,7 +16,9 @@ from pipelines.pose._form import trunk_lean
 from pipelines.pose._view import shoulder_torso_ratio
 
 
-def reference_angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def reference_angle(
+    u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     u, v = np.broadcast_arrays(u, v)
     dot = np.sum(u * v, axis=-1)
     if u.shape[-1] == 2:
@@ -35,8 +38,10 @@ class ReferenceOneEuro:
         self.x, self.dx = np.zeros(channels), np.zeros(channels)
         self.t, self.live = np.zeros(channels), np.zeros(channels, dtype=bool)
 
-    def step(self, t_ms: float, x: np.ndarray) -> np.ndarray:
-        def alpha(te: np.ndarray, cutoff: np.ndarray | float) -> np.ndarray:
+    def step(self, t_ms: float, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        def alpha(
+            te: npt.NDArray[np.float64], cutoff: npt.NDArray[np.float64] | float
+        ) -> npt.NDArray[np.float64]:
             return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * cutoff * te))
 
         valid = np.isfinite(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from pipelines.pose import OneEuroFilter, OneEuroParams
@@ -10,15 +11,19 @@ from pipelines.pose import OneEuroFilter, OneEuroParams
 FPS = 30.0
 
 
-def times(seconds: float) -> np.ndarray:
+def times(seconds: float) -> npt.NDArray[np.float64]:
     return np.arange(0.0, seconds * 1000.0, 1000.0 / FPS)
 
 
-def run(signal: np.ndarray, t: np.ndarray, params: OneEuroParams | None = None) -> np.ndarray:
+def run(
+    signal: npt.NDArray[np.float64], t: npt.NDArray[np.float64], params: OneEuroParams | None = None
+) -> npt.NDArray[np.float64]:
     return OneEuroFilter(1, params).filter(t, signal[:, None])[:, 0]
 
 
-def settle_ms(out: np.ndarray, t: np.ndarray, step_at: float, level: float) -> float:
+def settle_ms(
+    out: npt.NDArray[np.float64], t: npt.NDArray[np.float64], step_at: float, level: float
+) -> float:
     reached = t[(t >= step_at) & (out >= level)]
     return float(reached[0] - step_at)
 

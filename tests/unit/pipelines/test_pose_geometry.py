@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from pipelines.pose import Landmark, joint_angles
 from pipelines.pose._angles import image_points, inclination
 from pipelines.pose._form import frontal_plane, knee_valgus, trunk_lean
-from pipelines.pose._kinematics import Side
 from pipelines.pose._view import shoulder_torso_ratio
+from pipelines.pose._vocabulary import Side
 
 HIP, KNEE, ANKLE = Landmark.LEFT_HIP, Landmark.LEFT_KNEE, Landmark.LEFT_ANKLE
 TRIPLE = np.array([[HIP, KNEE, ANKLE]], dtype=np.intp)
 
 
-def frame(points: dict[int, tuple[float, ...]], dims: int = 2) -> np.ndarray:
+def frame(points: dict[int, tuple[float, ...]], dims: int = 2) -> npt.NDArray[np.float64]:
     out = np.zeros((1, 33, dims))
     for index, xyz in points.items():
         out[0, index] = xyz
@@ -65,7 +66,7 @@ def test_inclination_from_vertical_in_image_and_world_axes() -> None:
     assert inclination(np.array([[0.0, -2.0, 2.0]]))[0] == pytest.approx(45.0)
 
 
-def torso(shoulder_dx: float, lean_deg: float = 0.0) -> np.ndarray:
+def torso(shoulder_dx: float, lean_deg: float = 0.0) -> npt.NDArray[np.float64]:
     """Image points of a torso 0.5 tall; shoulders +-shoulder_dx apart from the midline."""
     lean = np.radians(lean_deg)
     top = np.array([0.5 + 0.5 * np.sin(lean), 0.5 - 0.5 * np.cos(lean)])
@@ -98,10 +99,10 @@ def test_view_ratio_tells_front_from_side() -> None:
     assert np.isnan(shoulder_torso_ratio(torso(0.18), np.zeros((1, 33), dtype=bool))[0])
 
 
-def legs(knee_shift: float, dims: int = 2) -> np.ndarray:
+def legs(knee_shift: float, dims: int = 2) -> npt.NDArray[np.float64]:
     """Front view, person facing the camera (their left on image right); the left knee moves
     ``knee_shift`` towards the midline."""
-    pts = {
+    pts: dict[int, tuple[float, ...]] = {
         Landmark.LEFT_HIP: (0.6, 0.5),
         Landmark.RIGHT_HIP: (0.4, 0.5),
         Landmark.LEFT_KNEE: (0.6 - knee_shift, 0.7),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from pipelines.pose import Direction, RepCounter, RepPhase, RepRules, TempoVerdict
@@ -21,7 +22,9 @@ SHOULDER = RepRules(
 )
 
 
-def curve(*keys: tuple[float, float], fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+def curve(
+    *keys: tuple[float, float], fps: float = 30.0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Piecewise-linear angle through (seconds from the previous key, angle) keyframes."""
     key_t = np.cumsum([k[0] for k in keys]) * 1000.0
     key_a = [k[1] for k in keys]
@@ -29,7 +32,9 @@ def curve(*keys: tuple[float, float], fps: float = 30.0) -> tuple[np.ndarray, np
     return t, np.interp(t, key_t, key_a)
 
 
-def count(rules: RepRules, t: np.ndarray, angle: np.ndarray) -> tuple[RepCounter, list[Rep]]:
+def count(
+    rules: RepRules, t: npt.NDArray[np.float64], angle: npt.NDArray[np.float64]
+) -> tuple[RepCounter, list[Rep]]:
     counter = RepCounter(rules)
     reps = [r for ti, a in zip(t, angle, strict=True) if (r := counter.step(ti, a)) is not None]
     return counter, reps
@@ -136,7 +141,7 @@ def test_abandon_drops_the_rep_in_progress_but_keeps_the_count() -> None:
     middle = int(np.argmin(np.abs(t - 5500.0)))  # second rep, at the bottom
     for ti, a in zip(t[:middle], angle[:middle], strict=True):
         counter.step(ti, a)
-    assert counter.count == 1 and counter.phase is RepPhase.TURN
+    assert (counter.count, counter.phase) == (1, RepPhase.TURN)  # no narrowing: step() moves it
     counter.abandon()
     for ti, a in zip(t[middle:], angle[middle:], strict=True):
         counter.step(ti, a)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from pipelines.pose import (
@@ -137,7 +138,7 @@ def test_occlusions_give_one_lost_ok_pair_each_and_lose_no_rep() -> None:
     assert tracker.reps == 5
 
 
-def hide_driving(synthetic: SyntheticSet, slug: str, mask: np.ndarray) -> SyntheticSet:
+def hide_driving(synthetic: SyntheticSet, slug: str, mask: npt.NDArray[np.bool_]) -> SyntheticSet:
     landmarks = synthetic.landmarks.copy()
     triples = np.array(EXERCISES[slug].kinematics.driving.triples())
     for index in np.unique(triples):
@@ -183,7 +184,9 @@ def test_flickering_visibility_gives_a_single_lost_ok_pair() -> None:
     assert sum(isinstance(e, RepCounted) for e in events) == 3
 
 
-def bad_batches(t: np.ndarray, lm: np.ndarray, last_t: float) -> list[tuple[str, Any, Any, Any]]:
+def bad_batches(
+    t: npt.NDArray[np.float64], lm: npt.NDArray[np.float64], last_t: float
+) -> list[tuple[str, Any, Any, Any]]:
     nan = lm.copy()
     nan[1, 3, 0] = np.nan
     over = lm.copy()

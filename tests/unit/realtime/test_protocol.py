@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from realtime._connection import TokenBucket
-from realtime._hub import parse_entry
+from realtime._entries import parse_entry
 from realtime._protocol import OpError, frame_id, parse_binary, parse_text
+from storage.events import StreamPosition
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,8 @@ def _payload(offset: str, event_type: str) -> bytes:
 def test_an_entry_is_parsed_once_for_every_subscriber() -> None:
     entry = parse_entry(_payload("1700000000000-42", "appointment.booked"))
     assert entry is not None
-    assert (entry.offset, entry.seq, entry.epoch, entry.counter) == (
-        "1700000000000-42", 42, "e1", False,
+    assert (entry.position, entry.seq, entry.counter) == (
+        StreamPosition("1700000000000-42", "e1"), 42, False,
     )  # fmt: skip
     # A nested "type" in data does not make an event a counter.
     assert entry.frame.startswith(b'{"op":"event"')

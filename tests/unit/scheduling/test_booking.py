@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -50,7 +51,7 @@ def _calendar(
     )
 
 
-def _snap(calendar: Calendar, booked: list[BookedInterval] = ()) -> CalendarSnapshot:  # type: ignore[assignment]
+def _snap(calendar: Calendar, booked: Sequence[BookedInterval] = ()) -> CalendarSnapshot:
     return CalendarSnapshot(
         calendar=calendar,
         organization_id=uuid.uuid4(),

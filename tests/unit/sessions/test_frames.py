@@ -13,6 +13,7 @@ from skimage import data
 from actors.pose._frames import FrameQueue
 from actors.pose.messages import Frame
 from pipelines.frames import FrameError, PoseEstimator, decode_jpeg
+from storage.types import PatientSubject
 
 SHOULDERS, ELBOWS = (11, 12), (13, 14)
 
@@ -62,14 +63,15 @@ def test_a_full_frame_queue_drops_the_oldest_and_counts() -> None:
     async def scenario() -> None:
         queue = FrameQueue(3)
         sid = uuid.uuid4()
+        owner = PatientSubject(uuid.uuid4(), uuid.uuid4())
         for t in range(5):
-            queue.put(Frame(sid, sid, float(t), b""))
+            queue.put(Frame(sid, owner, float(t), b""))
         assert len(queue) == 3 and queue.dropped == 2 and queue.accepted == 5
         assert [(await queue.get()).t_ms for _ in range(3)] == [2.0, 3.0, 4.0]
         waiter = asyncio.ensure_future(queue.get())
         await asyncio.sleep(0)
         assert not waiter.done()
-        queue.put(Frame(sid, sid, 9.0, b""))
+        queue.put(Frame(sid, owner, 9.0, b""))
         assert (await waiter).t_ms == 9.0
 
     asyncio.run(scenario())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pipelines.session import (
     TRANSITIONS,
     GuideError,
+    GuideEvent,
     PauseReason,
     PlannedExercise,
     SessionGuide,
@@ -22,7 +25,7 @@ PLAN = SessionPlan(
 )
 
 
-def types(events: list) -> list[str]:  # type: ignore[type-arg]
+def types(events: list[GuideEvent]) -> list[str]:
     return [e.type for e in events]
 
 
@@ -106,7 +109,12 @@ def test_illegal_commands_are_refused_without_changing_anything() -> None:
     assert err.value.code == "illegal_transition"
     g.pause(1.0, PauseReason.USER)
     before = g.snapshot()
-    for call in (lambda: g.rep(2.0, 1.0, 1), lambda: g.skip(2.0), lambda: g.done(2.0)):
+    calls: list[Callable[[], object]] = [
+        lambda: g.rep(2.0, 1.0, 1),
+        lambda: g.skip(2.0),
+        lambda: g.done(2.0),
+    ]
+    for call in calls:
         with pytest.raises(GuideError):
             call()
     assert g.snapshot() == before

@@ -7,7 +7,14 @@ import orjson
 import pytest
 
 from pipelines.pose import EXERCISES, PoseInputError, SyntheticOptions, synthesize_set
-from pipelines.session import Action, GuideError, LiveSession, PlannedExercise, SessionPlan
+from pipelines.session import (
+    Action,
+    GuideError,
+    GuideEvent,
+    LiveSession,
+    PlannedExercise,
+    SessionPlan,
+)
 
 SQUAT = EXERCISES["squat"].kinematics.to_dict()
 PLAN = SessionPlan(
@@ -19,8 +26,10 @@ PLAN = SessionPlan(
 SET = synthesize_set("squat", SyntheticOptions(reps=5, aspect_ratio=16 / 9, noise_deg=1.0), 7)
 
 
-def feed_all(live: LiveSession, start: int = 0, stop: int | None = None, batch: int = 3) -> list:  # type: ignore[type-arg]
-    events = []
+def feed_all(
+    live: LiveSession, start: int = 0, stop: int | None = None, batch: int = 3
+) -> list[GuideEvent]:
+    events: list[GuideEvent] = []
     stop = len(SET.t_ms) if stop is None else stop
     for i in range(start, stop, batch):
         j = min(i + batch, stop)

@@ -3,7 +3,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from pipelines.telemetry import MAX_EVENTS_PER_BATCH, EventType, validate_batch
+import orjson
+import pytest
+
+from pipelines.telemetry import (
+    MAX_EVENTS_PER_BATCH,
+    EventType,
+    MalformedBatch,
+    decode_batch,
+    validate_batch,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -204,3 +213,31 @@ def test_an_int_time_outside_the_window_is_rejected_as_before() -> None:
     _, rejected = validate_batch([rep(t=too_old), rep(t=absurd)], NOW)
     assert [r.code for r in rejected] == ["t_out_of_range", "t_out_of_range"]
     assert rejected[1].message == "t is not a plausible time"
+
+
+def test_a_rest_body_and_a_websocket_frame_decode_into_the_same_rows() -> None:
+    events = [rep(), rep(type="nope")]
+    body = orjson.dumps({"events": events})
+    frame = orjson.dumps({"id": 7, "op": "telemetry", "events": events})
+    assert decode_batch(body, NOW) == decode_batch(frame, NOW) == validate_batch(events, NOW)
+    rows, rejected = decode_batch(frame, NOW)
+    assert [r.event_id for r in rows] == [events[0]["id"]]
+    assert [r.code for r in rejected] == ["unknown_type"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{", "bad_request"),
+        (b"\xff", "bad_request"),
+        (b"[]", "validation_failed"),
+        (b'{"events": {}}', "validation_failed"),
+        (b'{"op": "telemetry"}', "validation_failed"),
+    ],
+)
+def test_a_batch_that_is_not_an_object_with_an_events_array_is_refused_whole(
+    body: bytes, code: str
+) -> None:
+    with pytest.raises(MalformedBatch) as refused:
+        decode_batch(body, NOW)
+    assert refused.value.code == code

@@ -6,26 +6,30 @@ slot changes, and only then does the request answer.
 Appointments are not here: every write that moves, frees or takes time is made by the owning
 shard itself (server/scheduling/appointments.py), so the shard is never behind Postgres and
 there is no reload timer. Called from the scheduling unit of work with the events it
-published; the events say what changed (*.updated / *.deleted carry the entity id)."""
+published; the events say what changed (*.updated / *.deleted carry the entity id). It lives in
+the scheduling package, its only caller, so scheduling never imports server.live (which builds
+on scheduling)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from server.resources import DB_KEY
 from server.services import CALENDARS_KEY
+from storage.scheduling import calendars_of_service, calendars_of_specialist
 
 log = logging.getLogger("cadence.live")
 NOTIFY_TIMEOUT_S = 5.0
-_BY_ENTITY = {
-    "specialist": "SELECT calendar_id FROM calendar_specialists WHERE specialist_id = $1",
-    "service": "SELECT id FROM calendars WHERE service_id = $1",
+# The calendars whose rules an edit of another entity changes.
+_BY_ENTITY: dict[str, Callable[[uuid.UUID], Awaitable[list[uuid.UUID]]]] = {
+    "specialist": calendars_of_specialist,
+    "service": calendars_of_service,
 }
 
 
@@ -49,10 +53,9 @@ async def after_commit(
     try:
         async with asyncio.timeout(NOTIFY_TIMEOUT_S):
             if lookups:
-                async with request.app[DB_KEY].tenant(org_id) as conn:
+                async with request.app[DB_KEY].tenant(org_id):
                     for entity, entity_id in dict.fromkeys(lookups):
-                        rows = await conn.fetch(_BY_ENTITY[entity], entity_id)
-                        rules.update(r[0] for r in rows)
+                        rules.update(await _BY_ENTITY[entity](entity_id))
             if rules:
                 await commands.rules_changed(rules)
     except Exception as exc:
