@@ -20,7 +20,7 @@ from realtime._contracts import (
     VerbatimHandler,
 )
 from realtime._gateway import Gateway
-from realtime._protocol import CloseCode, Limits, OpError
+from realtime._protocol import CloseCode, Limits, OpError, nul_error, nul_path
 
 __all__ = [
     "Authenticator",
@@ -37,4 +37,6 @@ __all__ = [
     "Submitter",
     "Verbatim",
     "VerbatimHandler",
+    "nul_error",
+    "nul_path",
 ]

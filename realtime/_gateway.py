@@ -258,7 +258,7 @@ class Gateway:
         except OpError as exc:
             self._observer.frames("in", "malformed")
             await _settled(conn)
-            conn.push(proto.error(None, exc.code, exc.message))
+            conn.push(proto.error(None, exc.code, exc.message, exc.details))
             return
         await self._dispatch(conn, frame, data, binary=binary)
 

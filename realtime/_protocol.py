@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from storage.errors import DomainError
+from storage.errors import DomainError, Invalid
 from storage.events import StreamPosition
 
 MAX_ID_LEN = 64
@@ -87,21 +87,40 @@ def parse_text(data: bytes | str) -> dict[str, Any]:
         raise OpError("bad_request", "frame must be a JSON object")
     if not isinstance(frame.get("op"), str):
         raise OpError("bad_request", "frame needs a string 'op'")
-    if b"\\u0000" in (data if isinstance(data, bytes) else data.encode()) and _has_nul(frame):
-        # PostgreSQL's text cannot hold NUL: refused here, not as a failure deep in an op.
-        raise OpError("validation_failed", "text must not contain NUL (\\u0000) characters")
+    if b"\\u0000" in (data if isinstance(data, bytes) else data.encode()):
+        where = nul_path(frame)
+        if where is not None:
+            # PostgreSQL's text cannot hold NUL: refused here, not as a failure deep in an op.
+            raise nul_error(where)
     return frame
 
 
-def _has_nul(value: Any) -> bool:
-    """A NUL character in any string or key of a decoded JSON value."""
+def nul_path(value: Any, path: str = "$") -> str | None:
+    """Where a NUL character sits in a decoded JSON value (in a string or a key), if anywhere:
+    the field path both edges (REST bodies, WebSocket frames) name in their 422."""
     if isinstance(value, str):
-        return "\x00" in value
+        return path if "\x00" in value else None
     if isinstance(value, dict):
-        return any("\x00" in k or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            where = f"{path}.{key}" if path != "$" else str(key)
+            if "\x00" in key:
+                return where.replace("\x00", "\\u0000")
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
+def nul_error(where: str) -> DomainError:
+    return Invalid(
+        {where: "must not contain NUL (\\u0000) characters"},
+        "text must not contain NUL characters",
+    )
 
 
 def parse_binary(data: bytes) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
+from realtime import nul_error, nul_path
 from server.errors import ApiError, validation_failed
 from server.logs import request_id_var
 from server.web.params import MUST_BE_INSTANT, MUST_BE_UUID, REQUIRED
@@ -122,37 +123,6 @@ def _kit_message(error: ValidationError) -> str | None:
 
 
 _NUL_ESCAPE = b"\\u0000"
-
-
-def nul_path(value: Any, path: str = "$") -> str | None:
-    """Where a NUL character sits in a decoded JSON value (in a string or a key), if anywhere.
-
-    PostgreSQL's text cannot hold NUL, so such a value would fail deep inside a handler."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path != "$" else str(key)
-            if "\x00" in key:
-                return where.replace("\x00", "\\u0000")
-            found = nul_path(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = nul_path(item, f"{path}.{index}")
-            if found is not None:
-                return found
-    return None
-
-
-def nul_error(where: str) -> ApiError:
-    return ApiError(
-        422,
-        "validation_failed",
-        "text must not contain NUL characters",
-        {"fields": {where: "must not contain NUL (\\u0000) characters"}},
-    )
 
 
 def reject_nul_body(raw: bytes) -> None:

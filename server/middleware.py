@@ -12,9 +12,10 @@ from typing import Protocol
 
 from aiohttp import web
 
+from realtime import nul_error
 from server import metrics
 from server.errors import DEFAULT_CODES, ApiError, envelope, render
-from server.http import nul_error, reject_nul_body
+from server.http import reject_nul_body
 from server.logs import request_id_var
 from server.routing import PUBLIC_RATE, Access, RateLimit, endpoint_of
 from storage.errors import DomainError

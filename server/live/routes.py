@@ -25,6 +25,7 @@ from server.scheduling._web import appointment_event_data, publish
 from server.scheduling.appointments import render_appointment
 from server.scheduling.schemas import APPOINTMENT_RESPONSE, INSTANT, SLOTS_RESPONSE, UUID
 from server.services import CALENDARS_KEY
+from server.web.idempotency import idempotency_key
 from storage.audit import AuditActor
 from storage.scheduling import BOOKED_EVENT, Appointment
 from storage.telerehab import patient_exists
@@ -38,8 +39,6 @@ BOOKERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT)
 PUBLIC_SLOTS = public(RateLimit(limit=300, window_s=10))
 PUBLIC_HOLDS = public(RateLimit(limit=60, window_s=10))
 PUBLIC_BOOKINGS = public(RateLimit(limit=20, window_s=60))
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
 HOLD_BODY: dict[str, Any] = {
     "type": "object",
     "required": ["calendar_id", "start"],
@@ -106,13 +105,6 @@ def _path_uuid(request: web.Request, what: str) -> uuid.UUID:
         raise not_found(what) from None
 
 
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 1 <= len(key) <= 200:
-        raise validation_failed({IDEMPOTENCY_HEADER: "must be 1..200 characters"})
-    return key
-
-
 def _public_actor(request: web.Request) -> AuditActor:
     return AuditActor(user_id=None, role="public", request_id=request_id_var.get() or None)
 
@@ -157,7 +149,7 @@ async def create_hold(request: web.Request) -> web.Response:
     call = _commands(request).hold(
         caller, uuid.UUID(body["calendar_id"]), shared.instant(body["start"], "start"),
         shared.optional_uuid(body.get("specialist_id"), "specialist_id"),
-        _idempotency_key(request),
+        idempotency_key(request),
     )  # fmt: skip
     granted = await shared.settled(call, m.HoldGranted)
     return json_response(shared.render_hold(granted.hold, granted.replaced), status=201)
@@ -191,7 +183,7 @@ async def create_public_hold(request: web.Request) -> web.Response:
     call = _commands(request).hold(
         anonymous(token), calendar_id, shared.instant(body["start"], "start"),
         shared.optional_uuid(body.get("specialist_id"), "specialist_id"),
-        _idempotency_key(request),
+        idempotency_key(request),
     )  # fmt: skip
     granted = await shared.settled(call, m.HoldGranted)
     rendered = shared.render_hold(granted.hold, granted.replaced)

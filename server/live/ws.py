@@ -13,14 +13,10 @@ from typing import Any
 from actors.calendar import CalendarCommands, anonymous, caller_of
 from actors.calendar import messages as m
 from realtime import ConnectionContext, OpError
-from server.errors import ApiError
 from server.live import shared
 from server.live.quota import AnonymousHolds
+from server.web.idempotency import key_of
 from server.web.params import uuid_value
-
-
-def _error(exc: ApiError) -> OpError:
-    return OpError(exc.code, exc.message, exc.details or None)
 
 
 def _uuid(frame: dict[str, Any], name: str, required: bool = True) -> uuid.UUID | None:
@@ -53,23 +49,18 @@ class HoldOps:
         assert calendar_id is not None
         specialist_id = _uuid(frame, "specialist_id", required=False)
         token = None
-        try:
-            start = shared.instant(frame.get("start"), "start")
-            if ctx.principal is None:
-                # Each fresh token is a new booker: without these limits one socket can take
-                # every slot of a public calendar in a second.
-                await self._anonymous.admit(ctx.remote, calendar_id, ctx.id)
-                token = _token(frame) or shared.new_hold_token()
-                caller = anonymous(token)
-            else:
-                caller = caller_of(ctx.principal)
-            key = frame.get("idempotency_key")
-            call = self._facade().hold(
-                caller, calendar_id, start, specialist_id, key if isinstance(key, str) else None
-            )
-            granted = await shared.settled(call, m.HoldGranted)
-        except ApiError as exc:
-            raise _error(exc) from None
+        start = shared.instant(frame.get("start"), "start")
+        if ctx.principal is None:
+            # Each fresh token is a new booker: without these limits one socket can take
+            # every slot of a public calendar in a second.
+            await self._anonymous.admit(ctx.remote, calendar_id, ctx.id)
+            token = _token(frame) or shared.new_hold_token()
+            caller = anonymous(token)
+        else:
+            caller = caller_of(ctx.principal)
+        key = key_of(frame.get("idempotency_key"), "idempotency_key")
+        call = self._facade().hold(caller, calendar_id, start, specialist_id, key)
+        granted = await shared.settled(call, m.HoldGranted)
         result = shared.render_hold(granted.hold, granted.replaced)
         if token is None:
             return result
@@ -88,10 +79,7 @@ class HoldOps:
             caller = anonymous(token)
         else:
             caller = caller_of(ctx.principal)
-        try:
-            await shared.settled(self._facade().release(caller, hold_id), m.Released)
-        except ApiError as exc:
-            raise _error(exc) from None
+        await shared.settled(self._facade().release(caller, hold_id), m.Released)
         if ctx.principal is None:
             await self._anonymous.released(ctx.id, str(hold_id))
         return {"hold_id": str(hold_id)}

@@ -37,7 +37,6 @@ from actors.pose import SessionCommands
 from actors.pose.messages import Outcome
 from pipelines.session import Action
 from realtime import ConnectionContext, OpError, OpHandler
-from server.errors import ApiError
 from server.sessions._calls import refusals, settled
 from storage.types import PatientSubject
 
@@ -94,10 +93,7 @@ def _header(
 
 
 async def _call(call: Awaitable[Outcome]) -> Outcome:
-    try:
-        return await settled(call)
-    except ApiError as exc:
-        raise OpError(exc.code, exc.message) from None
+    return await settled(call)  # a refusal is a DomainError: the gateway renders its details
 
 
 class SessionOps:
@@ -156,13 +152,8 @@ class SessionOps:
         aspect: float | None,
     ) -> Awaitable[dict[str, Any]]:
         # Queued for the worker on return; the gateway submits the next frames meanwhile.
-        try:
-            with refusals():
-                pending = await self._commands().feed(
-                    session_id, owner, t_ms, landmarks, aspect=aspect
-                )
-        except ApiError as exc:
-            raise OpError(exc.code, exc.message) from None
+        with refusals():
+            pending = await self._commands().feed(session_id, owner, t_ms, landmarks, aspect=aspect)
         return self._fed(session_id, pending)
 
     async def _fed(self, session_id: uuid.UUID, pending: Awaitable[Outcome]) -> dict[str, Any]:

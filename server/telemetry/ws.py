@@ -12,7 +12,6 @@ from typing import Any
 
 from actors.telemetry import TelemetryCommands
 from realtime import ConnectionContext, OpError
-from server.errors import ApiError
 from server.telemetry.routes import SUBMITTERS, submit
 
 
@@ -32,8 +31,5 @@ class TelemetryOp:
         # rather than being kept alive (and aged through the garbage collector's generations)
         # until the batch is acknowledged: the actor reads `raw`.
         frame.pop("events", None)
-        try:
-            result = await submit(self._commands(), who, raw)
-        except ApiError as exc:
-            raise OpError(exc.code, exc.message, exc.details or None) from None
+        result = await submit(self._commands(), who, raw)
         return result.as_dict()

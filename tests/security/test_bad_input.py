@@ -99,15 +99,20 @@ async def test_a_websocket_frame_with_a_nul_gets_an_error_frame(
     ws = await client.ws_connect("/v1/ws", headers={"Authorization": f"Bearer {token}"})
     try:
         frames = [
-            {"id": 1, "op": "subscribe", "channel": "calendar:\x00"},
-            {"id": 2, "op": "hold", "calendar_id": str(uuid.uuid4()), "start": "2030-01-01\x00"},
-            {"id": 3, "op": "ping", "x\x00": 1},
+            ({"id": 1, "op": "subscribe", "channel": "calendar:\x00"}, "channel"),
+            (
+                {"id": 2, "op": "hold", "calendar_id": str(uuid.uuid4()), "start": "2030\x00"},
+                "start",
+            ),
+            ({"id": 3, "op": "ping", "x\x00": 1}, "x\\u0000"),
         ]
-        for frame in frames:
+        for frame, field in frames:
             await ws.send_json(frame)
             reply = await ws.receive_json(timeout=10)
             assert reply["op"] == "error", reply
             assert reply["error"]["code"] == "validation_failed", reply
+            # The field REST names for the same value (server/http.py, same function).
+            assert list(reply["error"]["details"]["fields"]) == [field], reply
         await ws.send_json({"id": 4, "op": "ping"})  # the connection lives on
         assert (await ws.receive_json(timeout=10))["op"] == "ok"
     finally:
