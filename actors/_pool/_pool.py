@@ -180,6 +180,7 @@ class ActorPool:
         call_timeout_s: float = 5.0,
         retry_window_s: float = 8.0,
         retry_pause_s: float = 0.2,
+        start_window_s: float = 30.0,
         max_concurrency: int = 64,
         max_pending: int = 20_000,
         direct: bool = True,
@@ -192,6 +193,7 @@ class ActorPool:
         self.call_timeout_s = call_timeout_s
         self.retry_window_s = retry_window_s
         self.retry_pause_s = retry_pause_s
+        self.start_window_s = start_window_s
         self.max_concurrency = max_concurrency
         self.max_pending = max_pending
         self.direct = direct
@@ -218,9 +220,10 @@ class ActorPool:
         self._shards = [_Shard(self, i, h) for i, h in enumerate(handles)]
         for shard in self._shards:
             shard.task = asyncio.create_task(shard.run(), name=f"{self.name}-{shard.index}")
-        # Wait until every actor has finished rebuilding (its constructor ran); a restart or a
-        # busy machine may make the first probe fail, so probe again within the retry window.
-        deadline = time.monotonic() + self.retry_window_s
+        # Wait until every actor has finished rebuilding (its constructor ran). A first start
+        # spawns worker processes that import their libraries (MediaPipe for pose): seconds on
+        # a busy machine, so it has its own, longer window than a restart's retry window.
+        deadline = time.monotonic() + self.start_window_s
         for shard in self._shards:
             while True:
                 try:
