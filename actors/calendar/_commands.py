@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import time
 import uuid
-from collections.abc import Iterable
 from datetime import date, datetime
 
 import asyncpg
@@ -36,8 +34,6 @@ from storage.db import TenantPool
 from storage.keys import KeySpace
 from storage.scheduling import calendar_owner
 from storage.types import Principal, Role
-
-log = logging.getLogger("cadence.calendar")
 
 CALENDARS_LOADED = Gauge("cadence_calendars_loaded", "Calendars loaded in calendar shards")
 LIVE_HOLDS = Gauge("cadence_live_holds", "Live holds in calendar shards")
@@ -194,25 +190,14 @@ class CalendarCommands:
         return _outcome(type(request).__name__, result)
 
     async def edit_rules(self, request: m.RuleEdit) -> m.Result:
-        """A rule edit (hours, overrides, calendar settings and members): the organization's
-        shard writes it and applies it to its loaded calendars before answering (m.RuleEdit).
-        An edit that sets values is retried across a shard restart (applied twice, it leaves
-        the same rules); a deletion is not (a second one would answer 404)."""
-        retry = not isinstance(request, m.DeleteOverride | m.DeleteCalendar)
+        """A rule edit (hours, overrides, specialists' profiles, services, calendar settings and
+        members): the organization's shard writes it and applies it to its loaded calendars
+        before answering (m.RuleEdit). An edit that sets values is retried across a shard
+        restart (applied twice, it leaves the same rules); a deletion is not (a second one
+        would answer 404)."""
+        retry = not isinstance(request, m.DELETIONS)
         result: m.Result = await self._pool.call(request.organization_id, request, idempotent=retry)
         return _outcome(type(request).__name__, result)
-
-    async def rules_changed(self, calendar_ids: Iterable[uuid.UUID]) -> None:
-        """The rules of these calendars changed outside the shards (a service edit, a
-        specialist's profile): each owning shard reloads them and publishes the difference
-        before the caller answers. A failure is logged: the edit is committed, and the shard
-        will not show stale rules past its next load (it reloads a calendar it fails to
-        refresh)."""
-        ids = list(dict.fromkeys(calendar_ids))
-        outcomes = await asyncio.gather(*(self._call(m.RefreshRequest(c, True)) for c in ids))
-        for outcome in outcomes:
-            if isinstance(outcome, m.Failure) and outcome.status != 404:
-                log.warning("calendar rules reload failed", extra={"error": outcome.code})
 
     # --- metrics ---------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from actors._pool.sharding import shard_of
 from actors.calendar import messages as m
 from actors.calendar._book import book_hold, interval_of
 from actors.calendar._live import LiveCalendar, load_calendar, org_of
-from actors.calendar._rules import edit_rules, touches
+from actors.calendar._rules import edit_rules
 from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar._store import HoldStore, encode_slots
 from actors.calendar._writes import failure_of, held_conflicts, moved, spans_of, write
@@ -110,7 +110,8 @@ class CalendarShard(RebuildingActor):
         self._loading: dict[uuid.UUID, asyncio.Task[LiveCalendar]] = {}
         self._ended: OrderedDict[uuid.UUID, Hold] = OrderedDict()
         self._expiring: set[uuid.UUID] = set()
-        # "reloads": calendars re-read from Postgres after a rule edit or a refused booking.
+        # "reloads": calendars re-read from Postgres after the database refused a booking (rule
+        # edits are the shard's own: it applies what it committed, it never re-reads).
         self.stats_: dict[str, int] = {
             "expired": 0, "granted": 0, "published": 0, "batches": 0, "reloads": 0,
         }  # fmt: skip
@@ -282,15 +283,6 @@ class CalendarShard(RebuildingActor):
             delta = DeltaBuilder()
             live.state.advance(now, delta)
             ended = self._expire_due(live, now, delta)
-            if any(isinstance(r, m.RefreshRequest) for r in requests):
-                rules = any(isinstance(r, m.RefreshRequest) and r.rules for r in requests)
-                live.state.foreign = self._foreign_of(live)  # membership may have changed
-                live.stale = True  # until the reload succeeds: housekeeping retries it
-                await live.reload(await self._db(), now, delta, rules=rules)
-                self.stats_["reloads"] += 1
-            for i, r in enumerate(requests):
-                if isinstance(r, m.RefreshRequest):
-                    out[i] = m.Refreshed(calendar_id)
             await self._writes(live, requests, out, now, delta)
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
@@ -315,18 +307,16 @@ class CalendarShard(RebuildingActor):
         async with self._lock(org_id):
             now = _now()
             loaded = self._orgs.get(org_id, {})
-            hit = [c for c in loaded.values() if touches(r, c.calendar_id, c.members)]
             try:
                 async with pool.tenant(org_id, acquire_timeout=5) as conn:
-                    edited, snaps = await edit_rules(conn, r, [c.calendar_id for c in hit], now)
+                    edited, snaps = await edit_rules(conn, r, set(loaded), now)
             except Exception as exc:
                 return failure_of(exc)
-            for live in hit:
-                if isinstance(r, m.DeleteCalendar):
-                    self._forget(live, now)
-                    continue
-                snap = snaps.get(live.calendar_id)
-                if snap is None:
+            if isinstance(r, m.DeleteCalendar) and r.calendar_id in loaded:
+                self._forget(loaded[r.calendar_id], now)
+            for calendar_id, snap in snaps.items():
+                live = loaded.get(calendar_id)
+                if live is None:  # dropped meanwhile (found deleted): nothing to apply
                     continue
                 delta = DeltaBuilder()
                 live.state.foreign = self._foreign_of(live)  # membership may have changed

@@ -116,17 +116,6 @@ class BookRequest:
 
 @compact
 @dataclass(frozen=True, slots=True)
-class RefreshRequest:
-    """The calendar's rules changed in the database outside the shard (a service edit, a
-    specialist's profile): reload them and publish the difference, before the edit is
-    acknowledged. Hours, overrides and calendar edits are the shard's own (RuleEdit)."""
-
-    calendar_id: uuid.UUID
-    rules: bool = False
-
-
-@compact
-@dataclass(frozen=True, slots=True)
 class Span:
     specialist_id: uuid.UUID
     start: datetime
@@ -188,11 +177,12 @@ class ChangeStatus:
 StaffWrite = RescheduleAppointment | BookSeries | ChangeStatus
 
 
-# Rule edits (hours, overrides, calendar settings and members). The organization's shard writes
-# each in its tenant transaction, reads the new rules of every calendar it has loaded that the
-# edit touches in that same transaction, and applies and publishes them before answering: no
-# calendar's slots lag the rules once the edit is acknowledged. Routed by organization: a
-# specialist's hours may touch any of its calendars, or none.
+# Rule edits (hours, overrides, specialists' profiles, services, calendar settings and members).
+# The organization's shard writes each in its tenant transaction, reads the new rules of every
+# calendar it has loaded that the edit touches in that same transaction, and applies and
+# publishes them before answering: no calendar's slots lag the rules once the edit is
+# acknowledged. Routed by organization: a specialist's hours may touch any of its calendars, or
+# none.
 
 
 @compact
@@ -252,12 +242,63 @@ class DeleteCalendar:
     calendar_id: uuid.UUID
 
 
-RuleEdit = SetWeeklyHours | SetOverride | DeleteOverride | EditCalendar | DeleteCalendar
-RULE_EDITS = (SetWeeklyHours, SetOverride, DeleteOverride, EditCalendar, DeleteCalendar)
+@compact
+@dataclass(frozen=True, slots=True)
+class EditSpecialist:
+    """Change a specialist's profile (validated column values: `active` and `timezone` shape
+    its calendars' slots) and, unless None, its specialties."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    specialist_id: uuid.UUID
+    values: Mapping[str, Any]
+    specialty_ids: tuple[uuid.UUID, ...] | None = None
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class DeleteSpecialist:
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    specialist_id: uuid.UUID
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class EditService:
+    """Change a service (validated column values: its duration, buffers and `active` shape the
+    slots of the calendars booking it)."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    service_id: uuid.UUID
+    values: Mapping[str, Any]
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class DeleteService:
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    service_id: uuid.UUID
+
+
+RuleEdit = (
+    SetWeeklyHours | SetOverride | DeleteOverride | EditSpecialist | DeleteSpecialist
+    | EditService | DeleteService | EditCalendar | DeleteCalendar
+)  # fmt: skip
+RULE_EDITS = (
+    SetWeeklyHours, SetOverride, DeleteOverride, EditSpecialist, DeleteSpecialist,
+    EditService, DeleteService, EditCalendar, DeleteCalendar,
+)  # fmt: skip
+# Deletions: applied twice, the second would answer 404 (so the pool does not retry them).
+DELETIONS = (DeleteOverride, DeleteSpecialist, DeleteService, DeleteCalendar)
 # Requests about one calendar (its shard serves them together in a batch).
-CalendarRequest = (
-    SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | RefreshRequest | StaffWrite
-)
+CalendarRequest = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | StaffWrite
 Request = CalendarRequest | RuleEdit
 
 
@@ -314,12 +355,6 @@ class Booked:
 
 @compact
 @dataclass(frozen=True, slots=True)
-class Refreshed:
-    calendar_id: uuid.UUID
-
-
-@compact
-@dataclass(frozen=True, slots=True)
 class RulesEdited:
     """A rule edit committed and applied: what it changed, as storage reads it (for the
     answer; None where nothing was or is left)."""
@@ -328,7 +363,7 @@ class RulesEdited:
     after: Any
 
 
-Result = SlotsView | HoldGranted | Written | Released | Booked | Refreshed | RulesEdited | Failure
+Result = SlotsView | HoldGranted | Written | Released | Booked | RulesEdited | Failure
 
 
 def not_found(what: str) -> Failure:

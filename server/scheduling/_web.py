@@ -21,7 +21,6 @@ from server.errors import ApiError
 from server.http import audit_actor, jsonable
 from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
-from server.scheduling.rules_reload import after_commit
 from server.web.db_errors import db_errors
 from server.web.paging import Page as _Page
 from server.web.paging import cursor_key, encode_cursor, page_of, page_response
@@ -122,8 +121,6 @@ async def unit_of_work(request: web.Request) -> AsyncIterator[Work]:
         yield work
     assert work is not None  # the body ran (a failure to begin raised above)
     await publish(request, work.events)
-    # Rule edits reach the shards before the answer (appointment writes are the shards' own).
-    await after_commit(request, work.org_id, work.events)
 
 
 async def publish(request: web.Request, events: Sequence[tuple[ChannelName, str, Any]]) -> None:

@@ -7,7 +7,6 @@ edit is acknowledged (actors/calendar/_rules.py)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,18 +20,18 @@ from actors.calendar import caller_of, slot_json
 from actors.calendar import messages as m
 from pipelines.availability import compute_slots
 from server.errors import not_found, validation_failed
-from server.http import iso, json_response, jsonable, path_id, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.middleware import principal
 from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling import schemas
-from server.scheduling._web import Work, publish, unit_of_work
+from server.scheduling._web import Work, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS, SLOT_READERS
-from server.scheduling.crud import Resource
+from server.scheduling.crud import Resource, rule_edit
 from server.scheduling.shards import instant_or_date, render_slots, settled
 from server.services import CALENDARS_KEY
 from storage import scheduling as store
-from storage.types import Channel, Role
+from storage.types import Role
 
 TAG = "scheduling: calendars"
 MAX_WINDOW = timedelta(days=62)
@@ -157,18 +156,6 @@ CALENDARS = Resource(
 )
 
 
-async def _edit(
-    request: web.Request, command: m.EditCalendar | m.DeleteCalendar, event: str
-) -> m.RulesEdited:
-    """The owning shard's answer to a calendar edit, then its event on the organization's
-    channel (published here, not by the unit of work: the shard already applied the edit, so
-    nothing is left to reload)."""
-    edited = await settled(request.app[CALENDARS_KEY].edit_rules(command), m.RulesEdited)
-    channel = Channel.org(command.organization_id).name
-    await publish(request, [(channel, event, jsonable({"id": command.calendar_id}))])
-    return edited
-
-
 async def patch_calendar(request: web.Request) -> web.Response:
     calendar_id = path_id(request, what="calendar")
     body = await read_json(request, schemas.CALENDAR_PATCH)
@@ -178,7 +165,7 @@ async def patch_calendar(request: web.Request) -> web.Response:
             work.org_id, caller_of(work.principal), work.actor, calendar_id, values,
             _members(body),
         )  # fmt: skip
-    edited = await _edit(request, command, "calendar.updated")
+    edited = await rule_edit(request, command, "calendar.updated", {"id": calendar_id})
     return json_response(render_calendar(edited.after))
 
 
@@ -186,7 +173,7 @@ async def delete_calendar(request: web.Request) -> web.Response:
     calendar_id = path_id(request, what="calendar")
     async with unit_of_work(request) as work:
         command = m.DeleteCalendar(work.org_id, caller_of(work.principal), work.actor, calendar_id)
-    await _edit(request, command, "calendar.deleted")
+    await rule_edit(request, command, "calendar.deleted", {"id": calendar_id})
     return web.Response(status=204)
 
 
@@ -258,13 +245,7 @@ async def _live_slots(request: web.Request) -> web.Response:
     return json_response(render_slots(await settled(call, m.SlotsView)))
 
 
-_EDITS = {"PATCH": patch_calendar, "DELETE": delete_calendar}
-ENDPOINTS = [
-    dataclasses.replace(e, handler=_EDITS[e.method])
-    if e.path == CALENDARS.path + "/{id}" and e.method in _EDITS
-    else e
-    for e in CALENDARS.endpoints()
-] + [
+ENDPOINTS = CALENDARS.endpoints(patch=patch_calendar, delete=delete_calendar) + [
     Endpoint(
         "GET",
         "/v1/calendars/{id}/slots",

@@ -1,6 +1,10 @@
 """The shape every catalog resource shares: list (paged), create, get, patch, delete, each
 audited, each publishing `<entity>.created|updated|deleted` on the organization's channel. The
-rows are read and written by storage/scheduling's catalog kit over the resource's table."""
+rows are read and written by storage/scheduling's catalog kit over the resource's table.
+
+A resource whose rows are rules of availability (services, specialists, calendars) takes its
+edits from the calendar shard owning the organization instead (`rule_edit`): the shard writes
+them and pushes the slot changes before the edit is acknowledged (actors/calendar/_rules.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +17,16 @@ import asyncpg
 from aiohttp import web
 from piccolo.table import Table
 
+from actors.calendar import messages as m
 from server.errors import not_found
-from server.http import json_response, path_id, read_json
-from server.routing import Access, Endpoint
+from server.http import json_response, jsonable, path_id, read_json
+from server.routing import Access, Endpoint, Handler
 from server.scheduling import repository as repo
-from server.scheduling._web import Work, page_of, page_response, unit_of_work
+from server.scheduling._web import Work, page_of, page_response, publish, unit_of_work
+from server.scheduling.shards import settled
+from server.services import CALENDARS_KEY
 from storage.scheduling import delete_row, get_row, insert_row, page_rows, update_row
+from storage.types import Channel
 
 Render = Callable[[Mapping[str, Any]], dict[str, Any]]
 # Request body -> column values (validating references); `current` is None on create.
@@ -38,6 +46,18 @@ async def _plain_columns(
 
 async def _no_after(work: Work, row_id: uuid.UUID, body: dict[str, Any]) -> None:
     return None
+
+
+async def rule_edit(
+    request: web.Request, command: m.RuleEdit, event: str, data: Mapping[str, Any]
+) -> m.RulesEdited:
+    """The owning shard's answer to a rule edit, then `event` on the organization's channel
+    (published here, not by a unit of work: the shard wrote the edit and its audit row, and
+    already applied it to the live slots)."""
+    edited = await settled(request.app[CALENDARS_KEY].edit_rules(command), m.RulesEdited)
+    channel = Channel.org(command.organization_id).name
+    await publish(request, [(channel, event, jsonable(data))])
+    return edited
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +152,10 @@ class Resource:
             work.emit_org(f"{self.entity}.deleted", {"id": row_id})
         return web.Response(status=204)
 
-    def endpoints(self) -> list[Endpoint]:
+    def endpoints(
+        self, *, patch: Handler | None = None, delete: Handler | None = None
+    ) -> list[Endpoint]:
+        """The five routes; `patch` / `delete` replace the generic handlers (a rule edit)."""
         one = self.path + "/{id}"
         noun = self.entity.replace("_", " ")
         paged = {"limit": "page size (1-200, default 50)", "cursor": "next_cursor of the last page"}
@@ -155,7 +178,7 @@ class Resource:
             Endpoint(
                 "PATCH",
                 one,
-                self.patch,
+                patch or self.patch,
                 self.write,
                 f"Update a {noun}",
                 self.tag,
@@ -165,7 +188,7 @@ class Resource:
             Endpoint(
                 "DELETE",
                 one,
-                self.delete,
+                delete or self.delete,
                 self.write,
                 f"Delete a {noun}",
                 self.tag,

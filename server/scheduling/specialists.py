@@ -1,8 +1,9 @@
 """Specialists, their weekly working hours and their date overrides.
 
-An edit of the hours or an override is a command to the calendar shard owning the organization:
-it writes the edit and pushes the slot changes of every calendar of the specialist before the
-edit is acknowledged (actors/calendar/_rules.py)."""
+An edit of the hours, an override or the profile (`active` and `timezone` shape its calendars'
+slots) is a command to the calendar shard owning the organization: it writes the edit and
+pushes the slot changes of every calendar of the specialist before the edit is acknowledged
+(actors/calendar/_rules.py)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,14 @@ from aiohttp import web
 from actors.calendar import caller_of
 from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
-from server.http import iso, json_response, jsonable, path_id, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint
 from server.scheduling import repository as repo
 from server.scheduling import schemas
-from server.scheduling._web import Work, publish, unit_of_work
+from server.scheduling._web import Work, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS
-from server.scheduling.crud import Resource
-from server.scheduling.shards import settled
-from server.services import CALENDARS_KEY
+from server.scheduling.crud import Resource, rule_edit
 from storage import scheduling as store
-from storage.types import Channel
 
 TAG = "scheduling: specialists"
 
@@ -49,24 +47,33 @@ async def fetch_specialist(conn: asyncpg.Connection, row_id: uuid.UUID) -> Any:
     return await store.specialist_view(conn, row_id)
 
 
-async def _columns(
-    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _profile(body: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in body.items() if k in ("name", "timezone", "active")}
     if "timezone" in body:
         repo.check_timezone(body["timezone"])
     if "user_id" in body:
         values["user_id"] = uuid.UUID(body["user_id"]) if body["user_id"] else None
-    if current is None:
-        values["organization_id"] = work.org_id
     return values
 
 
-async def _link_specialties(work: Work, specialist_id: uuid.UUID, body: dict[str, Any]) -> None:
+def _specialties(body: dict[str, Any]) -> tuple[uuid.UUID, ...] | None:
+    """The specialties the body names (None: unchanged)."""
     if "specialty_ids" not in body:
-        return
-    ids = [uuid.UUID(s) for s in body["specialty_ids"]]
-    await store.link_specialties(work.org_id, specialist_id, ids)
+        return None
+    return tuple(uuid.UUID(s) for s in body["specialty_ids"])
+
+
+async def _columns(
+    work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    return {**_profile(body), **({"organization_id": work.org_id} if current is None else {})}
+
+
+async def _link_specialties(work: Work, specialist_id: uuid.UUID, body: dict[str, Any]) -> None:
+    """The specialties of a specialist being created (later edits go through the shard)."""
+    ids = _specialties(body)
+    if ids is not None:
+        await store.link_specialties(work.org_id, specialist_id, ids)
 
 
 SPECIALISTS = Resource(
@@ -99,19 +106,39 @@ async def get_weekly_hours(request: web.Request) -> web.Response:
     return json_response({"specialist_id": str(specialist_id), "hours": hours})
 
 
+async def patch_specialist(request: web.Request) -> web.Response:
+    specialist_id = path_id(request, what="specialist")
+    body = await read_json(request, schemas.SPECIALIST_PATCH)
+    async with unit_of_work(request) as work:
+        command = m.EditSpecialist(
+            work.org_id, caller_of(work.principal), work.actor, specialist_id, _profile(body),
+            _specialties(body),
+        )  # fmt: skip
+    edited = await _edit(request, command)
+    return json_response(render_specialist(edited.after))
+
+
+async def delete_specialist(request: web.Request) -> web.Response:
+    specialist_id = path_id(request, what="specialist")
+    async with unit_of_work(request) as work:
+        command = m.DeleteSpecialist(
+            work.org_id, caller_of(work.principal), work.actor, specialist_id
+        )
+    await _edit(request, command, event="specialist.deleted")
+    return web.Response(status=204)
+
+
 async def _edit(
     request: web.Request,
-    command: m.SetWeeklyHours | m.SetOverride | m.DeleteOverride,
-    **event: Any,
+    command: m.SetWeeklyHours
+    | m.SetOverride
+    | m.DeleteOverride
+    | m.EditSpecialist
+    | m.DeleteSpecialist,
+    event: str = "specialist.updated",
+    **data: Any,
 ) -> m.RulesEdited:
-    """The owning shard's answer to an edit of the specialist's rules, then `specialist.updated`
-    on the organization's channel (published here, not by the unit of work: the shard already
-    applied the edit, so nothing is left to reload)."""
-    edited = await settled(request.app[CALENDARS_KEY].edit_rules(command), m.RulesEdited)
-    channel = Channel.org(command.organization_id).name
-    data = jsonable({"id": command.specialist_id, **event})
-    await publish(request, [(channel, "specialist.updated", data)])
-    return edited
+    return await rule_edit(request, command, event, {"id": command.specialist_id, **data})
 
 
 async def put_weekly_hours(request: web.Request) -> web.Response:
@@ -184,7 +211,7 @@ async def delete_override(request: web.Request) -> web.Response:
 
 
 _ONE = "/v1/specialists/{id}"
-ENDPOINTS = SPECIALISTS.endpoints() + [
+ENDPOINTS = SPECIALISTS.endpoints(patch=patch_specialist, delete=delete_specialist) + [
     Endpoint(
         "GET",
         _ONE + "/weekly-hours",

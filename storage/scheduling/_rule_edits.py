@@ -1,5 +1,6 @@
-"""The rules of availability as the REST catalog shows and edits them: specialists' weekly hours
-and date overrides, calendar settings and members.
+"""The rules of availability as the REST catalog shows and edits them: specialists' weekly hours,
+date overrides and profiles (active, time zone), services (duration, buffers, active), calendar
+settings and members.
 
 The writes run in the tenant transaction of the calendar shard owning the organization
 (actors/calendar/_rules.py), so the shard's live slots follow an edit in the same batch; reads
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from storage.orm import first, rows
+from storage.scheduling._catalog import Row, delete_row, get_row, update_row
 from storage.scheduling._errors import InvalidReference, NotFound
 from storage.tables import (
     Calendars,
@@ -52,12 +54,43 @@ SPECIALIST_SELECT = (
 )
 
 
-async def specialist_view(conn: asyncpg.Connection, specialist_id: uuid.UUID) -> Any:
+async def specialist_view(conn: asyncpg.Connection, specialist_id: uuid.UUID) -> Row | None:
     """The specialist as the API shows it (SPECIALIST_SELECT), None for a missing or deleted one."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {SPECIALIST_SELECT} FROM specialists t WHERE t.id = $1 AND t.deleted_at IS NULL",
         specialist_id,
     )
+    return None if row is None else dict(row.items())
+
+
+async def edit_specialist(
+    conn: asyncpg.Connection,
+    org_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    values: Mapping[str, Any],
+    specialty_ids: Sequence[uuid.UUID] | None,
+) -> tuple[Row, Row]:
+    """Change a specialist's profile (column values) and, unless None, its specialties;
+    (before, after) as `specialist_view` shows them. NotFound for no such specialist."""
+    await lock_specialist(specialist_id)
+    before = await specialist_view(conn, specialist_id)
+    assert before is not None  # locked, and not deleted
+    if values:
+        await update_row(Specialists, specialist_id, values)
+    if specialty_ids is not None:
+        await link_specialties(org_id, specialist_id, specialty_ids)
+    after = await specialist_view(conn, specialist_id)
+    assert after is not None
+    return before, after
+
+
+async def delete_specialist(specialist_id: uuid.UUID) -> Row:
+    """Soft-delete a specialist (it leaves every calendar's slots); the row as it was deleted,
+    NotFound for a missing or deleted one."""
+    gone = await delete_row(Specialists, specialist_id)
+    if gone is None:
+        raise NotFound("specialist")
+    return gone
 
 
 async def link_specialties(
@@ -206,6 +239,29 @@ async def calendars_of_specialist(specialist_id: uuid.UUID) -> list[uuid.UUID]:
         )
     )
     return [r["calendar_id"] for r in found]
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+async def edit_service(service_id: uuid.UUID, values: Mapping[str, Any]) -> tuple[Row, Row]:
+    """Change a service's columns (its duration and buffers shape its calendars' slots);
+    (before, after) rows. NotFound for no such service."""
+    before = await get_row(Services, service_id, lock=True)
+    if before is None:
+        raise NotFound("service")
+    after = await update_row(Services, service_id, values) if values else before
+    assert after is not None  # locked, and not deleted
+    return before, after
+
+
+async def delete_service(service_id: uuid.UUID) -> Row:
+    """Soft-delete a service (its calendars stop listing slots); the row as it was deleted,
+    NotFound for a missing or deleted one."""
+    gone = await delete_row(Services, service_id)
+    if gone is None:
+        raise NotFound("service")
+    return gone
 
 
 # --- calendars --------------------------------------------------------------------------------

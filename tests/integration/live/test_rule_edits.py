@@ -1,8 +1,9 @@
-"""Rule edits (hours, overrides, calendar settings and members) are commands to the shard that
-owns the organization: it writes them and pushes the slot changes of every loaded calendar they
-touch before the edit is acknowledged, so no calendar lists time under the old rules once the
-edit answered, and nothing reloads. Reschedules may move an appointment to another calendar of
-the organization: one shard owns both, so the move is one decision."""
+"""Rule edits (hours, overrides, specialists' profiles, services, calendar settings and members)
+are commands to the shard that owns the organization: it writes them and pushes the slot changes
+of every loaded calendar they touch before the edit is acknowledged, so no calendar lists time
+under the old rules once the edit answered, and nothing reloads. Reschedules may move an
+appointment to another calendar of the organization: one shard owns both, so the move is one
+decision."""
 
 from __future__ import annotations
 
@@ -145,6 +146,80 @@ async def test_calendar_settings_and_members_apply_before_the_answer(
     )
     assert status == 422, body
     assert "specialists" in body["error"]["details"]["fields"]
+
+
+async def test_a_service_edit_reshapes_the_slots_of_its_calendars_before_the_answer(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    a = await make_clinic(client)
+    service_id = (await a.api.ok("GET", f"/v1/calendars/{a.calendar_id}"))["service_id"]
+    b = await _sibling(a, [a.specialist_id], service_id=service_id)
+    lo, hi = day_at(2, 0), day_at(3, 0)
+    before_a, before_b = await a.slots(z(lo), z(hi)), await b.slots(z(lo), z(hi))
+    assert z(day_at(2, 19)) in _starts(before_a)  # 19:00-20:00, the day's last hour
+    reloads = await _reloads(a)
+
+    edited = await a.api.ok("PATCH", f"/v1/services/{service_id}", {"duration_min": 90})
+    assert (edited["id"], edited["duration_min"]) == (service_id, 90)
+
+    for clinic, before in ((a, before_a), (b, before_b)):
+        now = await clinic.slots(z(lo), z(hi))
+        assert z(day_at(2, 19)) not in _starts(now)  # 90 minutes no longer fit before 20:00
+        assert {s["end"] for s in now["slots"]} >= {z(day_at(2, 9, 30))}
+        assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == _starts(
+            now
+        )
+        await _as_postgres_implies(clinic, lo, hi)
+    assert await _reloads(a) == reloads, "a shard re-read a calendar instead of applying the edit"
+
+    await a.api.ok("DELETE", f"/v1/services/{service_id}", expect=204)
+    for clinic in (a, b):  # inactive now: only staff see the calendar, and it lists nothing
+        path = f"/v1/calendars/{clinic.calendar_id}/slots?from={z(lo)}&to={z(hi)}"
+        assert (await clinic.api.ok("GET", path))["slots"] == []
+        assert (await clinic.shard_state())["slots"] == []
+    status, _ = await a.api.call("DELETE", f"/v1/services/{service_id}")
+    assert status == 404
+    status, _ = await a.api.call("PATCH", f"/v1/services/{service_id}", {"duration_min": 30})
+    assert status == 404
+    assert await _reloads(a) == reloads
+
+
+async def test_deactivating_a_specialist_empties_their_calendars_before_the_answer(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    a = await make_clinic(client)
+    b = await _sibling(a, [a.specialist_id])
+    lo, hi = day_at(2, 0), day_at(3, 0)
+    before_a, before_b = await a.slots(z(lo), z(hi)), await b.slots(z(lo), z(hi))
+    assert z(day_at(2, 10)) in _starts(before_a) and z(day_at(2, 10)) in _starts(before_b)
+    reloads = await _reloads(a)
+
+    path = f"/v1/specialists/{a.specialist_id}"
+    edited = await a.api.ok("PATCH", path, {"active": False})
+    assert (edited["id"], edited["active"]) == (a.specialist_id, False)
+    for clinic, before in ((a, before_a), (b, before_b)):
+        now = await clinic.slots(z(lo), z(hi))
+        assert _starts(now) == set()
+        assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == set()
+        await _as_postgres_implies(clinic, lo, hi)
+    status, _ = await b.hold(day_at(2, 10))
+    assert status == 422  # not a slot any more, at once
+
+    # Back again: an inactive specialist is no member of the live calendars, yet the edit
+    # finds them through the database.
+    assert (await a.api.ok("PATCH", path, {"active": True}))["active"] is True
+    for clinic in (a, b):
+        assert z(day_at(2, 10)) in _starts(await clinic.slots(z(lo), z(hi)))
+        await _as_postgres_implies(clinic, lo, hi)
+    assert await _reloads(a) == reloads, "a shard re-read a calendar instead of applying the edit"
+
+    await a.api.ok("DELETE", path, expect=204)
+    for clinic in (a, b):
+        assert _starts(await clinic.slots(z(lo), z(hi))) == set()
+    status, _ = await a.api.call("DELETE", path)
+    assert status == 404
+    status, _ = await a.api.call("PATCH", path, {"active": True})
+    assert status == 404
 
 
 async def test_deleting_a_calendar_ends_its_holds_and_frees_their_time_elsewhere(

@@ -29,7 +29,8 @@ SAMPLES = [
     m.HoldRequest(ID, CALLER, NOW, None, "k"),
     m.ReleaseRequest(ID, CALLER, ID),
     m.BookRequest(ID, CALLER, ID, AuditActor(ID, "admin", "r"), ID, None),
-    m.RefreshRequest(ID, True),
+    m.EditSpecialist(ID, CALLER, AuditActor(ID, "admin", "r"), ID, {"active": False}, (ID,)),
+    m.EditService(ID, CALLER, AuditActor(ID, "admin", "r"), ID, {"duration_min": 30}),
     m.RescheduleAppointment(ID, CALLER, AuditActor(ID, "admin", "r"), ID, m.Span(ID, NOW, NOW)),
     m.BookSeries(ID, CALLER, AuditActor(ID, "admin", "r"), ID, (m.Span(ID, NOW, NOW),), 7),
     m.ChangeStatus(ID, CALLER, AuditActor(ID, "admin", "r"), ID, "cancel", None, "other", "n"),
@@ -38,7 +39,7 @@ SAMPLES = [
     m.HoldGranted(HOLD, ID),
     m.Written((), (), ID),
     m.Released(ID),
-    m.Refreshed(ID),
+    m.RulesEdited({"id": ID}, None),
 ]
 
 
