@@ -5,8 +5,6 @@ word: a refused insert is a 409 and the shard reloads the calendar."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Any
 
 import asyncpg
 
@@ -14,6 +12,7 @@ from actors.calendar import messages as m
 from actors.calendar._state import Hold, HoldStatus
 from storage.crypto import LEGACY, KeyRing
 from storage.db import TenantPool
+from storage.jsonable import jsonable
 from storage.scheduling import (
     Appointment,
     BookedInterval,
@@ -25,18 +24,6 @@ from storage.scheduling import (
     insert_guest,
 )
 from storage.sealed import seal_values
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -102,7 +89,7 @@ async def book_hold(
                 ends_at=hold.end, hold_id=hold.id,
             )  # fmt: skip
     except SlotUnavailable as exc:
-        return m.slot_unavailable(str(exc), {"conflicts": plain(exc.conflicts)}), None
+        return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)}), None
     except InvalidReference as exc:
         return m.invalid(exc.field, exc.message), None
     except NotFound as exc:

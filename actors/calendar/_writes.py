@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 
 from actors.calendar import messages as m
-from actors.calendar._book import plain
 from actors.calendar._state import CalendarState
 from storage.crypto import KeyRing
 from storage.db import TenantPool
+from storage.jsonable import jsonable
 from storage.rfc3339 import format_instant
 from storage.scheduling import (
     Action,
@@ -115,10 +115,10 @@ async def write(
 def failure_of(exc: Exception) -> m.Failure:
     """A refused or failed write as the answer the edge maps (re-raises what is not ours)."""
     if isinstance(exc, SlotUnavailable):
-        return m.slot_unavailable(str(exc), {"conflicts": plain(exc.conflicts)})
+        return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)})
     if isinstance(exc, InvalidTransition):
         details = {"status": exc.current, "action": exc.action, "allowed": exc.allowed}
-        return m.Failure(409, "invalid_transition", str(exc), plain(details))
+        return m.Failure(409, "invalid_transition", str(exc), jsonable(details))
     if isinstance(exc, InvalidReference):
         return m.invalid(exc.field, exc.message)
     if isinstance(exc, NotFound):
