@@ -1,1 +1,2 @@
-"""Pure computation, no I/O: availability, pose kinematics, frame inference, PDF rendering."""
+"""Pure computation, no I/O: availability, pose kinematics and rep counting, the guided session,
+frame decoding, telemetry batch validation."""

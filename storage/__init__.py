@@ -1,4 +1,5 @@
-"""Storage: PostgreSQL pools and tenant transactions, Redis keys, the events primitive."""
+"""Storage: PostgreSQL (pools, the tenant transaction, Piccolo tables, the domains'
+repositories), Redis keys, the events primitive, and the one error vocabulary (storage.errors)."""
 
 from storage.db import Database
 from storage.events import EventLog, Replay, StreamPosition
