@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 from actors.calendar import Hold
-from server.errors import validation_failed
 from server.scheduling.schemas import INSTANT, UUID
 from server.scheduling.shards import failure, instant, instant_or_date, render_slots, settled
+from server.web.params import uuid_value
 from storage.rfc3339 import format_instant
 
 __all__ = [
@@ -35,12 +35,7 @@ def new_hold_token() -> str:
 
 
 def optional_uuid(value: object, name: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise validation_failed({name: "must be a UUID"}) from None
+    return None if value is None else uuid_value(value, name)
 
 
 def render_hold(hold: Hold, replaced: uuid.UUID | None = None) -> dict[str, Any]:

@@ -21,9 +21,8 @@ from server.web.params import uuid_value
 
 def _uuid(frame: dict[str, Any], name: str, required: bool = True) -> uuid.UUID | None:
     raw = frame.get(name)
-    if raw is None and not required:
-        return None
-    return uuid_value(raw, name)  # 422 with the field details REST gives for the same value
+    # 422 with the field details REST gives for the same value (server/web/params.py)
+    return uuid_value(raw, name) if required else shared.optional_uuid(raw, name)
 
 
 def _token(frame: dict[str, Any]) -> str | None:
