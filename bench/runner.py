@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "contention": "bench.scenarios.contention",
     "login": "bench.scenarios.login",
     "booking": "bench.scenarios.booking",
+    "webhooks": "bench.scenarios.webhooks",
     "fanout": "bench.scenarios.fanout",
     "connections": "bench.scenarios.connections",
     "telemetry": "bench.scenarios.telemetry",

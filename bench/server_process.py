@@ -62,6 +62,9 @@ def server_env(dsn: str) -> dict[str, str]:
         "CADENCE_SECRET": BENCH_SECRET,
         "CADENCE_ENV": "test",
         "CADENCE_REDIS_PREFIX": f"bench-{secrets.token_hex(3)}:",
+        # The event consumers (webhooks, notifications, the dashboard) run in the server, as in
+        # a single-process deployment, so every scenario is measured with them at work.
+        "CADENCE_CONSUMERS": "on",
     }
 
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import gateway, health, live, metrics, middleware, openapi, sessions, telemetry
+from server.automations import routes as automation_routes
+from server.consumers import consumers_ctx
+from server.dashboard import routes as dashboard_routes
 from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
+from server.messages import routes as message_routes
+from server.notifications import routes as notification_routes
 from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
 from server.scheduling import routes as scheduling_routes
 from server.services import actors_ctx
 from server.settings import Settings
 from server.telerehab import routes as telerehab_routes
+from server.webhooks import routes as webhook_routes
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -39,11 +45,18 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.POLICY_KEY] = identity.policy
     app[middleware.RATE_LIMITER_KEY] = identity.limiter
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, ray_ctx, actors_ctx, identity.lifecycle])
+    app.cleanup_ctx.extend(
+        [database_ctx, redis_ctx, ray_ctx, actors_ctx, identity.lifecycle, consumers_ctx]
+    )
     mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
     mount(app, identity_routes.ENDPOINTS)
     mount(app, scheduling_routes.ENDPOINTS)
     mount(app, telerehab_routes.ENDPOINTS)
+    mount(app, webhook_routes.ENDPOINTS)
+    mount(app, notification_routes.ENDPOINTS)
+    mount(app, dashboard_routes.ENDPOINTS)
+    mount(app, message_routes.ENDPOINTS)
+    mount(app, automation_routes.ENDPOINTS)
     gateway.install(app)
     live.install(app)  # after the gateway: registers its hold / release ops
     sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import sys
 import uuid
@@ -79,6 +80,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None,
         loop=uvloop.new_event_loop(),
     )  # fmt: skip
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    import asyncpg
+    import uvloop
+    from redis.exceptions import RedisError
+
+    from server import logs
+    from server.consumers import run_worker
+
+    settings = _settings()
+    if args.name:
+        settings = dataclasses.replace(settings, consumer_name=args.name)
+    logs.configure(settings.log_level)
+    try:
+        uvloop.run(run_worker(settings))
+    except (OSError, asyncpg.PostgresError, RedisError) as exc:
+        # One line for the operator (no traceback): which service, and what it said.
+        print(f"cadence: the consumers cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -241,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(fn=cmd_serve)
+
+    consume = sub.add_parser(
+        "consume", help="run the event consumers (webhooks, notifications, ...) as a worker"
+    )
+    consume.add_argument(
+        "--name", default="", help="this worker's stable name in the consumer groups"
+    )
+    consume.set_defaults(fn=cmd_consume)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument(

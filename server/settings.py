@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,23 @@ class Settings:
     ingest_actors: int = 0  # 0 = one per CPU
     stream_retention_s: int = 600
     stream_maxlen: int = 100_000
+    # Run the stream consumers and pumps (actors/consumers) inside `cadence serve`; off when
+    # they run as separate `cadence consume` workers (and in tests, which start their own).
+    consumers: bool = True
+    consumer_name: str = ""
+    # Networks webhook deliveries may reach although private ("10.1.0.0/16,fd00::/8").
+    webhook_allowlist: tuple[str, ...] = ()
+    # Notifications out (actors/notifications): SMTP for e-mail (without a host, e-mail is
+    # written to `mail_dir`), an HTTP provider for SMS (without a URL, no SMS is sent).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_starttls: str = "auto"  # auto (when offered) | on | off
+    smtp_tls: bool = False  # implicit TLS (port 465)
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    sms_url: str = ""
+    sms_token: str = field(default="", repr=False)
     s3_endpoint_url: str = ""
     s3_bucket: str = "cadence"
     # Field encryption at rest (storage/crypto.py): data keys by id, the active one, and the
@@ -119,6 +137,15 @@ class Settings:
             elif urlsplit(raw).scheme not in schemes:
                 problems.append(f"{key} must be a {'/'.join(schemes)} URL")
             return raw
+
+        def flag(key: str, default: bool) -> bool:
+            raw = text(key).lower()
+            if not raw:
+                return default
+            if raw not in ("on", "off", "true", "false", "1", "0"):
+                problems.append(f"{key} must be on or off, got {raw!r}")
+                return default
+            return raw in ("on", "true", "1")
 
         def csv(key: str) -> tuple[str, ...]:
             return tuple(p.strip() for p in text(key).split(",") if p.strip())
@@ -174,6 +201,18 @@ class Settings:
             ingest_actors=integer("CADENCE_INGEST_ACTORS", 0),
             stream_retention_s=integer("CADENCE_STREAM_RETENTION_S", 600, low=300),
             stream_maxlen=integer("CADENCE_STREAM_MAXLEN", 100_000, low=1000),
+            consumers=flag("CADENCE_CONSUMERS", environment is not Environment.TEST),
+            consumer_name=text("CADENCE_CONSUMER_NAME"),
+            webhook_allowlist=csv("CADENCE_WEBHOOK_ALLOWLIST"),
+            smtp_host=text("CADENCE_SMTP_HOST"),
+            smtp_port=integer("CADENCE_SMTP_PORT", 25, low=1),
+            smtp_from=text("CADENCE_SMTP_FROM"),
+            smtp_starttls=text("CADENCE_SMTP_STARTTLS", "auto").lower(),
+            smtp_tls=flag("CADENCE_SMTP_TLS", False),
+            smtp_username=text("CADENCE_SMTP_USERNAME"),
+            smtp_password=text("CADENCE_SMTP_PASSWORD"),
+            sms_url=text("CADENCE_SMS_URL"),
+            sms_token=text("CADENCE_SMS_TOKEN"),
             s3_endpoint_url=text("CADENCE_S3_ENDPOINT_URL"),
             s3_bucket=text("CADENCE_S3_BUCKET", "cadence"),
             data_keys=data_keys,
@@ -182,6 +221,15 @@ class Settings:
             problems.append(
                 "CADENCE_JWKS_ISSUER and CADENCE_JWKS_AUDIENCE are required with CADENCE_JWKS_URL"
             )
+        for network in settings.webhook_allowlist:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problems.append(f"CADENCE_WEBHOOK_ALLOWLIST: not a network (CIDR): {network!r}")
+        if settings.smtp_starttls not in ("auto", "on", "off"):
+            problems.append("CADENCE_SMTP_STARTTLS must be auto, on or off")
+        if settings.sms_url and urlsplit(settings.sms_url).scheme not in ("http", "https"):
+            problems.append("CADENCE_SMS_URL must be an http(s) URL")
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("CADENCE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if problems:

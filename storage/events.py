@@ -29,6 +29,7 @@ from storage.types import ChannelName
 
 _OFFSET = re.compile(r"^\d{1,15}-\d{1,15}$")
 DEFAULT_REPLAY_LIMIT = 10_000
+ORG_RETENTION_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +100,15 @@ class EventLog:
         *,
         retention_s: int = 600,
         maxlen: int = 100_000,
+        org_retention_s: int = ORG_RETENTION_S,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._retention_ms = retention_s * 1000
+        # Organization streams feed the durable consumers (storage/streams.py): they keep a day,
+        # so a consumer that was down for hours still finds what it missed (still length-capped).
+        self._org_retention_ms = max(retention_s, org_retention_s) * 1000
         self._maxlen = maxlen
-        # Idle streams expire after twice the retention; their meta lives longer so that the
-        # next publish notices the loss and rotates the epoch.
-        self._ttl_ms = retention_s * 2000
         self._publish = redis.register_script(_lua.PUBLISH)
         self._position = redis.register_script(_lua.POSITION)
         self._replay = redis.register_script(_lua.REPLAY)
@@ -121,10 +123,11 @@ class EventLog:
     def _stream_keys(self, channel: ChannelName) -> list[str]:
         return [self._keys.stream(channel), self._keys.stream_meta(channel)]
 
-    def _publish_call(
+    def publish_call(
         self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
     ) -> ScriptCall:
-        """The publish script with its keys and arguments (`publish`, `publish_many`)."""
+        """The publish script with its keys and arguments (`publish`, `publish_many`, and a
+        caller that runs it inside its own Redis transaction, as the dashboard projection does)."""
         return (
             self._publish,
             self._stream_keys(channel),
@@ -134,14 +137,17 @@ class EventLog:
     def _publish_args(
         self, channel: ChannelName, event_type: str, data: Mapping[str, Any]
     ) -> list[Any]:
+        retention_ms = self._org_retention_ms if channel.startswith("org:") else self._retention_ms
         return [
             self.topic(channel),
             orjson.dumps(channel),
             encode_body(event_type, data),
             self._maxlen,
-            self._retention_ms,
+            retention_ms,
             secrets.token_hex(6),
-            self._ttl_ms,
+            # Idle streams expire after twice the retention; their meta lives longer (the
+            # script's factor) so that the next publish notices the loss and rotates the epoch.
+            retention_ms * 2,
         ]
 
     async def publish(
@@ -154,7 +160,7 @@ class EventLog:
     ) -> StreamPosition:
         """XADD + PUBLISH as one script; `along`: other scripts that run first, in the same
         round trip (each atomic on its own, as in `publish_many`)."""
-        call = self._publish_call(channel, event_type, data)
+        call = self.publish_call(channel, event_type, data)
         if along:
             result = (await run_scripts(self._redis, [*along, call]))[-1]
         else:
@@ -168,7 +174,7 @@ class EventLog:
         """`publish` of several `(channel, type, data)` entries in ONE Redis round trip: the
         same script, pipelined in order. Each entry is atomic on its own, as with `publish`;
         entries of one channel get increasing offsets in the order given."""
-        calls = [self._publish_call(channel, kind, data) for channel, kind, data in entries]
+        calls = [self.publish_call(channel, kind, data) for channel, kind, data in entries]
         results = await run_scripts(self._redis, calls)
         return [_position_of(r[0], r[1]) for r in results]
 

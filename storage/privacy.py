@@ -60,6 +60,9 @@ SCRUB: dict[str, dict[str, str]] = {
         "request_id": "NULL",
     },
     "patient_consents": {"ip": "NULL", "request_id": "NULL"},
+    # What a patient or the staff wrote in messages; ids, roles and times stay.
+    "message_threads": {"subject": "NULL"},
+    "messages": {"body": "NULL"},
 }
 
 # Textual columns (text, varchar, json, inet, bytea, dates kept as text...) that identify
@@ -75,6 +78,19 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
     "session_completions": frozenset({"source", "status"}),
     "telemetry_events": frozenset({"type"}),
     "treatment_plans": frozenset({"scope", "plan_type"}),
+    "message_threads": frozenset({"state", "created_by_role"}),
+    "messages": frozenset({"author_role"}),
+    # A rule's run: what ran and how it ended (ids, kinds and outcomes, never patient fields).
+    "automation_runs": frozenset(
+        {"actions", "error", "event_id", "event_type", "reason", "rule_actions", "status"}
+    ),
+    # Notifications: kinds, states and ids and instants only; addresses are read from the
+    # patient's sealed columns when a message is sent, and message text is never stored.
+    "appointment_reminders": frozenset({"status"}),
+    "notification_outbox": frozenset(
+        {"data", "dedupe_key", "delivered", "kind", "last_error", "status"}
+    ),
+    "notification_preferences": frozenset({"language", "timezone"}),
 }
 
 # Rows "about" the patient beyond `patient_id = w_pid`, per table.

@@ -35,6 +35,10 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn("patients", "date_of_birth", is_date=True),
     SealedColumn("cancellations", "note"),
     SealedColumn("session_questionnaires", "note", id_column="completion_id"),
+    SealedColumn("webhook_endpoints", "secret"),
+    SealedColumn("webhook_endpoints", "previous_secret"),
+    SealedColumn("message_threads", "subject"),
+    SealedColumn("messages", "body"),
 )
 _BY_TABLE: dict[str, tuple[SealedColumn, ...]] = {}
 for _c in SEALED:

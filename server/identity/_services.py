@@ -18,7 +18,6 @@ from server.identity.passwords import Passwords
 from server.identity.policy import Policy
 from server.identity.ratelimit import LoginThrottle, RedisRateLimiter
 from server.identity.sessions import Sessions
-from server.mailer import mailer_for
 from server.settings import Settings
 
 
@@ -55,7 +54,7 @@ class Identity:
             gate=self.gate,
             throttle=throttle,
             limiter=self.limiter,
-            mailer=mailer_for(settings.mail_dir),
+            keyring=settings.data_keys,
         )
         self.members = Members(backends, self.passwords, self.gate)
         self.organizations = Organizations(backends)
@@ -65,7 +64,6 @@ class Identity:
         await self.gate.feed.start()
         yield
         await self.gate.feed.stop()
-        await self.accounts.close()
         if self.jwks is not None:
             await self.jwks.close()
 

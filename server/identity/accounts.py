@@ -3,15 +3,14 @@ by an e-mailed single-use token.
 
 A reset token is 256 random bits, stored only as a SHA-256, valid for RESET_TTL_S and once; a
 newer request retires older ones. Asking for a reset answers the same (202, after the same
-work, the mail leaving in the background) whether or not the e-mail has an account. Either
-change of a password ends the account's other sign-ins at once: refresh tokens revoked, access
-tokens on the revocation list, WebSockets closed on every server process. Tokens and passwords
-are never logged.
+work; the mail is queued in the notification outbox) whether or not the e-mail has an account.
+Either change of a password ends the account's other sign-ins at once: refresh tokens revoked,
+access tokens on the revocation list, WebSockets closed on every server process. Tokens and
+passwords are never logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -24,10 +23,10 @@ from server.identity._backends import Backends
 from server.identity.gate import MembershipGate
 from server.identity.passwords import Passwords
 from server.identity.ratelimit import LoginThrottle, RedisRateLimiter, caller_digest
-from server.mailer import Mail, Mailer
 from server.routing import RateLimit
-from storage import audit, identity
+from storage import audit, identity, notifications
 from storage.audit import AuditActor
+from storage.crypto import KeyRing
 from storage.types import Principal
 
 log = logging.getLogger("cadence.identity.accounts")
@@ -36,16 +35,6 @@ RESET_TTL_S = 30 * 60
 _RESET_TOKEN_BYTES = 32
 # Per account identifier, whichever address asks: a mailbox is not to be flooded.
 RESET_ACCOUNT_RATE = RateLimit(limit=5, window_s=3600)
-
-RESET_SUBJECT = "Reset your Cadence password"
-RESET_BODY = """Someone (hopefully you) asked to reset the password of your Cadence account.
-
-Your reset code, valid for 30 minutes and once:
-
-{token}
-
-If you did not ask for this, ignore this message: your password stays as it is.
-"""
 
 
 def _digest(token: str) -> bytes:
@@ -65,15 +54,14 @@ class Accounts:
         gate: MembershipGate,
         throttle: LoginThrottle,
         limiter: RedisRateLimiter,
-        mailer: Mailer,
+        keyring: KeyRing,
     ) -> None:
         self._backends = backends
         self._passwords = passwords
         self._gate = gate
         self._throttle = throttle
         self._limiter = limiter
-        self._mailer = mailer
-        self._sending: set[asyncio.Task[None]] = set()
+        self._keyring = keyring
 
     async def change_password(
         self, who: Principal, current: str, new: str, context: AuditActor
@@ -112,13 +100,12 @@ class Accounts:
         token = secrets.token_urlsafe(_RESET_TOKEN_BYTES)
         async with self._backends.db().anonymous() as conn:
             address = await identity.start_reset(conn, email.strip(), _digest(token), RESET_TTL_S)
-        if address is None:
-            return
-        mail = Mail(to=address, subject=RESET_SUBJECT, body=RESET_BODY.format(token=token))
-        # In the background: the answer must not take longer for accounts that exist.
-        task = asyncio.create_task(self._mailer.send(mail), name="password-reset-mail")
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+            if address is not None:
+                # Queued with the code in one transaction (both or neither); the notification
+                # outbox sends it (actors/notifications), never this request.
+                await notifications.enqueue_password_reset(
+                    conn, self._keyring, email=address, code=token
+                )
 
     async def finish_reset(self, token: str, new: str, context: AuditActor) -> None:
         fresh = await self._passwords.hash(new)  # before the lookup: same work for bad codes
@@ -149,8 +136,3 @@ class Accounts:
             before={"password": "old"},
             after={"password": "new"},
         )
-
-    async def close(self) -> None:
-        """Let mails still being written finish (bounded)."""
-        if self._sending:
-            await asyncio.wait(set(self._sending), timeout=5)

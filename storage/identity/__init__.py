@@ -31,6 +31,7 @@ from storage.identity._organizations import (
     create_organization,
     get_organization,
     list_organizations,
+    organization_ids,
     update_organization,
 )
 from storage.identity._passwords import (
@@ -76,6 +77,7 @@ __all__ = [
     "list_audit",
     "list_members",
     "list_organizations",
+    "organization_ids",
     "login_candidates",
     "mark_used",
     "membership_state",

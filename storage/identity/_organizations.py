@@ -77,3 +77,9 @@ async def update_organization(org_id: uuid.UUID, changes: Mapping[str, Any]) -> 
     except asyncpg.UniqueViolationError:
         raise SlugTaken() from None
     return updated
+
+
+async def organization_ids() -> list[uuid.UUID]:
+    """Platform path: the id of every tenant (the stream consumers read each one's stream)."""
+    found = await rows(Organizations.select(Organizations.id).order_by(Organizations.id))
+    return [row["id"] for row in found]

@@ -3,7 +3,18 @@ schema (constraints, row-level security, partitions); these classes describe it 
 builder and never create anything. `tests/unit/storage/test_tables.py` holds them against the
 migrated database."""
 
+from storage.tables._automations import AutomationRules, AutomationRuns, Segments
+from storage.tables._events_out import EventDeadLetters
 from storage.tables._identity import ExternalIdentities, PasswordResets, RefreshTokens
+from storage.tables._messages import MessageReads, Messages, MessageThreads
+from storage.tables._notifications import (
+    AccountMailOutbox,
+    AppointmentReminders,
+    NotificationOutbox,
+    NotificationPreferences,
+    NotificationSettings,
+    NotificationTemplates,
+)
 from storage.tables._privacy import AuditLog, CareTeamGrants, PatientConsents
 from storage.tables._scheduling import (
     AppointmentHistory,
@@ -31,27 +42,41 @@ from storage.tables._telerehab import (
     TreatmentPlanVersions,
 )
 from storage.tables._tenancy import DemoSeed, Memberships, Organizations, Users
+from storage.tables._webhooks import WebhookAttempts, WebhookDeliveries, WebhookEndpoints
 
 __all__ = [
     "AppointmentHistory",
     "AppointmentSeries",
     "Appointments",
+    "AccountMailOutbox",
+    "AppointmentReminders",
     "AuditLog",
+    "AutomationRules",
+    "AutomationRuns",
     "CalendarSpecialists",
     "Calendars",
     "Cancellations",
     "CareTeamGrants",
     "DemoSeed",
+    "EventDeadLetters",
     "ExerciseLogs",
     "Exercises",
     "ExternalIdentities",
     "Memberships",
+    "MessageReads",
+    "MessageThreads",
+    "Messages",
+    "NotificationOutbox",
+    "NotificationPreferences",
+    "NotificationSettings",
+    "NotificationTemplates",
     "Organizations",
     "PasswordResets",
     "PatientConsents",
     "Patients",
     "PlanAssignments",
     "RefreshTokens",
+    "Segments",
     "Services",
     "SessionCompletions",
     "SessionQuestionnaires",
@@ -66,6 +91,9 @@ __all__ = [
     "TreatmentPlanVersions",
     "TreatmentPlans",
     "Users",
+    "WebhookAttempts",
+    "WebhookDeliveries",
+    "WebhookEndpoints",
 ]
 
 TABLES = (
@@ -102,4 +130,20 @@ TABLES = (
     PatientConsents,
     CareTeamGrants,
     AuditLog,
+    EventDeadLetters,
+    WebhookEndpoints,
+    WebhookDeliveries,
+    WebhookAttempts,
+    MessageThreads,
+    Messages,
+    MessageReads,
+    Segments,
+    AutomationRules,
+    AutomationRuns,
+    NotificationSettings,
+    NotificationPreferences,
+    NotificationTemplates,
+    NotificationOutbox,
+    AccountMailOutbox,
+    AppointmentReminders,
 )

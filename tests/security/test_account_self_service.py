@@ -1,8 +1,9 @@
 """Issue 15, hole 10, as attacks against the real server: changing a password without knowing the
 current one, learning from the reset endpoint whether an e-mail has an account, replaying,
 outliving or predicting a reset code, and a stolen session surviving a password change. Mail
-goes to the file sink (CADENCE_MAIL_DIR), which the tests read like an inbox. Also: a password
-hashed with older argon2 parameters is rehashed at the next sign-in.
+goes through the notification outbox to the file sink (CADENCE_MAIL_DIR), which the tests read
+like an inbox. Also: a password hashed with older argon2 parameters is rehashed at the next
+sign-in.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ async def setup(
 ) -> Setup:
     inbox = tmp_path / "mail"
     client: Client = await aiohttp_client(
-        create_app(dataclasses.replace(settings, mail_dir=str(inbox)))
+        # With the consumers running: the notification outbox delivers the mail to the sink.
+        create_app(dataclasses.replace(settings, mail_dir=str(inbox), consumers=True))
     )
     return Setup(client, await build_world(client.app), inbox)
 

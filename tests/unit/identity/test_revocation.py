@@ -1,18 +1,13 @@
-"""Which connections a revocation ends, its wire form, and the mail sink (no services)."""
+"""Which connections a revocation ends, and its wire form (no services)."""
 
 from __future__ import annotations
 
-import logging
-import stat
 import uuid
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from server.identity.revocation import Revocation
-from server.mailer import DroppingMailer, FileMailer, Mail
 from storage.types import Principal, Role
 
 ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4()
@@ -53,26 +48,3 @@ def test_a_session_revocation_ends_that_sign_in_only() -> None:
 )
 def test_revocations_survive_the_wire(revocation: Revocation) -> None:
     assert Revocation.decode(revocation.encode()) == revocation
-
-
-async def test_the_file_sink_writes_one_private_file_per_mail(tmp_path: Path) -> None:
-    inbox = tmp_path / "mail"
-    mailer = FileMailer(inbox)
-    await mailer.send(Mail("a@example.test", "Subject", "secret code 123"))
-    files = list(inbox.glob("*.json"))
-    assert len(files) == 1 and not list(inbox.glob(".*"))  # no partial file left behind
-    assert orjson.loads(files[0].read_bytes()) == {
-        "to": "a@example.test",
-        "subject": "Subject",
-        "body": "secret code 123",
-    }
-    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
-
-
-async def test_without_a_sink_the_mail_is_dropped_and_its_body_never_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    await DroppingMailer().send(Mail("a@example.test", "Subject", "secret code 123"))
-    assert caplog.records
-    assert all("secret code" not in repr(r.__dict__) for r in caplog.records)

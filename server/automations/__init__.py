@@ -1,0 +1,1 @@
+"""Automations and segments: REST endpoints."""

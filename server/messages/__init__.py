@@ -1,0 +1,1 @@
+"""Messages: REST endpoints."""
