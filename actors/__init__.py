@@ -1,6 +1,9 @@
 """Ray actors and the facades that call them: three families that never import each other
 (`actors.calendar`, `actors.pose`, `actors.telemetry`) over one private pool package
-(`actors._pool`: placement, batching links, sharding, metrics).
+(`actors._pool`: placement, batching links, sharding, metrics); and events out, the consumers of
+the organizations' event streams and of due work (`actors.consumers`, the runner), with their
+families (`actors.webhooks`, `actors.notifications`, `actors.automations`, `actors.dashboard`),
+which never import each other either.
 
 What the server may use of the pool is exported here; everything else of a family is reached
 through that family's package.

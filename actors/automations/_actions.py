@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from storage import automations as store
 from storage import notifications, telerehab
 from storage.audit import AuditActor
@@ -33,7 +33,7 @@ Outcome = dict[str, Any]
 TRIGGERED = "automation.triggered"
 # Who the audit log names for what a rule does (no user: the organization's own rule).
 AUTOMATION_ACTOR = AuditActor(user_id=None, role="automation")
-# The outbox kind an automation's message would use; see send_notification below.
+# The outbox kind of an automation's message; see send_notification below.
 MESSAGE_KIND = "automation_message"
 
 
@@ -131,9 +131,10 @@ class AssignPlan:
 
 
 class SendNotification:
-    """Queues a message to the patient in the notification outbox, deduplicated per (rule,
-    event). The outbox takes only the kinds it knows how to render (`ENQUEUED_KINDS`); until it
-    knows `automation_message`, the action fails with `notification_unavailable`."""
+    """Queues a message to the patient in the notification outbox (kind `automation_message`),
+    in the run's transaction and deduplicated per (rule, event): exactly once. The dispatcher
+    (actors/notifications) words it with the clinic's template `automation_message:<template>`,
+    else the built-in generic text, and applies the patient's preferences and quiet hours."""
 
     kind = "send_notification"
 
@@ -142,12 +143,6 @@ class SendNotification:
     ) -> Outcome:
         if patient_id is None:
             return skipped(self.kind, "no_patient")
-        if MESSAGE_KIND not in notifications.ENQUEUED_KINDS:
-            return failed(
-                self.kind,
-                "notification_unavailable",
-                "the notification outbox does not queue automation messages yet",
-            )
         queued = await notifications.enqueue(
             ctx.conn,
             organization_id=event.organization_id,

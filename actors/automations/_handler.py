@@ -27,7 +27,7 @@ import asyncpg
 
 from actors.automations import _metrics as metrics
 from actors.automations._actions import Action, ActionContext, default_actions, failed
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from storage import automations as store
 from storage.automations import ClaimState, Rule, Run, RunStatus
 from storage.errors import DomainError, NotFound

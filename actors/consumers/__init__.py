@@ -9,6 +9,7 @@ shares due rows), their work is network I/O, and a crashed worker is recovered b
 XAUTOCLAIM or lease expiry rather than by a restart."""
 
 from actors.consumers._contracts import (
+    BatchHandler,
     Clock,
     Context,
     Handler,
@@ -20,6 +21,7 @@ from actors.consumers._contracts import (
 from actors.consumers._runner import Runner, RunnerOptions
 
 __all__ = [
+    "BatchHandler",
     "Clock",
     "Context",
     "Handler",

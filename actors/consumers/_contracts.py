@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import redis.asyncio as aioredis
 
@@ -49,6 +49,15 @@ class Handler(Protocol):
     group: str
 
     async def handle(self, event: DomainEvent) -> None: ...
+
+
+@runtime_checkable
+class BatchHandler(Handler, Protocol):
+    """A handler that can take a whole read batch at once (one transaction for many events).
+    If `handle_many` raises, the runner handles the batch's events one by one, so one bad event
+    is retried and dead-lettered alone."""
+
+    async def handle_many(self, events: Sequence[DomainEvent]) -> None: ...
 
 
 class Pump(Protocol):

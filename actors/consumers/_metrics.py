@@ -10,7 +10,7 @@ HANDLED = Counter(
 )
 HANDLE_SECONDS = Histogram(
     "cadence_consumer_handle_seconds",
-    "Time a handler took for one event",
+    "Time a handler took for one event (or one read batch, for batch handlers)",
     ["group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )

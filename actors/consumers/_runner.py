@@ -28,10 +28,10 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from actors.consumers import _metrics as metrics
-from actors.consumers._contracts import Context, Handler, Pump
+from actors.consumers._contracts import BatchHandler, Context, Handler, Pump
 from storage import dead_letters
 from storage.identity import organization_ids
-from storage.streams import ConsumerGroups, Entry, MalformedEntry, parse_entry
+from storage.streams import ConsumerGroups, DomainEvent, Entry, MalformedEntry, parse_entry
 
 log = logging.getLogger("cadence.consumers")
 
@@ -148,13 +148,43 @@ class _Group:
         self, entries: Sequence[Entry], *, fresh: bool = False, retried: bool = False
     ) -> None:
         done: dict[str, list[str]] = {}
+        parsed: list[tuple[Entry, DomainEvent]] = []
         for entry in entries:
             if fresh:
                 self._check_gap(entry)
-            if await self._handle(entry, retried=retried):
+            try:
+                parsed.append((entry, parse_entry(entry.fields)))
+            except MalformedEntry:
+                metrics.HANDLED.labels(self.name, "malformed").inc()
                 done.setdefault(entry.stream, []).append(entry.entry_id)
+        if len(parsed) > 1 and await self._handle_batch([e for _, e in parsed], retried=retried):
+            for entry, _ in parsed:
+                done.setdefault(entry.stream, []).append(entry.entry_id)
+        else:
+            for entry, event in parsed:
+                if await self._handle(entry, event, retried=retried):
+                    done.setdefault(entry.stream, []).append(entry.entry_id)
         for stream, ids in done.items():
             await self.groups.ack(stream, ids)
+
+    async def _handle_batch(self, events: list[DomainEvent], *, retried: bool) -> bool:
+        """The whole batch in one call, where the handler can; False: handle one by one."""
+        if not isinstance(self.handler, BatchHandler):
+            return False
+        started = time.perf_counter()
+        try:
+            await self.handler.handle_many(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "batch handler failed; handling one by one",
+                extra={"group": self.name, "events": len(events), "error": type(exc).__name__},
+            )
+            return False
+        metrics.HANDLED.labels(self.name, "retried" if retried else "ok").inc(len(events))
+        metrics.HANDLE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        return True
 
     def _check_gap(self, entry: Entry) -> None:
         last = self.last_seq.get(entry.stream)
@@ -167,13 +197,8 @@ class _Group:
             )
         self.last_seq[entry.stream] = max(entry.seq, last or 0)
 
-    async def _handle(self, entry: Entry, *, retried: bool) -> bool:
+    async def _handle(self, entry: Entry, event: DomainEvent, *, retried: bool) -> bool:
         """Whether the entry may be acknowledged."""
-        try:
-            event = parse_entry(entry.fields)
-        except MalformedEntry:
-            metrics.HANDLED.labels(self.name, "malformed").inc()
-            return True
         started = time.perf_counter()
         try:
             await self.handler.handle(event)

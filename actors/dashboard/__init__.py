@@ -6,7 +6,7 @@ time-driven re-evaluation. The server's snapshot (GET /v1/dashboard) calls
 `DashboardProjection.snapshot`.
 """
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.dashboard._projection import Dashboard, DashboardProjection
 from actors.dashboard._pump import AttentionPump
 from actors.dashboard._state import ATTENTION, CARDS, UPDATED, Rules, apply

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.dashboard import _metrics as metrics
 from actors.dashboard._state import (
     Rules,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.dashboard import _metrics as metrics
 from actors.dashboard._projection import DashboardProjection
 from storage import dashboard as store

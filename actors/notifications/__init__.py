@@ -5,7 +5,7 @@ Wiring (the server): `pumps(options)` gives the two pump factories."""
 
 from __future__ import annotations
 
-from actors.consumers._contracts import Context, PumpFactory
+from actors.consumers import Context, PumpFactory
 from actors.notifications.channels import (
     ChannelError,
     FileEmail,

@@ -9,6 +9,13 @@ reminder only while that is still before the appointment; a password reset never
 that got the message is written down at once, so a retry sends only the others. Failures are
 retried with exponential backoff and given up after `max_attempts`.
 
+An automation message (`automation_message`, data `{"template": <name>, ...}`) is worded by
+the clinic's template of kind `automation_message:<name>`, else its generic `automation_message`
+one, else the built-in generic text. It obeys the patient's `updates` choice like the other
+non-reminder messages, and quiet hours (it is never urgent). It is not gated on
+`patients.consent_marketing`: a rule may send care messages too, and a clinic that sends
+marketing says so in the rule (a segment condition on `consent_marketing`).
+
 Nothing personal is logged: ids, kinds, channels and reasons only.
 """
 
@@ -21,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications import metrics, templates
 from actors.notifications.channels import (
     ChannelError,
@@ -79,6 +86,18 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return uuid.UUID(str(value)) if value else None
     except ValueError:
         return None
+
+
+def _template_kinds(item: OutboxItem) -> tuple[str, ...]:
+    """The kinds of the clinic's templates that may word `item`, first found wins: an
+    automation message's named one (`automation_message:<name>`), then the item's own kind
+    (for an automation message: the clinic's generic one). Neither: the built-in text."""
+    if item.kind == templates.AUTOMATION_KIND:
+        name = item.data.get("template")
+        named = templates.named_kind(name) if isinstance(name, str) else None
+        if named is not None:
+            return (named, item.kind)
+    return (item.kind,)
 
 
 class OutboxPump:
@@ -173,7 +192,9 @@ class OutboxPump:
                 )
                 overrides = {
                     (t.kind, t.channel, t.language): t
-                    for t in await store.find_templates(sorted({i.kind for i in items}))
+                    for t in await store.find_templates(
+                        sorted({k for i in items for k in _template_kinds(i)})
+                    )
                 }
         except Exception as exc:  # an outage: the whole organization's batch is retried
             log.exception("notification batch not loaded", extra={"organization_id": str(org)})
@@ -227,8 +248,12 @@ class OutboxPump:
         values = self._values(item, who, language, names)
         errors: list[ChannelError] = []
         delivered: list[str] = []
+        kinds = _template_kinds(item)
         for channel in channels:
-            override = overrides.get((item.kind, channel, language))
+            override = next(
+                (o for k in kinds if (o := overrides.get((k, channel, language))) is not None),
+                None,
+            )
             text = (
                 templates.Text(override.subject, override.body)
                 if override is not None

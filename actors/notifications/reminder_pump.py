@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications import metrics
 from storage import notifications as store
 

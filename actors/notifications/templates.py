@@ -5,6 +5,11 @@ Substitution is one pass over the template: a value is never read as a template 
 patient named "{code}" stays "{code}"), `{{` and `}}` write literal braces, and a subject has its
 line breaks flattened (a value cannot add a mail header). A clinic's template may use only the
 placeholders of its kind (`unknown_placeholders`, checked when it is saved).
+
+Automation messages (a rule's `send_notification`, actors/automations) name a template: the
+clinic writes it as a template of kind `automation_message:<name>`, which has the placeholders
+and the built-in wording of `automation_message` (`base_kind`); a name the clinic has not
+written is sent in the built-in, generic wording.
 """
 
 from __future__ import annotations
@@ -25,12 +30,17 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "appointment_reminder": _APPOINTMENT | {"lead"},
     "waitlist_offer": _APPOINTMENT | {"expires"},
     "intake_request": frozenset({"clinic", "patient_name", "link"}),
+    "automation_message": frozenset({"clinic", "patient_name"}),
     "password_reset": frozenset({"code", "minutes"}),
 }
 KINDS = tuple(PLACEHOLDERS)
 # Kinds that are never held back by quiet hours (the reader is waiting for them).
 URGENT = frozenset({"password_reset"})
 REMINDER_KINDS = frozenset({"appointment_reminder"})
+AUTOMATION_KIND = "automation_message"
+# A rule's template name (the same pattern as storage/automations' rule schema, and short
+# enough that `automation_message:<name>` fits the 64 characters of a template's kind).
+TEMPLATE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([a-z_]+)\}")
 
@@ -53,12 +63,29 @@ class Wording:
         return Text(self.subject, self.long if channel == "email" else self.short)
 
 
+def named_kind(name: str) -> str | None:
+    """The template kind of an automation's named message; None for a name no rule may use."""
+    return f"{AUTOMATION_KIND}:{name}" if TEMPLATE_NAME.fullmatch(name) else None
+
+
+def base_kind(kind: str) -> str | None:
+    """The kind whose placeholders and built-in wording `kind` has: itself when known,
+    `automation_message` for `automation_message:<name>`, else None."""
+    if kind in PLACEHOLDERS:
+        return kind
+    prefix, sep, name = kind.partition(":")
+    if sep and prefix == AUTOMATION_KIND and TEMPLATE_NAME.fullmatch(name):
+        return AUTOMATION_KIND
+    return None
+
+
 def placeholders_of(template: str) -> set[str]:
     return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
 
 
 def unknown_placeholders(kind: str, *templates: str) -> set[str]:
-    allowed = PLACEHOLDERS.get(kind, frozenset())
+    base = base_kind(kind)
+    allowed = PLACEHOLDERS[base] if base is not None else frozenset()
     found: set[str] = set()
     for t in templates:
         found |= placeholders_of(t)
@@ -83,7 +110,10 @@ def render(text: Text, values: Mapping[str, str]) -> Text:
 
 
 def builtin(kind: str, channel: str, language: str) -> Text:
-    by_language = BUILTIN[kind]
+    base = base_kind(kind)
+    if base is None:
+        raise KeyError(kind)
+    by_language = BUILTIN[base]
     wording = by_language.get(language) or by_language[FALLBACK_LANGUAGE]
     return wording.text(channel)
 
@@ -187,6 +217,22 @@ BUILTIN: Mapping[str, Mapping[str, Wording]] = {
             "Bună ziua, {patient_name},\n\nÎnainte de vizită, vă rugăm să completați "
             "formularul: {link}\n\n{clinic}\n",
             "{clinic}: vă rugăm completați formularul: {link}",
+        ),
+    },
+    "automation_message": {
+        "en": _W(
+            "A message from {clinic}",
+            "Hello {patient_name},\n\nWe would be glad to hear from you. If you would like to "
+            "book a visit or have a question, get in touch with us or book online.\n\n"
+            "{clinic}\n",
+            "{clinic}: we would be glad to hear from you. Get in touch or book a visit.",
+        ),
+        "ro": _W(
+            "Un mesaj de la {clinic}",
+            "Bună ziua, {patient_name},\n\nNe-ar face plăcere să auzim de la dumneavoastră. "
+            "Dacă doriți o programare sau aveți o întrebare, contactați-ne sau programați-vă "
+            "online.\n\n{clinic}\n",
+            "{clinic}: ne-ar face plăcere să auzim de la dvs. Contactați-ne sau programați-vă.",
         ),
     },
     "password_reset": {

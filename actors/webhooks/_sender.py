@@ -86,15 +86,46 @@ class WebhookSender:
             # A session per batch: the pump holds nothing open between batches (nothing to
             # close), and within a batch the deliveries to one receiver share connections.
             async with self._client() as session:
-                done = await asyncio.gather(
-                    *(self._deliver(session, c) for c in claimed), return_exceptions=True
-                )
-            # Every delivery ran to its end before the session closed; a failure to record one
-            # (the database) is the runner's to count: that row is sent again after its lease.
-            for outcome in done:
-                if isinstance(outcome, BaseException):
-                    raise outcome
+                results = await asyncio.gather(*(self._slot(session, c) for c in claimed))
+            await self._record(list(zip(claimed, results, strict=True)))
         return len(claimed)
+
+    async def _slot(self, session: aiohttp.ClientSession, claimed: store.Claimed) -> _Result:
+        async with self._slots:
+            return await self._attempt(session, claimed)
+
+    async def _record(self, done: list[tuple[store.Claimed, _Result]]) -> None:
+        """The batch's outcomes in one transaction, in endpoint order (two senders lock the
+        endpoints' failure counters in the same order, so they never deadlock). A failure to
+        record (the database) is the runner's to count: those rows are sent again after their
+        lease, under the same webhook-id."""
+        now = self._ctx.clock.now()
+        done.sort(key=lambda pair: (pair[0].endpoint_id.bytes, pair[0].delivery_id.bytes))
+        finished: list[tuple[store.Claimed, str, store.Finished]] = []
+        async with self._ctx.db.platform() as conn:
+            for claimed, result in done:
+                status, next_at = next_step(
+                    claimed.attempt, result.ok, now, self._options, self._rng
+                )
+                outcome = store.Outcome(
+                    status, next_at, result.status_code, result.latency_ms, result.error
+                )
+                finished.append(
+                    (claimed, status, await store.finish(conn, claimed, outcome, now, self._policy))
+                )
+        for claimed, status, end in finished:
+            if not end.recorded:
+                metrics.DELIVERIES.labels("superseded").inc()
+                continue
+            label = {store.DELIVERED: "delivered", store.FAILED: "failed"}.get(status, "retry")
+            metrics.DELIVERIES.labels(label).inc()
+            if end.endpoint_disabled:
+                metrics.DISABLED.inc()
+                log.warning(
+                    "webhook endpoint disabled after a run of failures",
+                    extra={"organization_id": str(claimed.organization_id),
+                           "endpoint_id": str(claimed.endpoint_id)},
+                )  # fmt: skip
 
     def _client(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -106,28 +137,6 @@ class WebhookSender:
             trust_env=False,  # no proxy from the environment: the guard checks the target
             cookie_jar=aiohttp.DummyCookieJar(),  # one receiver's cookies are no one's
         )
-
-    async def _deliver(self, session: aiohttp.ClientSession, claimed: store.Claimed) -> None:
-        async with self._slots:
-            result = await self._attempt(session, claimed)
-        now = self._ctx.clock.now()
-        status, next_at = next_step(claimed.attempt, result.ok, now, self._options, self._rng)
-        code, latency = result.status_code, result.latency_ms
-        outcome = store.Outcome(status, next_at, code, latency, result.error)
-        async with self._ctx.db.platform() as conn:
-            finished = await store.finish(conn, claimed, outcome, now, self._policy)
-        if not finished.recorded:
-            metrics.DELIVERIES.labels("superseded").inc()
-            return
-        label = {store.DELIVERED: "delivered", store.FAILED: "failed"}.get(status, "retry")
-        metrics.DELIVERIES.labels(label).inc()
-        if finished.endpoint_disabled:
-            metrics.DISABLED.inc()
-            log.warning(
-                "webhook endpoint disabled after a run of failures",
-                extra={"organization_id": str(claimed.organization_id),
-                       "endpoint_id": str(claimed.endpoint_id)},
-            )  # fmt: skip
 
     async def _attempt(self, session: aiohttp.ClientSession, claimed: store.Claimed) -> _Result:
         if not claimed.secrets:

@@ -13,98 +13,57 @@ Attachments wait for object storage (a later issue): a message is text only for 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-from server import metrics
 from server.errors import ApiError, not_found
-from server.http import audit_actor, iso, json_response, path_id, read_json
+from server.http import iso, json_response, path_id, read_json
 from server.messages import schemas
-from server.middleware import principal
-from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, roles
-from server.web.db_errors import db_errors
 from server.web.paging import instant_id_page, page_response
 from server.web.params import uuid_value
-from storage import audit
+from server.work import Work, unit_of_work
 from storage import messages as store
-from storage.audit import AuditActor
 from storage.care_team import ClinicalView, clinical_view
-from storage.crypto import KeyRing
-from storage.types import Channel, ChannelName, Principal, Role
+from storage.types import Channel, Principal, Role
 
 TAG = "messages"
-log = logging.getLogger("cadence.messages")
-PUBLISH_TIMEOUT_S = 2.0
 READERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST, Role.PATIENT)
 
 
-@dataclass
-class _Work:
-    conn: asyncpg.Connection
-    who: Principal
-    org_id: uuid.UUID
-    keys: KeyRing
-    actor: AuditActor
-    events: list[tuple[ChannelName, str, dict[str, Any]]] = field(default_factory=list)
+class _Work(Work):
+    """The kit's unit of work, with a message's author, audit row and pushes."""
+
+    @property
+    def who(self) -> Principal:
+        return self.principal
 
     @property
     def author(self) -> store.Author:
-        return store.Author(self.who.user_id, self.who.role.value)
+        return store.Author(self.principal.user_id, self.principal.role.value)
 
-    async def audit(self, message: Mapping[str, Any], patient_id: uuid.UUID) -> None:
+    async def audit_message(self, message: Mapping[str, Any], patient_id: uuid.UUID) -> None:
         """The audit row of a message written: ids only (the body stays sealed in its row)."""
-        await audit.record(
-            self.conn,
-            actor=self.actor,
-            organization_id=self.org_id,
-            action="message.create",
-            entity="message",
-            entity_id=message["id"],
+        await self.audit(
+            "message.create",
+            "message",
+            message["id"],
             after={"thread_id": str(message["thread_id"]), "patient_id": str(patient_id)},
         )
 
-    def emit(self, patient_id: uuid.UUID, event_type: str, data: Mapping[str, Any]) -> None:
+    def emit_both(self, patient_id: uuid.UUID, event_type: str, data: Mapping[str, Any]) -> None:
         """To the patient's channel and the staff's (the organization's)."""
         payload = {**data, "patient_id": str(patient_id)}
-        self.events.append((Channel.patient(patient_id).name, event_type, payload))
-        self.events.append((Channel.org(self.org_id).name, event_type, payload))
+        self.emit(Channel.patient(patient_id), event_type, payload)
+        self.emit(Channel.org(self.org_id), event_type, payload)
 
 
-@asynccontextmanager
-async def _tenant(request: web.Request) -> AsyncIterator[_Work]:
-    """One transaction in the caller's organization; its events are published after commit."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    keys = request.app[SETTINGS_KEY].data_keys
-    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        work = _Work(conn, who, who.org_id, keys, audit_actor(request, who))
-        yield work
-    await _publish(request, work.events)
-
-
-async def _publish(
-    request: web.Request, events: list[tuple[ChannelName, str, dict[str, Any]]]
-) -> None:
-    """The change is committed: a failed push is logged, never the caller's error (the
-    messages are in Postgres; a client that missed the push reads them on its next fetch)."""
-    if not events:
-        return
-    try:
-        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-            await request.app[EVENTS_KEY].publish_many(events)
-        metrics.EVENTS_PUBLISHED.labels("message").inc(len(events))
-    except Exception as exc:
-        log.warning("message push failed", extra={"error": repr(exc)})
+def _tenant(request: web.Request) -> AbstractAsyncContextManager[_Work]:
+    return unit_of_work(request, _Work)
 
 
 async def _ensure_patient(work: _Work, patient_id: uuid.UUID) -> None:
@@ -184,8 +143,8 @@ async def create_thread(request: web.Request) -> web.Response:
         thread, message = await store.create_thread(
             work.keys, work.org_id, patient_id, body["subject"], body["body"], work.author
         )
-        await work.audit(message, patient_id)
-        work.emit(patient_id, "message.created", _created(message))
+        await work.audit_message(message, patient_id)
+        work.emit_both(patient_id, "message.created", _created(message))
     return json_response(
         {"thread": render_thread(thread), "message": render_message(message)}, status=201
     )
@@ -208,8 +167,8 @@ async def post_message(request: web.Request) -> web.Response:
     async with _tenant(request) as work:
         thread = await _thread(work, thread_id)
         message = await store.add_message(work.keys, work.org_id, thread, body["body"], work.author)
-        await work.audit(message, thread.patient_id)
-        work.emit(thread.patient_id, "message.created", _created(message))
+        await work.audit_message(message, thread.patient_id)
+        work.emit_both(thread.patient_id, "message.created", _created(message))
     return json_response(render_message(message), status=201)
 
 
@@ -227,7 +186,7 @@ async def mark_read(request: web.Request) -> web.Response:
             raise not_found("message")
         receipt, moved = marked
         if moved:  # a receipt already at or past the message changes nothing: no push
-            work.emit(
+            work.emit_both(
                 thread.patient_id,
                 "message.read",
                 {

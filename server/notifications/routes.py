@@ -2,7 +2,9 @@
 and a patient's notification preferences (the patient themself, or the front desk).
 
 Templates are validated when saved: only the placeholders of their kind (422 naming the
-unknown ones). The outbox list shows delivery state only; no message text is stored at all.
+unknown ones). A kind is a notification kind or `automation_message:<name>`, the wording of the
+automation rules' `send_notification` with that template name. The outbox list shows delivery
+state only; no message text is stored at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncpg
 from aiohttp import web
 
 from actors.notifications import PLACEHOLDERS, unknown_placeholders
-from actors.notifications.templates import CHANNELS, builtin
+from actors.notifications.templates import CHANNELS, base_kind, builtin
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, iso, json_response, path_id, read_json
 from server.middleware import principal
@@ -145,8 +147,11 @@ def _template_key(request: web.Request) -> tuple[str, str, str]:
     channel = request.match_info["channel"]
     language = request.match_info["language"]
     problems = {}
-    if kind not in PLACEHOLDERS:
-        problems["kind"] = "is not a kind of notification"
+    if base_kind(kind) is None:
+        problems["kind"] = (
+            "is not a kind of notification (nor automation_message:<name>, the name in "
+            "lower case letters, digits and _, at most 40)"
+        )
     if channel not in CHANNELS:
         problems["channel"] = "must be one of " + ", ".join(CHANNELS)
     if len(language) != 2 or not language.isascii() or not language.islower():
@@ -164,7 +169,7 @@ def _render_template(t: Template, source: str) -> dict[str, Any]:
         "subject": t.subject,
         "body": t.body,
         "source": source,
-        "placeholders": sorted(PLACEHOLDERS[t.kind]) if t.kind in PLACEHOLDERS else [],
+        "placeholders": sorted(PLACEHOLDERS[base]) if (base := base_kind(t.kind)) else [],
         "updated_at": iso(t.updated_at),
     }
 

@@ -18,7 +18,13 @@ LANGUAGE: Schema = {"type": "string", "pattern": "^[a-z]{2}$"}
 TIMEZONE: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
 CLOCK: Schema = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
 CHANNEL: Schema = {"type": "string", "enum": ["email", "sms", "in_app"]}
-KIND: Schema = {"type": "string", "enum": list(KINDS)}
+# A notification kind, or an automation's named message (actors/notifications/templates.py).
+KIND: Schema = {
+    "anyOf": [
+        {"type": "string", "enum": list(KINDS)},
+        {"type": "string", "pattern": "^automation_message:[a-z][a-z0-9_]{0,39}$"},
+    ]
+}
 
 
 def _nullable(schema: Schema) -> Schema:

@@ -85,7 +85,7 @@ _ACTION_BODIES: dict[str, dict[str, Any]] = {
         ("kind", "plan_id", "frequency"),
     ),
     "send_notification": _object(
-        {"kind": _KIND, "template": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"}},
+        {"kind": _KIND, "template": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}},
         ("kind", "template"),
     ),
 }

@@ -23,8 +23,9 @@ from storage.crypto import FieldRef, KeyRing
 from storage.orm import rows
 from storage.tables._notifications import NotificationOutbox
 
-# Kinds a domain may queue with `enqueue` (the appointment kinds come from the triggers).
-ENQUEUED_KINDS = frozenset({"waitlist_offer", "intake_request"})
+# Kinds a domain may queue with `enqueue` (the appointment kinds come from the triggers);
+# `automation_message` is a rule's `send_notification`, its template named in `data`.
+ENQUEUED_KINDS = frozenset({"waitlist_offer", "intake_request", "automation_message"})
 _ERROR_CHARS = 500
 
 

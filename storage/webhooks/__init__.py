@@ -14,6 +14,7 @@ from storage.webhooks._deliveries import (
     FailurePolicy,
     Finished,
     Outcome,
+    Queued,
     attempts_of,
     claim_due,
     due_backlog,
@@ -40,6 +41,6 @@ __all__ = [
     "CANCELLED", "DELIVERED", "DISABLED_BY_ADMIN", "DISABLED_BY_FAILURES", "FAILED", "PENDING",
     "STATUSES", "Attempt", "Claimed", "Delivery", "Endpoint", "FailurePolicy", "Finished",
     "Outcome", "active_endpoints", "attempts_of", "claim_due", "create_endpoint",
-    "delete_endpoint", "due_backlog", "enqueue", "finish", "get_delivery", "get_endpoint",
+    "Queued", "delete_endpoint", "due_backlog", "enqueue", "finish", "get_delivery", "get_endpoint",
     "list_deliveries", "list_endpoints", "replay", "rotate_secret", "update_endpoint",
 ]  # fmt: skip

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 
 from storage.crypto import CryptoError, KeyRing
 from storage.errors import Conflict, InvalidTransition, NotFound
@@ -118,31 +119,43 @@ def _delivery(row: Any) -> Delivery:
 # --- written by the consumer, in the organization's transaction --------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One event to deliver to some endpoints."""
+
+    endpoint_ids: Sequence[uuid.UUID]
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+
+
 async def enqueue(
-    conn: asyncpg.Connection,
-    org_id: uuid.UUID,
-    endpoint_ids: Sequence[uuid.UUID],
-    *,
-    event_id: str,
-    event_type: str,
-    payload: dict[str, Any],
-    now: datetime,
+    conn: asyncpg.Connection, org_id: uuid.UUID, events: Sequence[Queued], *, now: datetime
 ) -> int:
-    """One pending delivery per endpoint, due now; an (endpoint, event) pair already queued is
-    left alone. Returns how many were new."""
-    if not endpoint_ids:
+    """One pending delivery per (endpoint, event), due now, in one statement; a pair already
+    queued is left alone. Returns how many were new."""
+    endpoints, ids, kinds, payloads = [], [], [], []
+    for event in events:
+        body = orjson.dumps(event.payload).decode()
+        for endpoint_id in event.endpoint_ids:
+            endpoints.append(endpoint_id)
+            ids.append(event.event_id)
+            kinds.append(event.event_type)
+            payloads.append(body)
+    if not endpoints:
         return 0
     created = await conn.fetch(
         """INSERT INTO webhook_deliveries
              (organization_id, endpoint_id, event_id, event_type, payload, next_attempt_at)
-           SELECT $1, e, $3, $4, $5, $6 FROM unnest($2::uuid[]) AS e
+           SELECT $1, e, i, k, p::jsonb, $6
+             FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[]) AS q(e, i, k, p)
            ON CONFLICT (organization_id, endpoint_id, event_id) DO NOTHING
            RETURNING id""",
         org_id,
-        list(endpoint_ids),
-        event_id,
-        event_type,
-        payload,
+        endpoints,
+        ids,
+        kinds,
+        payloads,
         now,
     )
     return len(created)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
@@ -70,6 +70,20 @@ class RecordingHandler:
         if event.type == self._fail_type:
             raise RuntimeError("refused by the test")
         await self._redis.hincrby(self._key, event.id, 1)
+
+
+class BatchRecordingHandler(RecordingHandler):
+    """A RecordingHandler that also takes whole batches (one HINCRBY pipeline), refusing any
+    batch that holds an event of `fail_type`; counts its batches in `<key>:batches`."""
+
+    async def handle_many(self, events: Sequence[DomainEvent]) -> None:
+        if any(e.type == self._fail_type for e in events):
+            raise RuntimeError("a batch with a refused event")
+        pipe = self._redis.pipeline(transaction=True)
+        for event in events:
+            pipe.hincrby(self._key, event.id, 1)
+        pipe.incr(self._key + ":batches")
+        await pipe.execute()
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0) -> None:

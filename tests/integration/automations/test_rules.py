@@ -1,13 +1,16 @@
 """Rules end to end with the automations consumer called directly: a no-show rule with a segment
 condition assigns a plan and publishes `automation.triggered`, with its run recorded; the same
 event twice runs once; automation events never trigger rules; a crash mid-run is completed by
-the retry without doing an action twice; bad rules are refused; other organizations get 404."""
+the retry without doing an action twice; a rule's message goes out once through the notification
+outbox, in the clinic's wording; bad rules are refused; other organizations get 404."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from actors.automations import (
     Action,
@@ -19,6 +22,7 @@ from actors.automations import (
     default_actions,
 )
 from actors.consumers import Context, Runner, RunnerOptions
+from actors.notifications import NotificationOptions, OutboxPump
 from server.resources import DB_KEY
 from storage import automations as store
 from storage.automations import Rule
@@ -282,24 +286,93 @@ async def test_a_crash_mid_run_is_completed_by_the_retry(client: Client, clinic:
     assert await _assignments(clinic, other) == 0
 
 
-async def test_send_notification_reports_that_it_is_not_available(
+async def _automation_messages(clinic: Clinic, patient_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with clinic.db.platform() as conn:
+        found = await conn.fetch(
+            """SELECT id, kind, status, delivered, data FROM notification_outbox
+               WHERE patient_id = $1 AND kind = 'automation_message'""",
+            patient_id,
+        )
+    return [dict(r) for r in found]
+
+
+async def _notifications(
+    ctx: Context, patient_id: uuid.UUID, since: StreamPosition
+) -> list[dict[str, Any]]:
+    """The in-app notifications published on the patient's channel since `since`."""
+    replay = await ctx.events.replay(Channel.patient(patient_id).name, since)
+    frames = [orjson.loads(f) for _, f in replay.frames]
+    return [f["data"] for f in frames if f["type"] == "notification"]
+
+
+async def test_send_notification_queues_one_message_worded_by_the_clinic(
     client: Client, clinic: Clinic
 ) -> None:
-    """The outbox queues no automation message yet: the action fails with a clear code, the run
-    is recorded as failed, and nothing is queued."""
-    ctx, _ = _ctx(client)
+    """A cancellation rule queues one automation message per event (the event twice: one
+    row); the dispatcher sends it in the clinic's named template, and a template name the
+    clinic never wrote in the built-in wording."""
+    ctx, clock = _ctx(client)
+    handler = AutomationHandler(ctx)
+    resp = await client.put(
+        "/v1/notifications/templates/automation_message:we_miss_you/in_app/en",
+        json={"subject": "We miss you at {clinic}", "body": "{patient_name}, come back soon"},
+        headers=clinic.admin,
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["placeholders"] == ["clinic", "patient_name"]
+    templates = "/v1/notifications/templates/automation_message"
+    resp = await client.get(f"{templates}:never_written/sms/ro", headers=clinic.admin)
+    assert resp.status == 200 and (await resp.json())["source"] == "builtin"
+    for bad, body in ((":Bad-Name", "{clinic}"), (":fine", "{clinic} {date}")):
+        url = f"{templates}{bad}/sms/en"
+        resp = await client.put(url, json={"body": body}, headers=clinic.admin)
+        assert resp.status == 422, await resp.text()
     rule = await _rule(
         client, clinic, name="notify", trigger="appointment.cancelled",
         actions=[{"kind": "send_notification", "template": "we_miss_you"}],
     )  # fmt: skip
-    patient = await clinic.patient()
-    data = {**_no_show(clinic, patient), "status": "cancelled"}
-    await AutomationHandler(ctx).handle(
-        await _event(ctx, clinic.org_id, "appointment.cancelled", data)
+    await _rule(
+        client, clinic, name="generic", trigger="appointment.no_show",
+        actions=[{"kind": "send_notification", "template": "never_written"}],
+    )  # fmt: skip
+    named = await clinic.patient("Popescu", first_name="Ana")
+    generic = await clinic.patient("Ionescu", first_name="Dan")
+    since = {p: await ctx.events.position(Channel.patient(p).name) for p in (named, generic)}
+    cancelled = await _event(
+        ctx, clinic.org_id, "appointment.cancelled",
+        {**_no_show(clinic, named), "status": "cancelled"},
+    )  # fmt: skip
+    await handler.handle(cancelled)
+    await handler.handle(cancelled)  # redelivered: finds its finished run
+    await handler.handle(
+        await _event(ctx, clinic.org_id, "appointment.no_show", _no_show(clinic, generic))
     )
+
     (run,) = await _runs(client, clinic, rule["id"])
-    assert run["status"] == "failed"
-    assert run["actions"][0]["error"] == "notification_unavailable"
+    assert run["status"] == "succeeded"
+    assert run["actions"] == [{"kind": "send_notification", "status": "succeeded", "queued": True}]
+    (row,) = await _automation_messages(clinic, named)
+    assert row["status"] == "pending"
+    assert row["data"]["template"] == "we_miss_you" and row["data"]["event_id"] == cancelled.id
+    assert len(await _automation_messages(clinic, generic)) == 1
+
+    clock.advance(timedelta(minutes=1))  # the rows are due at the database's now
+    pump = OutboxPump(ctx, NotificationOptions())  # no e-mail or SMS: in-app only
+    while await pump.run_once():
+        pass
+    (row,) = await _automation_messages(clinic, named)
+    assert row["status"] == "sent" and row["delivered"] == ["in_app"]
+    async with clinic.db.platform() as conn:
+        clinic_name = await conn.fetchval(
+            "SELECT name FROM organizations WHERE id = $1", clinic.org_id
+        )
+    (note,) = await _notifications(ctx, named, since[named])
+    assert note["id"] == str(row["id"]) and note["kind"] == "automation_message"
+    assert note["title"] == f"We miss you at {clinic_name}"
+    assert note["body"] == "Ana Popescu, come back soon"
+    (note,) = await _notifications(ctx, generic, since[generic])
+    assert note["title"] == f"A message from {clinic_name}"
+    assert note["body"].startswith(f"{clinic_name}: we would be glad to hear from you")
 
 
 async def test_bad_rules_are_refused_with_details(

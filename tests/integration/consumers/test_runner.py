@@ -24,7 +24,7 @@ from storage.keys import KeySpace
 from storage.redis import create_redis
 from storage.streams import ConsumerGroups
 from storage.types import Channel
-from tests.support.consumers import RecordingHandler, until, worker_env
+from tests.support.consumers import BatchRecordingHandler, RecordingHandler, until, worker_env
 from tests.support.tenants import make_org
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -173,6 +173,56 @@ async def test_a_poisonous_event_becomes_a_dead_letter(settings: Settings, ctx: 
     assert "refused by the test" in row["error"]
     counts = [int(v) for v in (await ctx.redis.hgetall(seen)).values()]
     assert counts == [1] * 10
+
+
+async def test_a_batch_handler_takes_batches_and_a_bad_event_falls_back_to_one_by_one(
+    settings: Settings, ctx: Context
+) -> None:
+    org = await make_org(settings.database_url)
+    seen = ctx.keys.named("test", "seen", uuid.uuid4().hex)
+    handler = BatchRecordingHandler(ctx.redis, seen, fail_type="test.boom")
+    # Published before the runner starts, so its first read takes them as one batch.
+    await _publish(ctx, org, 40)
+    await _publish(ctx, org, 1, kind="test.boom")
+    await _publish(ctx, org, 10)
+    options = RunnerOptions(
+        batch=100, block_ms=100, retry_idle_s=0.3, claim_every_s=0.1, max_attempts=2,
+        only=frozenset({org}),
+    )  # fmt: skip
+    runner = Runner(ctx, [handler], [], consumer="batch", options=options)
+    runner.start()
+    try:
+
+        async def settled() -> bool:
+            return int(await ctx.redis.hlen(seen)) == 50 and (
+                await _pending(ctx.redis, ctx, org, "recording") == 0
+            )
+
+        await until(settled)
+    finally:
+        await runner.stop()
+    # Good events waiting when a consumer reads are one batch, taken whole.
+    await _publish(ctx, org, 30)
+    runner = Runner(ctx, [handler], [], consumer="batch", options=options)
+    runner.start()
+    try:
+
+        async def batched() -> bool:
+            return int(await ctx.redis.hlen(seen)) == 80
+
+        await until(batched)
+    finally:
+        await runner.stop()
+    counts = await ctx.redis.hgetall(seen)
+    # The good events once each (the batch with the bad one was refused as a whole, then
+    # handled one by one); the bad one was given up as a dead letter.
+    assert sorted(int(v) for v in counts.values()) == [1] * 80
+    assert int(await ctx.redis.get(seen + ":batches") or 0) == 1
+    async with ctx.db.platform() as conn:
+        dead = await conn.fetchval(
+            "SELECT count(*) FROM event_dead_letters WHERE organization_id = $1", org
+        )
+    assert dead == 1
 
 
 async def test_consumers_of_one_group_share_it_and_groups_each_see_everything(

@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications import NotificationOptions, OutboxPump, ReminderPump
 from actors.notifications.channels import SmsOptions, SmtpOptions
 from server.resources import DB_KEY, EVENTS_KEY, REDIS_KEY, SETTINGS_KEY

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications.channels import SmtpOptions
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from storage import notifications as store

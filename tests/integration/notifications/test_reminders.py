@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications.channels import SmtpOptions
 from server.resources import DB_KEY
 from storage import notifications as store

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from actors.consumers._contracts import Context
+from actors.consumers import Context
 from actors.notifications.channels import SmtpOptions
 from storage.types import Role
 from tests.integration.notifications.conftest import (
