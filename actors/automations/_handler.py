@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -76,6 +76,26 @@ class AutomationHandler:
     def __init__(self, ctx: Context, actions: Mapping[str, Action] | None = None) -> None:
         self._ctx = ctx
         self._actions = dict(actions if actions is not None else default_actions())
+
+    async def handle_many(self, events: Sequence[DomainEvent]) -> None:
+        """A read batch: per organization, one question (which event types have rules, which
+        of these events have runs to finish); only the events that have either go on to
+        `handle`. Most events of a clinic trigger nothing, and cost no more than that."""
+        by_org: dict[uuid.UUID, list[DomainEvent]] = {}
+        for event in events:
+            if event.type.startswith(store.LOOP_PREFIX):
+                metrics.EVENTS.labels("loop_guard").inc()
+            else:
+                by_org.setdefault(event.organization_id, []).append(event)
+        for org_id, batch in by_org.items():
+            async with self._ctx.db.tenant(org_id) as conn:
+                triggers = await store.live_triggers()
+                unfinished = await store.events_with_unfinished_runs(conn, [e.id for e in batch])
+            for event in batch:
+                if event.type in triggers or event.id in unfinished:
+                    await self.handle(event)
+                else:
+                    metrics.EVENTS.labels("no_rule").inc()
 
     async def handle(self, event: DomainEvent) -> None:
         if event.type.startswith(store.LOOP_PREFIX):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -98,8 +99,14 @@ class DashboardProjection:
         return self._ctx.keys.named("dashboard", "{" + Channel.org(org_id).name + "}")
 
     async def handle(self, event: DomainEvent) -> None:
-        if event.type.startswith(TRIGGERS):
-            await self.refresh(event.organization_id, trigger="event")
+        await self.handle_many([event])
+
+    async def handle_many(self, events: Sequence[DomainEvent]) -> None:
+        """A read batch: each organization's day is recomputed once, however many of its
+        events the batch holds (the projection reads Postgres, not the events)."""
+        orgs = dict.fromkeys(e.organization_id for e in events if e.type.startswith(TRIGGERS))
+        for org_id in orgs:
+            await self.refresh(org_id, trigger="event")
 
     async def compute(self, org_id: uuid.UUID) -> State:
         """The organization's day as Postgres says now."""

@@ -82,6 +82,9 @@ CREATE TABLE automation_runs (
   CHECK (status <> 'running' OR leased_until IS NOT NULL)
 );
 CREATE INDEX automation_runs_rule ON automation_runs (organization_id, rule_id, started_at, id);
+-- The consumer asks, for each batch of events, which have a run still to finish.
+CREATE INDEX automation_runs_running ON automation_runs (organization_id, event_id)
+  WHERE status = 'running';
 SELECT enable_tenant_rls('automation_runs');
 -- The run log is history: the application finishes runs, never removes them; rules and
 -- segments are soft-deleted for the same reason.

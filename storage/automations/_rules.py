@@ -227,6 +227,14 @@ async def rules_for(trigger: str) -> list[Rule]:
     return [_rule(r) for r in found]
 
 
+async def live_triggers() -> set[str]:
+    """The event types that trigger at least one enabled rule (a batch's cheap first question)."""
+    found = await rows(
+        _R.select(_R.trigger).where(_R.enabled.eq(True) & _R.deleted_at.is_null()).distinct()
+    )
+    return {r["trigger"] for r in found}
+
+
 async def rules_by_id(rule_ids: Sequence[uuid.UUID]) -> list[Rule]:
     """These rules, deleted and disabled ones too (to finish the runs they began)."""
     if not rule_ids:

@@ -210,6 +210,18 @@ async def unfinished_rule_ids(conn: asyncpg.Connection, event_id: str) -> list[u
     return [r["rule_id"] for r in found]
 
 
+async def events_with_unfinished_runs(
+    conn: asyncpg.Connection, event_ids: Sequence[str]
+) -> set[str]:
+    """Which of these events have a run still `running` (to be finished by a retry)."""
+    found = await conn.fetch(
+        "SELECT DISTINCT event_id FROM automation_runs"
+        " WHERE event_id = ANY($1::text[]) AND status = 'running'",
+        list(event_ids),
+    )
+    return {r["event_id"] for r in found}
+
+
 def outcome_of(actions: Sequence[Mapping[str, Any]]) -> RunStatus:
     """A run fails when one of its actions failed; skipped actions are not failures."""
     if any(a.get("status") == "failed" for a in actions):

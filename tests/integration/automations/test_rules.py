@@ -136,7 +136,8 @@ async def test_no_show_rule_assigns_a_plan_and_calls_the_webhook_once(
     since = await ctx.events.position(Channel.org(clinic.org_id).name)
     event = await _event(ctx, clinic.org_id, "appointment.no_show", _no_show(clinic, patient))
 
-    await handler.handle(event)
+    noise = await _event(ctx, clinic.org_id, "appointment.booked", _no_show(clinic, patient))
+    await handler.handle_many([noise, event])  # a read batch: only the no-show has a rule
     await handler.handle(event)  # redelivered: finds its finished run
 
     assert await _assignments(clinic, patient) == 1
