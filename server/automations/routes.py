@@ -16,24 +16,19 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from server.automations import schemas
-from server.errors import ApiError, not_found
-from server.http import audit_actor, iso, json_response, path_id, read_json
-from server.middleware import principal
-from server.resources import DB_KEY
+from server.errors import not_found
+from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint, roles
-from server.web.db_errors import db_errors
 from server.web.paging import instant_id_after, instant_id_page, page_of, page_response
-from storage import audit
+from server.work import Work, unit_of_work
 from storage import automations as store
 from storage.automations import Audience, Member, Rule, Run, Segment
 from storage.types import Principal, Role
@@ -46,20 +41,8 @@ CSV_PAGE = 500
 CSV_MAX_ROWS = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class _Work:
-    conn: asyncpg.Connection
-    who: Principal
-    org_id: uuid.UUID
-
-
-@asynccontextmanager
-async def _tenant(request: web.Request) -> AsyncIterator[_Work]:
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        yield _Work(conn, who, who.org_id)
+def _tenant(request: web.Request) -> AbstractAsyncContextManager[Work]:
+    return unit_of_work(request, Work)
 
 
 def _audience(who: Principal) -> Audience:
@@ -68,22 +51,6 @@ def _audience(who: Principal) -> Audience:
     if who.specialist_id is None:  # a specialist token without its claim sees no patient
         raise not_found("segment")
     return who.specialist_id
-
-
-async def _audit(
-    request: web.Request,
-    work: _Work,
-    action: str,
-    entity: str,
-    entity_id: uuid.UUID,
-    *,
-    before: Mapping[str, Any] | None = None,
-    after: Mapping[str, Any] | None = None,
-) -> None:
-    await audit.record(
-        work.conn, actor=audit_actor(request, work.who), organization_id=work.org_id,
-        action=action, entity=entity, entity_id=entity_id, before=before, after=after,
-    )  # fmt: skip
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -151,8 +118,8 @@ def _rule_audit(r: Rule) -> dict[str, Any]:
 async def create_segment(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.NEW_SEGMENT)
     async with _tenant(request) as work:
-        segment = await store.create_segment(work.org_id, body, work.who.user_id)
-        await _audit(request, work, "segment.created", "segment", segment.id,
+        segment = await store.create_segment(work.org_id, body, work.principal.user_id)
+        await work.audit("segment.created", "segment", segment.id,
                      after={"name": segment.name})  # fmt: skip
     return json_response(render_segment(segment), status=201)
 
@@ -160,7 +127,7 @@ async def create_segment(request: web.Request) -> web.Response:
 async def list_segments(request: web.Request) -> web.Response:
     page = instant_id_page(request)
     async with _tenant(request) as work:
-        _audience(work.who)
+        _audience(work.principal)
         found = await store.list_segments(page.limit + 1, page.after)
     return json_response(page_response(found, page, render_segment, lambda s: [s.created_at, s.id]))
 
@@ -168,7 +135,7 @@ async def list_segments(request: web.Request) -> web.Response:
 async def get_segment(request: web.Request) -> web.Response:
     segment_id = path_id(request, what="segment")
     async with _tenant(request) as work:
-        _audience(work.who)
+        _audience(work.principal)
         segment = await store.get_segment(segment_id)
     return json_response(render_segment(segment))
 
@@ -179,7 +146,7 @@ async def update_segment(request: web.Request) -> web.Response:
     async with _tenant(request) as work:
         before = await store.get_segment(segment_id)
         segment = await store.update_segment(segment_id, body)
-        await _audit(request, work, "segment.updated", "segment", segment.id,
+        await work.audit("segment.updated", "segment", segment.id,
                      before={"name": before.name}, after={"name": segment.name})  # fmt: skip
     return json_response(render_segment(segment))
 
@@ -188,7 +155,7 @@ async def delete_segment(request: web.Request) -> web.Response:
     segment_id = path_id(request, what="segment")
     async with _tenant(request) as work:
         await store.delete_segment(segment_id)
-        await _audit(request, work, "segment.deleted", "segment", segment_id)
+        await work.audit("segment.deleted", "segment", segment_id)
     return web.Response(status=204)
 
 
@@ -204,7 +171,7 @@ async def segment_members(request: web.Request) -> web.StreamResponse:
     page = instant_id_page(request)
     now = datetime.now(UTC)
     async with _tenant(request) as work:
-        audience = _audience(work.who)
+        audience = _audience(work.principal)
         segment = await store.get_segment(segment_id)
         found = await store.members(
             work.conn, segment.definition, now=now, audience=audience,
@@ -231,12 +198,12 @@ async def _members_csv(request: web.Request, segment_id: uuid.UUID) -> web.Strea
     now = datetime.now(UTC)
     page_of(request)  # a bad ?limit= is refused the same way in both forms
     async with _tenant(request) as work:
-        audience = _audience(work.who)
+        audience = _audience(work.principal)
         segment = await store.get_segment(segment_id)
         found = await store.members(
             work.conn, segment.definition, now=now, audience=audience, limit=CSV_PAGE
         )
-        await _audit(request, work, "segment.exported", "segment", segment_id)
+        await work.audit("segment.exported", "segment", segment_id)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -265,7 +232,7 @@ async def segment_count(request: web.Request) -> web.Response:
     segment_id = path_id(request, what="segment")
     now = datetime.now(UTC)
     async with _tenant(request) as work:
-        audience = _audience(work.who)
+        audience = _audience(work.principal)
         segment = await store.get_segment(segment_id)
         count = await store.count_members(work.conn, segment.definition, now=now, audience=audience)
     return json_response({"segment_id": str(segment_id), "count": count, "at": iso(now)})
@@ -277,8 +244,8 @@ async def segment_count(request: web.Request) -> web.Response:
 async def create_rule(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.NEW_RULE)
     async with _tenant(request) as work:
-        rule = await store.create_rule(work.org_id, body, work.who.user_id)
-        await _audit(request, work, "automation_rule.created", "automation_rule", rule.id,
+        rule = await store.create_rule(work.org_id, body, work.principal.user_id)
+        await work.audit("automation_rule.created", "automation_rule", rule.id,
                      after=_rule_audit(rule))  # fmt: skip
     return json_response(render_rule(rule), status=201)
 
@@ -303,7 +270,7 @@ async def update_rule(request: web.Request) -> web.Response:
     async with _tenant(request) as work:
         before = await store.get_rule(rule_id)
         rule = await store.update_rule(rule_id, body)
-        await _audit(request, work, "automation_rule.updated", "automation_rule", rule.id,
+        await work.audit("automation_rule.updated", "automation_rule", rule.id,
                      before=_rule_audit(before), after=_rule_audit(rule))  # fmt: skip
     return json_response(render_rule(rule))
 
@@ -312,7 +279,7 @@ async def delete_rule(request: web.Request) -> web.Response:
     rule_id = path_id(request, what="automation rule")
     async with _tenant(request) as work:
         await store.delete_rule(rule_id)
-        await _audit(request, work, "automation_rule.deleted", "automation_rule", rule_id)
+        await work.audit("automation_rule.deleted", "automation_rule", rule_id)
     return web.Response(status=204)
 
 

@@ -10,27 +10,24 @@ state only; no message text is stored at all.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import asyncpg
 from aiohttp import web
 
 from actors.notifications import PLACEHOLDERS, unknown_placeholders
 from actors.notifications.templates import CHANNELS, base_kind, builtin
-from server.errors import ApiError, not_found, validation_failed
-from server.http import audit_actor, iso, json_response, path_id, read_json
-from server.middleware import principal
+from server.errors import not_found, validation_failed
+from server.http import iso, json_response, path_id, read_json
 from server.notifications import schemas
-from server.resources import DB_KEY
 from server.routing import Endpoint, roles
-from server.web.db_errors import db_errors
 from server.web.paging import instant_id_page, page_response
 from server.web.params import query_uuid
-from storage import audit, scheduling
+from server.work import Work, unit_of_work
 from storage import notifications as store
+from storage import scheduling
 from storage.notifications import ClinicSettings, Preferences, QuietHours, Template
 from storage.types import Principal, Role
 
@@ -41,33 +38,8 @@ PREFERENCE_EDITORS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT)
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
 
 
-@asynccontextmanager
-async def _tenant(request: web.Request) -> AsyncIterator[tuple[Principal, asyncpg.Connection]]:
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        yield who, conn
-
-
-async def _audit(
-    request: web.Request,
-    who: Principal,
-    conn: asyncpg.Connection,
-    action: str,
-    entity: str,
-    entity_id: object,
-    after: Mapping[str, Any],
-) -> None:
-    await audit.record(
-        conn,
-        actor=audit_actor(request, who),
-        organization_id=who.org_id,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        after=after,
-    )
+def _tenant(request: web.Request) -> AbstractAsyncContextManager[Work]:
+    return unit_of_work(request, Work)
 
 
 def _clock(minutes: int) -> str:
@@ -114,9 +86,8 @@ def _render_settings(s: ClinicSettings) -> dict[str, Any]:
 
 
 async def get_settings(request: web.Request) -> web.Response:
-    async with _tenant(request) as (who, _):
-        assert who.org_id is not None
-        found = await store.get_settings(who.org_id)
+    async with _tenant(request) as work:
+        found = await store.get_settings(work.org_id)
     return json_response(_render_settings(found))
 
 
@@ -128,14 +99,12 @@ async def put_settings(request: web.Request) -> web.Response:
         quiet=_quiet_in(body["quiet_hours"]),
         timezone=_timezone(body["timezone"], "timezone"),
     )
-    async with _tenant(request) as (who, conn):
-        assert who.org_id is not None
-        saved = await store.put_settings(who.org_id, wanted)
+    async with _tenant(request) as work:
+        saved = await store.put_settings(work.org_id, wanted)
         shown = _render_settings(saved)
-        await _audit(
-            request, who, conn, "notifications.settings", "notification_settings", who.org_id,
-            shown,
-        )  # fmt: skip
+        await work.audit(
+            "notifications.settings", "notification_settings", work.org_id, after=shown
+        )
     return json_response(shown)
 
 
@@ -199,26 +168,25 @@ async def put_template(request: web.Request) -> web.Response:
     if unknown:
         names = ", ".join("{" + u + "}" for u in sorted(unknown))
         raise validation_failed({"body": f"unknown placeholders for {kind}: {names}"})
-    async with _tenant(request) as (who, conn):
-        assert who.org_id is not None
+    async with _tenant(request) as work:
         saved = await store.put_template(
-            who.org_id, Template(kind, channel, language, subject, body["body"])
+            work.org_id, Template(kind, channel, language, subject, body["body"])
         )
-        await _audit(
-            request, who, conn, "notifications.template", "notification_template",
-            f"{kind}/{channel}/{language}", {"subject": subject, "body": body["body"]},
+        await work.audit(
+            "notifications.template", "notification_template", f"{kind}/{channel}/{language}",
+            after={"subject": subject, "body": body["body"]},
         )  # fmt: skip
     return json_response(_render_template(saved, "clinic"))
 
 
 async def delete_template(request: web.Request) -> web.Response:
     kind, channel, language = _template_key(request)
-    async with _tenant(request) as (who, conn):
+    async with _tenant(request) as work:
         if not await store.delete_template(kind, channel, language):
             raise not_found("template")
-        await _audit(
-            request, who, conn, "notifications.template_delete", "notification_template",
-            f"{kind}/{channel}/{language}", {},
+        await work.audit(
+            "notifications.template_delete", "notification_template",
+            f"{kind}/{channel}/{language}", after={},
         )  # fmt: skip
     return web.Response(status=204)
 
@@ -280,8 +248,8 @@ async def _patient_in_reach(who: Principal, patient_id: uuid.UUID) -> None:
 
 async def get_preferences(request: web.Request) -> web.Response:
     patient_id = path_id(request, what="patient")
-    async with _tenant(request) as (who, _):
-        await _patient_in_reach(who, patient_id)
+    async with _tenant(request) as work:
+        await _patient_in_reach(work.principal, patient_id)
         found = await store.get_preferences(patient_id)
     return json_response(_render_preferences(found))
 
@@ -299,12 +267,11 @@ async def put_preferences(request: web.Request) -> web.Response:
         quiet=_quiet_in(body["quiet_hours"]),
         timezone=_timezone(body["timezone"], "timezone"),
     )
-    async with _tenant(request) as (who, conn):
-        assert who.org_id is not None
-        await _patient_in_reach(who, patient_id)
-        saved = await store.put_preferences(who.org_id, patient_id, wanted)
+    async with _tenant(request) as work:
+        await _patient_in_reach(work.principal, patient_id)
+        saved = await store.put_preferences(work.org_id, patient_id, wanted)
         shown = _render_preferences(saved)
-        await _audit(request, who, conn, "notifications.preferences", "patient", patient_id, shown)
+        await work.audit("notifications.preferences", "patient", patient_id, after=shown)
     return json_response(shown)
 
 

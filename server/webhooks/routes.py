@@ -4,29 +4,22 @@ rotated; it is stored sealed and never shown again."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from actors.webhooks import check_url, new_secret
-from server.errors import ApiError, validation_failed
-from server.http import audit_actor, iso, json_response, path_id, read_json
-from server.middleware import principal
-from server.resources import DB_KEY, SETTINGS_KEY
+from server.errors import validation_failed
+from server.http import iso, json_response, path_id, read_json
+from server.resources import SETTINGS_KEY
 from server.routing import Endpoint, roles
-from server.web.db_errors import db_errors
 from server.web.paging import instant_id_page, page_response
 from server.webhooks import schemas
 from server.webhooks.options import options_of
-from storage import audit
+from server.work import Work, unit_of_work
 from storage import webhooks as store
-from storage.audit import AuditActor
 from storage.types import Role
 
 TAG = "webhooks"
@@ -35,29 +28,9 @@ ENTITY = "webhook_endpoint"
 PAGING = {"limit": "page size, 1..200 (default 50)", "cursor": "next_cursor of the previous page"}
 
 
-@dataclass
-class _Work:
-    conn: asyncpg.Connection
-    org_id: uuid.UUID
-    actor: AuditActor
-
-    async def audit(
-        self, action: str, entity_id: uuid.UUID, before: Any = None, after: Any = None
-    ) -> None:
-        await audit.record(
-            self.conn, actor=self.actor, organization_id=self.org_id, action=action,
-            entity=ENTITY, entity_id=entity_id, before=before, after=after,
-        )  # fmt: skip
-
-
-@asynccontextmanager
-async def _work(request: web.Request) -> AsyncIterator[_Work]:
+def _work(request: web.Request) -> AbstractAsyncContextManager[Work]:
     """One transaction in the caller's organization, and who to write in its audit rows."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        yield _Work(conn, who.org_id, audit_actor(request, who))
+    return unit_of_work(request, Work)
 
 
 def _now() -> datetime:
@@ -120,7 +93,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
             secret=secret,
             created_by=work.actor.user_id,
         )
-        await work.audit("webhook_endpoint.create", created.id, None, created.audited())
+        await work.audit("webhook_endpoint.create", ENTITY, created.id, None, created.audited())
     return json_response({**render_endpoint(created), "secret": secret}, status=201)
 
 
@@ -153,7 +126,9 @@ async def patch_endpoint(request: web.Request) -> web.Response:
             event_types=body.get("event_types"),
             enabled=body.get("enabled"),
         )
-        await work.audit("webhook_endpoint.update", endpoint_id, before.audited(), after.audited())
+        await work.audit(
+            "webhook_endpoint.update", ENTITY, endpoint_id, before.audited(), after.audited()
+        )
     return json_response(render_endpoint(after))
 
 
@@ -161,7 +136,7 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     endpoint_id = path_id(request, what="webhook endpoint")
     async with _work(request) as work:
         deleted = await store.delete_endpoint(endpoint_id, _now())
-        await work.audit("webhook_endpoint.delete", endpoint_id, deleted.audited(), None)
+        await work.audit("webhook_endpoint.delete", ENTITY, endpoint_id, deleted.audited(), None)
     return web.Response(status=204)
 
 
@@ -177,7 +152,11 @@ async def rotate_secret(request: web.Request) -> web.Response:
         )
         # `secret` is a sensitive field: the audit row says it changed, masked.
         await work.audit(
-            "webhook_endpoint.rotate_secret", endpoint_id, {"secret": "old"}, {"secret": "new"}
+            "webhook_endpoint.rotate_secret",
+            ENTITY,
+            endpoint_id,
+            {"secret": "old"},
+            {"secret": "new"},
         )
     return json_response({**render_endpoint(rotated), "secret": secret})
 
