@@ -66,6 +66,17 @@ def _replayed(
     return {s for s in slots if z(lo) <= s < z(hi)}
 
 
+async def _settled(
+    clinic: Any, before: dict[str, Any], lo: datetime, hi: datetime
+) -> dict[str, Any]:
+    """The window's snapshot now, checked two ways: the snapshot taken `before` with the deltas
+    since applied gives the same starts, and every slot is what Postgres implies."""
+    now: dict[str, Any] = await clinic.slots(z(lo), z(hi))
+    assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == _starts(now)
+    await _as_postgres_implies(clinic, lo, hi)
+    return now
+
+
 async def test_new_weekly_hours_reach_every_calendar_of_the_specialist_before_the_answer(
     client: TestClient[web.Request, web.Application],
 ) -> None:
@@ -83,12 +94,8 @@ async def test_new_weekly_hours_reach_every_calendar_of_the_specialist_before_th
     assert answer["hours"] == afternoons
 
     for clinic, before in ((a, before_a), (b, before_b)):
-        now = await clinic.slots(z(lo), z(hi))
+        now = await _settled(clinic, before, lo, hi)
         assert z(day_at(2, 8)) not in _starts(now) and z(day_at(2, 14)) in _starts(now)
-        assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == _starts(
-            now
-        )
-        await _as_postgres_implies(clinic, lo, hi)
     assert await _reloads(a) == reloads, "a shard re-read a calendar instead of applying the edit"
 
 
@@ -134,11 +141,9 @@ async def test_calendar_settings_and_members_apply_before_the_answer(
     assert edited["slot_interval_min"] == 30
     assert [m["id"] for m in edited["specialists"]] == [other]
 
-    now = await a.slots(z(lo), z(hi))
+    now = await _settled(a, before, lo, hi)
     assert z(day_at(2, 8, 30)) in _starts(now)
     assert {s for slot in now["slots"] for s in slot["specialist_ids"]} == {other}
-    assert _replayed(before, await a.deltas_since(before["position"]), lo, hi) == _starts(now)
-    await _as_postgres_implies(a, lo, hi)
     assert await _reloads(a) == reloads
 
     status, body = await a.api.call(
@@ -163,13 +168,9 @@ async def test_a_service_edit_reshapes_the_slots_of_its_calendars_before_the_ans
     assert (edited["id"], edited["duration_min"]) == (service_id, 90)
 
     for clinic, before in ((a, before_a), (b, before_b)):
-        now = await clinic.slots(z(lo), z(hi))
+        now = await _settled(clinic, before, lo, hi)
         assert z(day_at(2, 19)) not in _starts(now)  # 90 minutes no longer fit before 20:00
         assert {s["end"] for s in now["slots"]} >= {z(day_at(2, 9, 30))}
-        assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == _starts(
-            now
-        )
-        await _as_postgres_implies(clinic, lo, hi)
     assert await _reloads(a) == reloads, "a shard re-read a calendar instead of applying the edit"
 
     await a.api.ok("DELETE", f"/v1/services/{service_id}", expect=204)
@@ -198,10 +199,8 @@ async def test_deactivating_a_specialist_empties_their_calendars_before_the_answ
     edited = await a.api.ok("PATCH", path, {"active": False})
     assert (edited["id"], edited["active"]) == (a.specialist_id, False)
     for clinic, before in ((a, before_a), (b, before_b)):
-        now = await clinic.slots(z(lo), z(hi))
+        now = await _settled(clinic, before, lo, hi)
         assert _starts(now) == set()
-        assert _replayed(before, await clinic.deltas_since(before["position"]), lo, hi) == set()
-        await _as_postgres_implies(clinic, lo, hi)
     status, _ = await b.hold(day_at(2, 10))
     assert status == 422  # not a slot any more, at once
 
