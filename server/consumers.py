@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -95,27 +96,37 @@ async def consumers_ctx(app: web.Application) -> AsyncIterator[None]:
     await runner.stop()
 
 
-async def run_worker(settings: Settings) -> None:
-    """`cadence consume`: the consumers alone, until SIGTERM or SIGINT."""
+@asynccontextmanager
+async def worker_context(settings: Settings, *, pool_size: int = 4) -> AsyncIterator[Context]:
+    """The services of a consumer process of its own (`cadence consume`), closed on exit."""
     app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
-    db = await Database.connect(settings.database_url, app_dsn, app_size=4, platform_size=4)
+    db = await Database.connect(
+        settings.database_url, app_dsn, app_size=pool_size, platform_size=pool_size
+    )
     redis = create_redis(settings.redis_url)
     keys = KeySpace(settings.redis_prefix)
     events = EventLog(
         redis, keys, retention_s=settings.stream_retention_s, maxlen=settings.stream_maxlen
     )
-    ctx = Context(db, redis, keys, events, settings.data_keys, SystemClock())
-    runner = runner_for(ctx, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner.start()
-    log.info("consumers started", extra={"consumer": runner.consumer})
     try:
-        await stop.wait()
+        yield Context(db, redis, keys, events, settings.data_keys, SystemClock())
     finally:
-        await runner.stop()
         with contextlib.suppress(Exception):
             await redis.aclose()
         await db.close()
+
+
+async def run_worker(settings: Settings) -> None:
+    """`cadence consume`: the consumers alone, until SIGTERM or SIGINT."""
+    async with worker_context(settings) as ctx:
+        runner = runner_for(ctx, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner.start()
+        log.info("consumers started", extra={"consumer": runner.consumer})
+        try:
+            await stop.wait()
+        finally:
+            await runner.stop()

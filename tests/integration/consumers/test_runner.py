@@ -16,12 +16,9 @@ import asyncpg
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.consumers import Context, Runner, RunnerOptions, SystemClock
+from actors.consumers import Context, Runner, RunnerOptions
+from server.consumers import worker_context
 from server.settings import Settings
-from storage.db import Database, with_credentials
-from storage.events import EventLog
-from storage.keys import KeySpace
-from storage.redis import create_redis
 from storage.streams import ConsumerGroups
 from storage.types import Channel
 from tests.support.consumers import BatchRecordingHandler, RecordingHandler, until, worker_env
@@ -33,13 +30,8 @@ FAST = RunnerOptions(batch=20, block_ms=100, retry_idle_s=0.3, claim_every_s=0.1
 
 @pytest_asyncio.fixture
 async def ctx(settings: Settings) -> AsyncIterator[Context]:
-    app_dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
-    db = await Database.connect(settings.database_url, app_dsn, app_size=2, platform_size=2)
-    redis = create_redis(settings.redis_url)
-    keys = KeySpace(settings.redis_prefix)
-    yield Context(db, redis, keys, EventLog(redis, keys), settings.data_keys, SystemClock())
-    await redis.aclose()
-    await db.close()
+    async with worker_context(settings, pool_size=2) as found:
+        yield found
 
 
 async def _publish(ctx: Context, org: uuid.UUID, count: int, kind: str = "test.ping") -> None:
