@@ -1,6 +1,6 @@
 """Dead letters of the stream consumers: an event a consumer group gave up on after its attempts,
-kept with the last error so an operator can see it and replay it by hand. Written on the
-platform path (the consumers work across organizations)."""
+kept with the last error in `event_dead_letters` for an operator to read (and publish again by
+hand). Written on the platform path (the consumers work across organizations)."""
 
 from __future__ import annotations
 
@@ -41,12 +41,3 @@ async def record(
         error,
         attempts,
     )
-
-
-async def list_for(conn: asyncpg.Connection, group: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        "SELECT organization_id, event_id, event_type, payload, error, attempts, created_at"
-        " FROM event_dead_letters WHERE group_name = $1 ORDER BY created_at",
-        group,
-    )
-    return [dict(r) for r in rows]

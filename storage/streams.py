@@ -37,10 +37,6 @@ class DomainEvent:
     position: StreamPosition
     at: datetime  # when it was published (the offset's milliseconds)
 
-    @property
-    def seq(self) -> int:
-        return self.position.seq
-
 
 class MalformedEntry(ValueError):
     """A stream entry that is not an event frame of an organization channel."""
@@ -83,7 +79,6 @@ class GroupInfo:
     stream: str
     pending: int
     lag: int | None  # entries not yet delivered to the group (None: Redis cannot tell)
-    last_delivered: str
 
 
 class ConsumerGroups:
@@ -165,7 +160,6 @@ class ConsumerGroups:
                     stream,
                     int(g["pending"]),
                     None if lag is None else int(lag),
-                    _text(g["last-delivered-id"]),
                 )
         return None
 
