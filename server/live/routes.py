@@ -88,10 +88,6 @@ RELEASE_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {"hold_token": shared.HOLD_TOKEN},
 }
-SLOT_QUERY = {
-    "from": "RFC 3339 instant or calendar-local date (default now)",
-    "to": "RFC 3339 instant or calendar-local date, inclusive (default from+7d)",
-}
 
 
 def _commands(request: web.Request) -> CalendarCommands:
@@ -123,13 +119,10 @@ async def _announce(request: web.Request, appt: Appointment) -> None:
 
 async def public_slots(request: web.Request) -> web.Response:
     calendar_id = _path_uuid(request, "calendar")
-    q = request.query
-    call = _commands(request).slots(
-        anonymous(""), calendar_id,
-        shared.instant_or_date(q.get("from"), "from"), shared.instant_or_date(q.get("to"), "to"),
-    )  # fmt: skip
+    query = shared.SlotQuery.of(request.query)
+    call = _commands(request).slots(anonymous(""), calendar_id, query.start, query.end)
     view = await shared.settled(call, m.SlotsView)
-    return json_response(shared.render_slots(view))
+    return json_response(shared.render_slots(view, query))
 
 
 # --- holds --------------------------------------------------------------------------------
@@ -250,7 +243,7 @@ async def public_book(request: web.Request) -> web.Response:
 ENDPOINTS = [
     Endpoint("GET", "/v1/public/calendars/{id}/slots", public_slots, PUBLIC_SLOTS,
              "Bookable slots of a public calendar, with the stream position they reflect", TAG,
-             response_schema=SLOTS_RESPONSE, query=SLOT_QUERY, errors=(404, 422, 429, 503)),
+             response_schema=SLOTS_RESPONSE, query=shared.SLOT_QUERY, errors=(404, 422, 429, 503)),
     Endpoint("POST", "/v1/holds", create_hold, HOLDERS,
              "Hold a slot (expires after the calendar's hold TTL; one live hold per holder and "
              "calendar: a new one replaces the old). Header Idempotency-Key makes retries safe",

@@ -9,13 +9,21 @@ from typing import Any
 
 from actors.calendar import Hold
 from server.scheduling.schemas import INSTANT, UUID
-from server.scheduling.shards import failure, instant, instant_or_date, render_slots, settled
+from server.scheduling.shards import (
+    SLOT_QUERY,
+    SlotQuery,
+    failure,
+    instant,
+    instant_or_date,
+    render_slots,
+    settled,
+)
 from server.web.params import uuid_value
 from storage.rfc3339 import format_instant
 
 __all__ = [
-    "HOLD_RESPONSE", "HOLD_TOKEN", "failure", "instant", "instant_or_date", "new_hold_token",
-    "optional_uuid", "render_hold", "render_slots", "settled",
+    "HOLD_RESPONSE", "HOLD_TOKEN", "SLOT_QUERY", "SlotQuery", "failure", "instant",
+    "instant_or_date", "new_hold_token", "optional_uuid", "render_hold", "render_slots", "settled",
 ]  # fmt: skip
 
 HOLD_TOKEN: dict[str, Any] = {"type": "string", "minLength": 32, "maxLength": 128}

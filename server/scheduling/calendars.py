@@ -28,7 +28,7 @@ from server.scheduling import schemas
 from server.scheduling._web import Work, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS, SLOT_READERS
 from server.scheduling.crud import Resource, rule_edit
-from server.scheduling.shards import instant_or_date, render_slots, settled
+from server.scheduling.shards import SLOT_QUERY, SlotQuery, render_slots, settled
 from server.services import CALENDARS_KEY
 from storage import scheduling as store
 from storage.types import Role
@@ -177,23 +177,11 @@ async def delete_calendar(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _bound(raw: str | None, name: str, zone: ZoneInfo, *, end: bool) -> datetime | None:
-    """An RFC 3339 instant, or a calendar-local date (`to` includes the whole date)."""
-    if not raw:
-        return None
-    if len(raw) == 10:
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            raise validation_failed({name: "must be a date or an RFC 3339 date-time"}) from None
-        return datetime.combine(day + timedelta(days=1 if end else 0), time(0), zone)
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise validation_failed({name: "must be a date or an RFC 3339 date-time"}) from None
-    if value.tzinfo is None:
-        raise validation_failed({name: "must carry a UTC offset (e.g. Z or +02:00)"})
-    return value
+def _instant(value: datetime | date | None, zone: ZoneInfo, *, end: bool) -> datetime | None:
+    """An instant as given, or a calendar-local date (`to` includes the whole date)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1 if end else 0), time(0), zone)
 
 
 async def get_slots(request: web.Request) -> web.Response:
@@ -205,14 +193,15 @@ async def get_slots(request: web.Request) -> web.Response:
     if CALENDARS_KEY in request.app:
         return await _live_slots(request)
     calendar_id = path_id(request, what="calendar")
+    query = SlotQuery.of(request.query)
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
         zone_name = await store.calendar_zone(calendar_id)
         if zone_name is None:
             raise not_found("calendar")
         zone = ZoneInfo(zone_name)
-        start = _bound(request.query.get("from"), "from", zone, end=False) or now
-        stop = _bound(request.query.get("to"), "to", zone, end=True) or start + DEFAULT_WINDOW
+        start = _instant(query.start, zone, end=False) or now
+        stop = _instant(query.end, zone, end=True) or start + DEFAULT_WINDOW
         if stop <= start:
             raise validation_failed({"to": "must be after from"})
         if stop - start > MAX_WINDOW:
@@ -226,23 +215,24 @@ async def get_slots(request: web.Request) -> web.Response:
         compute_slots, snap.calendar, snap.busy(), [], now, start, stop, snap.assignment_counts
     )
     return json_response(
-        {
-            "calendar_id": str(calendar_id),
-            "timezone": snap.calendar.timezone,
-            "position": None,
-            "slots": [slot_json(s) for s in slots],
-        }
+        query.render(
+            {
+                "calendar_id": str(calendar_id),
+                "timezone": snap.calendar.timezone,
+                "position": None,
+                "slots": [slot_json(s) for s in slots],
+            }
+        )
     )
 
 
 async def _live_slots(request: web.Request) -> web.Response:
     calendar_id = path_id(request, what="calendar")
-    q = request.query
+    query = SlotQuery.of(request.query)
     call = request.app[CALENDARS_KEY].slots(
-        caller_of(principal(request)), calendar_id,
-        instant_or_date(q.get("from"), "from"), instant_or_date(q.get("to"), "to"),
-    )  # fmt: skip
-    return json_response(render_slots(await settled(call, m.SlotsView)))
+        caller_of(principal(request)), calendar_id, query.start, query.end
+    )
+    return json_response(render_slots(await settled(call, m.SlotsView), query))
 
 
 ENDPOINTS = CALENDARS.endpoints(patch=patch_calendar, delete=delete_calendar) + [
@@ -254,10 +244,7 @@ ENDPOINTS = CALENDARS.endpoints(patch=patch_calendar, delete=delete_calendar) + 
         "Bookable slots of a calendar",
         TAG,
         response_schema=schemas.SLOTS_RESPONSE,
-        query={
-            "from": "RFC 3339 instant or calendar-local date (default now)",
-            "to": "RFC 3339 instant or calendar-local date, inclusive (default from+7d)",
-        },
-        errors=(404,),
+        query=SLOT_QUERY,
+        errors=(404, 422),
     ),
 ]

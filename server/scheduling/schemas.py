@@ -176,6 +176,15 @@ APPOINTMENT_RESPONSE: Schema = {
         "series_id": {"anyOf": [UUID, {"type": "null"}]},
     },
 }
+_SLOT: Schema = {
+    "type": "object",
+    "required": ["start", "end", "specialist_ids"],
+    "properties": {
+        "start": INSTANT,
+        "end": INSTANT,
+        "specialist_ids": {"type": "array", "items": UUID},
+    },
+}
 SLOTS_RESPONSE: Schema = {
     "type": "object",
     "required": ["calendar_id", "timezone", "position", "slots"],
@@ -183,15 +192,27 @@ SLOTS_RESPONSE: Schema = {
         "calendar_id": UUID,
         "timezone": {"type": "string"},
         "position": {"anyOf": [{"type": "null"}, {"type": "object"}]},
-        "slots": {
+        "slots": {"type": "array", "items": _SLOT},
+        "viewer_timezone": {"type": "string", "description": "the `timezone` asked for"},
+        "days": {
             "type": "array",
+            "description": "with group=day: the slots by local date (the viewer's zone, else the "
+            "calendar's), each with its `local_start`",
             "items": {
                 "type": "object",
-                "required": ["start", "end", "specialist_ids"],
+                "required": ["date", "slots"],
                 "properties": {
-                    "start": INSTANT,
-                    "end": INSTANT,
-                    "specialist_ids": {"type": "array", "items": UUID},
+                    "date": {"type": "string", "format": "date"},
+                    "slots": {
+                        "type": "array",
+                        "items": {
+                            **_SLOT,
+                            "properties": {
+                                **_SLOT["properties"],
+                                "local_start": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             },
         },

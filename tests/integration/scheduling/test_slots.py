@@ -94,3 +94,38 @@ async def test_min_notice_and_rolling_horizon_limit_public_slots(api: Api) -> No
     slots = await _slots(api, calendar["id"], f"from={z(day_at(0, 0))}&to={z(day_at(5, 0))}")
     starts = [s["start"] for s in slots]
     assert starts and min(starts) >= z(day_at(1, 0)) and max(starts) < z(day_at(3, 0))
+
+
+async def test_slots_in_the_viewers_zone_grouped_by_day(api: Api) -> None:
+    """`timezone` reads the dates in the viewer's zone and `group=day` cuts days there: a UTC
+    calendar open 08:00-20:00 seen from Tokyo (UTC+9, no DST) has one Tokyo day spanning the
+    previous UTC day's evening and the UTC day's morning."""
+    cid = (await api.calendar([await api.specialist()]))["id"]
+    tokyo_day = day_at(5, 0).date()
+    query = f"from={tokyo_day}&to={tokyo_day}&timezone=Asia/Tokyo&group=day"
+    body = await api.ok("GET", f"/v1/calendars/{cid}/slots?{query}")
+    evening = [z(day_at(4, h)) for h in range(15, 20)]  # 00:00-04:00 in Tokyo
+    morning = [z(day_at(5, h)) for h in range(8, 15)]  # 17:00-23:00 in Tokyo
+    assert [s["start"] for s in body["slots"]] == evening + morning
+    assert body["viewer_timezone"] == "Asia/Tokyo" and body["timezone"] == "UTC"
+    [day] = body["days"]
+    assert day["date"] == tokyo_day.isoformat()
+    assert [s["start"] for s in day["slots"]] == evening + morning
+    assert day["slots"][0]["local_start"] == f"{tokyo_day}T00:00+09:00"
+    assert day["slots"][-1]["local_start"] == f"{tokyo_day}T23:00+09:00"
+
+    # The same window without a viewer zone: the calendar's (UTC) days, two of them.
+    utc = f"from={z(day_at(4, 15))}&to={z(day_at(5, 15))}&group=day"
+    response = await api.client.get(f"/v1/public/calendars/{cid}/slots?{utc}")
+    assert response.status == 200
+    body = await response.json()
+    assert [d["date"] for d in body["days"]] == [
+        day_at(4, 0).date().isoformat(),
+        tokyo_day.isoformat(),
+    ]
+    assert "viewer_timezone" not in body
+
+    for bad in ("timezone=Mars/Olympus", "group=week"):
+        status, err = await api.call("GET", f"/v1/calendars/{cid}/slots?{bad}")
+        assert status == 422 and err["error"]["code"] == "validation_failed"
+        assert set(err["error"]["details"]["fields"]) == {bad.split("=")[0]}
