@@ -45,7 +45,15 @@ from actors.calendar._live import LiveCalendar, load_calendar, org_of
 from actors.calendar._rules import edit_rules
 from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar._store import HoldStore, encode_slots
-from actors.calendar._writes import failure_of, held_conflicts, moved, spans_of, write
+from actors.calendar._writes import (
+    failure_of,
+    forced,
+    held_conflicts,
+    may_write,
+    moved,
+    spans_of,
+    write,
+)
 from pipelines.availability import AssignmentError, SpecialistRequired
 from storage.crypto import KeyRing
 from storage.db import AppDatabase
@@ -422,13 +430,15 @@ class CalendarShard(RebuildingActor):
         holds, committed, and applied to every calendar sharing the specialist before the
         answer, so the state is never behind Postgres once a write is acknowledged."""
         for i, r in enumerate(requests):
-            if not isinstance(r, m.RescheduleAppointment | m.BookSeries | m.ChangeStatus):
+            if not isinstance(
+                r, m.RescheduleAppointment | m.BookSeries | m.WalkIn | m.ChangeStatus
+            ):
                 continue
-            if not (r.caller.staff and r.caller.org_id == live.organization_id):
+            if not may_write(r, live.organization_id):
                 out[i] = m.not_found("calendar")
                 continue
             conflicts = held_conflicts(live.state, spans_of(r))
-            if conflicts:
+            if conflicts and not forced(r):
                 out[i] = m.slot_unavailable(
                     "a patient is holding this time", {"conflicts": conflicts}
                 )

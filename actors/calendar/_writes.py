@@ -23,9 +23,12 @@ from storage.scheduling import (
     InvalidReference,
     InvalidTransition,
     NotFound,
+    PolicyRefused,
     SlotUnavailable,
     insert_series,
+    insert_walk_in,
     reschedule_appointment,
+    scheduling_policy,
     transition_appointment,
 )
 
@@ -46,7 +49,14 @@ def spans_of(r: m.StaffWrite) -> tuple[m.Span, ...]:
         return (r.span,)
     if isinstance(r, m.BookSeries):
         return r.spans
+    if isinstance(r, m.WalkIn):
+        return (r.span,)
     return ()
+
+
+def forced(r: m.StaffWrite) -> bool:
+    """A booking over a conflict (storage checks the caller may force it): held times too."""
+    return isinstance(r, m.BookSeries | m.WalkIn) and r.forced_reason is not None
 
 
 def held_conflicts(state: CalendarState, spans: tuple[m.Span, ...]) -> list[Any]:
@@ -73,23 +83,49 @@ def held_conflicts(state: CalendarState, spans: tuple[m.Span, ...]) -> list[Any]
     return found
 
 
+def own_patient(r: m.StaffWrite) -> uuid.UUID | None:
+    """The patient acting on their own appointment (a cancel or a move, within the clinic's
+    policy, which storage applies with the appointment locked); None for staff."""
+    caller = r.caller
+    if caller.role == "patient" and isinstance(r, m.RescheduleAppointment | m.ChangeStatus):
+        return caller.patient_id
+    return None
+
+
+def may_write(r: m.StaffWrite, organization_id: uuid.UUID) -> bool:
+    if r.caller.org_id != organization_id:
+        return False
+    return r.caller.staff or own_patient(r) is not None
+
+
 async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None) -> m.Written:
+    patient = own_patient(r)
     if isinstance(r, m.RescheduleAppointment):
         before, after = await reschedule_appointment(
             conn, actor=r.actor, appointment_id=r.appointment_id, starts_at=r.span.start,
-            specialist_id=r.span.specialist_id, calendar_id=r.calendar_id,
+            specialist_id=r.span.specialist_id, calendar_id=r.calendar_id, own_patient=patient,
         )  # fmt: skip
         return m.Written((after,), (before,))
+    if isinstance(r, m.BookSeries | m.WalkIn) and r.forced_reason is not None:
+        (await scheduling_policy()).check_force(r.caller.role)
     if isinstance(r, m.BookSeries):
         series_id, booked = await insert_series(
             conn, actor=r.actor, calendar_id=r.calendar_id,
             specialist_id=r.spans[0].specialist_id, patient_id=r.patient_id,
             starts=[s.start for s in r.spans], every_days=r.every_days,
+            forced_reason=r.forced_reason,
         )  # fmt: skip
         return m.Written(tuple(booked), (), series_id)
+    if isinstance(r, m.WalkIn):
+        arrived = await insert_walk_in(
+            conn, actor=r.actor, calendar_id=r.calendar_id, specialist_id=r.span.specialist_id,
+            patient_id=r.patient_id, starts_at=r.span.start, forced_reason=r.forced_reason,
+        )  # fmt: skip
+        return m.Written((arrived,), ())
     before, after = await transition_appointment(
         conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
         only_specialist=r.only_specialist, reason=r.reason, note=r.note, keys=keys,
+        own_patient=patient,
     )  # fmt: skip
     return m.Written((after,), (before,))
 
@@ -123,6 +159,8 @@ def failure_of(exc: Exception) -> m.Failure:
         return m.invalid(exc.field, exc.message)
     if isinstance(exc, NotFound):
         return m.not_found(exc.entity)
+    if isinstance(exc, PolicyRefused):
+        return m.Failure(403, exc.code, exc.message, exc.details)
     if isinstance(exc, asyncpg.ExclusionViolationError):
         return m.slot_unavailable("the specialist is not free at this time")
     if isinstance(exc, asyncpg.DeadlockDetectedError):

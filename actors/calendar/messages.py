@@ -154,6 +154,21 @@ class BookSeries:
     patient_id: uuid.UUID
     spans: tuple[Span, ...]  # one specialist, every occurrence
     every_days: int
+    forced_reason: str | None = None  # an admin books over a conflict (the clinic allows it)
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class WalkIn:
+    """A patient at the desk: booked at `span` and checked in at once. The time need not be a
+    slot (the patient is here now); the specialist must be free unless it is forced."""
+
+    calendar_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    patient_id: uuid.UUID
+    span: Span
+    forced_reason: str | None = None
 
 
 @compact
@@ -174,7 +189,7 @@ class ChangeStatus:
         return f"ChangeStatus({self.appointment_id}, {self.action})"
 
 
-StaffWrite = RescheduleAppointment | BookSeries | ChangeStatus
+StaffWrite = RescheduleAppointment | BookSeries | WalkIn | ChangeStatus
 
 
 # Rule edits (hours, overrides, specialists' profiles, services, calendar settings and members).

@@ -21,7 +21,7 @@ from actors.calendar import caller_of
 from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
-from server.routing import Endpoint
+from server.routing import Endpoint, roles
 from server.scheduling import booking, schemas
 from server.scheduling._web import (
     Work,
@@ -40,6 +40,9 @@ from storage.scheduling import Action, Appointment, AppointmentStatus
 from storage.types import Role
 
 TAG = "scheduling: appointments"
+# Cancel and reschedule: the front desk, and patients for their own appointments (the calendar
+# shard applies the clinic's policy to them, storage/scheduling/_policies.py).
+PATIENT_CHANGERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT)
 
 
 def render_appointment(a: Appointment) -> dict[str, Any]:
@@ -54,6 +57,7 @@ def render_appointment(a: Appointment) -> dict[str, Any]:
         "end": iso(a.ends_at),
         "series_id": str(a.series_id) if a.series_id else None,
         "series_index": a.series_index,
+        "forced_reason": a.forced_reason,
         "created_at": iso(a.created_at),
         "updated_at": iso(a.updated_at),
     }
@@ -184,15 +188,28 @@ async def create_series(request: web.Request) -> web.Response:
             work.conn, calendar_id, now=now, window=(starts[0], starts[-1])
         )
         _require_member(snap, requested)
-        chosen = booking.plan_series(snap, starts, requested, now)
+        forced_reason = body.get("force_reason")
+        try:
+            chosen = booking.plan_series(snap, starts, requested, now)
+            forced_reason = None  # nothing to force: the database's no-overlap proof stays
+        except store.SlotUnavailable:
+            if forced_reason is None:
+                raise
+            if requested is None:
+                message = "a forced booking names its specialist"
+                raise validation_failed({"specialist_id": message}) from None
+            if starts[0] < now:
+                raise validation_failed({"start": "nobody books in the past"}) from None
+            chosen = requested
         length = timedelta(minutes=snap.calendar.duration_min)
         spans = tuple(m.Span(chosen, s, s + length) for s in starts)
         written = await _write(
             request,
             m.BookSeries(
-                calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every
+                calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every,
+                forced_reason,
             ),
-        )
+        )  # fmt: skip
         series_id, booked = written.series_id, written.appointments
         for appt in booked:
             work.emit_appointment(store.BOOKED_EVENT, appt, series_id=series_id)
@@ -213,13 +230,13 @@ async def reschedule(request: web.Request) -> web.Response:
     start = parse_instant(body["start"], "start")
     now = datetime.now(UTC)
     async with unit_of_work(request) as work:
-        current = await store.find_appointment(appointment_id)
-        if current is None:
-            raise not_found("appointment")
+        current = await _visible(work, appointment_id)
         store.next_status(current.status, Action.RESCHEDULE)  # 409 before any slot question
         target = uuid.UUID(body["specialist_id"]) if body.get("specialist_id") else None
         target = target or current.specialist_id
         calendar_id = uuid.UUID(body["calendar_id"]) if body.get("calendar_id") else None
+        if work.principal.role is Role.PATIENT and calendar_id not in (None, current.calendar_id):
+            raise validation_failed({"calendar_id": "patients move within the same calendar"})
         if calendar_id is not None and await store.calendar_zone(calendar_id) is None:
             raise validation_failed({"calendar_id": "no such calendar"})
         calendar_id = calendar_id or current.calendar_id
@@ -343,23 +360,25 @@ ENDPOINTS = [
         "POST",
         _ONE + "/reschedule",
         reschedule,
-        FRONT_DESK,
-        "Move an appointment to another time or specialist",
+        PATIENT_CHANGERS,
+        "Move an appointment to another time or specialist (a patient: their own, within the "
+        "clinic's policy, 403 policy_refused otherwise)",
         TAG,
         request_schema=schemas.RESCHEDULE,
         response_schema=schemas.APPOINTMENT_RESPONSE,
-        errors=(404, 409, 503),
+        errors=(403, 404, 409, 422, 503),
     ),
     Endpoint(
         "POST",
         _ONE + "/cancel",
         cancel,
-        FRONT_DESK,
-        "Cancel an appointment",
+        PATIENT_CHANGERS,
+        "Cancel an appointment with a reason (one of the clinic's codes when it has a list); "
+        "a patient cancels their own within the clinic's policy (403 policy_refused otherwise)",
         TAG,
         request_schema=schemas.CANCEL,
         response_schema=schemas.APPOINTMENT_RESPONSE,
-        errors=(404, 409, 503),
+        errors=(403, 404, 409, 422, 503),
     ),
 ] + [
     Endpoint(

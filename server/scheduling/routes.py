@@ -7,9 +7,11 @@ from server.scheduling import (
     calendars,
     catalog,
     patients,
+    policies,
     privacy,
     schedule,
     specialists,
+    walk_ins,
 )
 
 ENDPOINTS: list[Endpoint] = [
@@ -19,5 +21,7 @@ ENDPOINTS: list[Endpoint] = [
     *patients.ENDPOINTS,
     *privacy.ENDPOINTS,
     *appointments.ENDPOINTS,
+    *policies.ENDPOINTS,
+    *walk_ins.ENDPOINTS,
     *schedule.ENDPOINTS,
 ]

@@ -145,6 +145,13 @@ SERIES = _object(
         "start": INSTANT,
         "occurrences": {"type": "integer", "minimum": 1, "maximum": 52},
         "interval_days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "force_reason": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 500,
+            "description": "book over a conflict with the named specialist (admins, where the "
+            "clinic's policy allows it; audited)",
+        },
     },
     ("calendar_id", "patient_id", "start"),
 )
@@ -174,6 +181,10 @@ APPOINTMENT_RESPONSE: Schema = {
         "start": INSTANT,
         "end": INSTANT,
         "series_id": {"anyOf": [UUID, {"type": "null"}]},
+        "forced_reason": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "set when an admin booked over a conflict",
+        },
     },
 }
 _SLOT: Schema = {

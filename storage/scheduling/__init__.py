@@ -13,10 +13,12 @@ from storage.scheduling._appointments import (
     insert_appointment,
     insert_guest,
     insert_series,
+    insert_walk_in,
     list_appointments,
     reschedule_appointment,
     transition_appointment,
 )
+from storage.scheduling._attendance import patient_attendance
 from storage.scheduling._catalog import (
     Keyset,
     Row,
@@ -39,9 +41,20 @@ from storage.scheduling._patients import (
     PatientScope,
     get_patient,
     list_patients,
+    patient_by_contact,
     patient_cancellations,
     patient_exists,
     search_patients,
+)
+from storage.scheduling._policies import (
+    POLICY_FIELDS,
+    Policy,
+    PolicyRefused,
+    add_cancellation_reason,
+    cancellation_reasons,
+    edit_cancellation_reason,
+    scheduling_policy,
+    set_scheduling_policy,
 )
 from storage.scheduling._rule_edits import (
     CALENDAR_SELECT,
@@ -95,6 +108,15 @@ from storage.scheduling._states import (
 )
 
 __all__ = [
+    "POLICY_FIELDS",
+    "patient_attendance",
+    "Policy",
+    "PolicyRefused",
+    "add_cancellation_reason",
+    "cancellation_reasons",
+    "edit_cancellation_reason",
+    "scheduling_policy",
+    "set_scheduling_policy",
     "CALENDAR_SELECT",
     "SPECIALIST_SELECT",
     "Member",
@@ -146,6 +168,7 @@ __all__ = [
     "cancel_appointment",
     "insert_appointment",
     "insert_series",
+    "insert_walk_in",
     "load_assignment_counts",
     "load_calendar",
     "load_calendar_snapshot",
@@ -165,6 +188,7 @@ __all__ = [
     "list_patients",
     "page_rows",
     "patient_cancellations",
+    "patient_by_contact",
     "patient_exists",
     "search_patients",
     "update_row",

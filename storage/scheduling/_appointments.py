@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,6 +21,7 @@ from storage import audit
 from storage.crypto import LEGACY, FieldRef, KeyRing
 from storage.orm import first, rows
 from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
+from storage.scheduling._policies import check_cancellation_reason, scheduling_policy
 from storage.scheduling._states import Action, AppointmentStatus, next_status
 from storage.tables import AppointmentHistory, Appointments
 
@@ -45,6 +46,7 @@ class Appointment:
     hold_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    forced_reason: str | None = None  # booked over a conflict by an admin (the policy allows)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Appointment:
@@ -65,6 +67,7 @@ class Appointment:
             hold_id=row["hold_id"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            forced_reason=row["forced_reason"],
         )
 
     def audit_view(self) -> dict[str, Any]:
@@ -76,7 +79,7 @@ class Appointment:
             "patient_id": self.patient_id,
             "starts_at": self.starts_at,
             "ends_at": self.ends_at,
-        }
+        } | ({"forced_reason": self.forced_reason} if self.forced_reason else {})
 
 
 async def _history(
@@ -156,10 +159,19 @@ async def _require_member(
 
 
 async def _locked(
-    conn: asyncpg.Connection, appointment_id: uuid.UUID, specialist_id: uuid.UUID | None
+    conn: asyncpg.Connection,
+    appointment_id: uuid.UUID,
+    specialist_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None = None,
 ) -> Appointment:
+    """The appointment locked for the write; NotFound when it is not the given specialist's
+    or patient's (a caller restricted to their own sees no other)."""
     row = await conn.fetchrow("SELECT * FROM appointments WHERE id = $1 FOR UPDATE", appointment_id)
-    if row is None or (specialist_id is not None and row["specialist_id"] != specialist_id):
+    if (
+        row is None
+        or (specialist_id is not None and row["specialist_id"] != specialist_id)
+        or (patient_id is not None and row["patient_id"] != patient_id)
+    ):
         raise NotFound(ENTITY)
     return Appointment.from_row(row)
 
@@ -290,12 +302,15 @@ async def insert_appointment(
     hold_id: uuid.UUID | None = None,
     series_id: uuid.UUID | None = None,
     series_index: int | None = None,
+    forced_reason: str | None = None,
 ) -> Appointment:
     """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist.
 
     Idempotent per `hold_id`: booking a hold that was already booked returns that appointment.
     Raises NotFound (calendar), InvalidReference (specialist_id, patient_id), SlotUnavailable
-    (the time or its buffers overlap another live appointment of the specialist).
+    (the time or its buffers overlap another live appointment of the specialist). A
+    `forced_reason` books over a conflict (the caller checked `may_force`): the no-overlap
+    constraint leaves such a row out.
     """
     if hold_id is not None:
         existing = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
@@ -320,8 +335,9 @@ async def insert_appointment(
             row = await conn.fetchrow(
                 """INSERT INTO appointments (organization_id, calendar_id, service_id,
                      specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
-                     buffer_after_min, hold_id, series_id, series_index, created_by)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                     buffer_after_min, hold_id, series_id, series_index, created_by,
+                     forced_reason)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                    ON CONFLICT (organization_id, hold_id) DO NOTHING
                    RETURNING *""",
                 cal["organization_id"],
@@ -337,6 +353,7 @@ async def insert_appointment(
                 series_id,
                 series_index,
                 actor.user_id,
+                forced_reason,
             )
     except asyncpg.ExclusionViolationError:
         conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)
@@ -375,19 +392,32 @@ async def transition_appointment(
     reason: str | None = None,
     note: str | None = None,
     keys: KeyRing | None = None,
+    own_patient: uuid.UUID | None = None,
 ) -> tuple[Appointment, Appointment]:
     """Apply a status action under a row lock; returns (before, after).
 
     `only_specialist` restricts the call to that specialist's appointments (others are
-    NotFound). Cancelling needs a `reason` and writes the cancellation record. Raises
+    NotFound); `own_patient` to the patient's own, within the clinic's policy (a patient may
+    only cancel). Cancelling needs a `reason` (one of the clinic's codes when it has a list)
+    and writes the cancellation record, marked late inside the policy's window. Raises
     InvalidTransition when the state machine has no such edge from the current status.
     """
     if action is Action.RESCHEDULE:
         raise ValueError("use reschedule_appointment to move an appointment")
+    if own_patient is not None and action is not Action.CANCEL:
+        raise NotFound(ENTITY)
     if action is Action.CANCEL and not reason:
         raise InvalidReference("reason", "is required to cancel")
-    before = await _locked(conn, appointment_id, only_specialist)
+    before = await _locked(conn, appointment_id, only_specialist, own_patient)
     status = next_status(before.status, action)
+    late = False
+    if action is Action.CANCEL:
+        assert reason is not None
+        await check_cancellation_reason(reason)
+        policy, now = await scheduling_policy(), datetime.now(UTC)
+        if own_patient is not None:
+            policy.check_patient("cancel", before.starts_at, now)
+        late = policy.is_late(before.starts_at, now)
     row = await conn.fetchrow(
         "UPDATE appointments SET status = $2, updated_at = now() WHERE id = $1 RETURNING *",
         appointment_id,
@@ -405,8 +435,8 @@ async def transition_appointment(
         await conn.execute(
             """INSERT INTO cancellations (id, organization_id, appointment_id, patient_id,
                  specialist_id, calendar_id, reason, note, cancelled_by, cancelled_by_role,
-                 original_starts_at, original_ends_at)
-               VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                 original_starts_at, original_ends_at, late)
+               VALUES ($12, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13)""",
             after.organization_id,
             after.id,
             after.patient_id,
@@ -419,6 +449,7 @@ async def transition_appointment(
             after.starts_at,
             after.ends_at,
             cancellation_id,
+            late,
         )
     await _history(conn, actor, action.value, before, after)
     await audit.record(
@@ -429,7 +460,8 @@ async def transition_appointment(
         entity=ENTITY,
         entity_id=after.id,
         before=before.audit_view(),
-        after={**after.audit_view(), "reason": reason, "note": note},
+        after={**after.audit_view(), "reason": reason, "note": note}
+        | ({"late": late} if action is Action.CANCEL else {}),
     )
     return before, after
 
@@ -465,16 +497,22 @@ async def reschedule_appointment(
     starts_at: datetime,
     specialist_id: uuid.UUID | None = None,
     calendar_id: uuid.UUID | None = None,
+    own_patient: uuid.UUID | None = None,
 ) -> tuple[Appointment, Appointment]:
     """Move a booked or confirmed appointment to `starts_at`, optionally to another specialist
     and to another calendar of the organization, in one UPDATE: the old time is released and
     the new one taken atomically, the id and status stay, the move is kept in the history.
     Within its calendar it keeps its length and buffers; moved to another calendar it takes
     that calendar's service (its duration and buffers). The specialist must be an active
-    member of the calendar it ends on. Returns (before, after); raises SlotUnavailable,
-    InvalidTransition, InvalidReference, NotFound (a target calendar)."""
-    before = await _locked(conn, appointment_id, None)
+    member of the calendar it ends on. `own_patient`: the patient moves their own appointment,
+    within the clinic's policy (the notice applies to the time given up and the time taken).
+    Returns (before, after); raises SlotUnavailable, InvalidTransition, InvalidReference,
+    NotFound (a target calendar), PolicyRefused."""
+    before = await _locked(conn, appointment_id, None, own_patient)
     next_status(before.status, Action.RESCHEDULE)
+    if own_patient is not None:
+        policy, now = await scheduling_policy(), datetime.now(UTC)
+        policy.check_patient("reschedule", min(before.starts_at, starts_at), now)
     target = specialist_id or before.specialist_id
     where = calendar_id or before.calendar_id
     length = before.ends_at - before.starts_at
@@ -524,6 +562,7 @@ async def insert_series(
     patient_id: uuid.UUID,
     starts: Sequence[datetime],
     every_days: int,
+    forced_reason: str | None = None,
 ) -> tuple[uuid.UUID, list[Appointment]]:
     """Book every start of a recurring series, or none: the first conflict raises
     SlotUnavailable (its conflicts carry the occurrence `index`) and the caller's transaction
@@ -561,6 +600,7 @@ async def insert_series(
                     starts_at=start,
                     series_id=series_id,
                     series_index=index,
+                    forced_reason=forced_reason,
                 )
             )
         except SlotUnavailable as exc:
@@ -574,3 +614,25 @@ async def insert_series(
             }
             raise SlotUnavailable(f"occurrence {index} is not free", [conflict]) from None
     return series_id, booked
+
+
+async def insert_walk_in(
+    conn: asyncpg.Connection,
+    *,
+    actor: audit.AuditActor,
+    calendar_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    starts_at: datetime,
+    forced_reason: str | None = None,
+) -> Appointment:
+    """A walk-in: booked and checked in at once, in the caller's transaction (both steps in
+    the history). Raises as `insert_appointment`."""
+    booked = await insert_appointment(
+        conn, actor=actor, calendar_id=calendar_id, specialist_id=specialist_id,
+        patient_id=patient_id, starts_at=starts_at, forced_reason=forced_reason,
+    )  # fmt: skip
+    _, arrived = await transition_appointment(
+        conn, actor=actor, appointment_id=booked.id, action=Action.CHECK_IN
+    )
+    return arrived

@@ -172,6 +172,7 @@ class Appointments(Table, tablename="appointments", db=ENGINE):
     created_by = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    forced_reason = Text(null=True, default=None)
 
 
 class AppointmentHistory(Table, tablename="appointment_history", db=ENGINE):
@@ -208,4 +209,25 @@ class Cancellations(Table, tablename="cancellations", db=ENGINE):
     cancelled_by_role = Text(null=True, default=None)
     original_starts_at = Timestamptz()
     original_ends_at = Timestamptz()
+    created_at = Timestamptz(default=TimestamptzNow())
+    late = Boolean(default=False)
+
+
+class SchedulingPolicies(Table, tablename="scheduling_policies", db=ENGINE):
+    organization_id = UUID(primary_key=True)
+    late_cancel_window_min = Integer(default=0)
+    patient_can_cancel = Boolean(default=False)
+    patient_can_reschedule = Boolean(default=False)
+    patient_min_notice_min = Integer(default=1440)
+    allow_forced_booking = Boolean(default=False)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class CancellationReasons(Table, tablename="cancellation_reasons", db=ENGINE):
+    id = UUID(primary_key=True, default=UUID4())
+    organization_id = UUID()
+    code = Text()
+    label = Text()
+    position = Integer(default=0)
+    active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
