@@ -22,6 +22,7 @@ from storage.scheduling import (
     appointment_by_hold,
     insert_appointment,
     insert_guest,
+    patient_by_contact,
 )
 from storage.sealed import seal_values
 
@@ -34,11 +35,16 @@ def _split(name: str) -> tuple[str, str]:
 async def _guest(
     conn: asyncpg.Connection, org_id: uuid.UUID, contact: m.GuestContact, keys: KeyRing | None
 ) -> uuid.UUID:
+    """The patient this guest already is (matched by e-mail, else phone), or a new guest
+    patient: a returning guest keeps one record."""
     first, last = _split(contact.name)
     row_id = uuid.uuid4()  # chosen here: the sealed contact is bound to its row
     contact_of = {"email": contact.email, "phone": contact.phone}
     if keys is not None:
         sealed = seal_values(keys, "patients", row_id, org_id, contact_of)
+        known = await patient_by_contact(sealed.get("email_bidx"), sealed.get("phone_bidx"))
+        if known is not None:
+            return known
     else:
         sealed = {k: None if v is None else LEGACY + v for k, v in contact_of.items()}
         sealed.update(email_bidx=None, phone_bidx=None)

@@ -16,12 +16,14 @@ import asyncpg
 from server.seed import DemoSeed, seeder
 from storage import audit
 from storage.scheduling import (
+    add_cancellation_reason,
     insert_appointment,
     seed_login_link,
     seed_members,
     seed_paper_consent,
     seed_row,
     seed_week,
+    set_scheduling_policy,
 )
 from storage.tables import Calendars, Patients, Services, Specialists
 
@@ -34,6 +36,12 @@ SPECIALISTS = [  # name, weekly intervals per weekday (Mon-Fri)
     ("Dr. Ana Constantinescu", [(9 * 60, 17 * 60)]),
     ("Mihai Radu, PT", [(8 * 60, 12 * 60), (13 * 60, 17 * 60)]),
     ("Irina Vasilescu, PT", [(10 * 60, 18 * 60)]),
+]
+CANCELLATION_REASONS = [
+    ("illness", "Patient unwell"),
+    ("schedule_conflict", "Schedule conflict"),
+    ("transport", "Transport problem"),
+    ("clinic", "Cancelled by the clinic"),
 ]
 PATIENTS = [  # diacritics on purpose: search is accent-insensitive
     ("Ștefan", "Popescu", "stefan.popescu@example.com", "+40 721 000 001"),
@@ -147,6 +155,13 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
         patients.append(pid)
         demo.patients.append({"id": str(pid), "name": f"{first} {last}"})
     await _link_logins(demo, org, specialists, patients)
+    # The clinic's policy: cancellations within a day are late; patients may cancel or move
+    # online up to a day ahead; the front desk picks a reason from the clinic's list.
+    policy = {"late_cancel_window_min": 24 * 60, "patient_can_cancel": True,
+              "patient_can_reschedule": True, "patient_min_notice_min": 24 * 60}  # fmt: skip
+    await set_scheduling_policy(conn, org, policy)
+    for position, (code, label) in enumerate(CANCELLATION_REASONS):
+        await add_cancellation_reason(org, code, label, position)
     # A few appointments on the coming weekdays, at 10:00 and 14:00 local (on every slot grid).
     zone = ZoneInfo(ZONE)
     for i, day in enumerate(_next_weekdays(3)):

@@ -148,20 +148,18 @@ async def patient_cancellations(
 
 
 async def patient_by_contact(email_key: bytes | None, phone_key: bytes | None) -> uuid.UUID | None:
-    """The patient (not erased) whose e-mail or phone has this blind index, the oldest record
-    first: a walk-in or a guest who has been here before is matched instead of duplicated."""
-    where: Combinable | None = None
-    if email_key is not None:
-        where = Patients.email_bidx == email_key
-    if phone_key is not None:
-        by_phone = Patients.phone_bidx == phone_key
-        where = by_phone if where is None else where | by_phone
-    if where is None:
-        return None
-    found = await first(
-        Patients.select(Patients.id)
-        .where(where & Patients.deleted_at.is_null())
-        .order_by(Patients.created_at, Patients.id)
-        .first()
-    )
-    return None if found is None else found["id"]
+    """The patient (not erased) whose e-mail, else whose phone, has this blind index, the oldest
+    record first: a walk-in or a guest who has been here before is matched instead of
+    duplicated. The e-mail is tried first: a phone may be a family's."""
+    for column, key in ((Patients.email_bidx, email_key), (Patients.phone_bidx, phone_key)):
+        if key is None:
+            continue
+        found = await first(
+            Patients.select(Patients.id)
+            .where((column == key) & Patients.deleted_at.is_null())
+            .order_by(Patients.created_at, Patients.id)
+            .first()
+        )
+        if found is not None:
+            return uuid.UUID(str(found["id"]))
+    return None

@@ -108,8 +108,12 @@ async def scheduling_policy() -> Policy:
 async def set_scheduling_policy(
     conn: asyncpg.Connection, org: uuid.UUID, values: Mapping[str, Any]
 ) -> Policy:
-    """Change some of the policy's fields; the others keep their current values."""
-    merged = {**(await scheduling_policy()).as_row(), **values}
+    """Change some of the policy's fields; the others keep their current values. (Filtered by
+    `org` as well as by row-level security: the demo seed writes on the platform path.)"""
+    current = await first(
+        SchedulingPolicies.select().where(SchedulingPolicies.organization_id == org).first()
+    )
+    merged = {**_policy(current).as_row(), **values}
     row = await conn.fetchrow(
         """INSERT INTO scheduling_policies (organization_id, late_cancel_window_min,
              patient_can_cancel, patient_can_reschedule, patient_min_notice_min,
@@ -139,7 +143,8 @@ async def cancellation_reasons(*, include_retired: bool = False) -> list[Row]:
 
 
 async def add_cancellation_reason(org: uuid.UUID, code: str, label: str, position: int) -> Row:
-    if await first(CancellationReasons.select().where(CancellationReasons.code == code).first()):
+    same = (CancellationReasons.organization_id == org) & (CancellationReasons.code == code)
+    if await first(CancellationReasons.select().where(same).first()):
         raise errors.Conflict(
             "a cancellation reason with this code exists", {"code": code}, code="duplicate"
         )

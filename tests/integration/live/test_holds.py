@@ -132,6 +132,26 @@ async def test_public_flow_hold_token_booking_and_guest(clinic: Clinic) -> None:
     patient = await clinic.api.ok("GET", f"/v1/patients/{listed['patient_id']}")
     assert patient["first_name"] == "Ana" and patient["last_name"] == "Pop"
 
+    # She comes back as a guest (the phone written differently, another e-mail): the same
+    # patient record, not a second one; a new contact is a new guest patient.
+    async def guest_booking(hour: int, contact: dict[str, str]) -> str:
+        r = await client.post(
+            "/v1/public/holds",
+            json={"calendar_id": clinic.calendar_id, "start": z(day_at(7, hour))},
+        )
+        hold = await r.json()
+        r = await client.post("/v1/public/bookings", json={
+            "hold_id": hold["id"], "hold_token": hold["hold_token"], "contact": contact,
+        })  # fmt: skip
+        assert r.status == 201, await r.text()
+        booked = await clinic.api.ok("GET", f"/v1/appointments/{(await r.json())['id']}")
+        return str(booked["patient_id"])
+
+    again = {"name": "Ana P.", "email": "other@example.com", "phone": "+40700000000"}
+    assert await guest_booking(15, again) == listed["patient_id"]
+    stranger = {"name": "Ion Ionescu", "email": "ion@example.com", "phone": "+40 711 111 111"}
+    assert await guest_booking(16, stranger) != listed["patient_id"]
+
 
 async def test_public_release_needs_the_token_and_private_calendars_are_hidden(
     clinic: Clinic,
