@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "login": "bench.scenarios.login",
     "booking": "bench.scenarios.booking",
     "webhooks": "bench.scenarios.webhooks",
+    "documents": "bench.scenarios.documents",
     "fanout": "bench.scenarios.fanout",
     "connections": "bench.scenarios.connections",
     "telemetry": "bench.scenarios.telemetry",

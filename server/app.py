@@ -12,7 +12,8 @@ from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
 from server.messages import routes as message_routes
 from server.notifications import routes as notification_routes
-from server.resources import SETTINGS_KEY, database_ctx, ray_ctx, redis_ctx
+from server.records import routes as record_routes
+from server.resources import SETTINGS_KEY, blobs_ctx, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
 from server.scheduling import routes as scheduling_routes
 from server.services import actors_ctx
@@ -46,7 +47,15 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.RATE_LIMITER_KEY] = identity.limiter
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
     app.cleanup_ctx.extend(
-        [database_ctx, redis_ctx, ray_ctx, actors_ctx, identity.lifecycle, consumers_ctx]
+        [
+            database_ctx,
+            redis_ctx,
+            blobs_ctx,
+            ray_ctx,
+            actors_ctx,
+            identity.lifecycle,
+            consumers_ctx,
+        ]
     )
     mount(app, health.ENDPOINTS + OPERATIONS + openapi.ENDPOINTS)
     mount(app, identity_routes.ENDPOINTS)
@@ -57,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
     mount(app, dashboard_routes.ENDPOINTS)
     mount(app, message_routes.ENDPOINTS)
     mount(app, automation_routes.ENDPOINTS)
+    mount(app, record_routes.ENDPOINTS)
     gateway.install(app)
     live.install(app)  # after the gateway: registers its hold / release ops
     sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops

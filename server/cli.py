@@ -10,13 +10,14 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from server.settings import LOCAL_ENVIRONMENTS, Settings, SettingsError, environment_of
 
 if TYPE_CHECKING:
+    from storage.db import Database
     from storage.sealed import Rotation
 
 
@@ -48,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from actors import tune_gc
     from server import logs
     from server.app import create_app
+    from storage.blobs import BlobStoreConfigError
 
     settings = _settings()
     logs.configure(settings.log_level)
@@ -76,10 +78,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # aiohttp turns SIGTERM/SIGINT into a graceful exit: stop accepting, run on_shutdown
     # (WebSockets close with 1001, buffers flush), then the cleanup contexts. uvloop's event
     # loop (libuv) does the socket work of every request and frame in C.
-    web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None,
-        loop=uvloop.new_event_loop(),
-    )  # fmt: skip
+    try:
+        web.run_app(
+            app, host=host, port=port, print=None, shutdown_timeout=10, access_log=None,
+            loop=uvloop.new_event_loop(),
+        )  # fmt: skip
+    except BlobStoreConfigError as exc:  # a missing bucket: one line, not a traceback
+        print(f"cadence: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -174,7 +180,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 async with db.platform() as conn:
                     password = await reset_demo_password(conn, args.reset_password)
                 return {"email": args.reset_password, "password": password}
-            return await seed_demo(db, once=args.once, keys=settings.data_keys)
+            result = await seed_demo(db, once=args.once, keys=settings.data_keys)
+            if not result.get("existing"):
+                await _render_demo_report(settings, db, result)
+            return result
         finally:
             await db.close()
 
@@ -199,6 +208,27 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+async def _render_demo_report(settings: Settings, db: Database, result: dict[str, Any]) -> None:
+    """A new demo opens with its session report already rendered and stored (its id and digest
+    added to `result`). The demo is committed by then: should rendering fail, it is said in one
+    line and the report renders on its first request instead."""
+    from server.records.demo_documents import render_demo_report
+    from storage.blobs import BlobStoreConfigError
+    from storage.errors import DomainError
+
+    try:
+        report = await render_demo_report(settings, db, result)
+    except (DomainError, BlobStoreConfigError, OSError) as exc:
+        print(
+            f"cadence: the demo's session report was not rendered ({exc}); "
+            "it is rendered when first asked for",
+            file=sys.stderr,
+        )
+        return
+    if report is not None:
+        result["session_report"] = report
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -201,6 +201,15 @@ def _system_libraries() -> None:
     _apt_install("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz0b", "libfontconfig1")
 
 
+def _document_tools() -> None:
+    # Fonts for the PDFs, and poppler's pdftotext/pdftoppm, which the document tests read PDFs with.
+    missing = [] if shutil.which("pdftotext") else ["poppler-utils"]
+    if not glob.glob("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        missing.append("fonts-dejavu-core")
+    if missing:
+        _apt_install(*missing)
+
+
 SECRET_KEYS = (
     "CADENCE_SECRET",
     "CADENCE_DB_APP_PASSWORD",
@@ -246,6 +255,7 @@ def _local_secrets() -> dict[str, str]:
 def ensure() -> int:
     DATA.mkdir(exist_ok=True)
     _system_libraries()
+    _document_tools()
     problems: list[str] = []
     urls: dict[str, str] = {}
     for key, find in (("DATABASE_URL", _database_url), ("REDIS_URL", _redis_url)):

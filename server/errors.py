@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from server.logs import request_id_var
-from storage.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from storage.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 
 DEFAULT_CODES: Mapping[int, str] = {
     400: "bad_request",
@@ -35,6 +35,7 @@ _STATUS_OF_KIND: tuple[tuple[type[DomainError], int], ...] = (
     (Invalid, 422),
     (Forbidden, 403),
     (Conflict, 409),
+    (Unavailable, 503),
 )
 
 

@@ -157,16 +157,16 @@ async def authorize(request: web.Request, handler: Next) -> web.StreamResponse:
     found = await request.app[AUTHENTICATOR_KEY].authenticate(request)
     request.app[POLICY_KEY].check_route(access, found)
     request[PRINCIPAL_KEY] = found
-    await _refuse_nul(request)
+    await _refuse_nul(request, body=not endpoint.raw_body)
     return await handler(request)
 
 
-async def _refuse_nul(request: web.Request) -> None:
+async def _refuse_nul(request: web.Request, *, body: bool = True) -> None:
     """Text with NUL characters never reaches a handler: PostgreSQL cannot store it, so it would
     fail late (as a 500) wherever the value is written or compared. One check here covers every
     JSON body (handlers read the same cached bytes) and every query parameter."""
     if "\x00" in request.query_string:
         name = next((k for k, v in request.query.items() if "\x00" in k + v), "query")
         raise nul_error(name.replace("\x00", "\\u0000"))
-    if request.body_exists and request.can_read_body:
+    if body and request.body_exists and request.can_read_body:
         reject_nul_body(await request.read())

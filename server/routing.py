@@ -78,6 +78,9 @@ class Endpoint:
     status: int = 200
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     errors: tuple[int, ...] = ()
+    # The handler reads the body itself, bounded by its own limit (file uploads): the NUL check
+    # that reads every other body whole under client_max_size is not applied to it.
+    raw_body: bool = False
 
 
 ENDPOINTS_KEY = web.AppKey("endpoints", list[Endpoint])

@@ -61,7 +61,12 @@ def seeder(fn: Seeder) -> Seeder:
 
 # Seeders run in this order of their modules (later domains use earlier ones' rows), whatever
 # order the modules happened to be imported in.
-DOMAIN_ORDER = ("server.identity.seed", "server.scheduling.seed", "server.telerehab.seed")
+DOMAIN_ORDER = (
+    "server.identity.seed",
+    "server.scheduling.seed",
+    "server.telerehab.seed",
+    "server.records.seed",
+)
 
 
 def _ordered() -> list[Seeder]:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from actors import ActorPool
 from actors.calendar import CalendarCommands, CalendarShard, ShardOptions
+from actors.documents import Renderer, RendererOptions
 from actors.pose import PoseWorker, SessionCommands, WorkerOptions
 from actors.telemetry import TelemetryCommands, TelemetryIngest
 from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
@@ -22,6 +23,10 @@ POOLS_KEY = web.AppKey("actor_pools", list[ActorPool])
 SESSIONS_KEY = web.AppKey("sessions", SessionCommands)
 # Tests and the bench may put their own pose worker options here before the app starts.
 POSE_OPTIONS_KEY = web.AppKey("pose_options", WorkerOptions)
+# The PDF renderer (worker processes, not Ray actors); tests and the bench may put their own
+# options here before the app starts.
+DOCUMENTS_KEY = web.AppKey("documents", Renderer)
+RENDERER_OPTIONS_KEY = web.AppKey("renderer_options", RendererOptions)
 
 
 def pool_name(settings: Settings, kind: str) -> str:
@@ -78,7 +83,15 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TELEMETRY_KEY] = TelemetryCommands(telemetry)
     app[CALENDARS_KEY] = CalendarCommands(calendars, app[REDIS_KEY], app[KEYS_KEY], app[DB_KEY].app)
     app[CALENDARS_KEY].start()
+    options = RendererOptions(
+        workers=settings.document_workers, max_in_flight=settings.document_queue
+    )
+    renderer = Renderer(app.get(RENDERER_OPTIONS_KEY) or options)
+    # Tests start many apps and render in few: their workers start on the first render.
+    await renderer.start(warm=settings.env is not Environment.TEST)
+    app[DOCUMENTS_KEY] = renderer
     yield
+    await renderer.close()
     await app[CALENDARS_KEY].stop()
     # Detached actors outlive one server process so the others keep using them; a test run
     # removes its own.

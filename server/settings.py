@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -93,8 +94,25 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     sms_url: str = ""
     sms_token: str = field(default="", repr=False)
+    # Object storage (storage/blobs): S3 or an S3-compatible server (MinIO) when a bucket is
+    # named, else files under `blob_dir` served through signed links.
     s3_endpoint_url: str = ""
-    s3_bucket: str = "cadence"
+    s3_public_endpoint_url: str = ""  # where browsers reach it, for links (default: the same)
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
+    blob_dir: str = ""
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    # Where patients open links (intake forms): the web app's origin; empty: the API's own origin.
+    public_url: str = ""
+    # The intake summary (pipelines/intake_summary): `local` (deterministic) or
+    # `package.module:name` of another implementation.
+    intake_summarizer: str = "local"
+    # The PDF renderer (actors/documents): worker processes (lowered CPU priority), and renders
+    # running or waiting beyond which a request is answered 503.
+    document_workers: int = 1
+    document_queue: int = 4
     # Field encryption at rest (storage/crypto.py): data keys by id, the active one, and the
     # blind-index key. Development and test fall back to fixed keys; elsewhere they are required.
     data_keys: KeyRing = field(default_factory=lambda: KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY))
@@ -214,7 +232,19 @@ class Settings:
             sms_url=text("CADENCE_SMS_URL"),
             sms_token=text("CADENCE_SMS_TOKEN"),
             s3_endpoint_url=text("CADENCE_S3_ENDPOINT_URL"),
-            s3_bucket=text("CADENCE_S3_BUCKET", "cadence"),
+            s3_public_endpoint_url=text("CADENCE_S3_PUBLIC_ENDPOINT_URL"),
+            s3_bucket=text("CADENCE_S3_BUCKET"),
+            s3_region=text("CADENCE_S3_REGION", "us-east-1"),
+            s3_access_key_id=text("CADENCE_S3_ACCESS_KEY_ID"),
+            s3_secret_access_key=text("CADENCE_S3_SECRET_ACCESS_KEY"),
+            blob_dir=text("CADENCE_BLOB_DIR", _dev_data_dir(environment, "blobs")),
+            attachment_max_bytes=integer(
+                "CADENCE_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024, low=1024
+            ),
+            public_url=text("CADENCE_PUBLIC_URL").rstrip("/"),
+            intake_summarizer=text("CADENCE_INTAKE_SUMMARIZER", "local"),
+            document_workers=integer("CADENCE_DOCUMENT_WORKERS", 1, low=1),
+            document_queue=integer("CADENCE_DOCUMENT_QUEUE", 4, low=1),
             data_keys=data_keys,
         )
         if settings.jwks_url and not (settings.jwks_issuer and settings.jwks_audience):
@@ -226,10 +256,24 @@ class Settings:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
                 problems.append(f"CADENCE_WEBHOOK_ALLOWLIST: not a network (CIDR): {network!r}")
+        if settings.intake_summarizer != "local" and not re.fullmatch(
+            r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", settings.intake_summarizer
+        ):
+            problems.append("CADENCE_INTAKE_SUMMARIZER must be `local` or `package.module:name`")
+        if settings.public_url and urlsplit(settings.public_url).scheme not in ("http", "https"):
+            problems.append("CADENCE_PUBLIC_URL must be an http(s) URL")
         if settings.smtp_starttls not in ("auto", "on", "off"):
             problems.append("CADENCE_SMTP_STARTTLS must be auto, on or off")
         if settings.sms_url and urlsplit(settings.sms_url).scheme not in ("http", "https"):
             problems.append("CADENCE_SMS_URL must be an http(s) URL")
+        for key, value in (
+            ("CADENCE_S3_ENDPOINT_URL", settings.s3_endpoint_url),
+            ("CADENCE_S3_PUBLIC_ENDPOINT_URL", settings.s3_public_endpoint_url),
+        ):
+            if value and urlsplit(value).scheme not in ("http", "https"):
+                problems.append(f"{key} must be an http(s) URL")
+        if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):
+            problems.append("CADENCE_S3_ACCESS_KEY_ID and CADENCE_S3_SECRET_ACCESS_KEY go together")
         if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("CADENCE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         if problems:
@@ -239,9 +283,14 @@ class Settings:
 
 def _dev_mail_dir(environment: Environment) -> str:
     """Development and test write mail under the checkout's `.data/`; production has no default."""
+    return _dev_data_dir(environment, "mail")
+
+
+def _dev_data_dir(environment: Environment, name: str) -> str:
+    """`.data/<name>` of the checkout in development and test; production has no default."""
     if environment is Environment.PRODUCTION:
         return ""
-    return str(Path(__file__).resolve().parent.parent / ".data" / "mail")
+    return str(Path(__file__).resolve().parent.parent / ".data" / name)
 
 
 def _keyring(env: Mapping[str, str], environment: Environment, problems: list[str]) -> KeyRing:

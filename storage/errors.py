@@ -37,8 +37,8 @@ def _restore(cls: type[DomainError], message: str, state: dict[str, Any]) -> Dom
     return error
 
 
-# The kinds below are what the edges map (REST: 404, 422, 403, 409). A domain family derives its
-# own names from them, so `except NotFound` works for the family and for the kind.
+# The kinds below are what the edges map (REST: 404, 422, 403, 409, 503). A domain family derives
+# its own names from them, so `except NotFound` works for the family and for the kind.
 
 
 class NotFound(DomainError):
@@ -75,6 +75,14 @@ class Conflict(DomainError):
         self, message: str, details: Mapping[str, Any] | None = None, *, code: str = "conflict"
     ) -> None:
         super().__init__(code, message, details)
+
+
+class Unavailable(DomainError):
+    """A service the operation needs (object storage) cannot be reached or answers with a
+    failure of its own; nothing was changed, so the caller may retry later."""
+
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__("unavailable", message, details)
 
 
 class InvalidTransition(Conflict):

@@ -47,6 +47,12 @@ SCRUB: dict[str, dict[str, str]] = {
         "phone_bidx": "NULL",
     },
     "cancellations": {"note": "NULL", "reason": "'erased'"},
+    # Why an admin booked over a conflict may name the patient; a forced row stays forced (the
+    # no-overlap constraint leaves out exactly the rows with a reason).
+    "appointments": {
+        "forced_reason": "CASE WHEN forced_reason IS NULL THEN NULL ELSE 'erased' END"
+    },
+    "appointment_details": {"visit_reason": "NULL", "desk_note": "NULL"},
     "session_questionnaires": {"note": "NULL"},
     # Telemetry payloads can carry anything a device sent; ids, type and time stay.
     "telemetry_events": {"data": "'{}'::jsonb"},
@@ -63,6 +69,21 @@ SCRUB: dict[str, dict[str, str]] = {
     # What a patient or the staff wrote in messages; ids, roles and times stay.
     "message_threads": {"subject": "NULL"},
     "messages": {"body": "NULL"},
+    # Clinical notes' versions and follow-up reasons; authors, versions, states and dates stay.
+    "note_revisions": {"body": "NULL"},
+    "follow_ups": {"reason": "NULL"},
+    # A file's name may say whose it is; an erased patient's attachments are deleted too (the
+    # bytes stay in object storage until a sweep removes blobs no live row names).
+    "patient_attachments": {"filename": "NULL", "deleted_at": "coalesce(deleted_at, now())"},
+    # A patient's forms: their answers and who signed from where go; the record of the signature
+    # (when, how) stays (the guard of migration m2026_12_04t02 lets the owner do exactly this).
+    "form_instances": {
+        "answers": "NULL",
+        "signer_name": "NULL",
+        "signature_image": "NULL",
+        "signer_ip": "NULL",
+        "signer_user_agent": "NULL",
+    },
 }
 
 # Textual columns (text, varchar, json, inet, bytea, dates kept as text...) that identify
@@ -71,8 +92,17 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
     "appointments": frozenset({"status"}),
     "audit_log": frozenset({"actor_role", "action", "entity", "entity_id"}),
     "cancellations": frozenset({"cancelled_by_role"}),
+    "appointment_intakes": frozenset({"status", "token_hash"}),
+    # Rendered documents: kinds, digests, content keys, template versions; the PDF itself is in
+    # object storage (its blob outlives an erasure until blobs can be swept: not done yet).
+    "documents": frozenset({"blob_key", "inputs_hash", "kind", "sha256", "template_version"}),
     "exercise_logs": frozenset({"cues"}),
+    "form_instances": frozenset({"status", "signature_method"}),
+    "follow_ups": frozenset({"state", "created_by_role"}),
+    "note_revisions": frozenset({"visibility"}),
+    "notes": frozenset({"author_role", "visibility"}),
     "memberships": frozenset({"role"}),
+    "patient_attachments": frozenset({"blob_key", "sha256", "content_type", "uploaded_by_role"}),
     "patient_consents": frozenset({"purpose", "policy_version", "recorded_role", "channel"}),
     "plan_assignments": frozenset({"frequency", "status"}),
     "session_completions": frozenset({"source", "status"}),

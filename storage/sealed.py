@@ -2,7 +2,8 @@
 re-encryption behind `cadence keys rotate` (storage/crypto.py holds the cipher itself).
 
 Sealed columns: a patient's e-mail, phone and date of birth (contact details, identity) and the
-clinical free text (cancellation notes, post-session questionnaire notes). Names stay in clear:
+clinical free text (cancellation notes, post-session questionnaire notes, visit reasons, clinical
+notes, follow-up reasons, attachment file names, form answers). Names stay in clear:
 the accent-insensitive trigram search needs them, and erasure removes them. E-mail and phone get
 a keyed blind index for exact search.
 """
@@ -34,10 +35,18 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn("patients", "phone"),
     SealedColumn("patients", "date_of_birth", is_date=True),
     SealedColumn("cancellations", "note"),
+    SealedColumn("appointment_details", "visit_reason", id_column="appointment_id"),
+    SealedColumn("appointment_details", "desk_note", id_column="appointment_id"),
     SealedColumn("session_questionnaires", "note", id_column="completion_id"),
     SealedColumn("webhook_endpoints", "secret"),
     SealedColumn("webhook_endpoints", "previous_secret"),
     SealedColumn("message_threads", "subject"),
+    SealedColumn("note_revisions", "body"),
+    SealedColumn("follow_ups", "reason"),
+    SealedColumn("patient_attachments", "filename"),
+    SealedColumn("form_instances", "answers"),
+    SealedColumn("form_instances", "signer_name"),
+    SealedColumn("form_instances", "signature_image"),
     SealedColumn("messages", "body"),
 )
 _BY_TABLE: dict[str, tuple[SealedColumn, ...]] = {}

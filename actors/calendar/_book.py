@@ -23,6 +23,7 @@ from storage.scheduling import (
     insert_appointment,
     insert_guest,
     patient_by_contact,
+    set_details,
 )
 from storage.sealed import seal_values
 
@@ -94,6 +95,12 @@ async def book_hold(
                 specialist_id=hold.specialist_id, patient_id=patient_id, starts_at=hold.start,
                 ends_at=hold.end, hold_id=hold.id,
             )  # fmt: skip
+            if r.visit_reason:
+                await set_details(
+                    conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
+                    patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
+                    by=r.actor.user_id,
+                )  # fmt: skip
     except SlotUnavailable as exc:
         return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)}), None
     except InvalidReference as exc:

@@ -172,11 +172,14 @@ class CalendarCommands:
         *,
         patient_id: uuid.UUID | None = None,
         guest: m.GuestContact | None = None,
+        visit_reason: str | None = None,
     ) -> m.Result:
         calendar_id = await self._calendar_of(hold_id)
         if calendar_id is None:
             return _outcome("book", m.not_found("hold"))
-        request = m.BookRequest(calendar_id, caller, hold_id, actor, patient_id, guest)
+        request = m.BookRequest(
+            calendar_id, caller, hold_id, actor, patient_id, guest, visit_reason
+        )
         return _outcome("book", await self._call(request))
 
     async def write(self, request: m.StaffWrite) -> m.Result:

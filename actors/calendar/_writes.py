@@ -29,6 +29,7 @@ from storage.scheduling import (
     insert_walk_in,
     reschedule_appointment,
     scheduling_policy,
+    set_details,
     transition_appointment,
 )
 
@@ -83,6 +84,23 @@ def held_conflicts(state: CalendarState, spans: tuple[m.Span, ...]) -> list[Any]
     return found
 
 
+async def _visit_reason(
+    conn: asyncpg.Connection,
+    keys: KeyRing | None,
+    r: m.BookSeries | m.WalkIn,
+    booked: list[Appointment],
+) -> None:
+    """The booking's visit reason on each appointment it made, in its transaction."""
+    if not r.visit_reason:
+        return
+    for appt in booked:
+        await set_details(
+            conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
+            patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
+            by=r.actor.user_id,
+        )  # fmt: skip
+
+
 def own_patient(r: m.StaffWrite) -> uuid.UUID | None:
     """The patient acting on their own appointment (a cancel or a move, within the clinic's
     policy, which storage applies with the appointment locked); None for staff."""
@@ -115,12 +133,14 @@ async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
             starts=[s.start for s in r.spans], every_days=r.every_days,
             forced_reason=r.forced_reason,
         )  # fmt: skip
+        await _visit_reason(conn, keys, r, booked)
         return m.Written(tuple(booked), (), series_id)
     if isinstance(r, m.WalkIn):
         arrived = await insert_walk_in(
             conn, actor=r.actor, calendar_id=r.calendar_id, specialist_id=r.span.specialist_id,
             patient_id=r.patient_id, starts_at=r.span.start, forced_reason=r.forced_reason,
         )  # fmt: skip
+        await _visit_reason(conn, keys, r, [arrived])
         return m.Written((arrived,), ())
     before, after = await transition_appointment(
         conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),

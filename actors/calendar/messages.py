@@ -112,6 +112,7 @@ class BookRequest:
     actor: AuditActor
     patient_id: uuid.UUID | None = None
     guest: GuestContact | None = None
+    visit_reason: str | None = field(default=None, repr=False)  # patient data: never printed
 
 
 @compact
@@ -155,6 +156,7 @@ class BookSeries:
     spans: tuple[Span, ...]  # one specialist, every occurrence
     every_days: int
     forced_reason: str | None = None  # an admin books over a conflict (the clinic allows it)
+    visit_reason: str | None = field(default=None, repr=False)
 
 
 @compact
@@ -169,6 +171,7 @@ class WalkIn:
     patient_id: uuid.UUID
     span: Span
     forced_reason: str | None = None
+    visit_reason: str | None = field(default=None, repr=False)
 
 
 @compact

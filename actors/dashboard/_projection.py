@@ -41,7 +41,7 @@ log = logging.getLogger("cadence.dashboard")
 # Event types that can change an organization's day. Dashboard events themselves come back
 # through the same stream and are skipped. A notification failing publishes nothing on the
 # organization channel: the pump finds it (within its `idle_s`).
-TRIGGERS = ("appointment.",)
+TRIGGERS = ("appointment.", "follow_up.")
 # At most this many awaited appointments of one day are read (the queue lists the earliest).
 MAX_AWAITED = 500
 MAX_FAILED = 200
@@ -116,9 +116,11 @@ class DashboardProjection:
             counts = await store.day_counts(conn, start, end)
             awaited = await store.open_appointments(start, end, MAX_AWAITED)
             failed = await store.failed_notifications(conn, start, end, MAX_FAILED)
+            due = await store.follow_ups_due(conn, day)
         if len(awaited) >= MAX_AWAITED or len(failed) >= MAX_FAILED:
             metrics.ATTENTION_TRUNCATED.inc()
-        return state_of(day, cards_of(counts), attention_of(awaited, failed, now, self._rules))
+        cards = cards_of(counts, due)
+        return state_of(day, cards, attention_of(awaited, failed, now, self._rules))
 
     async def _zone(self, org_id: uuid.UUID) -> str:
         """The clinic's time zone (inside the organization's transaction), cached briefly."""

@@ -23,9 +23,9 @@ from storage.rfc3339 import format_instant
 
 UPDATED = "dashboard.updated"
 ATTENTION = "dashboard.attention"
-# Cards the system cannot know yet stay 0 in the shape: intake forms and follow-ups arrive with
-# the clinical records issue, and then feed `intake_pending`, `follow_ups_due` and the
-# `intake_missing` attention kind.
+# Cards the system cannot know yet stay 0 in the shape: intake forms arrive with the clinical
+# records issue, and then feed `intake_pending` and the `intake_missing` attention kind.
+# `follow_ups_due`: pending follow-ups due on or before the clinic's day.
 CARDS = (
     "appointments_today",
     "checked_in",
@@ -43,14 +43,14 @@ class Rules:
     late_after: timedelta = timedelta(minutes=10)  # past the start, not arrived: "late"
 
 
-def cards_of(counts: DayCounts) -> dict[str, int]:
+def cards_of(counts: DayCounts, follow_ups_due: int = 0) -> dict[str, int]:
     return {
         "appointments_today": counts.appointments,
         "checked_in": counts.arrived,
         "waiting": counts.waiting,
         "no_shows": counts.no_shows,
         "intake_pending": 0,
-        "follow_ups_due": 0,
+        "follow_ups_due": follow_ups_due,
     }
 
 

@@ -100,6 +100,10 @@ def _template_kinds(item: OutboxItem) -> tuple[str, ...]:
     return (item.kind,)
 
 
+def _has_secrets(item: OutboxItem) -> bool:
+    return isinstance(item.data.get(store.SECRETS), dict)
+
+
 class OutboxPump:
     name = "notifications.outbox"
 
@@ -231,7 +235,9 @@ class OutboxPump:
         addresses = {
             "email": who.email if prefs.email else None,
             "sms": who.phone if prefs.sms else None,
-            "in_app": str(who.patient_id) if prefs.in_app else None,
+            # An in-app message is an event, kept in Redis in clear for resume: a message that
+            # carries a secret (an intake link) goes by e-mail and SMS only.
+            "in_app": str(who.patient_id) if prefs.in_app and not _has_secrets(item) else None,
         }
         channels = [
             c for c, to in addresses.items()
@@ -245,7 +251,12 @@ class OutboxPump:
         if held is not None:
             return store.Outcome(item, "pending", retry_at=held, count_attempt=False)
         language = choose_language(who)
-        values = self._values(item, who, language, names)
+        try:
+            secrets = store.open_secrets(self._ctx.keyring, item)
+        except CryptoError:
+            log.error("notification secret unreadable", extra=self._ids(item))
+            return store.Outcome(item, "failed", "secret unreadable")
+        values = {**self._values(item, who, language, names), **secrets}
         errors: list[ChannelError] = []
         delivered: list[str] = []
         kinds = _template_kinds(item)

@@ -5,7 +5,7 @@ from migrations.sql import run_sql
 ID = "2026-12-04T05:00:00:000000"
 VERSION = "1.0"
 DESCRIPTION = "scheduling policies: cancellation reasons, late cancellation, patients' own \
-changes, forced bookings"
+changes, forced bookings, visit reasons"
 
 # A clinic's scheduling policy is one row (absent: the defaults below, which are the behaviour
 # before this migration: no late window, patients may not change appointments themselves).
@@ -46,6 +46,24 @@ SELECT enable_tenant_rls('cancellation_reasons');
 REVOKE DELETE, TRUNCATE ON cancellation_reasons FROM cadence_app;
 
 ALTER TABLE cancellations ADD COLUMN late boolean NOT NULL DEFAULT false;
+
+-- What the visit is for (the patient's words at booking) and the front desk's note: patient
+-- data, sealed at rest (storage/sealed.py), beside the appointment rather than in it (the
+-- calendar shard alone writes appointments; these change no availability).
+CREATE TABLE appointment_details (
+  organization_id uuid NOT NULL DEFAULT app_org_id() REFERENCES organizations(id),
+  appointment_id uuid NOT NULL,
+  patient_id uuid NOT NULL,
+  visit_reason text,
+  desk_note text,
+  updated_by uuid,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (organization_id, appointment_id),
+  FOREIGN KEY (organization_id, appointment_id) REFERENCES appointments (organization_id, id),
+  FOREIGN KEY (organization_id, patient_id) REFERENCES patients (organization_id, id)
+);
+SELECT enable_tenant_rls('appointment_details');
+REVOKE DELETE, TRUNCATE ON appointment_details FROM cadence_app;
 
 ALTER TABLE appointments ADD COLUMN forced_reason text
   CHECK (forced_reason IS NULL OR length(forced_reason) BETWEEN 1 AND 500);

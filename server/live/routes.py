@@ -23,7 +23,13 @@ from server.resources import DB_KEY
 from server.routing import Endpoint, RateLimit, public, roles
 from server.scheduling._web import appointment_event_data, publish
 from server.scheduling.appointments import render_appointment
-from server.scheduling.schemas import APPOINTMENT_RESPONSE, INSTANT, SLOTS_RESPONSE, UUID
+from server.scheduling.schemas import (
+    APPOINTMENT_RESPONSE,
+    INSTANT,
+    SLOTS_RESPONSE,
+    UUID,
+    VISIT_REASON,
+)
 from server.services import CALENDARS_KEY
 from server.web.idempotency import idempotency_key
 from storage.audit import AuditActor
@@ -65,7 +71,7 @@ BOOK_BODY: dict[str, Any] = {
     "type": "object",
     "required": ["hold_id"],
     "additionalProperties": False,
-    "properties": {"hold_id": UUID, "patient_id": UUID},
+    "properties": {"hold_id": UUID, "patient_id": UUID, "visit_reason": VISIT_REASON},
 }
 CONTACT: dict[str, Any] = {
     "type": "object",
@@ -81,7 +87,12 @@ PUBLIC_BOOK_BODY: dict[str, Any] = {
     "type": "object",
     "required": ["hold_id", "hold_token", "contact"],
     "additionalProperties": False,
-    "properties": {"hold_id": UUID, "hold_token": shared.HOLD_TOKEN, "contact": CONTACT},
+    "properties": {
+        "hold_id": UUID,
+        "hold_token": shared.HOLD_TOKEN,
+        "contact": CONTACT,
+        "visit_reason": VISIT_REASON,
+    },
 }
 RELEASE_BODY: dict[str, Any] = {
     "type": "object",
@@ -216,7 +227,7 @@ async def book(request: web.Request) -> web.Response:
         raise validation_failed({"patient_id": "is required"})
     call = _commands(request).book(
         caller_of(who), uuid.UUID(body["hold_id"]), audit_actor(request, who),
-        patient_id=patient_id,
+        patient_id=patient_id, visit_reason=body.get("visit_reason"),
     )  # fmt: skip
     booked = await shared.settled(call, m.Booked)
     if booked.created:
@@ -230,7 +241,7 @@ async def public_book(request: web.Request) -> web.Response:
     guest = m.GuestContact(contact["name"], contact["email"], contact["phone"])
     call = _commands(request).book(
         anonymous(body["hold_token"]), uuid.UUID(body["hold_id"]), _public_actor(request),
-        guest=guest,
+        guest=guest, visit_reason=body.get("visit_reason"),
     )  # fmt: skip
     booked = await shared.settled(call, m.Booked)
     if booked.created:

@@ -45,8 +45,10 @@ TAG = "scheduling: appointments"
 PATIENT_CHANGERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT)
 
 
-def render_appointment(a: Appointment) -> dict[str, Any]:
-    return {
+def render_appointment(a: Appointment, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The appointment; with `details` (reads), its visit reason and desk note too."""
+    extra = {} if details is None else {k: details.get(k) for k in store.DETAIL_FIELDS}
+    return extra | {
         "id": str(a.id),
         "status": a.status.value,
         "calendar_id": str(a.calendar_id),
@@ -71,6 +73,17 @@ def _own(work: Work) -> dict[str, uuid.UUID | None]:
     if who.role is Role.PATIENT:
         return {"patient_id": who.patient_id or uuid.UUID(int=0)}
     return {}
+
+
+async def _rendered(work: Work, found: list[Appointment]) -> list[dict[str, Any]]:
+    """Appointments as reads show them: with their details (a patient is not shown the
+    front desk's note)."""
+    details = await store.details_of(work.keys, [a.id for a in found])
+    shown = [render_appointment(a, details.get(a.id, {})) for a in found]
+    if work.principal.role is Role.PATIENT:
+        for row in shown:
+            row.pop("desk_note", None)
+    return shown
 
 
 async def _visible(work: Work, appointment_id: uuid.UUID) -> Appointment:
@@ -106,21 +119,41 @@ async def list_appointments(request: web.Request) -> web.Response:
             own_specialist=own.get("specialist_id"), own_patient=own.get("patient_id"),
         )  # fmt: skip
         found = await store.list_appointments(work.conn, query, page.limit + 1)
+        shown = await _rendered(work, found)
+    keys = {str(a.id): a.starts_at.isoformat() for a in found}
     return json_response(
-        page_response(
-            found,
-            page,
-            render_appointment,
-            lambda a: [a.starts_at.isoformat(), str(a.id)],
-        )
+        page_response(shown, page, lambda r: r, lambda r: [keys[r["id"]], r["id"]])
     )
 
 
 async def get_appointment(request: web.Request) -> web.Response:
     appointment_id = path_id(request, what="appointment")
     async with unit_of_work(request) as work:
+        [shown] = await _rendered(work, [await _visible(work, appointment_id)])
+    return json_response(shown)
+
+
+async def patch_details(request: web.Request) -> web.Response:
+    """Set the visit reason or the front desk's note (staff; a specialist on their own
+    appointments); a patient may state the visit reason of their own."""
+    appointment_id = path_id(request, what="appointment")
+    body = await read_json(request, schemas.DETAILS)
+    async with unit_of_work(request) as work:
         appt = await _visible(work, appointment_id)
-    return json_response(render_appointment(appt))
+        if work.principal.role is Role.PATIENT and "desk_note" in body:
+            raise validation_failed({"desk_note": "is the front desk's"})
+        await store.set_details(
+            work.conn, work.keys, organization_id=appt.organization_id,
+            appointment_id=appt.id, patient_id=appt.patient_id, values=body,
+            by=work.principal.user_id,
+        )  # fmt: skip
+        # The audit names the fields changed, never their text (patient data).
+        await work.audit(
+            "appointment.details", "appointment", appt.id, after={"fields": sorted(body)}
+        )
+        work.emit_org("appointment.details_changed", {"id": appt.id, "fields": sorted(body)})
+        [shown] = await _rendered(work, [appt])
+    return json_response(shown)
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -207,7 +240,7 @@ async def create_series(request: web.Request) -> web.Response:
             request,
             m.BookSeries(
                 calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every,
-                forced_reason,
+                forced_reason, body.get("visit_reason"),
             ),
         )  # fmt: skip
         series_id, booked = written.series_id, written.appointments
@@ -346,6 +379,18 @@ ENDPOINTS = [
         TAG,
         response_schema=schemas.APPOINTMENT_RESPONSE,
         errors=(404,),
+    ),
+    Endpoint(
+        "PATCH",
+        _ONE + "/details",
+        patch_details,
+        APPOINTMENT_READERS,
+        "Set an appointment's visit reason or the front desk's note (a patient: the visit "
+        "reason of their own)",
+        TAG,
+        request_schema=schemas.DETAILS,
+        response_schema=schemas.APPOINTMENT_RESPONSE,
+        errors=(404, 422),
     ),
     Endpoint(
         "GET",

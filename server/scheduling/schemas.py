@@ -137,6 +137,12 @@ PATIENT = _object(
 )
 PATIENT_PATCH = _patch(PATIENT)
 
+VISIT_REASON: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 2000,
+    "description": "what the visit is for, in the patient's words (sealed at rest)",
+}
 SERIES = _object(
     {
         "calendar_id": UUID,
@@ -152,6 +158,7 @@ SERIES = _object(
             "description": "book over a conflict with the named specialist (admins, where the "
             "clinic's policy allows it; audited)",
         },
+        "visit_reason": VISIT_REASON,
     },
     ("calendar_id", "patient_id", "start"),
 )
@@ -185,8 +192,26 @@ APPOINTMENT_RESPONSE: Schema = {
             "anyOf": [{"type": "string"}, {"type": "null"}],
             "description": "set when an admin booked over a conflict",
         },
+        "visit_reason": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "in reads of appointments (GET one, the list)",
+        },
+        "desk_note": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "the front desk's note (staff reads only)",
+        },
     },
 }
+DETAILS = _object(
+    {
+        "visit_reason": {"anyOf": [VISIT_REASON, {"type": "null"}]},
+        "desk_note": {
+            "anyOf": [{"type": "string", "minLength": 1, "maxLength": 2000}, {"type": "null"}]
+        },
+    },
+    (),
+    minProperties=1,
+)
 _SLOT: Schema = {
     "type": "object",
     "required": ["start", "end", "specialist_ids"],

@@ -52,6 +52,7 @@ WALK_IN: dict[str, Any] = {
             "maxLength": 500,
             "description": "book over a conflict (admins, where the clinic's policy allows it)",
         },
+        "visit_reason": schemas.VISIT_REASON,
     },
 }
 WALK_IN_RESPONSE: dict[str, Any] = {
@@ -135,20 +136,25 @@ async def walk_in(request: web.Request) -> web.Response:
             forced_reason = None
         span = m.Span(specialist_id, start, start + timedelta(minutes=snap.calendar.duration_min))
         command = m.WalkIn(
-            calendar_id, caller_of(work.principal), work.actor, patient_id, span, forced_reason
-        )
+            calendar_id, caller_of(work.principal), work.actor, patient_id, span, forced_reason,
+            body.get("visit_reason"),
+        )  # fmt: skip
         written = await settled(request.app[CALENDARS_KEY].write(command), m.Written)
         arrived = written.appointments[0]
         work.emit_appointment(store.BOOKED_EVENT, arrived, walk_in=True)
         work.emit_appointment(EVENT_TYPES[Action.CHECK_IN], arrived)
     return json_response(
         {
-            "appointment": render_appointment(arrived),
+            "appointment": render_appointment(arrived, _reason(body)),
             "patient_id": str(patient_id),
             "patient_created": created,
         },
         status=201,
     )
+
+
+def _reason(body: dict[str, Any]) -> dict[str, Any]:
+    return {"visit_reason": body.get("visit_reason"), "desk_note": None}
 
 
 ENDPOINTS = [

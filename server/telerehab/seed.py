@@ -1,5 +1,8 @@
 """Demo content of the telerehab domain: the ten global library exercises (kinematics from
 pipelines.pose's library), a global starter plan, and an assignment of it to every demo patient.
+The first demo patient started theirs three weeks ago and has done its first session three times
+since (range of motion rising, pain falling), each with its post-session questionnaire: the
+session report of the last one is rendered by `cadence seed demo` (server/records/demo_documents).
 
 Global rows are shared by every demo clinic, so they are created only when absent (by slug, by
 plan name); each demo clinic gets its own assignments. Runs after the identity and scheduling
@@ -19,14 +22,19 @@ from server.seed import DemoSeed, seeder
 from storage.audit import SYSTEM
 from storage.telerehab import (
     ExerciseFilter,
+    ExerciseSummary,
     NotFound,
+    SessionRecord,
     assign_plan,
     create_exercise,
     create_plan,
     find_global_plan,
     get_version,
     list_exercises,
+    load_assigned_plan,
     publish,
+    record_completion,
+    record_questionnaire,
 )
 
 DEMO_PLAN_NAME = "Lower-limb and shoulder starter (demo)"
@@ -159,6 +167,25 @@ DEMO_SESSIONS: list[tuple[str, list[tuple[str, int, int, int, int]]]] = [
 ]  # fmt: skip
 
 
+# The first demo patient's history: three sessions of the plan's first session ("Lower limb"),
+# a week apart, the last yesterday. Per exercise: (position, sets, reps, (min, mean, max) angle
+# or None, pain); per session: days ago, minutes taken, questionnaire (pain, difficulty, note).
+HISTORY_WEEKS = 3
+_Logged = tuple[int, int, int, tuple[float, float, float] | None, int | None]
+_Answers = tuple[int, int, str | None]
+DEMO_HISTORY: list[tuple[int, int, _Answers, list[_Logged]]] = [
+    (15, 24, (5, 7, None),
+     [(0, 2, 14, (52.0, 58.0, 63.0), 4), (1, 2, 16, (55.0, 61.0, 66.0), 5),
+      (2, 2, 24, (18.0, 21.0, 24.0), None), (3, 2, 18, (22.0, 26.0, 29.0), 3)]),
+    (8, 22, (4, 6, None),
+     [(0, 2, 16, (58.0, 64.0, 69.0), 3), (1, 2, 18, (61.0, 67.0, 72.0), 4),
+      (2, 2, 24, (21.0, 24.0, 27.0), None), (3, 2, 20, (26.0, 30.0, 33.0), 2)]),
+    (1, 21, (3, 5, "Knee a bit stiff on the first squats, easier by the second set."),
+     [(0, 2, 16, (63.0, 69.0, 73.0), 2), (1, 2, 20, (66.0, 72.0, 76.0), 3),
+      (2, 2, 24, (24.0, 27.0, 30.0), None), (3, 2, 20, (29.0, 33.0, 36.0), 1)]),
+]  # fmt: skip
+
+
 def exercise_data(slug: str) -> dict[str, Any]:
     """The library row of a pipelines.pose exercise (kinematics from its definition)."""
     text = LIBRARY[slug]
@@ -237,7 +264,9 @@ async def seed_telerehab(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     if demo.organization_id is not None:
         org_id = uuid.UUID(str(demo.organization_id))
         today = datetime.now(UTC).date()
-        for patient in demo.patients:
+        for n, patient in enumerate(demo.patients):
+            # The first patient's history needs an assignment that had started by then.
+            starts_on = today - timedelta(weeks=HISTORY_WEEKS) if n == 0 else today
             created = await assign_plan(
                 conn,
                 org_id=org_id,
@@ -246,8 +275,8 @@ async def seed_telerehab(conn: asyncpg.Connection, demo: DemoSeed) -> None:
                     "plan_id": plan_id,
                     "plan_version": version.version,
                     "frequency": DEMO_FREQUENCY,
-                    "starts_on": today,
-                    "ends_on": today + timedelta(weeks=DEMO_WEEKS),
+                    "starts_on": starts_on,
+                    "ends_on": starts_on + timedelta(weeks=DEMO_WEEKS),
                 },
                 actor=SYSTEM,
             )
@@ -257,3 +286,51 @@ async def seed_telerehab(conn: asyncpg.Connection, demo: DemoSeed) -> None:
             )  # fmt: skip
     demo.extra["exercises"] = {slug: str(i) for slug, i in exercise_ids.items()}
     demo.extra["plan_assignments"] = assigned
+    if assigned:
+        first = uuid.UUID(assigned[0]["id"])
+        demo.extra["session_completions"] = await seed_history(conn, demo, org_id, first)
+
+
+async def seed_history(
+    conn: asyncpg.Connection, demo: DemoSeed, org_id: uuid.UUID, assignment_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """DEMO_HISTORY recorded against the assignment, oldest first, through the writers the REST
+    path and the session actors use (so the rows are what a real session leaves)."""
+    prescribed = {e.position: e for e in (await load_assigned_plan(assignment_id)).exercises(0)}
+    now = datetime.now(UTC).replace(microsecond=0)
+    done: list[dict[str, Any]] = []
+    for days_ago, minutes, (pain, difficulty, note), logged in DEMO_HISTORY:
+        completed_at = now - timedelta(days=days_ago)
+        exercises = [
+            ExerciseSummary(
+                position=position, exercise_id=prescribed[position].exercise_id,
+                sets_done=sets, reps_done=reps, duration_s=minutes * 60 // len(logged),
+                rom_min_deg=None if rom is None else rom[0],
+                rom_mean_deg=None if rom is None else rom[1],
+                rom_max_deg=None if rom is None else rom[2],
+                pain=exercise_pain,
+            )
+            for position, sets, reps, rom, exercise_pain in logged
+            if position in prescribed  # a hand-made plan of the demo's name may differ
+        ]  # fmt: skip
+        completion = await record_completion(
+            conn,
+            SessionRecord(
+                assignment_id=assignment_id,
+                session_index=0,
+                started_at=completed_at - timedelta(minutes=minutes),
+                completed_at=completed_at,
+                exercises=exercises,
+            ),
+            org_id=org_id,
+            actor=SYSTEM,
+        )
+        await record_questionnaire(
+            conn, completion.id, pain=pain, difficulty=difficulty, note=note, org_id=org_id,
+            actor=SYSTEM, keys=demo.keys,
+        )  # fmt: skip
+        done.append(
+            {"id": str(completion.id), "assignment_id": str(assignment_id),
+             "completed_at": completed_at.isoformat()}
+        )  # fmt: skip
+    return done

@@ -10,6 +10,7 @@ from storage.dashboard._queries import (
     clinic_timezone,
     day_counts,
     failed_notifications,
+    follow_ups_due,
     open_appointments,
     organizations_with_appointments,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "clinic_timezone",
     "day_counts",
     "failed_notifications",
+    "follow_ups_due",
     "open_appointments",
     "organizations_with_appointments",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -70,6 +70,20 @@ async def day_counts(conn: asyncpg.Connection, start: datetime, end: datetime) -
     )
     assert row is not None  # an aggregate always answers one row
     return DayCounts(row["appointments"], row["arrived"], row["waiting"], row["no_shows"])
+
+
+async def follow_ups_due(conn: asyncpg.Connection, day: date) -> int:
+    """Pending follow-ups due on or before the clinic's `day` (the front desk has to book them),
+    of patients not deleted (what the queue, GET /v1/follow-ups, lists)."""
+    found: int = await conn.fetchval(
+        """SELECT count(*) FROM follow_ups f
+            WHERE f.state = 'pending' AND f.due_on <= $1
+              AND EXISTS (SELECT 1 FROM patients p
+                           WHERE p.organization_id = f.organization_id AND p.id = f.patient_id
+                             AND p.deleted_at IS NULL)""",
+        day,
+    )
+    return found
 
 
 async def open_appointments(start: datetime, end: datetime, limit: int) -> list[OpenAppointment]:

@@ -15,6 +15,7 @@ from storage.notifications._delivery import (
 )
 from storage.notifications._outbox import (
     ENQUEUED_KINDS,
+    SECRETS,
     AccountMail,
     OutboxFilter,
     OutboxItem,
@@ -27,6 +28,7 @@ from storage.notifications._outbox import (
     finish_many,
     finish_outbox,
     list_outbox,
+    open_secrets,
     outbox_due_count,
     record_delivered,
     secret_ref,
@@ -57,6 +59,7 @@ from storage.notifications._settings import (
 __all__ = [
     "DEFAULT_LEADS_MIN",
     "ENQUEUED_KINDS",
+    "SECRETS",
     "AccountMail",
     "AppointmentNames",
     "ClaimedReminders",
@@ -86,6 +89,7 @@ __all__ = [
     "list_templates",
     "load_recipient",
     "load_recipients",
+    "open_secrets",
     "outbox_due_count",
     "plan_as_of",
     "put_preferences",

@@ -120,7 +120,10 @@ async def finish_many(
                     SELECT c FROM unnest(string_to_array(u.delivered, ',')) AS c
                     WHERE c <> '' AND NOT (c = ANY (o.delivered))),
                   finished_at = CASE WHEN u.status IN ('sent', 'failed', 'skipped')
-                                     THEN $9::timestamptz END
+                                     THEN $9::timestamptz END,
+                  -- A finished message's sealed values (an intake link) are no longer needed.
+                  data = CASE WHEN u.status IN ('sent', 'failed', 'skipped')
+                              THEN o.data - 'secrets' ELSE o.data END
              FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::boolean[], $8::text[])
                   AS u(org, id, attempts, status, error, retry_at, count_attempt, delivered)
@@ -173,25 +176,61 @@ async def enqueue(
     dedupe_key: str,
     data: Mapping[str, Any],
     appointment_id: uuid.UUID | None = None,
+    secrets: Mapping[str, str] | None = None,
+    keyring: KeyRing | None = None,
 ) -> bool:
     """Queue a message to a patient in the caller's transaction (a waitlist offer, an intake
     request). `data` holds ids and instants only. The same `dedupe_key` twice queues one
-    message; returns whether this call queued it."""
+    message; returns whether this call queued it.
+
+    `secrets` are template values that must not sit in clear at rest (an intake link carries
+    its token): sealed with `keyring` under the row (`data.secrets`), opened by the dispatcher
+    (`open_secrets`) and erased once the message is finished, whatever its outcome."""
     if kind not in ENQUEUED_KINDS:
         raise ValueError(f"{kind} is not queued by callers")
+    outbox_id = uuid.uuid4()
+    payload = dict(data)
+    if secrets:
+        if keyring is None:
+            raise ValueError("secrets need the keyring that seals them")
+        payload[SECRETS] = {
+            name: keyring.seal(value, _secret_ref(organization_id, outbox_id, name))
+            for name, value in secrets.items()
+        }
     done = await conn.execute(
-        """INSERT INTO notification_outbox (organization_id, kind, patient_id, appointment_id,
+        """INSERT INTO notification_outbox (organization_id, id, kind, patient_id, appointment_id,
                                             dedupe_key, data)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (organization_id, dedupe_key) DO NOTHING""",
         organization_id,
+        outbox_id,
         kind,
         patient_id,
         appointment_id,
         f"{kind}:{dedupe_key}",
-        dict(data),
+        payload,
     )
     return bool(done == "INSERT 0 1")
+
+
+# The key of `data` that holds an item's sealed template values (see `enqueue`).
+SECRETS = "secrets"
+
+
+def _secret_ref(org: uuid.UUID, outbox_id: uuid.UUID, name: str) -> FieldRef:
+    return FieldRef("notification_outbox", f"data.{SECRETS}.{name}", outbox_id, org)
+
+
+def open_secrets(keyring: KeyRing, item: OutboxItem) -> dict[str, str]:
+    """The item's sealed template values, opened (raises crypto.CryptoError when one does not
+    open). A finished message has none left, and is never claimed again."""
+    sealed = item.data.get(SECRETS)
+    if not isinstance(sealed, dict):
+        return {}
+    return {
+        name: keyring.open(str(value), _secret_ref(item.organization_id, item.id, name))
+        for name, value in sealed.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from storage.scheduling._catalog import (
     update_row,
 )
 from storage.scheduling._day import DayRows, day_rows, organization_zone
+from storage.scheduling._details import DETAIL_FIELDS, MAX_DETAIL, details_of, set_details
 from storage.scheduling._errors import (
     InvalidReference,
     InvalidTransition,
@@ -108,6 +109,10 @@ from storage.scheduling._states import (
 )
 
 __all__ = [
+    "DETAIL_FIELDS",
+    "MAX_DETAIL",
+    "details_of",
+    "set_details",
     "POLICY_FIELDS",
     "patient_attendance",
     "Policy",

@@ -3,10 +3,20 @@ schema (constraints, row-level security, partitions); these classes describe it 
 builder and never create anything. `tests/unit/storage/test_tables.py` holds them against the
 migrated database."""
 
+from storage.tables._attachments import PatientAttachments
 from storage.tables._automations import AutomationRules, AutomationRuns, Segments
+from storage.tables._documents import DocumentLetterheads, Documents
 from storage.tables._events_out import EventDeadLetters
+from storage.tables._forms import (
+    AppointmentIntakes,
+    FormFields,
+    FormInstances,
+    FormTemplates,
+    FormTemplateVersions,
+)
 from storage.tables._identity import ExternalIdentities, PasswordResets, RefreshTokens
 from storage.tables._messages import MessageReads, Messages, MessageThreads
+from storage.tables._notes import FollowUps, NoteRevisions, Notes
 from storage.tables._notifications import (
     AccountMailOutbox,
     AppointmentReminders,
@@ -17,6 +27,7 @@ from storage.tables._notifications import (
 )
 from storage.tables._privacy import AuditLog, CareTeamGrants, PatientConsents
 from storage.tables._scheduling import (
+    AppointmentDetails,
     AppointmentHistory,
     Appointments,
     AppointmentSeries,
@@ -47,6 +58,18 @@ from storage.tables._tenancy import DemoSeed, Memberships, Organizations, Users
 from storage.tables._webhooks import WebhookAttempts, WebhookDeliveries, WebhookEndpoints
 
 __all__ = [
+    "DocumentLetterheads",
+    "Documents",
+    "AppointmentIntakes",
+    "FormFields",
+    "FormInstances",
+    "FormTemplateVersions",
+    "FormTemplates",
+    "PatientAttachments",
+    "AppointmentDetails",
+    "FollowUps",
+    "NoteRevisions",
+    "Notes",
     "AppointmentHistory",
     "AppointmentSeries",
     "Appointments",
@@ -121,6 +144,18 @@ TABLES = (
     Appointments,
     AppointmentHistory,
     Cancellations,
+    AppointmentDetails,
+    Notes,
+    NoteRevisions,
+    FollowUps,
+    PatientAttachments,
+    FormFields,
+    FormTemplates,
+    FormTemplateVersions,
+    FormInstances,
+    AppointmentIntakes,
+    Documents,
+    DocumentLetterheads,
     CancellationReasons,
     SchedulingPolicies,
     Exercises,

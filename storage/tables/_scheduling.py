@@ -231,3 +231,15 @@ class CancellationReasons(Table, tablename="cancellation_reasons", db=ENGINE):
     position = Integer(default=0)
     active = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class AppointmentDetails(Table, tablename="appointment_details", db=ENGINE):
+    """Primary key (organization_id, appointment_id): Piccolo knows one column of it."""
+
+    appointment_id = UUID(primary_key=True)
+    organization_id = UUID()
+    patient_id = UUID()
+    visit_reason = Text(null=True, default=None)
+    desk_note = Text(null=True, default=None)
+    updated_by = UUID(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())

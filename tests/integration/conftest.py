@@ -45,7 +45,13 @@ def mail_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, run_prefix: str, ray_session: None, mail_dir: str) -> Settings:
+def settings(
+    database_url: str,
+    run_prefix: str,
+    ray_session: None,
+    mail_dir: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     """Settings for one test: the run's database, and a Redis prefix of the test's own."""
     _, redis_url = base_urls()
     return Settings.from_env(
@@ -57,6 +63,8 @@ def settings(database_url: str, run_prefix: str, ray_session: None, mail_dir: st
             "CADENCE_SECRET": "test-secret-" + "x" * 40,
             "CADENCE_DB_APP_PASSWORD": app_password(),
             "CADENCE_MAIL_DIR": mail_dir,
+            # The run's blobs (the embedded store): temporary, not the checkout's .data/.
+            "CADENCE_BLOB_DIR": str(tmp_path_factory.getbasetemp() / "blobs"),
         }
     )
 

@@ -98,14 +98,16 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def scratch_env() -> Iterator[dict[str, str]]:
-    """A database of its own: `--once` must find no demo there yet."""
+def scratch_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A database of its own: `--once` must find no demo there yet (and a blob directory of
+    its own for the demo's rendered report, not the checkout's)."""
     with fresh_database() as dsn:
         yield {
             **os.environ,
             "DATABASE_URL": dsn,
             "CADENCE_ENV": "development",
             "CADENCE_DB_APP_PASSWORD": app_password(),
+            "CADENCE_BLOB_DIR": str(tmp_path_factory.mktemp("blobs")),
         }
 
 

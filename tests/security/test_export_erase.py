@@ -115,7 +115,7 @@ async def _demo_like_patient(http: Client) -> tuple[Api, Person, dict[str, Any]]
     await api.ok(
         "POST",
         f"/v1/appointments/{dropped['id']}/cancel",
-        {"reason": f"{who.first} moved", "note": f"{who.first} {who.last} called from {who.phone}"},
+        {"reason": "schedule_conflict", "note": f"{who.first} {who.last} called from {who.phone}"},
     )
     today = datetime.now(UTC).date()
     plan_id = demo["plan_assignments"][0]["plan_id"]

@@ -31,10 +31,14 @@ async def test_a_walk_in_is_matched_or_created_booked_and_checked_in(api: Api) -
     cid = (await api.calendar([sid]))["id"]
     details = {"first_name": "Ana", "last_name": "Pop", "email": "ana@example.org"}
     start = _soon()
-    status, first = await _walk_in(api, calendar_id=cid, patient=details, start=z(start))
+    status, first = await _walk_in(
+        api, calendar_id=cid, patient=details, start=z(start), visit_reason="Back pain"
+    )
     assert status == 201, first
     assert first["patient_created"] is True
     appt = first["appointment"]
+    assert appt["visit_reason"] == "Back pain"
+    assert (await api.ok("GET", f"/v1/appointments/{appt['id']}"))["visit_reason"] == "Back pain"
     assert appt["status"] == "checked_in" and appt["specialist_id"] == sid
     assert appt["start"] == z(start) and appt["forced_reason"] is None
     history = await api.ok("GET", f"/v1/appointments/{appt['id']}/history")
