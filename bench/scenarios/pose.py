@@ -1,5 +1,11 @@
 """`pose`: the two ways a telerehab session feeds the pose pipeline.
 
+Adversarial (issue 20): bench/pose_adversarial's cases (ground truth from known geometry, 29
+conditions of noise, near-threshold movement, spikes, swaps, occlusion, timing faults, framing,
+camera view), scored per condition for this tracker AND for the previous one (its `pipelines/`
+extracted from git at BASELINE_COMMIT and run in a subprocess), figures `adv:<condition>:<metric>`
+beside each other (figures / baseline) and as a table in the notes.
+
 Landmark path (the phone runs MediaPipe, the server gets landmarks): bench/pose_accuracy.py's
 synthetic sets with known ground truth, fed in batches of five frames; figures are rep-count
 accuracy, angle error and per-frame compute (goal p95 <= 2 ms). Peer: the raw per-frame joint
@@ -132,13 +138,48 @@ def _thin(samples: list[float]) -> list[float]:
     return samples[::step]
 
 
+# The acceptance conditions of issue 20 (the adversarial set's names): >= 99% of reps right
+# and no phantom rep on each; >= 97% at 2% noise; range of motion within 3 degrees at 0.5%.
+ACCEPTANCE = (
+    "clean", "noise_0.25%", "noise_0.5%", "noise_1%", "shallow_2deg_noise_0.5%",
+    "shallow_2deg_noise_1%", "hover_noise_0.5%", "hover_noise_1%", "bobbing_noise_0.5%",
+    "holds_noise_0.5%", "fidgeting_noise_0.5%", "spikes_15%", "lr_swaps",
+    "occlusion_bottom_0.25s", "occlusion_bottom_0.5s", "frame_drops_10%", "frame_drops_30%",
+    "duplicates_5%", "out_of_order_5%", "timestamp_jitter",
+)  # fmt: skip
+_PER_CONDITION = ("reps_right_pct", "exact_count_pct", "phantom", "missed", "rom_mae_deg",
+                  "angle_mae_deg", "cue_precision", "cue_recall")  # fmt: skip
+
+
+def adversarial_figures(report: dict[str, Any]) -> dict[str, float]:
+    """Per condition and the acceptance summary, as flat figures (NaN: not measured)."""
+    conditions = report["conditions"]
+    out: dict[str, float] = {}
+    for name, fig in conditions.items():
+        for key in _PER_CONDITION:
+            value = fig.get(key)
+            out[f"adv:{name}:{key}"] = float("nan") if value is None else float(value)
+    accepted = [conditions[name] for name in ACCEPTANCE if name in conditions]
+    out["adv_acceptance_reps_right_pct_min"] = min(
+        float(c["reps_right_pct"]) for c in accepted if c["reps_right_pct"] is not None
+    )
+    out["adv_acceptance_phantom"] = float(sum(c["phantom"] for c in accepted))
+    out["adv_noise_2pct_reps_right_pct"] = float(conditions["noise_2%"]["reps_right_pct"])
+    rom = conditions["noise_0.5%"]["rom_mae_deg"]
+    out["adv_rom_mae_noise_0.5pct_deg"] = float("nan") if rom is None else float(rom)
+    out["adv_p95_frame_cpu_ms"] = float(report["cpu_ms_per_frame"]["p95"])
+    return out
+
+
 async def run(opts: Options) -> Result:
     try:
         from bench import pose_accuracy
+        from bench.pose_adversarial import BASELINE_COMMIT, compare, markdown
     except ImportError as exc:
         raise Skip(f"the pose pipeline is not importable yet: {exc}") from None
     sets = int(opts.pick(opts.clients, 30, 3))
     frames = int(opts.pick(opts.rate, 150, 15))
+    adv_new, adv_old = await compare(int(opts.pick(None, 4, 1)), seed=0)
     accuracy = pose_accuracy.run(sets, seed=1)
     worst = accuracy["worst"]
     raw_ms = _raw_angle_ms(max(1, sets // 3))
@@ -182,7 +223,9 @@ async def run(opts: Options) -> Result:
         "frame_p50_ms": percentile(alone["ms"], 50),
         "frame_p95_ms": percentile(alone["ms"], 95),
     }
-    ratios = {k: figures[k] / v for k, v in baseline.items() if v}
+    figures.update(adversarial_figures(adv_new))
+    baseline.update(adversarial_figures(adv_old))
+    ratios = {k: figures[k] / v for k, v in baseline.items() if v and not k.startswith("adv")}
     return Result(
         scenario="pose",
         parameters={
@@ -200,7 +243,7 @@ async def run(opts: Options) -> Result:
             "load_pose_workers": load["pose_workers"],
         },  # fmt: skip
         figures=figures,
-        baseline_name="raw angles / MediaPipe alone",
+        baseline_name=f"raw angles / MediaPipe alone; adv*: the tracker at {BASELINE_COMMIT}",
         baseline=baseline,
         ratios=ratios,
         goals=[
@@ -208,6 +251,11 @@ async def run(opts: Options) -> Result:
             Goal("exact_count_pct", ">=", 99.0, "%"),
             Goal("phantom_reps", "<=", 0),
             Goal("angle_mae_deg", "<=", 1.0, "°"),
+            Goal("adv_acceptance_reps_right_pct_min", ">=", 99.0, "%"),
+            Goal("adv_acceptance_phantom", "<=", 0),
+            Goal("adv_noise_2pct_reps_right_pct", ">=", 97.0, "%"),
+            Goal("adv_rom_mae_noise_0.5pct_deg", "<=", 3.0, "°"),
+            Goal("adv_p95_frame_cpu_ms", "<=", 2.0, "ms"),
             Goal("load_frame_to_feedback_p99_ms", "<=", LOAD_GOAL_P99_MS, "ms"),
             Goal("load_rep_feedback_p99_ms", "<=", LOAD_GOAL_P99_MS, "ms"),
         ],
@@ -229,6 +277,9 @@ async def run(opts: Options) -> Result:
             "load: rep frame -> rep.counted": _thin(load["samples"]["reps"]),
         },
         notes=[
+            "Adversarial set (bench/pose_adversarial: its own body, camera and corruptions; "
+            f"{adv_new['sets']} seeds per condition and exercise), this tracker / the tracker at "
+            f"{BASELINE_COMMIT} on the same cases in the same run:\n" + markdown(adv_new, adv_old),
             "Landmark-path per-frame compute is judged on CPU time (the machine is shared; wall "
             "time then measures the run queue).",
             f"Load: {load['sessions']} sessions x {load['fps']:g} fps for "

@@ -1,8 +1,14 @@
 """Pose feedback: joint angles, One-Euro smoothing, rep counting, form cues. Pure numpy, no I/O.
 
 ``ExerciseTracker`` follows one set from batches of MediaPipe Pose landmarks and returns typed
-events (``rep.counted``, ``form.cue``, ``tracking.lost``, ``tracking.ok``). An exercise is
-described by ``Kinematics`` (stored as JSON; ``validate_kinematics`` checks it), and
+events (``rep.counted``, ``form.cue``, ``tracking.lost``, ``tracking.ok``). It measures the
+noise of what it sees and widens its thresholds, smoothing and confirmation to match (so reps
+that stop short never count, from clean landmarks to noise of 2% of the frame height), reports
+each rep's range of motion with its uncertainty, undoes left/right swaps, reads the near limb
+of a side view where the exercise allows it, pauses counting while the camera view is wrong,
+gives framing guidance once a set (``turn_side``, ``step_back``, ``more_light``,
+``aspect_unknown``, ``rep_not_seen``) and handles faults of single frames frame by frame.
+An exercise is described by ``Kinematics`` (stored as JSON; ``validate_kinematics`` checks it), and
 ``EXERCISES`` holds the seeded ones. ``synthesize_set`` makes landmark streams with known
 ground truth for tests and benchmarks.
 """

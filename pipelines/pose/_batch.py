@@ -40,10 +40,7 @@ def measure_together(items: Sequence[tuple[ExerciseTracker, Frames]]) -> list[Me
         start = 0
         for i, frames in zip(members, parts, strict=True):
             stop = start + len(frames)
-            mine = Measures(
-                every.trackable[start:stop], every.channels[start:stop], every.ratios[start:stop]
-            )
-            out[i] = _measured(items[i][0], frames, mine)
+            out[i] = _measured(items[i][0], frames, every.part(start, stop))
             start = stop
     return [m for m in out if m is not None]
 

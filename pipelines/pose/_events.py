@@ -23,9 +23,10 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RepCounted:
-    """``rom_deg``: range of the driving angle over the rep; ``duration_ms``: time outside the
-    rest zone; ``tempo`` against the definition's bounds; ``hold_ms``: time past the enter
-    threshold (additions to the protocol's payload)."""
+    """``rom_deg``: range of the driving angle over the rep (robust extremes of the smoothed
+    angle), ``rom_sd_deg`` its standard uncertainty from the measured noise; ``duration_ms``:
+    time outside the rest zone; ``tempo`` against the definition's bounds; ``hold_ms``: time
+    past the enter threshold (additions to the protocol's payload)."""
 
     kind: ClassVar[EventKind] = EventKind.REP_COUNTED
     t_ms: float
@@ -34,6 +35,7 @@ class RepCounted:
     duration_ms: int
     tempo: TempoVerdict
     hold_ms: int
+    rom_sd_deg: float = 0.0
 
     def data(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class RepCounted:
             "duration_ms": self.duration_ms,
             "tempo": self.tempo.value,
             "hold_ms": self.hold_ms,
+            "rom_sd_deg": round(self.rom_sd_deg, 1),
         }
 
 

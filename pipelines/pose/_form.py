@@ -124,9 +124,11 @@ class RuleSet:
             out[:, j] = np.where(seen, value, np.nan)
         return out
 
-    def violated(self, values: FloatArray) -> BoolArray:
-        """Which rules are past their threshold for one frame's (R,) measures (NaN: no)."""
-        return np.asarray(self._sign * (values - self._threshold) > 0.0)
+    def violated(self, values: FloatArray, margins: FloatArray | None = None) -> BoolArray:
+        """Which rules are past their threshold for one frame's (R,) measures (NaN: no), by
+        more than ``margins`` (degrees; the measures' own noise, so noise alone never fires)."""
+        past = self._sign * (values - self._threshold)
+        return np.asarray(past > (0.0 if margins is None else margins))
 
 
 class FormMonitor:
@@ -138,7 +140,11 @@ class FormMonitor:
         self._persist = [float(r.persist_ms) for r in rules]
         self._since: list[float | None] = [None] * len(rules)
 
-    def step(self, t_ms: float, violated: BoolArray) -> list[int]:
+    def step(
+        self, t_ms: float, violated: BoolArray, extra_ms: list[float] | None = None
+    ) -> list[int]:
+        """The rules due at ``t_ms``; ``extra_ms`` lengthens each rule's persistence (the
+        tracker adds time in proportion to the measure's noise)."""
         due = []
         for j, bad in enumerate(violated.tolist()):
             if not bad:
@@ -147,7 +153,7 @@ class FormMonitor:
             since = self._since[j]
             if since is None:
                 self._since[j] = since = t_ms
-            if t_ms - since >= self._persist[j]:
+            if t_ms - since >= self._persist[j] + (0.0 if extra_ms is None else extra_ms[j]):
                 due.append(j)
         return due
 

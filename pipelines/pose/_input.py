@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -16,7 +16,8 @@ MAX_FRAMES_PER_BATCH = 1024
 
 class PoseInputError(ValueError):
     """A batch the tracker refused; ``code`` is one of ``bad_type``, ``bad_shape``,
-    ``batch_too_large``, ``non_finite``, ``bad_visibility``, ``bad_timestamps``."""
+    ``batch_too_large``, ``bad_visibility`` (single frames' faults are not refused: see
+    ``validate_frames``)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -24,14 +25,26 @@ class PoseInputError(ValueError):
         self.message = message
 
 
+RESTART_BACK_MS = 1000.0  # a frame this far before the last one: the client's clock restarted
+RESTART_GAP_MS = 33.0  # where a restarted clock's first frame lands after the last one
+
+
 @dataclass(frozen=True, slots=True)
 class Frames:
-    """A validated batch: (N,) strictly increasing ``t_ms``; (N, 33, 4) ``image`` landmarks
-    (x, y normalised, z, visibility in [0, 1]); optional (N, 33, 3) ``world`` landmarks."""
+    """A validated batch: (N,) strictly increasing ``t_ms`` on the tracker's time base; (N, 33,
+    4) ``image`` landmarks (x, y normalised, z, visibility in [0, 1]); optional (N, 33, 3)
+    ``world`` landmarks. ``index``: each kept frame's position in the batch as sent (frames
+    dropped one by one are missing from it); ``offset_ms``: what was added to the client's
+    clock (it changes when the clock restarts); ``sent``: frames in the batch as sent."""
 
     t_ms: FloatArray
     image: FloatArray
     world: FloatArray | None
+    index: list[int] = field(default_factory=list)
+    offset_ms: float = 0.0
+    sent: int = 0
+    dropped: int = 0
+    restarted: bool = False
 
     def __len__(self) -> int:
         return len(self.t_ms)
@@ -50,9 +63,19 @@ def validate_frames(
     world_landmarks: ArrayLike | None = None,
     *,
     after_ms: float | None = None,
+    offset_ms: float = 0.0,
 ) -> Frames:
-    """Check a batch; ``after_ms`` is the last frame time already seen (timestamps must exceed
-    it). Raises ``PoseInputError`` on the first problem found."""
+    """Check a batch; ``after_ms`` is the last frame time already taken (on the tracker's time
+    base, which is the client's clock plus ``offset_ms``).
+
+    A malformed batch (types, shapes, size, visibility outside [0, 1]) raises
+    ``PoseInputError``: that is a client bug. Faults of single frames, which real cameras and
+    networks produce, are handled frame by frame instead: a frame with a non-finite or repeated
+    or out-of-order timestamp is dropped alone; a non-finite landmark is a landmark not seen
+    (visibility 0, so the tracker reports ``tracking.lost`` if it needed it); a frame more than
+    ``RESTART_BACK_MS`` before the last one means the client's clock restarted (a page reload),
+    and starts a new time base just after the last frame instead of refusing the rest of the
+    set."""
     t = _floats(t_ms, "t_ms")
     image = _floats(landmarks, "landmarks")
     if t.ndim != 1:
@@ -73,23 +96,48 @@ def validate_frames(
                 f"world_landmarks must have shape ({n}, {NUM_LANDMARKS}, 3|4), got {world.shape}",
             )
         world = world[..., :3]
-    # Times as floats and the ufuncs' own reductions: a worker validates one to three frames
-    # a time, where np.diff and ndarray.min/max cost more in dispatch than in the check.
-    times = t.tolist()
-    if not (all(math.isfinite(x) for x in times) and np.isfinite(image).all()):
-        raise PoseInputError("non_finite", "timestamps and landmarks must be finite numbers")
-    if world is not None and not np.isfinite(world).all():
-        raise PoseInputError("non_finite", "world landmarks must be finite numbers")
     visibility = image[..., 3]
-    if n and (
-        np.minimum.reduce(visibility, axis=None) < 0.0
-        or np.maximum.reduce(visibility, axis=None) > 1.0
-    ):
+    finite_vis = np.isfinite(visibility)
+    if n and np.any(finite_vis & ((visibility < 0.0) | (visibility > 1.0))):
         raise PoseInputError("bad_visibility", "visibility must lie in [0, 1]")
-    if n > 1 and not all(a < b for a, b in zip(times, times[1:], strict=False)):
-        raise PoseInputError("bad_timestamps", "timestamps must strictly increase within a batch")
-    if n and after_ms is not None and times[0] <= after_ms:
-        raise PoseInputError(
-            "bad_timestamps", f"frame at {t[0]:g} ms is not after the last one ({after_ms:g} ms)"
-        )
-    return Frames(t, image, world)
+    # Times as floats: a worker validates one to three frames a time, where numpy's dispatch
+    # costs more than the check.
+    times = t.tolist()
+    keep: list[int] = []
+    kept_t: list[float] = []
+    last = after_ms
+    offset = offset_ms
+    restarted = False
+    for i, raw in enumerate(times):
+        if not math.isfinite(raw):
+            continue
+        at = raw + offset
+        if last is not None and at <= last:
+            if last - at <= RESTART_BACK_MS:
+                continue  # a duplicate or a late frame: dropped alone
+            offset += last + RESTART_GAP_MS - at
+            at, restarted = last + RESTART_GAP_MS, True
+        keep.append(i)
+        kept_t.append(at)
+        last = at
+    if len(keep) != n:
+        image, world = image[keep], None if world is None else world[keep]
+    bad = ~np.isfinite(image).all(axis=2)
+    if world is not None:
+        bad |= ~np.isfinite(world).all(axis=2)
+    if bad.any():  # not seen: invisible, at a harmless place (the geometry stays finite)
+        image = image.copy()
+        image[bad] = 0.0
+        if world is not None:
+            world = world.copy()
+            world[bad] = 0.0
+    return Frames(
+        np.array(kept_t, dtype=np.float64),
+        image,
+        world,
+        keep,
+        offset,
+        n,
+        n - len(keep),
+        restarted,
+    )

@@ -65,6 +65,7 @@ class Rep:
     hold_ms: float
     tempo: TempoVerdict
     hold_ok: bool
+    rom_sd_deg: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +112,27 @@ class RepCounter:
         self._lo: float | None = None
         self._hi: float | None = None
 
-    def zone_of(self, angle: float) -> Zone:
+    def zone_of(self, angle: float, enter_margin: float = 0.0, exit_margin: float = 0.0) -> Zone:
+        """The angle's zone; the margins (degrees, from the measured noise) move each
+        threshold away from the band, so noise alone cannot carry the angle across it."""
         s = self._sign * angle
-        if s <= self._exit:
+        if s <= self._exit - exit_margin:
             return Zone.REST
-        if s >= self._enter:
+        if s >= self._enter + enter_margin:
             return Zone.TURN
         return Zone.MIDDLE
 
-    def step(self, t_ms: float, angle: float) -> Rep | None:
-        zone = self.zone_of(angle)
+    def step(
+        self,
+        t_ms: float,
+        angle: float,
+        enter_margin: float = 0.0,
+        exit_margin: float = 0.0,
+        confirm_ms: float = 0.0,
+    ) -> Rep | None:
+        """One frame; the margins widen the band and ``confirm_ms`` lengthens the debounce,
+        both in proportion to the measured noise (``DrivingSignal``)."""
+        zone = self.zone_of(angle, enter_margin, exit_margin)
         if self._lo is not None and self._hi is not None:
             self._lo = min(self._lo, angle)
             self._hi = max(self._hi, angle)
@@ -129,7 +141,7 @@ class RepCounter:
             return None
         if zone is not self._candidate:
             self._candidate, self._candidate_t = zone, t_ms
-        if t_ms - self._candidate_t < self.rules.debounce_ms:
+        if t_ms - self._candidate_t < max(self.rules.debounce_ms, confirm_ms):
             return None
         since = self._candidate_t
         self._zone, self._candidate = zone, None

@@ -34,3 +34,10 @@ def member(state: Mapping[str, Any], key: str, enum: type[E]) -> E:
 
 def optional_member(state: Mapping[str, Any], key: str, enum: type[E]) -> E | None:
     return None if state[key] is None else enum(state[key])
+
+
+def reals(state: Mapping[str, Any], key: str, most: int) -> list[float]:
+    value = state[key]
+    if not isinstance(value, list) or len(value) > most:
+        raise ValueError(f"snapshot field {key!r} must be a list of at most {most} numbers")
+    return [real({"v": v}, "v") for v in value]

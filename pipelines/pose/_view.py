@@ -62,6 +62,11 @@ class ViewCheck:
         self.cue = _CUES[required]
         self._wrong_since: float | None = None
 
+    @property
+    def wrong_since(self) -> float | None:
+        """Since when the view has been wrong (unbroken), whether or not it persisted yet."""
+        return self._wrong_since
+
     def wrong(self, ratio: float) -> bool:
         if self.required is CameraView.SIDE:
             return ratio > SIDE_MAX_RATIO

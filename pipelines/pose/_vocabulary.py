@@ -20,9 +20,16 @@ TEMPO_FAST_CUE = "tempo_too_fast"
 TEMPO_SLOW_CUE = "tempo_too_slow"
 HOLD_CUE = "hold_longer"
 RANGE_CUE = "more_range"
+# Framing guidance, each said at most once a set.
+TURN_SIDE_CUE = "turn_side"  # the measured limb faces away from a side-view camera
+STEP_BACK_CUE = "step_back"  # a driving landmark is outside the picture
+MORE_LIGHT_CUE = "more_light"  # the whole body is seen with low confidence
+ASPECT_CUE = "aspect_unknown"  # the client did not say the camera's aspect ratio
+REP_NOT_SEEN_CUE = "rep_not_seen"  # a rep in progress went out of sight and was not counted
 RESERVED_CUE_CODES = frozenset(
-    {CAMERA_VIEW_CUE, TEMPO_FAST_CUE, TEMPO_SLOW_CUE, HOLD_CUE, RANGE_CUE}
-)
+    {CAMERA_VIEW_CUE, TEMPO_FAST_CUE, TEMPO_SLOW_CUE, HOLD_CUE, RANGE_CUE, TURN_SIDE_CUE,
+     STEP_BACK_CUE, MORE_LIGHT_CUE, ASPECT_CUE, REP_NOT_SEEN_CUE}
+)  # fmt: skip
 
 
 class Side(StrEnum):

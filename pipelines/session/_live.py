@@ -87,7 +87,8 @@ class LiveSession:
             if guide.state is not SessionState.ACTIVE or (guide.index, guide.set_no) != key:
                 break  # the set ended at its target: the rest of the batch belongs to no set
             if isinstance(ev, RepCounted):
-                extra = {"tempo": ev.tempo.value, "hold_ms": ev.hold_ms, "t": ev.t_ms}
+                extra = {"tempo": ev.tempo.value, "hold_ms": ev.hold_ms, "t": ev.t_ms,
+                         "rom_sd_deg": round(ev.rom_sd_deg, 1)}  # fmt: skip
                 events += guide.rep(now_ms, round(ev.rom_deg, 1), ev.duration_ms, extra)
             elif isinstance(ev, FormCue):
                 events += guide.cue(ev.code, ev.message, ev.severity.value)
@@ -145,8 +146,11 @@ class LiveSession:
         key = (guide.index, guide.set_no)
         tracker = self._tracker
         if tracker is None or self._tracker_set != key:
+            # Without the client's aspect the tracker says so and works it out from the body.
             tracker = ExerciseTracker(
-                guide.current.definition(), guide.current.reps, aspect_ratio=_aspect(aspect)
+                guide.current.definition(),
+                guide.current.reps,
+                aspect_ratio=None if aspect is None else _aspect(aspect),
             )
             self._tracker, self._tracker_set = tracker, key
         elif aspect is not None and abs(tracker.aspect_ratio - _aspect(aspect)) > ASPECT_TOLERANCE:

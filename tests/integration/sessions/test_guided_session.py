@@ -55,15 +55,15 @@ async def test_ten_squats_count_end_the_set_rest_and_move_on_for_patient_and_spe
     good = frames(s, half, half + 2)
     bad_batches = {
         "bad_shape": [{**good[0], "landmarks": good[0]["landmarks"][:32]}],
-        "non_finite": [{**good[0], "landmarks": [[None, 0.5, 0.0, 0.9]] * 33}],
         "bad_visibility": [{**good[0], "landmarks": [[0.5, 0.5, 0.0, 1.5]] * 33}],
-        "bad_timestamps": [good[1], good[0]],
     }
     for code, batch in bad_batches.items():
         reply = await patient.call("pose", session_id=sid, aspect=s.aspect_ratio, frames=batch)
         assert reply["op"] == "error" and reply["error"]["code"] == code, reply
+    # Faults of single frames are handled frame by frame (issue 20): a stale frame is dropped
+    # alone, the op answered.
     stale = await patient.call("pose", session_id=sid, frames=frames(s, half - 5, half - 4))
-    assert stale["op"] == "error" and stale["error"]["code"] == "bad_timestamps"
+    assert stale["op"] == "ok" and stale["result"]["frames"] == 1, stale
 
     await stream(patient, sid, s, start=half)
     heel = live.exercises["heel_raise"]

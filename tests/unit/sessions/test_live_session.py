@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import orjson
 import pytest
 
@@ -48,17 +47,20 @@ def test_synthetic_squats_are_counted_and_end_the_set() -> None:
 
 
 def test_a_refused_batch_changes_nothing() -> None:
+    """Only a malformed batch is refused (faults of single frames, a NaN landmark or a repeated
+    time, are handled frame by frame: tests/unit/pipelines/test_pose_robustness.py)."""
     live = LiveSession(PLAN)
     live.start(0.0)
     feed_all(live, stop=100)
     before = orjson.dumps(live.snapshot())
     bad = SET.landmarks[100:102].copy()
-    bad[0, 0, 0] = np.nan
+    bad[0, 0, 3] = 1.5  # a visibility outside [0, 1]
     with pytest.raises(PoseInputError) as err:
         live.feed(2000.0, SET.t_ms[100:102], bad)
-    assert err.value.code == "non_finite"
-    with pytest.raises(PoseInputError):
-        live.feed(2000.0, SET.t_ms[50:52], SET.landmarks[50:52])  # back in time
+    assert err.value.code == "bad_visibility"
+    with pytest.raises(PoseInputError) as err:
+        live.feed(2000.0, SET.t_ms[100:103], SET.landmarks[100:102])  # 3 times, 2 frames
+    assert err.value.code == "bad_shape"
     with pytest.raises(GuideError):
         live.feed(2000.0, SET.t_ms[100:102], SET.landmarks[100:102], aspect=-1.0)
     assert orjson.dumps(live.snapshot()) == before
