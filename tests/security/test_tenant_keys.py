@@ -21,6 +21,8 @@ import asyncpg
 UNIQUE_ALLOWED: dict[str, str] = {
     "refresh_tokens_token_hash_key": "SHA-256 of a server-drawn 256-bit secret; a refresh is "
     "looked up by it before any organization is known (platform sessions have none)",
+    "appointment_intakes_token_hash_key": "SHA-256 of a server-drawn 256-bit intake token; the "
+    "public intake page looks the intake up by it before any organization is known",
 }
 
 # Links that are deliberately not foreign keys, with the reason.
