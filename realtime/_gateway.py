@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from yarl import URL
 
 from realtime import _protocol as proto
+from realtime import frame_schemas
 from realtime._connection import Connection, ConnState
 from realtime._contracts import (
     Authenticator,
@@ -270,6 +271,15 @@ class Gateway:
         builtin = self._builtin
         handler = self.ops.get(op)
         self._observer.frames("in", op if handler is not None or op in _BUILTIN else "unknown")
+        broken = frame_schemas.violations(frame)
+        if broken is not None:
+            # The published schema of the op (realtime/frame_schemas.py), checked before the op
+            # runs: the same `error` frame an op's own refusal gets, naming every field.
+            await _settled(conn)
+            # The same code and field words as REST's 422 (storage/field_errors.py).
+            conn.push(proto.error(fid, "validation_failed", f"{op[:40]} frame failed validation",
+                                  {"fields": broken}))  # fmt: skip
+            return
         if isinstance(handler, Pipelined):
             await self._submit(conn, handler.submit, frame, fid, op)
             return

@@ -11,7 +11,7 @@ from aiohttp import web
 from actors import runtime
 from server.http import json_response
 from server.resources import DB_KEY, REDIS_KEY
-from server.routing import PUBLIC, Endpoint
+from server.routing import PUBLIC, Endpoint, shape
 
 CHECK_TIMEOUT_S = 1.5
 
@@ -51,7 +51,15 @@ async def ready(request: web.Request) -> web.Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/health", live, PUBLIC, "Liveness: the process is up", "operations"),
+    Endpoint(
+        "GET",
+        "/health",
+        live,
+        PUBLIC,
+        "Liveness: the process is up",
+        "operations",
+        response_schema=shape({"status": {"const": "ok"}}),
+    ),
     Endpoint(
         "GET",
         "/health/ready",
@@ -59,6 +67,12 @@ ENDPOINTS = [
         PUBLIC,
         "Readiness: PostgreSQL, Redis and Ray answer (503 names what failed)",
         "operations",
+        response_schema=shape(
+            {
+                "status": {"const": "ready"},
+                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+            }
+        ),
         errors=(503,),
     ),
 ]

@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker
 
 from realtime import nul_error, nul_path
 from server.errors import ApiError, validation_failed
 from server.logs import request_id_var
-from server.web.params import MUST_BE_INSTANT, MUST_BE_UUID, REQUIRED
 from server.web.params import path_id as path_id
 from storage.audit import AuditActor
+from storage.field_errors import field_messages
 from storage.jsonable import jsonable as jsonable
 from storage.rfc3339 import format_instant
 from storage.types import Principal
@@ -84,42 +84,9 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
 
 def validate(data: Any, schema: Mapping[str, Any]) -> None:
     """Raise 422 `validation_failed` with one message per offending field."""
-    validator = _validator(schema)
-    fields: dict[str, str] = {}
-    for error in validator.iter_errors(data):
-        path = ".".join(str(p) for p in error.absolute_path) or "$"
-        if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [k for k in error.validator_value if k not in error.instance]
-            for name in missing:
-                key = f"{path}.{name}" if path != "$" else name
-                fields.setdefault(key, REQUIRED)
-            continue
-        if error.validator == "additionalProperties":
-            fields.setdefault(path, "has unknown fields")
-            continue
-        fields.setdefault(path, _field_message(error))
+    fields = field_messages(_validator(schema).iter_errors(data))
     if fields:
         raise validation_failed(fields)
-
-
-# Ids and instants are refused in the words of the web kit's parsers (server/web/params.py), so
-# the same bad value gets the same details from a schema and from a parser (a WebSocket frame).
-_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_FORMAT_MESSAGES = {"uuid": MUST_BE_UUID, "date-time": MUST_BE_INSTANT}
-
-
-def _field_message(error: ValidationError) -> str:
-    return _kit_message(error) or error.message[:200]
-
-
-def _kit_message(error: ValidationError) -> str | None:
-    if error.validator == "format":
-        return _FORMAT_MESSAGES.get(str(error.validator_value))
-    if error.validator == "pattern" and error.validator_value == _UUID_PATTERN:
-        return MUST_BE_UUID
-    if error.validator in ("anyOf", "oneOf"):  # e.g. a UUID or null: the UUID's message
-        return next(filter(None, map(_kit_message, error.context or ())), None)
-    return None
 
 
 _NUL_ESCAPE = b"\\u0000"

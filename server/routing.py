@@ -81,6 +81,55 @@ class Endpoint:
     # The handler reads the body itself, bounded by its own limit (file uploads): the NUL check
     # that reads every other body whole under client_max_size is not applied to it.
     raw_body: bool = False
+    # The success body's media type; `response_schema` describes it (a string for text or
+    # bytes, the shape of one line for JSON lines).
+    media_type: str = "application/json"
+    # The handler honours an `Idempotency-Key` header (server/web/idempotency.py): a retry with
+    # the same key answers as the first call did. Published as a header parameter.
+    idempotent: bool = False
+    # The success response has no body although its status is not 204 (202 Accepted, say).
+    empty: bool = False
+    # The request body may be left out (the handler reads `request_schema` only when one is sent).
+    body_optional: bool = False
+
+
+# --- response schema kit: the shapes every domain's responses share ---------------------------
+
+Schema = dict[str, Any]
+ID: Schema = {"type": "string", "format": "uuid"}
+STAMP: Schema = {"type": "string", "format": "date-time"}
+
+
+def nullable(schema: Mapping[str, Any]) -> Schema:
+    """`schema` or JSON null (OpenAPI 3.1 spells it as a union)."""
+    return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+def shape(properties: Mapping[str, Any], *optional: str, **extra: Any) -> Schema:
+    """A response object: every property is always present except those named `optional`.
+    Unlisted properties stay allowed, so adding a field to a response is not a breaking change."""
+    return {
+        "type": "object",
+        "required": [name for name in properties if name not in optional],
+        "properties": dict(properties),
+        **extra,
+    }
+
+
+def page(item: Mapping[str, Any], **more: Any) -> Schema:
+    """A page of a list (server/web/paging.py): `data`, and `next_cursor` when more remain."""
+    return shape(
+        {
+            "data": {"type": "array", "items": dict(item)},
+            "next_cursor": nullable({"type": "string"}),
+            **more,
+        }
+    )
+
+
+def listing(item: Mapping[str, Any], key: str = "data") -> Schema:
+    """An unpaged list wrapped in an object under `key`."""
+    return shape({key: {"type": "array", "items": dict(item)}})
 
 
 ENDPOINTS_KEY = web.AppKey("endpoints", list[Endpoint])

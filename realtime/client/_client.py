@@ -21,6 +21,9 @@ log = logging.getLogger("cadence.client")
 TokenSource = str | Callable[[], Awaitable[str]] | None
 EventCallback = Callable[["Event"], Any]
 ResyncCallback = Callable[["Resync"], Any]
+StateCallback = Callable[[str], Any]
+# The connection states `on_state` is told of, in the order a client goes through them.
+CONNECTING, CONNECTED, RECONNECTING, CLOSED = "connecting", "connected", "reconnecting", "closed"
 _FATAL = {4001: "token missing, invalid or expired"}
 
 
@@ -130,6 +133,7 @@ class CadenceClient:
         backoff_max_s: float = 10.0,
         call_timeout_s: float = 10.0,
         queue_size: int = 10_000,
+        on_state: StateCallback | None = None,
     ) -> None:
         self._url = url
         self._token = token
@@ -147,6 +151,19 @@ class CadenceClient:
         self.error: str | None = None
         self.connections = 0  # successful connections so far (1 + reconnects)
         self.unacknowledged: dict[int, list[dict[str, Any]]] = {}  # telemetry batches in flight
+        self._on_state = on_state
+        self.state = CLOSED
+        self.exception: BaseException | None = None  # what stopped the client, when it failed
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:  # a caller's callback must not stop the connection loop
+                log.exception("on_state callback failed")
 
     async def __aenter__(self) -> CadenceClient:
         await self.connect()
@@ -165,22 +182,77 @@ class CadenceClient:
             for waiter in waits:
                 waiter.cancel()
         if self.closed.is_set():
-            raise ClientError("closed", self.error or "connection refused")
+            code = "token_failed" if self.exception is not None else "closed"
+            raise ClientError(code, self.error or "connection refused") from self.exception
 
     async def close(self) -> None:
+        """Close with 1000 (normal closure), then stop the connection loop."""
         self._finish(None)
+        ws = self._ws
+        if ws is not None:
+            # Closed here, before the loop is cancelled: a socket closed by the cancellation
+            # unwinding `websockets.connect` would go out with 1011 (internal error).
+            with contextlib.suppress(websockets.WebSocketException, OSError):
+                await ws.close(1000, "client closed")
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._ws is not None:
-            await self._ws.close()
+        self._set_state(CLOSED)
 
     def _finish(self, error: str | None) -> None:
         self.error = self.error or error
         self.closed.set()
         for sub in self._subs.values():
             sub.active = False
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ClientError("closed", self.error or "client closed"))
+        self._set_state(CLOSED)
+
+    async def presence(self, channel: str) -> dict[str, Any]:
+        """Who is on `channel`: `{channel, viewers}` for a calendar, `{channel, connected,
+        devices}` for a patient's channel (PROTOCOL.md, presence)."""
+        return await self.call("presence", channel=channel)
+
+    async def presence_list(self, channels: list[str]) -> dict[str, dict[str, Any]]:
+        """The presence of several channels at once (channel -> its answer), asked concurrently."""
+        answers = await asyncio.gather(*(self.presence(c) for c in channels))
+        return dict(zip(channels, answers, strict=True))
+
+    async def history(self, channel: str, since: Position) -> list[Event]:
+        """The events of `channel` after `since`, up to the newest at the time of the call, without
+        keeping a subscription (a channel this client is not subscribed to). Raises ClientError
+        `history_lost` when the stream no longer holds them: refetch the snapshot instead."""
+        if channel in self._subs:
+            raise ClientError("already_subscribed", "read history of a channel not subscribed")
+        sub = Subscription(channel, since, None, None, self._queue_size)
+        self._subs[channel] = sub
+        try:
+            fields = {"channel": channel, "since": since.as_dict()}
+            reply = await self._request("subscribe", fields, sub)
+            head = Position.parse(reply["position"])
+            if not reply.get("recovered", True):
+                raise ClientError("history_lost", "the stream no longer holds these events")
+            found: list[Event] = []
+            async with asyncio.timeout(self._call_timeout_s):
+                while sub.position is None or (
+                    sub.position.epoch == head.epoch and sub.position.seq < head.seq
+                ):
+                    item = await sub._queue.get()
+                    if isinstance(item, Event):
+                        found.append(item)
+            while not sub._queue.empty():  # the reader may have queued past the head already
+                item = sub._queue.get_nowait()
+                if isinstance(item, Event):
+                    found.append(item)
+            return found
+        finally:
+            self._subs.pop(channel, None)
+            sub.active = False
+            if not self.closed.is_set():
+                with contextlib.suppress(ClientError, TimeoutError):
+                    await self.call("unsubscribe", channel=channel)
 
     async def subscribe(
         self,
@@ -284,7 +356,16 @@ class CadenceClient:
     async def _run(self) -> None:
         attempt = 0
         while not self.closed.is_set():
-            token = await self._token_value()
+            self._set_state(CONNECTING if self.connections == 0 else RECONNECTING)
+            try:
+                token = await self._token_value()
+            except Exception as exc:
+                # Surfaced, not swallowed by the task: connect() raises ClientError
+                # `token_failed` from it, and `exception` keeps it.
+                log.warning("token callback failed: %r", exc)
+                self.exception = exc
+                self._finish(f"token callback failed: {exc!r}")
+                return
             headers = {"Authorization": f"Bearer {token}"} if token else None
             try:
                 async with websockets.connect(
@@ -295,6 +376,7 @@ class CadenceClient:
                     attempt = 0
                     reader = asyncio.create_task(self._read(ws))
                     self._ready.set()
+                    self._set_state(CONNECTED)
                     resume = [self._resume(sub) for sub in list(self._subs.values())]
                     await asyncio.gather(*resume, return_exceptions=True)
                     await reader

@@ -324,7 +324,7 @@ ENDPOINTS: list[Endpoint] = [
         "POST", "/v1/auth/password-reset", request_password_reset, public(RESET_RATE),
         "Mail a single-use reset code (valid 30 min) if the e-mail has an account; the answer "
         "is the same either way", "auth",
-        request_schema=schemas.PASSWORD_RESET_REQUEST, status=202, errors=(429, 503),
+        request_schema=schemas.PASSWORD_RESET_REQUEST, status=202, empty=True, errors=(429, 503),
     ),
     Endpoint(
         "POST", "/v1/auth/password-reset/confirm", confirm_password_reset, public(RESET_RATE),

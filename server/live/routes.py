@@ -251,6 +251,12 @@ async def public_book(request: web.Request) -> web.Response:
     return json_response(appt, status=201)
 
 
+# A public booking's answer: the appointment without its patient record.
+PUBLIC_BOOKED = {
+    **APPOINTMENT_RESPONSE,
+    "required": [f for f in APPOINTMENT_RESPONSE["required"] if f != "patient_id"],
+}
+
 ENDPOINTS = [
     Endpoint("GET", "/v1/public/calendars/{id}/slots", public_slots, PUBLIC_SLOTS,
              "Bookable slots of a public calendar, with the stream position they reflect", TAG,
@@ -258,7 +264,8 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/holds", create_hold, HOLDERS,
              "Hold a slot (expires after the calendar's hold TTL; one live hold per holder and "
              "calendar: a new one replaces the old). Header Idempotency-Key makes retries safe",
-             TAG, HOLD_BODY, shared.HOLD_RESPONSE, status=201, errors=(404, 409, 422, 503)),
+             TAG, HOLD_BODY, shared.HOLD_RESPONSE, status=201, idempotent=True,
+             errors=(404, 409, 422, 503)),
     Endpoint("DELETE", "/v1/holds/{id}", delete_hold, HOLDERS, "Release a hold", TAG,
              status=204, errors=(404, 409, 503)),
     Endpoint("POST", "/v1/appointments", book, BOOKERS,
@@ -266,12 +273,13 @@ ENDPOINTS = [
              APPOINTMENT_RESPONSE, status=201, errors=(404, 409, 410, 422, 503)),
     Endpoint("POST", "/v1/public/holds", create_public_hold, PUBLIC_HOLDS,
              "Hold a slot of a public calendar anonymously; returns a hold_token", TAG,
-             PUBLIC_HOLD_BODY, shared.HOLD_RESPONSE, status=201,
+             PUBLIC_HOLD_BODY, shared.HOLD_RESPONSE, status=201, idempotent=True,
              errors=(404, 409, 422, 429, 503)),
     Endpoint("DELETE", "/v1/public/holds/{id}", delete_public_hold, PUBLIC_HOLDS,
              "Release an anonymous hold (X-Hold-Token header or {hold_token} body)", TAG,
              RELEASE_BODY, status=204, errors=(404, 422, 429, 503)),
     Endpoint("POST", "/v1/public/bookings", public_book, PUBLIC_BOOKINGS,
-             "Book an anonymous hold as a guest patient", TAG, PUBLIC_BOOK_BODY, status=201,
+             "Book an anonymous hold as a guest patient", TAG, PUBLIC_BOOK_BODY, PUBLIC_BOOKED,
+             status=201,
              errors=(404, 409, 410, 422, 429, 503)),
 ]  # fmt: skip

@@ -42,6 +42,8 @@ ENDPOINTS: list[Endpoint] = [
         PUBLIC,
         "Download the bytes of a signed, short-lived link (the embedded blob store)",
         "attachments",
+        response_schema={"type": "string", "format": "binary"},
+        media_type="application/octet-stream",
         errors=(404, 410),
     ),
 ]

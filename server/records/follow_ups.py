@@ -298,7 +298,8 @@ ENDPOINTS: list[Endpoint] = [
             WORKERS,
             summary,
             TAG,
-            request_schema=schemas.SCHEDULE if action is Action.SCHEDULE else None,
+            request_schema=schemas.SCHEDULE if action is Action.SCHEDULE else schemas.NO_BODY,
+            body_optional=action is not Action.SCHEDULE,
             response_schema=schemas.FOLLOW_UP,
             errors=(404, 409, 422),
         )

@@ -145,6 +145,7 @@ CALENDARS = Resource(
     path="/v1/calendars",
     tag=TAG,
     render=render_calendar,
+    schema=schemas.CALENDAR_OUT,
     create_schema=schemas.CALENDAR,
     patch_schema=schemas.CALENDAR_PATCH,
     read=CATALOG_READERS,

@@ -20,7 +20,7 @@ from piccolo.table import Table
 from actors.calendar import messages as m
 from server.errors import not_found
 from server.http import json_response, jsonable, path_id, read_json
-from server.routing import Access, Endpoint, Handler
+from server.routing import Access, Endpoint, Handler, page
 from server.scheduling import repository as repo
 from server.scheduling._web import Work, page_of, page_response, publish, unit_of_work
 from server.scheduling.shards import settled
@@ -80,6 +80,8 @@ class Resource:
     # Storage's select list for pages (raw SQL over the table as `t`), with the nested parts.
     list_select: str | None = None
     view: View | None = None
+    # The response body of one row (`render`'s shape); lists are pages of it.
+    schema: Mapping[str, Any] | None = None
 
     @property
     def rows(self) -> type[Table]:
@@ -161,7 +163,14 @@ class Resource:
         paged = {"limit": "page size (1-200, default 50)", "cursor": "next_cursor of the last page"}
         return [
             Endpoint(
-                "GET", self.path, self.index, self.read, f"List {noun}s", self.tag, query=paged
+                "GET",
+                self.path,
+                self.index,
+                self.read,
+                f"List {noun}s",
+                self.tag,
+                query=paged,
+                response_schema=None if self.schema is None else page(self.schema),
             ),
             Endpoint(
                 "POST",
@@ -171,10 +180,20 @@ class Resource:
                 f"Create a {noun}",
                 self.tag,
                 request_schema=self.create_schema,
+                response_schema=self.schema,
                 status=201,
                 errors=(409,),
             ),
-            Endpoint("GET", one, self.get, self.read, f"Get a {noun}", self.tag, errors=(404,)),
+            Endpoint(
+                "GET",
+                one,
+                self.get,
+                self.read,
+                f"Get a {noun}",
+                self.tag,
+                response_schema=self.schema,
+                errors=(404,),
+            ),
             Endpoint(
                 "PATCH",
                 one,
@@ -183,6 +202,7 @@ class Resource:
                 f"Update a {noun}",
                 self.tag,
                 request_schema=self.patch_schema,
+                response_schema=self.schema,
                 errors=(404, 409),
             ),
             Endpoint(

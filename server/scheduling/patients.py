@@ -17,7 +17,7 @@ from aiohttp import web
 
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id
-from server.routing import Endpoint, roles
+from server.routing import Endpoint, page, roles
 from server.scheduling import repository as repo
 from server.scheduling import schemas
 from server.scheduling._web import (
@@ -86,6 +86,7 @@ PATIENTS = Resource(
     path="/v1/patients",
     tag=TAG,
     render=render_patient,
+    schema=schemas.PATIENT_OUT,
     create_schema=schemas.PATIENT,
     patch_schema=schemas.PATIENT_PATCH,
     read=FRONT_DESK,
@@ -197,9 +198,17 @@ ENDPOINTS = _writes + [
         "List or search patients (q: part of a name, or an exact e-mail or phone)",
         TAG,
         query={"q": "search text", "limit": "page size", "cursor": "next_cursor"},
+        response_schema=page(schemas.PATIENT_OUT),
     ),
     Endpoint(
-        "GET", "/v1/patients/{id}", get_patient, _READERS, "Get a patient", TAG, errors=(404,)
+        "GET",
+        "/v1/patients/{id}",
+        get_patient,
+        _READERS,
+        "Get a patient",
+        TAG,
+        response_schema=schemas.PATIENT_OUT,
+        errors=(404,),
     ),
     Endpoint(
         "GET",
@@ -208,6 +217,7 @@ ENDPOINTS = _writes + [
         STAFF,
         "A patient's cancellation history",
         TAG,
+        response_schema=page(schemas.CANCELLATION_OUT),
         query={"limit": "page size", "cursor": "next_cursor"},
         errors=(404,),
     ),

@@ -15,6 +15,7 @@ from aiohttp import web
 from server.errors import not_found
 from server.http import iso, json_response, path_id, read_json
 from server.routing import Endpoint, roles
+from server.scheduling import schemas
 from server.scheduling._web import unit_of_work
 from server.scheduling.access import ADMIN, APPOINTMENT_READERS
 from server.web.paging import instant_id_page, page_response
@@ -182,7 +183,8 @@ ENDPOINTS = [
              request_schema=POLICY, response_schema=POLICY_RESPONSE, errors=(422,)),
     Endpoint("GET", "/v1/cancellation-reasons", list_reasons, _READ,
              "The clinic's cancellation reasons, in order (staff: include_retired=true)", TAG,
-             query={"include_retired": "true: also the retired ones (staff)"}),
+             query={"include_retired": "true: also the retired ones (staff)"},
+             response_schema=schemas.REASONS_OUT),
     Endpoint("POST", "/v1/cancellation-reasons", create_reason, ADMIN,
              "Add a cancellation reason; once a clinic has one, a cancellation names a code",
              TAG, request_schema=NEW_REASON, response_schema=REASON, status=201,
@@ -194,5 +196,6 @@ ENDPOINTS = [
              roles(Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST, Role.PATIENT),
              "A patient's no-shows and cancellations (late ones marked), newest first, with "
              "counts of attended, no-show, cancelled and late-cancelled appointments", TAG,
-             query={"limit": "page size", "cursor": "next_cursor"}, errors=(404, 422)),
+             query={"limit": "page size", "cursor": "next_cursor"},
+             response_schema=schemas.ATTENDANCE_OUT, errors=(404, 422)),
 ]  # fmt: skip

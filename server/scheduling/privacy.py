@@ -21,6 +21,7 @@ from server.identity import IDENTITY_KEY
 from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, roles
+from server.scheduling import schemas
 from storage import audit, privacy
 from storage.scheduling import patient_exists
 from storage.types import Channel, Principal, Role
@@ -155,6 +156,7 @@ ENDPOINTS = [
         roles(Role.ADMIN, Role.PATIENT),
         "Everything held about a patient, as one JSON document (GDPR access and portability)",
         TAG,
+        response_schema=schemas.PATIENT_EXPORT_OUT,
         errors=(404,),
     ),
     Endpoint(

@@ -16,6 +16,7 @@ from server.errors import validation_failed
 from server.http import iso, json_response
 from server.routing import Endpoint
 from server.scheduling import repository as repo
+from server.scheduling import schemas
 from server.scheduling._web import unit_of_work
 from server.scheduling.access import FRONT_DESK, SPECIALIST
 from storage import scheduling as store
@@ -146,9 +147,23 @@ async def my_day(request: web.Request) -> web.Response:
 _Q = {"date": "YYYY-MM-DD (required)", "timezone": "IANA zone the date is read in"}
 ENDPOINTS = [
     Endpoint(
-        "GET", "/v1/schedule/grid", grid, FRONT_DESK, "Day grid of all specialists", TAG, query=_Q
+        "GET",
+        "/v1/schedule/grid",
+        grid,
+        FRONT_DESK,
+        "Day grid of all specialists",
+        TAG,
+        query=_Q,
+        response_schema=schemas.GRID_OUT,
     ),
     Endpoint(
-        "GET", "/v1/schedule/my", my_day, SPECIALIST, "The calling specialist's day", TAG, query=_Q
+        "GET",
+        "/v1/schedule/my",
+        my_day,
+        SPECIALIST,
+        "The calling specialist's day",
+        TAG,
+        query=_Q,
+        response_schema=schemas.MY_DAY_OUT,
     ),
 ]

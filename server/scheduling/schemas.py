@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.routing import ID, STAMP, listing, nullable, page, shape
+
 Schema = dict[str, Any]
 
 UUID: Schema = {
@@ -79,6 +81,7 @@ SERVICE = _object(
             ("amount", "currency"),
         ),
         "active": {"type": "boolean"},
+        "capacity": {"type": "integer", "minimum": 1, "maximum": 500},
     },
     ("name", "duration_min"),
 )
@@ -219,6 +222,7 @@ _SLOT: Schema = {
         "start": INSTANT,
         "end": INSTANT,
         "specialist_ids": {"type": "array", "items": UUID},
+        "seats_left": {"type": "integer", "description": "a class's free seats (group calendars)"},
     },
 }
 SLOTS_RESPONSE: Schema = {
@@ -254,3 +258,201 @@ SLOTS_RESPONSE: Schema = {
         },
     },
 }
+
+
+# --- response bodies (published in the OpenAPI document; see server/routing.py's kit) ---------
+# Each mirrors a render function named beside it; a field a render omits in some reads is
+# listed after the properties as optional.
+
+_TEXT: Schema = {"type": "string"}
+_HHMM_INTERVAL = shape({"weekday": {"type": "integer"}, "start": _TEXT, "end": _TEXT})
+# catalog.render_specialty
+SPECIALTY_OUT = shape({"id": ID, "name": _TEXT, "created_at": STAMP, "updated_at": STAMP})
+SERVICE_OUT = shape(  # catalog.render_service
+    {
+        "id": ID,
+        "name": _TEXT,
+        "duration_min": {"type": "integer"},
+        "buffer_before_min": {"type": "integer"},
+        "buffer_after_min": {"type": "integer"},
+        "modality": _TEXT,
+        "price": shape({"amount": {"type": "integer"}, "currency": _TEXT}),
+        "active": {"type": "boolean"},
+        "capacity": {"type": "integer"},
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+)
+SPECIALIST_OUT = shape(  # specialists.render_specialist
+    {
+        "id": ID,
+        "name": _TEXT,
+        "timezone": _TEXT,
+        "user_id": nullable(ID),
+        "active": {"type": "boolean"},
+        "specialty_ids": {"type": "array", "items": ID},
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+)
+WEEKLY_HOURS_OUT = shape({"specialist_id": ID, "hours": {"type": "array", "items": _HHMM_INTERVAL}})
+OVERRIDE_OUT = shape(  # specialists._render_override
+    {
+        "date": DATE,
+        "hours": {"type": "array", "items": shape({"start": _TEXT, "end": _TEXT})},
+        "day_off": {"type": "boolean"},
+    }
+)
+_WEEKLY_OR_NULL = nullable({"type": "array", "items": _HHMM_INTERVAL})
+CALENDAR_OUT = shape(  # calendars.render_calendar
+    {
+        "id": ID,
+        "name": _TEXT,
+        "service_id": ID,
+        "timezone": _TEXT,
+        "public": {"type": "boolean"},
+        "slot_interval_min": nullable({"type": "integer"}),
+        "min_notice_min": {"type": "integer"},
+        "horizon_days": nullable({"type": "integer"}),
+        "period": nullable(shape({"start": DATE, "end": DATE})),
+        "assignment": _TEXT,
+        "specialists": {
+            "type": "array",
+            "items": shape({"id": ID, "priority": {"type": "integer"}, "hours": _WEEKLY_OR_NULL}),
+        },
+        "hours": _WEEKLY_OR_NULL,
+        "daily_cap": nullable({"type": "integer"}),
+        "hold_ttl_s": nullable({"type": "integer"}),
+        "active": {"type": "boolean"},
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+)
+PATIENT_OUT = shape(  # patients.render_patient
+    {
+        "id": ID,
+        "first_name": nullable(_TEXT),
+        "last_name": nullable(_TEXT),
+        "email": nullable(_TEXT),
+        "phone": nullable(_TEXT),
+        "date_of_birth": nullable(DATE),
+        "guest": {"type": "boolean"},
+        "consent_analytics": {"type": "boolean"},
+        "consent_marketing": {"type": "boolean"},
+        "consent_telerehab": {"type": "boolean"},
+        "user_id": nullable(ID),
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+)
+CANCELLATION_OUT = shape(  # patients.render_cancellation
+    {
+        "id": ID,
+        "appointment_id": ID,
+        "patient_id": ID,
+        "specialist_id": ID,
+        "calendar_id": ID,
+        "reason": _TEXT,
+        "note": nullable(_TEXT),
+        "cancelled_by": nullable(ID),
+        "cancelled_by_role": nullable(_TEXT),
+        "original_start": STAMP,
+        "original_end": STAMP,
+        "created_at": STAMP,
+    }
+)
+SERIES_OUT = shape(
+    {"series_id": ID, "appointments": {"type": "array", "items": APPOINTMENT_RESPONSE}}
+)
+HISTORY_OUT = page(  # appointments._render_history, oldest first, one page
+    shape(
+        {
+            "action": _TEXT,
+            "from_status": nullable(_TEXT),
+            "to_status": nullable(_TEXT),
+            "from_start": nullable(STAMP),
+            "from_end": nullable(STAMP),
+            "from_specialist_id": nullable(ID),
+            "start": nullable(STAMP),
+            "end": nullable(STAMP),
+            "specialist_id": nullable(ID),
+            "actor_user_id": nullable(ID),
+            "actor_role": nullable(_TEXT),
+            "at": STAMP,
+        }
+    )
+)
+POLICY_OUT = shape(  # storage Policy.as_row
+    {
+        "late_cancel_window_min": {"type": "integer"},
+        "patient_can_cancel": {"type": "boolean"},
+        "patient_can_reschedule": {"type": "boolean"},
+        "patient_min_notice_min": {"type": "integer"},
+        "allow_forced_booking": {"type": "boolean"},
+    }
+)
+ATTENDANCE_OUT = page(  # policies._event, with the counts by kind
+    shape(
+        {
+            "appointment_id": ID,
+            "kind": _TEXT,
+            "start": STAMP,
+            "specialist_id": ID,
+            "at": STAMP,
+            "reason": nullable(_TEXT),
+            "by_role": nullable(_TEXT),
+        }
+    ),
+    counts={"type": "object", "additionalProperties": {"type": "integer"}},
+)
+_DAY_COLUMN = shape(  # schedule._columns
+    {
+        "id": ID,
+        "name": _TEXT,
+        "timezone": _TEXT,
+        "working_hours": {"type": "array", "items": shape({"start": STAMP, "end": STAMP})},
+        "appointments": {
+            "type": "array",
+            "items": shape(
+                {
+                    "id": ID,
+                    "status": _TEXT,
+                    "start": STAMP,
+                    "end": STAMP,
+                    "calendar_id": ID,
+                    "patient": shape(
+                        {"id": ID, "first_name": nullable(_TEXT), "last_name": nullable(_TEXT)}
+                    ),
+                }
+            ),
+        },
+    }
+)
+GRID_OUT = shape(
+    {"date": DATE, "timezone": _TEXT, "specialists": {"type": "array", "items": _DAY_COLUMN}}
+)
+MY_DAY_OUT = shape({"date": DATE, "timezone": _TEXT, "specialist": nullable(_DAY_COLUMN)})
+PATIENT_EXPORT_OUT = shape(  # privacy.export_patient, streamed
+    {
+        "format": _TEXT,
+        "organization_id": ID,
+        "patient_id": ID,
+        "exported_at": STAMP,
+        "tables": {
+            "type": "object",
+            "description": "table name -> its rows about the patient",
+            "additionalProperties": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+)
+REASONS_OUT = listing(
+    shape(
+        {
+            "id": ID,
+            "code": _TEXT,
+            "label": _TEXT,
+            "position": {"type": "integer"},
+            "active": {"type": "boolean"},
+        }
+    )
+)

@@ -19,7 +19,7 @@ from actors.calendar import caller_of
 from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
-from server.routing import Endpoint
+from server.routing import Endpoint, page
 from server.scheduling import repository as repo
 from server.scheduling import schemas
 from server.scheduling._web import Work, unit_of_work
@@ -82,6 +82,7 @@ SPECIALISTS = Resource(
     path="/v1/specialists",
     tag=TAG,
     render=render_specialist,
+    schema=schemas.SPECIALIST_OUT,
     create_schema=schemas.SPECIALIST,
     patch_schema=schemas.SPECIALIST_PATCH,
     read=CATALOG_READERS,
@@ -219,6 +220,7 @@ ENDPOINTS = SPECIALISTS.endpoints(patch=patch_specialist, delete=delete_speciali
         CATALOG_READERS,
         "A specialist's weekly working hours",
         TAG,
+        response_schema=schemas.WEEKLY_HOURS_OUT,
         errors=(404,),
     ),
     Endpoint(
@@ -229,6 +231,7 @@ ENDPOINTS = SPECIALISTS.endpoints(patch=patch_specialist, delete=delete_speciali
         "Replace a specialist's weekly working hours",
         TAG,
         request_schema=schemas.WEEKLY_HOURS_PUT,
+        response_schema=schemas.WEEKLY_HOURS_OUT,
         errors=(404,),
     ),
     Endpoint(
@@ -239,6 +242,7 @@ ENDPOINTS = SPECIALISTS.endpoints(patch=patch_specialist, delete=delete_speciali
         "A specialist's date overrides",
         TAG,
         query={"from": "first date", "to": "last date"},
+        response_schema=page(schemas.OVERRIDE_OUT),
         errors=(404,),
     ),
     Endpoint(
@@ -249,6 +253,7 @@ ENDPOINTS = SPECIALISTS.endpoints(patch=patch_specialist, delete=delete_speciali
         "Set a specialist's hours for one date (empty hours = day off)",
         TAG,
         request_schema=schemas.OVERRIDE,
+        response_schema=schemas.OVERRIDE_OUT,
         status=201,
         errors=(404,),
     ),

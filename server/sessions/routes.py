@@ -243,17 +243,20 @@ ENDPOINTS = [
              "Start a guided session of an assigned plan; it then runs over the WebSocket "
              "(`pose` frames in, telerehab events out on patient:<id>). 409 `consent_required` "
              "without the patient's `telerehab_camera` consent", TAG,
-             request_schema=schemas.SESSION_CREATE, status=201, errors=(404, 409, 422, 503)),
+             request_schema=schemas.SESSION_CREATE, status=201, errors=(404, 409, 422, 503),
+             response_schema=schemas.SESSION_OUT),
     Endpoint("GET", _BASE + "/{id}", get, CLINICAL,
              "A session: status, current exercise and set, per-exercise summary", TAG,
-             errors=(404, 503)),
+             errors=(404, 503), response_schema=schemas.SESSION_READ),
     Endpoint("POST", _BASE + "/{id}/questionnaire", questionnaire, CLINICAL,
              "Answer the post-session questionnaire (pain 0-10, difficulty 0-10, note)", TAG,
-             request_schema=QUESTIONNAIRE, status=201, errors=(404, 409, 422)),
+             request_schema=QUESTIONNAIRE, status=201, errors=(404, 409, 422),
+             response_schema=schemas.SESSION_QUESTIONNAIRE_OUT),
     *(
         Endpoint("POST", f"{_BASE}/{{id}}/{a.value}", _control(a), CLINICAL,
                  f"Session control: {a.value} (same as the WebSocket op session.{a.value})", TAG,
-                 request_schema=schemas.CONTROL, errors=(404, 409, 503))
+                 request_schema=schemas.CONTROL, body_optional=True, errors=(404, 409, 503),
+                 response_schema=schemas.SESSION_OUT)
         for a in Action
     ),
 ]  # fmt: skip

@@ -14,7 +14,7 @@ from server.http import audit_actor, dumps, json_response
 from server.middleware import principal
 from server.pool_errors import pool_errors
 from server.resources import DB_KEY
-from server.routing import Endpoint, roles
+from server.routing import Endpoint, nullable, roles, shape
 from server.services import TELEMETRY_KEY
 from server.telerehab._access import read_clinical
 from storage import telemetry as store
@@ -205,6 +205,64 @@ async def activity(request: web.Request) -> web.Response:
     )
 
 
+_DAY: dict[str, Any] = {"type": "string", "format": "date"}
+_INT: dict[str, Any] = {"type": "integer"}
+_NUMBER: dict[str, Any] = {"type": "number"}
+SUBMIT_OUT = shape(  # SubmitResult: the events refused, each with its id and why
+    {
+        "accepted": _INT,
+        "rejected": {"type": "array", "items": {"type": "object"}},
+        "discarded": _INT,
+    }
+)
+ROM_TREND_OUT = shape(
+    {
+        "patient_id": {"type": "string", "format": "uuid"},
+        "from": _DAY,
+        "to": _DAY,
+        "exercises": {
+            "type": "object",
+            "description": "exercise id -> its days",
+            "additionalProperties": {
+                "type": "array",
+                "items": shape(
+                    {
+                        "day": _DAY,
+                        "reps": _INT,
+                        "rom_mean": nullable(_NUMBER),
+                        "rom_min": nullable(_NUMBER),
+                        "rom_max": nullable(_NUMBER),
+                    }
+                ),
+            },
+        },
+    }
+)
+ACTIVITY_OUT = shape(
+    {
+        "patient_id": {"type": "string", "format": "uuid"},
+        "from": _DAY,
+        "to": _DAY,
+        "sessions_completed": _INT,
+        "active_days": _INT,
+        "days": {
+            "type": "array",
+            "items": shape({"day": _DAY, "sessions_completed": _INT, "active_ms": _INT}),
+        },
+    }
+)
+# One line of the JSON-lines export.
+EXPORT_LINE = shape(
+    {
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "t": {},
+        "session_id": {},
+        "exercise_id": {},
+        "data": {},
+    }
+)
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -214,6 +272,7 @@ ENDPOINTS = [
         "Submit a batch of telemetry events (acknowledged once stored)",
         "telemetry",
         BATCH_SCHEMA,
+        response_schema=SUBMIT_OUT,
         errors=(413, 429, 503),
     ),
     Endpoint(
@@ -223,6 +282,8 @@ ENDPOINTS = [
         roles(Role.ADMIN),
         "GDPR export of one patient's telemetry as JSON lines",
         "telemetry",
+        response_schema=EXPORT_LINE,
+        media_type="application/x-ndjson",
         errors=(404,),
     ),
     Endpoint(
@@ -233,6 +294,7 @@ ENDPOINTS = [
         "Range-of-motion trend per exercise per day (from daily aggregates)",
         "telemetry",
         query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "exercise_id": "UUID"},
+        response_schema=ROM_TREND_OUT,
         errors=(404, 422),
     ),
     Endpoint(
@@ -243,6 +305,7 @@ ENDPOINTS = [
         "Completed sessions and active time per day (from daily aggregates)",
         "telemetry",
         query={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+        response_schema=ACTIVITY_OUT,
         errors=(404, 422),
     ),
 ]

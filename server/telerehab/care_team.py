@@ -124,14 +124,17 @@ ENDPOINTS = [
     Endpoint("POST", _PATH, grant, ADMIN,
              "Grant a specialist access to the patient's clinical records without an "
              "appointment (idempotent: 200 with the active grant if there is one)", TAG,
-             request_schema=schemas.CARE_TEAM_GRANT, status=201, errors=(404, 422)),
+             request_schema=schemas.CARE_TEAM_GRANT, status=201, errors=(404, 422),
+             response_schema=schemas.GRANT_OUT),
     Endpoint("GET", _PATH, list_, ADMIN,
-             "The patient's care-team grants, active and revoked", TAG, errors=(404,)),
+             "The patient's care-team grants, active and revoked", TAG, errors=(404,),
+             response_schema=schemas.GRANTS_OUT),
     Endpoint("DELETE", _PATH + "/{specialist_id}", revoke, ADMIN,
-             "Revoke a specialist's grant for the patient", TAG, errors=(404,)),
+             "Revoke a specialist's grant for the patient", TAG, errors=(404,),
+             response_schema=schemas.GRANT_OUT),
     Endpoint("GET", "/v1/patients/{id}/access-log", access_log, ADMIN,
              "Who read the patient's clinical records (plans, progress, sessions, telemetry), "
              "newest first", "audit",
              query={"limit": "page size", "cursor": "next_cursor of the previous page"},
-             errors=(404,)),
+             errors=(404,), response_schema=schemas.ACCESS_LOG_PAGE),
 ]  # fmt: skip

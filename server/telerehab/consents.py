@@ -164,13 +164,16 @@ ENDPOINTS = [
     Endpoint("POST", _PATH, create, CONSENT_ROLES,
              "Record a consent decision (the patient, or staff on their behalf); a refusal of "
              "`telerehab_camera` stops the patient's live sessions (`sessions_stopped`)", TAG,
-             request_schema=schemas.CONSENT_CREATE, status=201, errors=(404, 422, 503)),
+             request_schema=schemas.CONSENT_CREATE, status=201, errors=(404, 422, 503),
+             response_schema=schemas.CONSENT_OUT),
     Endpoint("GET", _PATH, list_, CONSENT_ROLES,
              "The patient's consent ledger, newest first, and `current` (purpose -> granted)",
              TAG, query={"limit": "page size", "cursor": "next_cursor of the previous page"},
-             errors=(404,)),
+             errors=(404,), response_schema=schemas.CONSENT_PAGE),
     Endpoint("POST", _PATH + "/{purpose}/withdraw", withdraw, CONSENT_ROLES,
              "Withdraw a consent; takes effect at once (live camera sessions are abandoned "
              "with reason `consent_withdrawn`, analytics stop being stored)", TAG,
-             request_schema=schemas.CONSENT_WITHDRAW, status=201, errors=(404, 422, 503)),
+             request_schema=schemas.CONSENT_WITHDRAW, body_optional=True, status=201,
+             errors=(404, 422, 503),
+             response_schema=schemas.CONSENT_OUT),
 ]  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.routing import ID, STAMP, nullable, page, shape
 from storage.telerehab import (
     CONTENT_SCHEMA,
     FREQUENCY_SCHEMA,
@@ -230,3 +231,211 @@ CARE_TEAM_GRANT: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {"specialist_id": _UUID},
 }
+
+
+# --- response bodies: each mirrors the render function named beside it ------------------------
+_TEXT: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer"}
+_DAY: dict[str, Any] = {"type": "string", "format": "date"}
+_TEXTS: dict[str, Any] = {"type": "array", "items": _TEXT}
+_OBJECT: dict[str, Any] = {"type": "object"}
+
+_EXERCISE_SUMMARY = {  # exercises.render(detail=False)
+    "id": ID,
+    "scope": {"enum": ["global", "organization"]},
+    "slug": nullable(_TEXT),
+    "name": _TEXT,
+    "description": _TEXT,
+    "category": _TEXT,
+    "body_region": _TEXT,
+    "equipment": _TEXTS,
+    "difficulty": _TEXT,
+    "tags": _TEXTS,
+    "contraindications": _TEXTS,
+    "video_key": nullable(_TEXT),
+    "image_key": nullable(_TEXT),
+    "tracked": {"type": "boolean"},
+    "view": nullable(_TEXT),
+    "language": nullable(_TEXT),
+}
+EXERCISE_OUT = shape(  # exercises.render(detail=True)
+    {
+        **_EXERCISE_SUMMARY,
+        "instructions": _TEXTS,
+        "kinematics": nullable(_OBJECT),
+        "driving_angles": {"type": "array", "items": _OBJECT},
+        "translations": _OBJECT,
+        "source_exercise_id": nullable(ID),
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+)
+EXERCISE_PAGE = page(shape(_EXERCISE_SUMMARY))
+TAXONOMY_OUT = shape(
+    {"categories": _TEXTS, "body_regions": _TEXTS, "equipment": _TEXTS, "difficulties": _TEXTS}
+)
+_PLAN = {  # plans.render_plan without versions
+    "id": ID,
+    "scope": _TEXT,
+    "patient_id": nullable(ID),
+    "name": _TEXT,
+    "description": _TEXT,
+    "plan_type": _TEXT,
+    "source_plan_id": nullable(ID),
+    "source_version": nullable(_INT),
+    "created_at": STAMP,
+    "updated_at": STAMP,
+}
+PLAN_VERSION_OUT = shape(  # plans.render_version
+    {
+        "id": ID,
+        "plan_id": ID,
+        "version": _INT,
+        "status": _TEXT,
+        "content": _OBJECT,
+        "snapshot": nullable(_OBJECT),
+        "snapshot_digest": nullable(_TEXT),
+        "created_at": STAMP,
+        "published_at": nullable(STAMP),
+    }
+)
+PLAN_OUT = shape(  # plans.render_plan(plan), and with versions on create, clone and get
+    {
+        **_PLAN,
+        "versions": {
+            "type": "array",
+            "items": shape(
+                {
+                    "version": _INT,
+                    "status": _TEXT,
+                    "published_at": nullable(STAMP),
+                    "snapshot_digest": nullable(_TEXT),
+                }
+            ),
+        },
+        "published_version": nullable(_INT),
+        "draft": nullable(PLAN_VERSION_OUT),
+    },
+    "versions",
+    "published_version",
+    "draft",
+)
+PLAN_PAGE = page(shape(_PLAN))
+PLAN_VERSIONS_OUT = page(PLAN_VERSION_OUT)
+_ASSIGNMENT = {  # assignments.render
+    "id": ID,
+    "patient_id": ID,
+    "plan_id": ID,
+    "plan_version": _INT,
+    "plan_version_id": ID,
+    "starts_on": _DAY,
+    "ends_on": nullable(_DAY),
+    "frequency": _OBJECT,
+    "status": _TEXT,
+    "specialist_id": nullable(ID),
+    "replaces_id": nullable(ID),
+    "created_at": STAMP,
+    "ended_at": nullable(STAMP),
+}
+ASSIGNMENT_OUT = shape(_ASSIGNMENT)
+ASSIGNMENT_PAGE = page(ASSIGNMENT_OUT)
+ASSIGNMENT_DETAIL_OUT = shape(
+    {**_ASSIGNMENT, "snapshot_digest": nullable(_TEXT), "plan": nullable(_OBJECT)}
+)
+_COMPLETION = {  # progress.render(detail=False)
+    "id": ID,
+    "patient_id": ID,
+    "assignment_id": ID,
+    "plan_version_id": ID,
+    "session_index": _INT,
+    "telerehab_session_id": nullable(ID),
+    "source": _TEXT,
+    "status": _TEXT,
+    "started_at": STAMP,
+    "completed_at": STAMP,
+    "duration_s": _INT,
+}
+_QUESTIONNAIRE = {
+    "pain": _INT,
+    "difficulty": _INT,
+    "note": nullable(_TEXT),
+    "created_at": STAMP,
+}
+COMPLETION_OUT = shape(  # progress.render(detail=True)
+    {
+        **_COMPLETION,
+        "exercises": {"type": "array", "items": _OBJECT},
+        "questionnaire": nullable(shape(_QUESTIONNAIRE)),
+    }
+)
+COMPLETION_PAGE = page(shape(_COMPLETION))
+QUESTIONNAIRE_OUT = shape({"completion_id": ID, **_QUESTIONNAIRE})
+_ADHERENCE = {
+    "scheduled": _INT,
+    "completed": _INT,
+    "credited": _INT,
+    "rate": nullable({"type": "number"}),
+}
+ADHERENCE_OUT = shape(
+    {
+        "patient_id": ID,
+        "from": _DAY,
+        "to": _DAY,
+        **_ADHERENCE,
+        "assignments": {
+            "type": "array",
+            "items": shape(
+                {"assignment_id": ID, "plan_id": ID, "plan_version": _INT, **_ADHERENCE}
+            ),
+        },
+    }
+)
+_CONSENT = {  # consents.render
+    "id": ID,
+    "patient_id": ID,
+    "purpose": _TEXT,
+    "policy_version": _TEXT,
+    "granted": {"type": "boolean"},
+    "recorded_by": nullable(ID),
+    "recorded_role": nullable(_TEXT),
+    "channel": _TEXT,
+    "ip": nullable(_TEXT),
+    "recorded_at": STAMP,
+}
+CONSENT_OUT = shape(  # with the effects of a withdrawal taken at once
+    {**_CONSENT, "sessions_stopped": _INT}, "sessions_stopped"
+)
+CONSENT_PAGE = page(
+    shape(_CONSENT),
+    current={
+        "type": "object",
+        "description": "purpose -> whether the newest decision grants it",
+        "additionalProperties": {"type": "boolean"},
+    },
+)
+GRANT_OUT = shape(  # care_team.render
+    {
+        "id": ID,
+        "patient_id": ID,
+        "specialist_id": ID,
+        "granted_by": nullable(ID),
+        "created_at": STAMP,
+        "active": {"type": "boolean"},
+        "revoked_at": nullable(STAMP),
+        "revoked_by": nullable(ID),
+    }
+)
+GRANTS_OUT = page(GRANT_OUT)
+ACCESS_LOG_PAGE = page(  # care_team._render_access
+    shape(
+        {
+            "id": ID,
+            "actor": shape({"user_id": nullable(ID), "role": nullable(_TEXT)}),
+            "record": _TEXT,
+            "record_id": nullable(_TEXT),
+            "request_id": nullable(_TEXT),
+            "ip": nullable(_TEXT),
+            "at": STAMP,
+        }
+    )
+)

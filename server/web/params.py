@@ -12,16 +12,13 @@ from typing import TypeVar
 from aiohttp import web
 
 from server.errors import not_found, validation_failed
+from storage.field_errors import MUST_BE_DATE, MUST_BE_INSTANT, MUST_BE_UUID, REQUIRED
 from storage.rfc3339 import parse_instant
 
 T = TypeVar("T")
 
-# The field messages. server/http.py gives the same ones for the same faults found by a schema,
-# so a REST body and a WebSocket frame with the same bad value carry the same details.
-REQUIRED = "is required"
-MUST_BE_UUID = "must be a UUID"
-MUST_BE_INSTANT = "must be an RFC 3339 date-time with an offset (e.g. Z or +02:00)"
-MUST_BE_DATE = "must be a date (YYYY-MM-DD)"
+# The field messages are shared with schema validation (storage/field_errors.py), so a REST body
+# and a WebSocket frame with the same bad value carry the same details.
 
 
 def uuid_value(value: object, name: str) -> uuid.UUID:

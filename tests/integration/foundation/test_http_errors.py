@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -98,10 +99,44 @@ async def test_openapi_lists_exactly_the_routes_the_app_serves(client: Client) -
 
 
 async def test_docs_page_is_served_without_a_cdn(client: Client) -> None:
-    page = await (await client.get("/docs")).text()
-    assert "/v1/openapi.json" in page and "http" not in page.split("<script")[1]
-    assert (await client.get("/docs/docs.js")).status == 200
-    assert "WebSocket" in await (await client.get("/docs/protocol")).text()
+    """The interactive page and every asset it loads come from this app; nothing names an
+    outside host, and the page's CSP would refuse one."""
+    response = await client.get("/docs")
+    page = await response.text()
+    assert "/v1/openapi.json" in page and "http:" not in page and "https:" not in page
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    loaded = [a for a in assets if a.startswith("/docs/assets/")]
+    assert {a.rsplit("/", 1)[1] for a in loaded} == {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "docs.js",
+    }
+    assert all(a.startswith("/") and not a.startswith("//") for a in assets), assets
+    for asset in loaded:
+        got = await client.get(asset)
+        assert got.status == 200, asset
+        assert len(await got.read()) > 0
+    init = await (await client.get("/docs/assets/docs.js")).text()
+    assert "http" not in init and "validatorUrl: null" in init
+    assert "SwaggerUIBundle" in await (await client.get("/docs/assets/swagger-ui-bundle.js")).text()
+    assert (await client.get("/docs/assets/other.js")).status == 404
+
+
+async def test_the_protocol_page_is_html_and_its_markdown_stays_available(client: Client) -> None:
+    response = await client.get("/docs/protocol")
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert "<h1>" in html and "<table>" in html and "WebSocket" in html
+    raw = await client.get("/docs/protocol.md")
+    assert raw.content_type == "text/markdown" and (await raw.text()).startswith("#")
+
+
+async def test_the_frame_schemas_are_published(client: Client) -> None:
+    schema = await (await client.get("/v1/protocol/frames.schema.json")).json()
+    assert {"client_subscribe", "client_hold", "server_event", "ClientFrame"} <= set(
+        schema["$defs"]
+    )
 
 
 async def test_metrics_are_prometheus_text(client: Client) -> None:

@@ -105,3 +105,107 @@ async def test_refused_subscriptions_raise(server: Server, clinic: Clinic) -> No
             assert exc.code == "forbidden"
         else:
             raise AssertionError("anonymous subscribe to org: was accepted")
+
+
+# --- issue 21, item 5: fixes found by trying the SDK -------------------------------------------
+
+
+async def test_close_sends_normal_closure(server: Server, clinic: Clinic) -> None:
+    client = CadenceClient(server.url, server.token(Role.ADMIN, clinic.org_id))
+    await client.connect()
+    ws = client._ws
+    assert ws is not None
+    await client.close()
+    sent = ws.protocol.close_sent
+    assert sent is not None and sent.code == 1000, sent
+    assert client.state == "closed"
+
+
+async def test_a_token_callback_that_raises_is_an_error_not_a_timeout(server: Server) -> None:
+    async def broken() -> str:
+        raise RuntimeError("identity provider down")
+
+    client = CadenceClient(server.url, broken)
+    try:
+        await client.connect(timeout_s=30)
+    except ClientError as exc:
+        assert exc.code == "token_failed" and "identity provider down" in exc.message
+        assert isinstance(exc.__cause__, RuntimeError)
+    else:
+        raise AssertionError("connect() succeeded without a token")
+    finally:
+        await client.close()
+    assert client.closed.is_set() and isinstance(client.exception, RuntimeError)
+
+
+async def test_connection_state_callbacks_follow_a_drop_and_a_close(
+    server: Server, clinic: Clinic
+) -> None:
+    states: list[str] = []
+    reconnected = asyncio.Event()
+
+    def on_state(state: str) -> None:
+        states.append(state)
+        if state == "connected" and "reconnecting" in states:
+            reconnected.set()
+
+    client = CadenceClient(
+        server.url, server.token(Role.ADMIN, clinic.org_id), backoff_min_s=0.1, on_state=on_state
+    )
+    async with client:
+        assert client.state == "connected"
+        await server.gateway.close_all()
+        await asyncio.wait_for(reconnected.wait(), 10)
+    assert states == ["connecting", "connected", "reconnecting", "connected", "closed"], states
+
+
+async def test_presence_list_counts_the_viewers_of_each_channel(
+    server: Server, clinic: Clinic
+) -> None:
+    viewed = f"calendar:{clinic.public_calendar}"
+    unviewed = f"calendar:{clinic.private_calendar}"
+    token = server.token(Role.ADMIN, clinic.org_id)
+    async with CadenceClient(server.url, token) as viewer, CadenceClient(server.url, token) as desk:
+        await viewer.subscribe(viewed)
+        answers = await desk.presence_list([viewed, unviewed])
+    assert answers[viewed]["viewers"] == 1, answers
+    assert answers[unviewed]["viewers"] == 0, answers
+
+
+async def test_history_returns_the_events_after_a_position(server: Server, clinic: Clinic) -> None:
+    channel = ChannelName(f"org:{clinic.org_id}")
+    token = server.token(Role.ADMIN, clinic.org_id)
+    async with CadenceClient(server.url, token) as client:
+        sub = await client.subscribe(channel)
+        events = aiter(sub)
+        await server.events.publish(channel, "dashboard.updated", {"i": 0})
+        first = await _next_event(events)
+        for i in range(1, 4):
+            await server.events.publish(channel, "dashboard.updated", {"i": i})
+        for _ in range(3):
+            await _next_event(events)
+    async with CadenceClient(server.url, token) as reader:
+        found = await reader.history(channel, first.position)
+        assert [e.data["i"] for e in found] == [1, 2, 3]
+        assert channel not in reader._subs  # nothing kept subscribed
+        assert await reader.history(channel, found[-1].position) == []
+
+
+async def test_a_frame_that_breaks_its_schema_gets_the_error_frame(
+    server: Server, clinic: Clinic
+) -> None:
+    async with CadenceClient(server.url, server.token(Role.ADMIN, clinic.org_id)) as client:
+        try:
+            await client.call("hold", calendar_id=7, start="2030-01-01T10:00:00Z")
+        except ClientError as exc:
+            assert exc.code == "validation_failed"
+            assert "calendar_id" in exc.details["fields"], exc.details
+        else:
+            raise AssertionError("a hold with a numeric calendar_id was accepted")
+        try:
+            await client.call("subscribe")
+        except ClientError as exc:
+            assert exc.code == "validation_failed" and "channel" in exc.details["fields"]
+        else:
+            raise AssertionError("a subscribe without a channel was accepted")
+        assert (await client.call("ping"))["t"] > 0  # the connection goes on

@@ -23,6 +23,7 @@ from server.web.idempotency import idempotency_key
 from storage import errors
 from storage import scheduling as sched
 from storage import telerehab as rehab
+from storage.field_errors import MUST_BE_DATE
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -111,7 +112,7 @@ def test_query_values_and_path_ids() -> None:
     assert params.query_uuid(_request("id="), "id") is None
     with pytest.raises(ApiError) as caught:
         params.query_date(_request("day=2030-02-30"), "day", datetime.now(UTC).date())
-    assert caught.value.details == {"fields": {"day": params.MUST_BE_DATE}}
+    assert caught.value.details == {"fields": {"day": MUST_BE_DATE}}
 
 
 def test_idempotency_keys_are_1_to_200_characters() -> None:
