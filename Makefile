@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The pages' npm packages (server/pages/package-lock.json): tsc, openapi-typescript, MediaPipe.
+NPM_STAMP := server/pages/node_modules/.installed
 WITH_SERVICES := set -a && . .data/services.env && set +a &&
 PACKAGES := server actors realtime storage pipelines
 
@@ -18,23 +20,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
+$(NPM_STAMP): server/pages/package-lock.json
+	@$(PYTHON) server/devstack.py frontend
+	cd server/pages && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 services:
 	@$(PYTHON) server/devstack.py ensure
 
 # A development server: the secrets are this checkout's own, generated into .data/ (devstack);
 # --set-app-password keeps the database role's password in step with them.
-run: $(STAMP) services
+run: $(STAMP) $(NPM_STAMP) services
 	@$(WITH_SERVICES) export CADENCE_ENV=development && \
 	  $(BIN)/cadence migrate --set-app-password && $(BIN)/cadence seed demo --once && \
 	  exec $(BIN)/cadence serve --host 127.0.0.1 --port 8080
 
-check: $(STAMP)
+check: $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES) tests bench
 	$(BIN)/lint-imports
 
-test: $(STAMP) services check
+test: $(STAMP) $(NPM_STAMP) services check
 	@$(WITH_SERVICES) CADENCE_ENV=test $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) services

@@ -6,12 +6,14 @@ from aiohttp import web
 
 from server import gateway, health, live, metrics, middleware, openapi, sessions, telemetry
 from server.automations import routes as automation_routes
+from server.billing import routes as billing_routes
 from server.consumers import consumers_ctx
 from server.dashboard import routes as dashboard_routes
 from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
 from server.messages import routes as message_routes
 from server.notifications import routes as notification_routes
+from server.pages import routes as page_routes
 from server.records import routes as record_routes
 from server.resources import SETTINGS_KEY, blobs_ctx, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
@@ -30,7 +32,16 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 OPERATIONS = [
-    Endpoint("GET", "/metrics", metrics_endpoint, PUBLIC, "Prometheus metrics", "operations"),
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics_endpoint,
+        PUBLIC,
+        "Prometheus metrics",
+        "operations",
+        response_schema={"type": "string"},
+        media_type="text/plain",
+    ),
 ]
 
 
@@ -67,6 +78,8 @@ def create_app(settings: Settings) -> web.Application:
     mount(app, message_routes.ENDPOINTS)
     mount(app, automation_routes.ENDPOINTS)
     mount(app, record_routes.ENDPOINTS)
+    mount(app, billing_routes.ENDPOINTS)
+    mount(app, page_routes.ENDPOINTS)
     gateway.install(app)
     live.install(app)  # after the gateway: registers its hold / release ops
     sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops

@@ -1,0 +1,1 @@
+"""The browser pages the server serves: booking, front desk, telerehab, clinician view, sign-in."""
