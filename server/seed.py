@@ -66,6 +66,7 @@ DOMAIN_ORDER = (
     "server.scheduling.seed",
     "server.telerehab.seed",
     "server.records.seed",
+    "server.billing.seed",
 )
 
 

@@ -53,6 +53,8 @@ SCRUB: dict[str, dict[str, str]] = {
         "forced_reason": "CASE WHEN forced_reason IS NULL THEN NULL ELSE 'erased' END"
     },
     "appointment_details": {"visit_reason": "NULL", "desk_note": "NULL"},
+    # What the patient or the desk wrote about a waitlist request.
+    "waitlist_entries": {"note": "NULL"},
     "session_questionnaires": {"note": "NULL"},
     # Telemetry payloads can carry anything a device sent; ids, type and time stay.
     "telemetry_events": {"data": "'{}'::jsonb"},
@@ -84,6 +86,17 @@ SCRUB: dict[str, dict[str, str]] = {
         "signer_ip": "NULL",
         "signer_user_agent": "NULL",
     },
+    # Payments and claims stay as accounting records; what a person typed about the patient
+    # goes: a payment's free reference, a claim's policy number and the insurer's rejection
+    # reason (kept non-empty on a rejected claim, whose CHECK needs one).
+    "payments": {"reference": "NULL"},
+    "insurance_claims": {
+        "policy_number": "NULL",
+        "rejection_reason": "CASE WHEN rejection_reason IS NULL THEN NULL ELSE 'erased' END",
+    },
+    "insurance_claim_history": {
+        "rejection_reason": "CASE WHEN rejection_reason IS NULL THEN NULL ELSE 'erased' END"
+    },
 }
 
 # Textual columns (text, varchar, json, inet, bytea, dates kept as text...) that identify
@@ -97,6 +110,23 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
     # object storage (its blob outlives an erasure until blobs can be swept: not done yet).
     "documents": frozenset({"blob_key", "inputs_hash", "kind", "sha256", "template_version"}),
     "exercise_logs": frozenset({"cues"}),
+    # Billing: codes, states, currencies and invoice numbers. Line descriptions are written
+    # from the catalog's names (services, plans, products) or by the clinic for a manual line;
+    # invoices are accounting records kept whole after an erasure (and immutable once issued).
+    "invoices": frozenset({"kind", "status", "currency", "number"}),
+    "invoice_lines": frozenset({"source", "service_code", "description"}),
+    "patient_plans": frozenset({"status", "price_currency"}),
+    # Payments and claims: methods, states, currencies, the provider's and insurer's references
+    # (their ids of the transaction, not of the person) and the insurer's name.
+    "payments": frozenset({"kind", "method", "currency"}),
+    "payment_intents": frozenset(
+        {"provider", "provider_reference", "currency", "status", "failure_reason"}
+    ),
+    "insurance_claims": frozenset({"insurer", "currency", "status", "insurer_reference"}),
+    "insurance_claim_lines": frozenset({"service_code"}),
+    "insurance_claim_history": frozenset(
+        {"action", "from_status", "to_status", "insurer_reference"}
+    ),
     "form_instances": frozenset({"status", "signature_method"}),
     "follow_ups": frozenset({"state", "created_by_role"}),
     "note_revisions": frozenset({"visibility"}),
@@ -121,6 +151,8 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
         {"data", "dedupe_key", "delivered", "kind", "last_error", "status"}
     ),
     "notification_preferences": frozenset({"language", "timezone"}),
+    # A waitlist entry's urgency, state and the slots it passed on (calendar ids and instants).
+    "waitlist_entries": frozenset({"priority", "status", "passed"}),
 }
 
 # Rows "about" the patient beyond `patient_id = w_pid`, per table.

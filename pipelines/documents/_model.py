@@ -25,6 +25,7 @@ class Kind(StrEnum):
     APPOINTMENT_SUMMARY = "appointment_summary"
     HANDOUT = "handout"
     SIGNED_FORM = "signed_form"
+    INVOICE = "invoice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,47 @@ class SignedForm:
         return self.signature.signed_at
 
 
-Body = SessionReport | AppointmentSummary | Handout | SignedForm
+# --- invoice (storage/billing) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """One printed line; amounts already formatted in the invoice's currency (pure strings:
+    the arithmetic is pipelines/billing's and was done before)."""
+
+    description: str
+    service_code: str | None
+    quantity: int
+    unit_price: str
+    tax_rate: str  # "19 %"
+    net: str
+    tax: str
+    gross: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    KIND: ClassVar[Kind] = Kind.INVOICE
+    TITLE: ClassVar[str] = "Invoice"
+
+    number: str
+    kind: str  # invoice | credit_note
+    credited_number: str | None
+    patient_name: str
+    currency: str
+    issued_at: datetime
+    due_on: str | None
+    lines: tuple[InvoiceLine, ...]
+    subtotal: str
+    tax: str
+    total: str
+
+    @property
+    def as_of(self) -> datetime:
+        return self.issued_at
+
+
+Body = SessionReport | AppointmentSummary | Handout | SignedForm | Invoice
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from server.resources import BLOBS_KEY
 from server.routing import Endpoint, roles
 from server.services import DOCUMENTS_KEY
 from server.work import Work, unit_of_work
-from storage import audit
+from storage import audit, billing
 from storage import documents as store
 from storage.care_team import ClinicalView, clinical_view
 from storage.types import Role
@@ -199,6 +199,18 @@ async def signed_form(request: web.Request) -> web.Response:
     return await _document(request, load)
 
 
+async def invoice(request: web.Request) -> web.Response:
+    invoice_id = path_id(request, what="invoice")
+
+    async def load(work: Work) -> store.Subject:
+        # Admins print any invoice of their clinic; a patient their own (others are 404).
+        who = work.principal
+        own = (who.patient_id or uuid.UUID(int=0)) if who.role is Role.PATIENT else None
+        return await billing.invoice_document(invoice_id, patient_id=own)
+
+    return await _document(request, load)
+
+
 def _letterhead(row: dict[str, Any] | None) -> dict[str, Any]:
     row = row or {}
     return {
@@ -243,6 +255,9 @@ ENDPOINTS: list[Endpoint] = [
              response_schema=DOCUMENT_LINK, errors=(404, 409, 503)),
     Endpoint("GET", "/v1/forms/{id}/document", signed_form, READERS,
              f"A signed form: answers and signature (409 when not signed). {_LINK}", TAG,
+             response_schema=DOCUMENT_LINK, errors=(404, 409, 503)),
+    Endpoint("GET", "/v1/invoices/{id}/document", invoice, roles(Role.ADMIN, Role.PATIENT),
+             f"An issued invoice or credit note (409 `not_issued` for a draft). {_LINK}", TAG,
              response_schema=DOCUMENT_LINK, errors=(404, 409, 503)),
     Endpoint("GET", "/v1/documents/letterhead", get_letterhead, ADMINS,
              "The clinic's letterhead on its documents (nulls: not set)", TAG,

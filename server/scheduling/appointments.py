@@ -21,7 +21,7 @@ from actors.calendar import caller_of
 from actors.calendar import messages as m
 from server.errors import not_found, validation_failed
 from server.http import iso, json_response, path_id, read_json
-from server.routing import Endpoint, roles
+from server.routing import Endpoint, page, roles
 from server.scheduling import booking, schemas
 from server.scheduling._web import (
     Work,
@@ -338,6 +338,7 @@ TRANSITION_PATHS = {
     Action.START: "start",
     Action.COMPLETE: "complete",
     Action.NO_SHOW: "no-show",
+    Action.REOPEN: "reopen",
 }
 _ONE = "/v1/appointments/{id}"
 ENDPOINTS = [
@@ -348,6 +349,7 @@ ENDPOINTS = [
         APPOINTMENT_READERS,
         "List appointments (specialists and patients see their own)",
         TAG,
+        response_schema=page(schemas.APPOINTMENT_RESPONSE),
         query={
             "from": "RFC 3339",
             "to": "RFC 3339",
@@ -367,6 +369,7 @@ ENDPOINTS = [
         "Book a recurring series (all or nothing)",
         TAG,
         request_schema=schemas.SERIES,
+        response_schema=schemas.SERIES_OUT,
         status=201,
         errors=(409, 503),
     ),
@@ -399,6 +402,7 @@ ENDPOINTS = [
         APPOINTMENT_READERS,
         "An appointment's status changes and moves",
         TAG,
+        response_schema=schemas.HISTORY_OUT,
         errors=(404,),
     ),
     Endpoint(

@@ -41,6 +41,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     NO_SHOW = "no_show"
     RESCHEDULE = "reschedule"
+    REOPEN = "reopen"
 
 
 S, A = AppointmentStatus, Action
@@ -57,6 +58,9 @@ TRANSITIONS: Mapping[tuple[AppointmentStatus, Action], AppointmentStatus] = {
     (S.CHECKED_IN, A.START): S.IN_PROGRESS,
     (S.CHECKED_IN, A.CANCEL): S.CANCELLED,  # arrived, then left before the session began
     (S.IN_PROGRESS, A.COMPLETE): S.COMPLETED,
+    # Completed by mistake: back to in progress; a plan session it used is given back
+    # (the redemption trigger of the catalog migration).
+    (S.COMPLETED, A.REOPEN): S.IN_PROGRESS,
 }
 del S, A
 
@@ -69,6 +73,7 @@ EVENT_TYPES: Mapping[Action, str] = {
     Action.CANCEL: "appointment.cancelled",
     Action.NO_SHOW: "appointment.no_show",
     Action.RESCHEDULE: "appointment.rescheduled",
+    Action.REOPEN: "appointment.reopened",
 }
 BOOKED_EVENT = "appointment.booked"
 

@@ -5,6 +5,19 @@ migrated database."""
 
 from storage.tables._attachments import PatientAttachments
 from storage.tables._automations import AutomationRules, AutomationRuns, Segments
+from storage.tables._billing import (
+    InvoiceLines,
+    Invoices,
+    InvoiceSeries,
+    PatientPlans,
+    PatientPlanServices,
+    PlanRedemptions,
+    Products,
+    ServicePlanProducts,
+    ServicePlans,
+    ServicePlanServices,
+    TaxRates,
+)
 from storage.tables._documents import DocumentLetterheads, Documents
 from storage.tables._events_out import EventDeadLetters
 from storage.tables._forms import (
@@ -25,6 +38,14 @@ from storage.tables._notifications import (
     NotificationSettings,
     NotificationTemplates,
 )
+from storage.tables._payments import (
+    InsuranceClaimHistory,
+    InsuranceClaimLines,
+    InsuranceClaims,
+    PaymentIntents,
+    Payments,
+    PaymentWebhookReceipts,
+)
 from storage.tables._privacy import AuditLog, CareTeamGrants, PatientConsents
 from storage.tables._scheduling import (
     AppointmentDetails,
@@ -35,6 +56,7 @@ from storage.tables._scheduling import (
     CalendarSpecialists,
     CancellationReasons,
     Cancellations,
+    GroupSessions,
     Patients,
     SchedulingPolicies,
     Services,
@@ -43,6 +65,7 @@ from storage.tables._scheduling import (
     Specialists,
     SpecialistSpecialties,
     Specialties,
+    WaitlistEntries,
 )
 from storage.tables._telemetry import TelemetryEvents, TelemetryRomDaily, TelemetrySessionsDaily
 from storage.tables._telerehab import (
@@ -58,6 +81,25 @@ from storage.tables._tenancy import DemoSeed, Memberships, Organizations, Users
 from storage.tables._webhooks import WebhookAttempts, WebhookDeliveries, WebhookEndpoints
 
 __all__ = [
+    "InsuranceClaimHistory",
+    "InsuranceClaimLines",
+    "InsuranceClaims",
+    "PaymentIntents",
+    "PaymentWebhookReceipts",
+    "Payments",
+    "InvoiceLines",
+    "InvoiceSeries",
+    "Invoices",
+    "PatientPlanServices",
+    "PatientPlans",
+    "PlanRedemptions",
+    "Products",
+    "ServicePlanProducts",
+    "ServicePlanServices",
+    "ServicePlans",
+    "TaxRates",
+    "GroupSessions",
+    "WaitlistEntries",
     "DocumentLetterheads",
     "Documents",
     "AppointmentIntakes",
@@ -187,4 +229,23 @@ TABLES = (
     NotificationOutbox,
     AccountMailOutbox,
     AppointmentReminders,
+    TaxRates,
+    Products,
+    ServicePlans,
+    ServicePlanServices,
+    ServicePlanProducts,
+    PatientPlans,
+    PatientPlanServices,
+    PlanRedemptions,
+    InvoiceSeries,
+    Invoices,
+    InvoiceLines,
+    PaymentIntents,
+    Payments,
+    PaymentWebhookReceipts,
+    InsuranceClaims,
+    InsuranceClaimLines,
+    InsuranceClaimHistory,
+    GroupSessions,
+    WaitlistEntries,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from piccolo.columns import (
     JSONB,
     UUID,
+    Array,
     BigInt,
     BigSerial,
     Boolean,
@@ -42,9 +43,16 @@ class Services(Table, tablename="services", db=ENGINE):
     price_amount = BigInt(default=0)
     price_currency = Text(default="EUR")
     active = Boolean(default=True)
+    capacity = Integer(default=1)  # > 1: a class with seats (group_sessions)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
+    # Billing (m2026_12_05t01): how a visit is priced, its claim code and VAT rate.
+    billing_model = Text(default="session_based")
+    time_unit_min = Integer(null=True, default=None)
+    rate_per_unit = BigInt(null=True, default=None)
+    service_code = Text(null=True, default=None)
+    tax_rate_id = UUID(null=True, default=None)
 
 
 class Specialists(Table, tablename="specialists", db=ENGINE):
@@ -173,6 +181,7 @@ class Appointments(Table, tablename="appointments", db=ENGINE):
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     forced_reason = Text(null=True, default=None)
+    group_session_id = UUID(null=True, default=None)  # a participant of a class
 
 
 class AppointmentHistory(Table, tablename="appointment_history", db=ENGINE):
@@ -242,4 +251,49 @@ class AppointmentDetails(Table, tablename="appointment_details", db=ENGINE):
     visit_reason = Text(null=True, default=None)
     desk_note = Text(null=True, default=None)
     updated_by = UUID(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class GroupSessions(Table, tablename="group_sessions", db=ENGINE):
+    """One class at one time: its participants are appointments; `seats_taken` is kept by a
+    trigger under CHECK seats_taken <= capacity. Primary key (organization_id, id)."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    organization_id = UUID()
+    calendar_id = UUID()
+    service_id = UUID()
+    specialist_id = UUID()
+    starts_at = Timestamptz()
+    ends_at = Timestamptz()
+    capacity = Integer()
+    seats_taken = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WaitlistEntries(Table, tablename="waitlist_entries", db=ENGINE):
+    """A patient waiting for a freed slot (storage/scheduling/_waitlist.py). Primary key
+    (organization_id, id)."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    organization_id = UUID()
+    patient_id = UUID()
+    calendar_id = UUID(null=True, default=None)
+    service_id = UUID(null=True, default=None)
+    specialist_id = UUID(null=True, default=None)
+    window_from = Timestamptz()
+    window_to = Timestamptz()
+    priority = Text()
+    note = Text(null=True, default=None)
+    status = Text(default="waiting")
+    offer_hold_id = UUID(null=True, default=None)
+    offer_calendar_id = UUID(null=True, default=None)
+    offer_specialist_id = UUID(null=True, default=None)
+    offer_starts_at = Timestamptz(null=True, default=None)
+    offer_ends_at = Timestamptz(null=True, default=None)
+    offer_expires_at = Timestamptz(null=True, default=None)
+    offers = Integer(default=0)
+    passed = Array(Text())
+    appointment_id = UUID(null=True, default=None)
+    created_by = UUID(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())

@@ -16,6 +16,7 @@ PATH = {
     Action.NO_SHOW: "no-show",
     Action.CANCEL: "cancel",
     Action.RESCHEDULE: "reschedule",
+    Action.REOPEN: "reopen",
 }
 # The shortest legal route from booked to each status.
 ROUTE = {
@@ -42,7 +43,7 @@ async def test_every_transition_legal_and_illegal(api: Api) -> None:
     calendar = await api.calendar([sid], horizon_days=200)
     patient = await api.patient()
     pairs = list(itertools.product(AppointmentStatus, Action))
-    assert len(pairs) == 49
+    assert len(pairs) == 56
     for n, (status, action) in enumerate(pairs):
         appt = await api.book_one(calendar["id"], patient, day_at(1 + n // 12, 8 + n % 12))
         for step in ROUTE[status]:

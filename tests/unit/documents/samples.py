@@ -16,6 +16,8 @@ from pipelines.documents import (
     Handout,
     HandoutExercise,
     HandoutSession,
+    Invoice,
+    InvoiceLine,
     Letterhead,
     Note,
     RomPoint,
@@ -173,5 +175,34 @@ def signed_form(drawn: bool = False) -> Document:
     )
 
 
+def invoice() -> Document:
+    line = InvoiceLine(
+        "Ședință de kinetoterapie <b>", "97110", 3, "150.00", "19 %", "450.00", "85.50", "535.50"
+    )
+    return Document(
+        Invoice(
+            number="2026-000123",
+            kind="invoice",
+            credited_number=None,
+            patient_name="Ana Pop",
+            currency="RON",
+            issued_at=AT,
+            due_on="2026-12-31",
+            lines=(line,),
+            subtotal="450.00",
+            tax="85.50",
+            total="535.50",
+        ),
+        LETTERHEAD,
+        "Europe/Bucharest",
+    )
+
+
 def every_kind() -> list[Document]:
-    return [session_report(), appointment_summary(), handout(), signed_form(drawn=True)]
+    return [
+        session_report(),
+        appointment_summary(),
+        handout(),
+        signed_form(drawn=True),
+        invoice(),
+    ]

@@ -30,6 +30,7 @@ EXPECTED = {
     (S.CHECKED_IN, A.START): S.IN_PROGRESS,
     (S.CHECKED_IN, A.CANCEL): S.CANCELLED,
     (S.IN_PROGRESS, A.COMPLETE): S.COMPLETED,
+    (S.COMPLETED, A.REOPEN): S.IN_PROGRESS,
 }
 
 
@@ -48,8 +49,10 @@ def test_each_pair_is_legal_exactly_when_the_table_says(
 
 def test_the_table_is_the_documented_one_and_terminal_states_have_no_exit() -> None:
     assert dict(TRANSITIONS) == EXPECTED
-    for terminal in (S.COMPLETED, S.CANCELLED, S.NO_SHOW):
+    for terminal in (S.CANCELLED, S.NO_SHOW):
         assert allowed_actions(terminal) == []
+    # A completion made by mistake can be undone; nothing else leaves `completed`.
+    assert allowed_actions(S.COMPLETED) == [A.REOPEN]
 
 
 def test_only_cancelled_and_no_show_release_the_time() -> None:

@@ -1,0 +1,1 @@
+"""Money: the catalog's prices and plans, invoices, payments, insurance claims and reports."""
