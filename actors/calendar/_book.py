@@ -5,6 +5,7 @@ word: a refused insert is a 409 and the shard reloads the calendar."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -22,6 +23,7 @@ from storage.scheduling import (
     appointment_by_hold,
     insert_appointment,
     insert_guest,
+    insert_seat,
     patient_by_contact,
     set_details,
 )
@@ -53,14 +55,27 @@ async def _guest(
 
 
 def interval_of(appt: Appointment) -> BookedInterval:
+    session = appt.group_session_id
     return BookedInterval(
         appt.id, appt.specialist_id, appt.starts_at, appt.ends_at,
         appt.buffer_before_min, appt.buffer_after_min,
+        appt.calendar_id if session is not None else None, session,
     )  # fmt: skip
 
 
+# Work done in the booking's transaction once the appointment exists (a waitlist offer
+# accepted is marked booked with it: both or neither).
+AfterBooking = Callable[[asyncpg.Connection, Appointment], Awaitable[None]]
+
+
 async def book_hold(
-    pool: TenantPool, hold: Hold, r: m.BookRequest, keys: KeyRing | None = None
+    pool: TenantPool,
+    hold: Hold,
+    r: m.BookRequest,
+    keys: KeyRing | None = None,
+    *,
+    group: bool = False,
+    after: AfterBooking | None = None,
 ) -> tuple[m.Result, BookedInterval | None]:
     """(answer, the interval now booked or None). A hold already booked answers with the
     appointment it became (a retried request) and books nothing new."""
@@ -90,11 +105,20 @@ async def book_hold(
                 patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
             if patient_id is None:
                 return m.invalid("patient_id", "is required"), None
-            appt = await insert_appointment(
-                conn, actor=r.actor, calendar_id=hold.calendar_id,
-                specialist_id=hold.specialist_id, patient_id=patient_id, starts_at=hold.start,
-                ends_at=hold.end, hold_id=hold.id,
-            )  # fmt: skip
+            if group:  # one seat of the class (the database counts the seats too)
+                appt = await insert_seat(
+                    conn, actor=r.actor, calendar_id=hold.calendar_id,
+                    specialist_id=hold.specialist_id, patient_id=patient_id,
+                    starts_at=hold.start, hold_id=hold.id,
+                )  # fmt: skip
+            else:
+                appt = await insert_appointment(
+                    conn, actor=r.actor, calendar_id=hold.calendar_id,
+                    specialist_id=hold.specialist_id, patient_id=patient_id,
+                    starts_at=hold.start, ends_at=hold.end, hold_id=hold.id,
+                )  # fmt: skip
+            if after is not None:
+                await after(conn, appt)
             if r.visit_reason:
                 await set_details(
                     conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,

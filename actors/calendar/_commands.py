@@ -38,6 +38,7 @@ from storage.types import Principal, Role
 CALENDARS_LOADED = Gauge("cadence_calendars_loaded", "Calendars loaded in calendar shards")
 LIVE_HOLDS = Gauge("cadence_live_holds", "Live holds in calendar shards")
 EXPIRED = Gauge("cadence_holds_expired", "Holds expired by calendar shards (since their start)")
+OFFERED = Gauge("cadence_waitlist_offers", "Freed slots offered to waitlists by calendar shards")
 OUTCOMES = Counter("cadence_hold_commands_total", "Live calendar commands", ["command", "outcome"])
 STATS_EVERY_S = 10.0
 # Holds granted through this process whose calendar is known without a Redis read (a release or
@@ -202,6 +203,13 @@ class CalendarCommands:
         result: m.Result = await self._pool.call(request.organization_id, request, idempotent=retry)
         return _outcome(type(request).__name__, result)
 
+    async def waitlist(self, request: m.WaitlistOp) -> m.Result:
+        """A waitlist command (join, accept, decline, cancel): the organization's shard writes
+        the entry together with the hold that offers it a slot. Not retried once it may have
+        reached a shard (a join applied twice would queue the patient twice)."""
+        result: m.Result = await self._pool.call(request.organization_id, request)
+        return _outcome(type(request).__name__, result)
+
     # --- metrics ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -226,3 +234,4 @@ class CalendarCommands:
             CALENDARS_LOADED.set(sum(s["calendars"] for s in stats))
             LIVE_HOLDS.set(sum(s["live_holds"] for s in stats))
             EXPIRED.set(sum(s["expired"] for s in stats))
+            OFFERED.set(sum(s.get("offered", 0) for s in stats))

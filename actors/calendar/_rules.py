@@ -29,6 +29,7 @@ from storage.scheduling import (
     load_calendar_snapshot,
     replace_weekly_hours,
     set_override,
+    set_session_capacity,
 )
 
 
@@ -54,6 +55,8 @@ async def _write(conn: asyncpg.Connection, r: m.RuleEdit) -> tuple[str, uuid.UUI
         return "specialist.delete", r.specialist_id, await delete_specialist(r.specialist_id), None
     if isinstance(r, m.EditService):
         before, after = await edit_service(r.service_id, r.values)
+        if "capacity" in r.values:  # the coming sessions too (refused below booked seats)
+            await set_session_capacity(conn, r.service_id, int(r.values["capacity"]))
         return "service.update", r.service_id, before, after
     if isinstance(r, m.DeleteService):
         return "service.delete", r.service_id, await delete_service(r.service_id), None

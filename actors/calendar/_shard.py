@@ -45,6 +45,7 @@ from actors.calendar._live import LiveCalendar, load_calendar, org_of
 from actors.calendar._rules import edit_rules
 from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar._store import HoldStore, encode_slots
+from actors.calendar._waitlist import entry_json, entry_of, matches, offer_hold, offered_json
 from actors.calendar._writes import (
     failure_of,
     forced,
@@ -55,16 +56,32 @@ from actors.calendar._writes import (
     write,
 )
 from pipelines.availability import AssignmentError, SpecialistRequired
+from storage import errors
 from storage.crypto import KeyRing
 from storage.db import AppDatabase
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.redis import create_redis
-from storage.scheduling import BookedInterval, NotFound
+from storage.scheduling import (
+    BookedInterval,
+    NotFound,
+    WaitlistEntry,
+    WaitlistStatus,
+    accept_offer,
+    cancel_entry,
+    has_waiting,
+    join_waitlist,
+    offer_entry,
+    pass_offer,
+    waiting_for,
+    waitlist_entry,
+)
+from storage.types import Channel
 
 log = logging.getLogger("cadence.calendar")
 TOMBSTONES = 20_000
 DEFAULT_WINDOW = timedelta(days=7)
+_ENTRY = "waitlist entry"
 MAX_WINDOW = timedelta(days=62)
 
 
@@ -83,6 +100,10 @@ class ShardOptions:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_edge(entry: WaitlistEntry, action: str) -> m.Failure:
+    return failure_of(errors.InvalidTransition(_ENTRY, entry.status.value, action, []))
 
 
 @dataclass
@@ -118,10 +139,14 @@ class CalendarShard(RebuildingActor):
         self._loading: dict[uuid.UUID, asyncio.Task[LiveCalendar]] = {}
         self._ended: OrderedDict[uuid.UUID, Hold] = OrderedDict()
         self._expiring: set[uuid.UUID] = set()
+        # Whether an organization may have waiting entries (absent: not asked yet); set by
+        # every entry that joins or waits again, all of which go through this shard.
+        self._waiting: dict[uuid.UUID, bool] = {}
         # "reloads": calendars re-read from Postgres after the database refused a booking (rule
         # edits are the shard's own: it applies what it committed, it never re-reads).
         self.stats_: dict[str, int] = {
             "expired": 0, "granted": 0, "published": 0, "batches": 0, "reloads": 0,
+            "offered": 0,
         }  # fmt: skip
 
     # --- lifecycle (RebuildingActor: expiry timers are armed again right after a restart) ---
@@ -248,9 +273,9 @@ class CalendarShard(RebuildingActor):
     async def handle_batch(self, requests: list[m.Request]) -> list[m.Result]:
         self.stats_["batches"] += 1
         by_calendar: dict[uuid.UUID, _Batch] = {}
-        edits: list[tuple[int, m.RuleEdit]] = []
+        edits: list[tuple[int, m.RuleEdit | m.WaitlistOp]] = []
         for i, req in enumerate(requests):
-            if isinstance(req, m.RULE_EDITS):
+            if isinstance(req, m.RULE_EDITS + m.WAITLIST_OPS):
                 edits.append((i, req))
                 continue
             part = by_calendar.setdefault(req.calendar_id, _Batch())
@@ -275,7 +300,10 @@ class CalendarShard(RebuildingActor):
         async def edit() -> None:
             for i, r in edits:  # in order: two edits of one week must not swap
                 try:
-                    results[i] = await self._edit_rules(r)
+                    if isinstance(r, m.JoinWaitlist | m.WaitlistCommand):
+                        results[i] = await self._waitlist_op(r)
+                    else:
+                        results[i] = await self._edit_rules(r)
                 except Exception as exc:
                     log.warning("calendar rule edit failed", extra={"error": repr(exc)})
 
@@ -292,9 +320,14 @@ class CalendarShard(RebuildingActor):
             live.state.advance(now, delta)
             ended = self._expire_due(live, now, delta)
             await self._writes(live, requests, out, now, delta)
+            # What expiry and staff writes freed is offered before this batch's holds are
+            # decided: none of them can take a slot the waitlist is owed.
+            await self._offer_freed(live, now, delta, ended)
+            offered = len(ended)
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
             await self._bookings(live, requests, out, delta, ended)
+            await self._offer_freed(live, now, delta, ended[offered:])
             await self._publish(live, delta, ended)
             await self._flush_siblings(live.organization_id)
             for i, r in enumerate(requests):
@@ -331,6 +364,7 @@ class CalendarShard(RebuildingActor):
                 live.state.replace_snapshot(snap, now, delta, rules=True)
                 live.grid.clear()
                 try:
+                    await self._offer_freed(live, now, delta, [])  # new hours free slots
                     await self._publish(live, delta)
                 except Exception as exc:  # kept as `unpublished`: the next publish carries it
                     log.warning("calendar publish failed", extra={"error": repr(exc)})
@@ -479,6 +513,7 @@ class CalendarShard(RebuildingActor):
             start=slot.start, end=slot.end,
             expires_at=(now + live.hold_ttl).replace(microsecond=0),
             holder=r.caller.holder, public=r.caller.org_id is None,
+            seat=live.state.free_seat(specialist, slot.start) if live.state.group else None,
         )  # fmt: skip
 
     @staticmethod
@@ -563,7 +598,9 @@ class CalendarShard(RebuildingActor):
             async with live.lock:
                 now = _now()
                 delta = DeltaBuilder()
-                await self._publish(live, delta, self._expire_due(live, now, delta))
+                ended = self._expire_due(live, now, delta)
+                await self._offer_freed(live, now, delta, ended)
+                await self._publish(live, delta, ended)
                 await self._flush_siblings(live.organization_id)
         except Exception as exc:  # retried by the next touch or housekeeping pass
             log.warning("hold expiry failed", extra={"error": repr(exc)})
@@ -591,7 +628,9 @@ class CalendarShard(RebuildingActor):
                 ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
                 out[i] = m.HOLD_EXPIRED
                 continue
-            answer, interval = await book_hold(await self._db(), hold, r, self._opts.keys)
+            answer, interval = await book_hold(
+                await self._db(), hold, r, self._opts.keys, group=live.state.group
+            )
             out[i] = answer
             if interval is not None:
                 self._drop_hold(live, hold.id, now, delta)
@@ -620,6 +659,217 @@ class CalendarShard(RebuildingActor):
         if caller.org_id is None:  # the public API: the hold token's digest is the holder
             return hold.public and caller.holds(hold)
         return caller.holds(hold) and patient_id == caller.patient_id
+
+    # --- the waitlist (actors/calendar/_waitlist.py) ------------------------------------------
+
+    async def _offer_freed(
+        self, live: LiveCalendar, now: datetime, delta: DeltaBuilder, ended: list[Hold]
+    ) -> None:
+        """Offers that ended unbooked pass their entries on; then every slot this batch freed
+        on the organization's calendars goes to the first eligible waiting entry as a hold,
+        before the batch publishes (so the slot never shows as free). Runs under the
+        organization's lock; a failure here never fails the batch."""
+        org = live.organization_id
+        try:
+            passed = [
+                h for h in ended
+                if entry_of(h) is not None and h.status is not HoldStatus.BOOKED
+            ]  # fmt: skip
+            if passed:
+                await self._pass_offers(org, passed)
+            freed: list[tuple[LiveCalendar, list[Any]]] = []
+            for c in list(self._orgs.get(org, {}).values()):
+                found: dict[datetime, Any] = {}
+                for changes in (c.pending, delta if c is live else None):
+                    if changes is not None:
+                        found.update((s.start, s) for s in changes.freed(c.state.slots))
+                if found:
+                    freed.append((c, sorted(found.values(), key=lambda s: s.start)))
+            if not freed or not await self._may_wait(org):
+                return
+            # The fences of the holds that just ended are freed with the publish, after this;
+            # an offer of their time needs them now (ending twice is harmless).
+            await self._store.end(ended)
+            pool = await self._db()
+            for c, slots in freed:
+                async with pool.tenant(org, acquire_timeout=5):
+                    entries = await waiting_for(c.calendar_id, c.state.snap.service_id, now)
+                for slot, entry, sid in matches(c.state, slots, entries):
+                    current = c.state.slot_at(slot.start)
+                    if current is None or sid not in current.specialist_ids:
+                        continue  # taken by an earlier offer of this batch
+                    changes = delta if c is live else c.changed_by_sibling()
+                    await self._offer(c, current, entry, sid, now, changes)
+        except Exception as exc:
+            log.warning("waitlist offer failed", extra={"error": repr(exc)})
+
+    async def _may_wait(self, org: uuid.UUID) -> bool:
+        known = self._waiting.get(org)
+        if known is None:
+            pool = await self._db()
+            async with pool.tenant(org, acquire_timeout=5):
+                known = self._waiting[org] = await has_waiting()
+        return known
+
+    async def _offer(
+        self, live: LiveCalendar, slot: Any, entry: WaitlistEntry, specialist_id: uuid.UUID,
+        now: datetime, delta: DeltaBuilder,
+    ) -> None:  # fmt: skip
+        hold = offer_hold(live.state, slot, entry, specialist_id, now, live.hold_ttl)
+        self._add_hold(live, hold, now, delta)
+        if not (await self._store.grant([(hold, f"waitlist:{hold.id}")], now))[0]:
+            self._drop_hold(live, hold.id, now, delta)
+            return
+        try:
+            async with (await self._db()).tenant(org_id := live.organization_id) as conn:
+                offered = await offer_entry(
+                    conn, entry, hold_id=hold.id, calendar_id=live.calendar_id,
+                    service_id=live.state.snap.service_id, specialist_id=specialist_id,
+                    starts_at=hold.start, ends_at=hold.end, expires_at=hold.expires_at,
+                )  # fmt: skip
+        except Exception as exc:  # offered elsewhere meanwhile, or the database is away
+            self._drop_hold(live, hold.id, now, delta)
+            await self._store.end([self._finish(live, hold, HoldStatus.RELEASED)])
+            if not isinstance(exc, NotFound):
+                log.warning("waitlist offer not recorded", extra={"error": repr(exc)})
+            return
+        self._arm(live, hold)
+        self.stats_["offered"] += 1
+        await self._announce(org_id, offered)
+
+    async def _pass_offers(self, org: uuid.UUID, holds: Sequence[Hold]) -> None:
+        """Offers that expired (or staff released): their entries wait again, passing the slot
+        on (the entry never gets it again)."""
+        changed = []
+        async with (await self._db()).tenant(org, acquire_timeout=5):
+            for hold in holds:
+                entry_id = entry_of(hold)
+                assert entry_id is not None
+                try:
+                    entry = await waitlist_entry(entry_id)
+                except NotFound:
+                    continue
+                if entry.status is WaitlistStatus.OFFERED and entry.offer_hold_id == hold.id:
+                    changed.append(await pass_offer(entry))
+        self._waiting[org] = True
+        for entry in changed:
+            await self._announce(org, entry)
+
+    async def _announce(self, org: uuid.UUID, entry: WaitlistEntry) -> None:
+        """The entry's new state to the staff channel; an offer to the patient too."""
+        staff = Channel.org(org).name
+        frames: list[tuple[Any, str, dict[str, Any]]] = [
+            (staff, "waitlist.updated", entry_json(entry))
+        ]
+        if entry.status is WaitlistStatus.OFFERED:
+            offer = offered_json(entry)
+            frames.append((Channel.patient(entry.patient_id).name, "waitlist.offered", offer))
+            frames.append(
+                (staff, "waitlist.offered", {**offer, "patient_id": str(entry.patient_id)})
+            )
+        try:
+            await self._events.publish_many(frames)
+        except Exception as exc:  # the entry's state is in Postgres; GET shows it
+            log.warning("waitlist publish failed", extra={"error": repr(exc)})
+
+    async def _waitlist_op(self, r: m.WaitlistOp) -> m.Result:
+        """Join, accept, decline or cancel, under the organization's lock: an accepted offer is
+        booked from its hold; a declined or cancelled one frees the slot for the next entry in
+        the same step."""
+        org, caller = r.organization_id, r.caller
+        if caller.org_id != org or not (caller.staff or caller.role == "patient"):
+            return m.not_found("waitlist entry")
+        own = None if caller.staff else caller.patient_id
+        pool = await self._db()
+        if isinstance(r, m.JoinWaitlist):
+            if own is not None and own != r.patient_id:
+                return m.not_found("patient")
+            async with self._lock(org):
+                try:
+                    async with pool.tenant(org, acquire_timeout=5):
+                        entry = await join_waitlist(
+                            organization_id=org, patient_id=r.patient_id,
+                            calendar_id=r.calendar_id, service_id=r.service_id,
+                            specialist_id=r.specialist_id, window_from=r.window_from,
+                            window_to=r.window_to, priority=r.priority, note=r.note,
+                            created_by=r.actor.user_id, now=_now(),
+                        )  # fmt: skip
+                except Exception as exc:
+                    return failure_of(exc)
+                self._waiting[org] = True
+            await self._announce(org, entry)
+            return m.WaitlistChanged(entry)
+        try:
+            async with pool.tenant(org, acquire_timeout=5):
+                entry = await waitlist_entry(r.entry_id, patient_id=own)
+        except Exception as exc:
+            return failure_of(exc)
+        live = None if entry.offer_calendar_id is None else await self._get(entry.offer_calendar_id)
+        async with self._lock(org):
+            now = _now()
+            delta = DeltaBuilder()
+            ended = [] if live is None else self._expire_due(live, now, delta)
+            try:
+                answer = await self._waitlist_act(r, own, live, now, delta, ended)
+            except Exception as exc:
+                answer = failure_of(exc)
+            if live is not None:
+                await self._offer_freed(live, now, delta, ended)
+                await self._publish(live, delta, ended)
+                await self._flush_siblings(org)
+        if isinstance(answer, m.WaitlistChanged):
+            await self._announce(org, answer.entry)
+        return answer
+
+    async def _waitlist_act(
+        self, r: m.WaitlistCommand, own: uuid.UUID | None, live: LiveCalendar | None,
+        now: datetime, delta: DeltaBuilder, ended: list[Hold],
+    ) -> m.Result:  # fmt: skip
+        pool = await self._db()
+        async with pool.tenant(r.organization_id, acquire_timeout=5):
+            entry = await waitlist_entry(r.entry_id, patient_id=own)
+        offered = entry.status is WaitlistStatus.OFFERED
+        hold = None
+        if live is not None and offered and entry.offer_hold_id is not None:
+            hold = live.state.holds.get(entry.offer_hold_id)
+        if r.action == "accept":
+            if entry.status is WaitlistStatus.WAITING or (offered and hold is None):
+                return m.OFFER_EXPIRED  # it expired (and passed on), or is passing now
+            if not offered or hold is None or live is None:
+                return failure_of(
+                    errors.InvalidTransition(_ENTRY, entry.status.value, "accept", [])
+                )
+            if not hold.live(now):
+                return m.OFFER_EXPIRED
+            booked: list[WaitlistEntry] = []
+
+            async def after(conn: Any, appt: Any) -> None:
+                booked.append(await accept_offer(entry, appt.id))
+
+            request = m.BookRequest(hold.calendar_id, r.caller, hold.id, r.actor, entry.patient_id)
+            answer, interval = await book_hold(
+                pool, hold, request, self._opts.keys, group=live.state.group, after=after
+            )
+            if interval is None or not isinstance(answer, m.Booked) or not booked:
+                return answer
+            self._drop_hold(live, hold.id, now, delta)
+            self._add_booking(live, interval, now, delta)
+            ended.append(self._finish(live, hold, HoldStatus.BOOKED))
+            return m.WaitlistChanged(booked[0], answer.appointment)
+        async with pool.tenant(r.organization_id, acquire_timeout=5):
+            if r.action == "decline":
+                if not offered:
+                    return failure_of(
+                        errors.InvalidTransition(_ENTRY, entry.status.value, "decline", [])
+                    )
+                after_entry = await pass_offer(entry)
+            else:
+                after_entry = await cancel_entry(entry)
+        if hold is not None and live is not None:
+            self._drop_hold(live, hold.id, now, delta)
+            ended.append(self._finish(live, hold, HoldStatus.RELEASED))
+        self._waiting[r.organization_id] = True
+        return m.WaitlistChanged(after_entry)
 
     # --- publishing and housekeeping -------------------------------------------------------
 
@@ -663,6 +913,7 @@ class CalendarShard(RebuildingActor):
             if refresh:
                 await live.reload(await self._db(), now, delta, rules=False)
                 self.stats_["reloads"] += 1
+            await self._offer_freed(live, now, delta, ended)
             await self._publish(live, delta, ended)
             await self._flush_siblings(live.organization_id)
             if live.dirty and (idle or mono - live.checkpointed > self._opts.checkpoint_every_s):

@@ -83,6 +83,9 @@ class Hold:
     holder: str  # "patient:<id>", "user:<id>" or "anon:<token digest>"; never patient data
     status: HoldStatus = HoldStatus.HELD
     public: bool = False  # made through the public API (booked with its hold token)
+    # On a group calendar a hold takes one seat of the class: its number among the live holds
+    # of the session, so each seat has its own Redis fence (actors/calendar/_store.py).
+    seat: int | None = None
 
     def busy(self) -> BusyInterval:
         return BusyInterval(self.specialist_id, self.start, self.end)
@@ -94,6 +97,50 @@ class Hold:
         return replace(self, status=next_hold_status(self.status, status))
 
 
+@dataclass(frozen=True, slots=True)
+class SeatSlot(Slot):
+    """A slot of a group calendar: `seats_left` seats are free in its sessions (summed over
+    its specialists). A change of the count alone is a change of the slot (a delta carries it)."""
+
+    seats_left: int = 0
+
+
+def seat_slots(
+    calendar: Calendar,
+    free: list[Slot],
+    sessions: Mapping[tuple[uuid.UUID, datetime], tuple[datetime, int]],
+    capacity: int,
+) -> list[Slot]:
+    """The slots of a group calendar: `free` are the starts where each specialist is free of
+    everything but this calendar's own sessions; `sessions` maps (specialist, start) to (end,
+    seats taken). A session takes its specialist's time around it as any booking does (the
+    engine's rule, as in `CalendarState._block`), except at its own start, which stays a slot
+    while seats are left."""
+    pad = timedelta(minutes=calendar.buffer_before_min + calendar.buffer_after_min)
+    reach = pad + timedelta(minutes=calendar.duration_min) - timedelta(seconds=1)
+    by_specialist: dict[uuid.UUID, list[tuple[datetime, datetime, int]]] = {}
+    for (sid, start), (end, taken) in sessions.items():
+        by_specialist.setdefault(sid, []).append((start, end, taken))
+    out: list[Slot] = []
+    for slot in free:
+        ids: list[uuid.UUID] = []
+        seats = 0
+        for sid in slot.specialist_ids:
+            left = capacity
+            for start, end, taken in by_specialist.get(sid, ()):
+                if start == slot.start:
+                    left = capacity - taken
+                elif start - reach <= slot.start < end + pad:
+                    left = 0
+                    break
+            if left > 0:
+                ids.append(sid)
+                seats += left
+        if ids:
+            out.append(SeatSlot(slot.start, slot.end, tuple(ids), seats))
+    return out
+
+
 class DeltaBuilder:
     """Collects the slots a series of mutations touched; `build` gives the net delta."""
 
@@ -102,6 +149,22 @@ class DeltaBuilder:
 
     def touch(self, start: datetime, old: Slot | None) -> None:
         self._before.setdefault(start, old)
+
+    def freed(self, now_slots: Mapping[datetime, Slot]) -> list[Slot]:
+        """The slots this change made available: new, or with a specialist or a seat more
+        (what the waitlist is offered)."""
+        out: list[Slot] = []
+        for start, old in self._before.items():
+            new = now_slots.get(start)
+            if new is None or new == old:
+                continue
+            if old is None or not set(new.specialist_ids) <= set(old.specialist_ids):
+                out.append(new)
+            elif isinstance(new, SeatSlot) and isinstance(old, SeatSlot):
+                if new.seats_left > old.seats_left:
+                    out.append(new)
+        out.sort(key=lambda s: s.start)
+        return out
 
     def merged(self, later: DeltaBuilder) -> DeltaBuilder:
         """This change followed by `later` (the earliest known value of each start wins)."""
@@ -183,6 +246,28 @@ class CalendarState:
     # --- queries ---------------------------------------------------------------------------
 
     @property
+    def capacity(self) -> int:
+        return self.snap.capacity
+
+    @property
+    def group(self) -> bool:
+        """A class: each hold and booking takes one seat of its session."""
+        return self.snap.capacity > 1
+
+    @property
+    def _incremental(self) -> bool:
+        """Whether a hold can be applied by blocking its time (no cap, no seats to count)."""
+        return self.calendar.daily_cap is None and not self.group
+
+    def free_seat(self, specialist_id: uuid.UUID, start: datetime) -> int:
+        """The lowest seat number no live hold of this session uses."""
+        used = {
+            h.seat for h in self.holds.values()
+            if h.specialist_id == specialist_id and h.start == start
+        }  # fmt: skip
+        return next(i for i in range(len(used) + 1) if i not in used)
+
+    @property
     def slots(self) -> Mapping[datetime, Slot]:
         return self._slots
 
@@ -227,7 +312,7 @@ class CalendarState:
 
     def add_hold(self, hold: Hold, now: datetime, delta: DeltaBuilder) -> None:
         self._index(hold)
-        if self.calendar.daily_cap is None:
+        if self._incremental:
             self._block(hold.specialist_id, hold.start, hold.end, delta)
         else:
             self._recompute_around(hold.start, hold.end, now, delta)
@@ -238,7 +323,7 @@ class CalendarState:
             return None
         if self.by_holder.get(hold.holder) == hold_id:
             del self.by_holder[hold.holder]
-        if self.calendar.daily_cap is None:
+        if self._incremental:
             self._unblock(hold, now, delta)
         else:
             self._recompute_around(hold.start, hold.end, now, delta)
@@ -271,7 +356,7 @@ class CalendarState:
         if hold.id in self.foreign or not self.has_member(hold.specialist_id):
             return
         self.foreign[hold.id] = hold
-        if self.calendar.daily_cap is None:
+        if self._incremental:
             self._block(hold.specialist_id, hold.start, hold.end, delta)
         else:
             self._recompute_around(hold.start, hold.end, now, delta)
@@ -280,7 +365,7 @@ class CalendarState:
         hold = self.foreign.pop(hold_id, None)
         if hold is None:
             return
-        if self.calendar.daily_cap is None:
+        if self._incremental:
             self._unblock(hold, now, delta)
         else:
             self._recompute_around(hold.start, hold.end, now, delta)
@@ -328,6 +413,8 @@ class CalendarState:
     def _compute(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
         if hi <= lo:
             return []
+        if self.group:
+            return self._compute_seats(now, lo, hi)
         return compute_slots(
             self.calendar,
             list(self._busy(lo, hi)),
@@ -337,6 +424,32 @@ class CalendarState:
             hi,
             self.order_counts,
         )
+
+    def _compute_seats(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
+        """A group calendar: its own participants and holds are seats of their sessions, not
+        busy time; everything else (other calendars' bookings and holds) is."""
+        a, b = lo - _NEAR, hi + _NEAR
+        own = self.calendar.id
+        sessions: dict[tuple[uuid.UUID, datetime], tuple[datetime, int]] = {}
+
+        def seat(sid: uuid.UUID, start: datetime, end: datetime) -> None:
+            taken = sessions.get((sid, start), (end, 0))[1]
+            sessions[(sid, start)] = (end, taken + 1)
+
+        busy: list[BusyInterval] = []
+        for booked in self.booked.values():
+            if not (booked.starts_at < b and booked.ends_at > a):
+                continue
+            if booked.group_session_id is not None and booked.calendar_id == own:
+                seat(booked.specialist_id, booked.starts_at, booked.ends_at)
+            else:
+                busy.append(booked.as_busy(self.calendar))
+        for hold in self.holds.values():
+            if hold.start < b and hold.end > a:
+                seat(hold.specialist_id, hold.start, hold.end)
+        held = [h.busy() for h in self.foreign.values() if h.start < b and h.end > a]
+        free = compute_slots(self.calendar, busy, held, now, lo, hi, self.order_counts)
+        return seat_slots(self.calendar, free, sessions, self.capacity)
 
     def _block(
         self, specialist_id: uuid.UUID, start: datetime, end: datetime, delta: DeltaBuilder

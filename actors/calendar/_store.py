@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import orjson
 import redis.asyncio as aioredis
 
-from actors.calendar._state import Hold, HoldStatus
+from actors.calendar._state import Hold, HoldStatus, SeatSlot
 from pipelines.availability import Slot
 from storage.events import StreamPosition
 from storage.keys import KeySpace
@@ -76,6 +76,7 @@ def encode_hold(h: Hold) -> bytes:
             "holder": h.holder,
             "status": h.status.value,
             "public": h.public,
+            "seat": h.seat,
         }
     )
 
@@ -93,6 +94,7 @@ def decode_hold(raw: bytes | str) -> Hold:
         holder=d["holder"],
         status=HoldStatus(d["status"]),
         public=bool(d.get("public", False)),
+        seat=d.get("seat"),
     )
 
 
@@ -107,21 +109,26 @@ def encode_slots(slots: Iterable[Slot]) -> list[list[object]]:
         named = names.get(ids)
         if named is None:
             named = names[ids] = [str(x) for x in ids]
-        out.append([int(s.start.timestamp()), int(s.end.timestamp()), named])
+        row: list[object] = [int(s.start.timestamp()), int(s.end.timestamp()), named]
+        if isinstance(s, SeatSlot):
+            row.append(s.seats_left)
+        out.append(row)
     return out
 
 
 def decode_slots(rows: Iterable[Sequence[object]]) -> list[Slot]:
-    out = []
-    for start, end, ids in rows:
+    out: list[Slot] = []
+    for row in rows:
+        start, end, ids = row[0], row[1], row[2]
         assert isinstance(start, int) and isinstance(end, int) and isinstance(ids, list)
-        out.append(
-            Slot(
-                datetime.fromtimestamp(start, UTC),
-                datetime.fromtimestamp(end, UTC),
-                tuple(uuid.UUID(x) for x in ids),
-            )
-        )
+        at, until = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+        who = tuple(uuid.UUID(x) for x in ids)
+        if len(row) > 3:
+            seats = row[3]
+            assert isinstance(seats, int)
+            out.append(SeatSlot(at, until, who, seats))
+        else:
+            out.append(Slot(at, until, who))
     return out
 
 
@@ -133,7 +140,9 @@ class HoldStore:
         self._end = redis.register_script(_END)
 
     def fence(self, h: Hold) -> str:
-        return self.keys.hold(str(h.calendar_id), str(h.specialist_id), format_instant(h.start))
+        # A seat of a class has its own fence: the session's seats are granted independently.
+        at = format_instant(h.start) + ("" if h.seat is None else f"/{h.seat}")
+        return self.keys.hold(str(h.calendar_id), str(h.specialist_id), at)
 
     def record(self, hold_id: uuid.UUID | str) -> str:
         return self.keys.named("holdrec", str(hold_id))

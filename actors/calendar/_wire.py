@@ -6,13 +6,26 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from actors.calendar._state import SeatSlot
 from pipelines.availability import RemovedSlot, Slot
 from storage.rfc3339 import format_instant, parse_instant
 
 
 def slot_json(s: Slot) -> dict[str, Any]:
-    return {"start": format_instant(s.start), "end": format_instant(s.end),
-            "specialist_ids": [str(x) for x in s.specialist_ids]}  # fmt: skip
+    """`seats_left` only on a group calendar's slots (a class)."""
+    out: dict[str, Any] = {"start": format_instant(s.start), "end": format_instant(s.end),
+           "specialist_ids": [str(x) for x in s.specialist_ids]}  # fmt: skip
+    if isinstance(s, SeatSlot):
+        out["seats_left"] = s.seats_left
+    return out
+
+
+def _slot_of(s: dict[str, Any]) -> Slot:
+    start, end = parse_instant(s["start"]), parse_instant(s["end"])
+    ids = tuple(uuid.UUID(x) for x in s["specialist_ids"])
+    if "seats_left" in s:
+        return SeatSlot(start, end, ids, int(s["seats_left"]))
+    return Slot(start, end, ids)
 
 
 def delta_json(
@@ -29,14 +42,7 @@ def delta_json(
 
 
 def parse_delta(data: dict[str, Any]) -> tuple[list[Slot], list[RemovedSlot]]:
-    upserted = [
-        Slot(
-            parse_instant(s["start"]),
-            parse_instant(s["end"]),
-            tuple(uuid.UUID(x) for x in s["specialist_ids"]),
-        )  # fmt: skip
-        for s in data.get("upserted", [])
-    ]
+    upserted = [_slot_of(s) for s in data.get("upserted", [])]
     removed = [
         RemovedSlot(parse_instant(r["start"]), parse_instant(r["end"]))
         for r in data.get("removed", [])

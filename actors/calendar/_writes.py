@@ -13,6 +13,7 @@ import asyncpg
 
 from actors.calendar import messages as m
 from actors.calendar._state import CalendarState
+from storage import errors
 from storage.crypto import KeyRing
 from storage.db import TenantPool
 from storage.jsonable import jsonable
@@ -172,7 +173,7 @@ def failure_of(exc: Exception) -> m.Failure:
     """A refused or failed write as the answer the edge maps (re-raises what is not ours)."""
     if isinstance(exc, SlotUnavailable):
         return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)})
-    if isinstance(exc, InvalidTransition):
+    if isinstance(exc, InvalidTransition | errors.InvalidTransition):
         details = {"status": exc.current, "action": exc.action, "allowed": exc.allowed}
         return m.Failure(409, "invalid_transition", str(exc), jsonable(details))
     if isinstance(exc, InvalidReference):

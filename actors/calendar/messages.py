@@ -18,7 +18,7 @@ from actors.calendar._state import Hold
 from pipelines.availability import Slot
 from storage.audit import AuditActor
 from storage.events import StreamPosition
-from storage.scheduling import Appointment, Member
+from storage.scheduling import Appointment, Member, WaitlistEntry
 
 STAFF = frozenset({"admin", "receptionist", "specialist"})
 
@@ -313,11 +313,48 @@ RULE_EDITS = (
     SetWeeklyHours, SetOverride, DeleteOverride, EditSpecialist, DeleteSpecialist,
     EditService, DeleteService, EditCalendar, DeleteCalendar,
 )  # fmt: skip
+# The waitlist (storage/scheduling/_waitlist.py). Routed by organization: its shard offers freed
+# slots as holds, so it is the one writer of the entries' states too (an entry offered a slot
+# and the hold that offers it change together, under the organization's lock).
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class JoinWaitlist:
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    patient_id: uuid.UUID
+    calendar_id: uuid.UUID | None
+    service_id: uuid.UUID | None
+    specialist_id: uuid.UUID | None
+    window_from: datetime
+    window_to: datetime
+    priority: str  # "urgent" | "normal"
+    note: str | None = field(default=None, repr=False)  # patient data: never printed
+
+
+@compact
+@dataclass(frozen=True, slots=True)
+class WaitlistCommand:
+    """`accept` books the entry's offer (410 once it expired), `decline` passes it to the next
+    entry, `cancel` takes the entry off the list (passing on its offer, if any)."""
+
+    organization_id: uuid.UUID
+    caller: Caller
+    actor: AuditActor
+    entry_id: uuid.UUID
+    action: str  # "accept" | "decline" | "cancel"
+
+
+WaitlistOp = JoinWaitlist | WaitlistCommand
+WAITLIST_OPS = (JoinWaitlist, WaitlistCommand)
+
 # Deletions: applied twice, the second would answer 404 (so the pool does not retry them).
 DELETIONS = (DeleteOverride, DeleteSpecialist, DeleteService, DeleteCalendar)
 # Requests about one calendar (its shard serves them together in a batch).
 CalendarRequest = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | StaffWrite
-Request = CalendarRequest | RuleEdit
+Request = CalendarRequest | RuleEdit | WaitlistOp
 
 
 @compact
@@ -381,7 +418,19 @@ class RulesEdited:
     after: Any
 
 
-Result = SlotsView | HoldGranted | Written | Released | Booked | RulesEdited | Failure
+@compact
+@dataclass(frozen=True, slots=True)
+class WaitlistChanged:
+    """The entry after a waitlist command; `appointment`: what an accepted offer booked."""
+
+    entry: WaitlistEntry
+    appointment: Appointment | None = None
+
+
+Result = (
+    SlotsView | HoldGranted | Written | Released | Booked | RulesEdited | WaitlistChanged
+    | Failure
+)  # fmt: skip
 
 
 def not_found(what: str) -> Failure:
@@ -398,4 +447,5 @@ def invalid(field_name: str, message: str) -> Failure:
 
 
 HOLD_EXPIRED = Failure(410, "hold_expired", "the hold expired or was released")
+OFFER_EXPIRED = Failure(410, "offer_expired", "the waitlist offer expired or was passed on")
 UNAVAILABLE = Failure(503, "unavailable", "the calendar is temporarily unavailable, retry")

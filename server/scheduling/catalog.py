@@ -42,6 +42,7 @@ def render_service(r: Mapping[str, Any]) -> dict[str, Any]:
         "modality": r["modality"],
         "price": {"amount": r["price_amount"], "currency": r["price_currency"]},
         "active": r["active"],
+        "capacity": r["capacity"],
         "created_at": iso(r["created_at"]),
         "updated_at": iso(r["updated_at"]),
     }
@@ -77,6 +78,7 @@ SPECIALTIES = Resource(
     path="/v1/specialties",
     tag=TAG,
     render=render_specialty,
+    schema=schemas.SPECIALTY_OUT,
     create_schema=schemas.SPECIALTY,
     patch_schema=schemas.SPECIALTY,
     read=CATALOG_READERS,
@@ -89,6 +91,7 @@ SERVICES = Resource(
     path="/v1/services",
     tag=TAG,
     render=render_service,
+    schema=schemas.SERVICE_OUT,
     create_schema=schemas.SERVICE,
     patch_schema=schemas.SERVICE_PATCH,
     read=CATALOG_READERS,

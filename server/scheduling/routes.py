@@ -11,6 +11,7 @@ from server.scheduling import (
     privacy,
     schedule,
     specialists,
+    waitlist,
     walk_ins,
 )
 
@@ -23,5 +24,6 @@ ENDPOINTS: list[Endpoint] = [
     *appointments.ENDPOINTS,
     *policies.ENDPOINTS,
     *walk_ins.ENDPOINTS,
+    *waitlist.ENDPOINTS,
     *schedule.ENDPOINTS,
 ]

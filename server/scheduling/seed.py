@@ -1,5 +1,6 @@
 """Demo seeder of the scheduling domain: 2 services, 3 specialists (Mon-Fri hours), 2 calendars
-in Europe/Bucharest (one public, one staff-only), 4 patients and a few appointments.
+in Europe/Bucharest (one public, one staff-only), 4 patients and a few appointments; a group
+class of 8 seats with its own public calendar, and a patient on the waitlist.
 
 Runs after identity's seeder; links the demo specialist and patient logins (if any) to the
 specialists and patients made here, so their tokens carry `sid` / `pid`.
@@ -18,6 +19,8 @@ from storage import audit
 from storage.scheduling import (
     add_cancellation_reason,
     insert_appointment,
+    insert_seat,
+    join_waitlist,
     seed_login_link,
     seed_members,
     seed_paper_consent,
@@ -37,6 +40,7 @@ SPECIALISTS = [  # name, weekly intervals per weekday (Mon-Fri)
     ("Mihai Radu, PT", [(8 * 60, 12 * 60), (13 * 60, 17 * 60)]),
     ("Irina Vasilescu, PT", [(10 * 60, 18 * 60)]),
 ]
+GROUP_CLASS = ("Back class (group)", 60, 8)  # name, duration, seats
 CANCELLATION_REASONS = [
     ("illness", "Patient unwell"),
     ("schedule_conflict", "Schedule conflict"),
@@ -174,6 +178,41 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
                 patient_id=patients[(2 * i + j) % len(patients)],
                 starts_at=datetime.combine(day, time(hour), zone).astimezone(UTC),
             )
+    await _seed_class_and_waitlist(conn, demo, org, specialists, patients, calendar_ids[0])
+
+
+async def _seed_class_and_waitlist(
+    conn: asyncpg.Connection, demo: DemoSeed, org: uuid.UUID, specialists: list[uuid.UUID],
+    patients: list[uuid.UUID], waited_calendar: uuid.UUID,
+) -> None:  # fmt: skip
+    """A back class of 8 seats (public, three seats taken on the next weekday at 13:00) and a
+    patient on the waitlist of the online-booking calendar for the coming week."""
+    name, duration, seats = GROUP_CLASS
+    values = {"organization_id": org, "name": name, "duration_min": duration,
+              "modality": "in_clinic", "price_amount": 9_000, "price_currency": "RON",
+              "capacity": seats}  # fmt: skip
+    service = await seed_row(conn, Services, "service", values)
+    calendar = {"organization_id": org, "name": f"{name} - online booking", "service_id": service,
+                "timezone": ZONE, "public": True, "slot_interval_min": 60,
+                "min_notice_min": 60, "horizon_days": 30, "assignment": "priority"}  # fmt: skip
+    cid = await seed_row(conn, Calendars, "calendar", calendar)
+    await seed_members(org, cid, specialists[1:2])
+    demo.calendars.append({"id": str(cid), "name": calendar["name"], "timezone": ZONE,
+                           "public": True, "specialist_ids": [str(specialists[1])],
+                           "service_id": str(service)})  # fmt: skip
+    day = _next_weekdays(1)[0]
+    starts = datetime.combine(day, time(13), ZoneInfo(ZONE)).astimezone(UTC)
+    for patient in patients[:3]:
+        await insert_seat(
+            conn, actor=audit.SYSTEM, calendar_id=cid, specialist_id=specialists[1],
+            patient_id=patient, starts_at=starts, hold_id=uuid.uuid4(),
+        )  # fmt: skip
+    now = datetime.now(UTC)
+    await join_waitlist(
+        organization_id=org, patient_id=patients[-1], calendar_id=waited_calendar,
+        service_id=None, specialist_id=None, window_from=now, window_to=now + timedelta(days=7),
+        priority="urgent", note=None, created_by=None, now=now,
+    )  # fmt: skip
 
 
 async def _link_logins(

@@ -91,6 +91,7 @@ from storage.scheduling._rules import (
     load_calendar_snapshot,
     minutes_to_time,
 )
+from storage.scheduling._seats import group_session, insert_seat, set_session_capacity
 from storage.scheduling._seed import (
     seed_login_link,
     seed_members,
@@ -107,8 +108,38 @@ from storage.scheduling._states import (
     allowed_actions,
     next_status,
 )
+from storage.scheduling._waitlist import (
+    WaitlistEntry,
+    WaitlistStatus,
+    accept_offer,
+    cancel_entry,
+    has_waiting,
+    join_waitlist,
+    list_waitlist,
+    offer_entry,
+    pass_offer,
+    passed_key,
+    waiting_for,
+    waitlist_entry,
+)
 
 __all__ = [
+    # group sessions (_seats.py) and the waitlist (_waitlist.py)
+    "group_session",
+    "insert_seat",
+    "set_session_capacity",
+    "WaitlistEntry",
+    "WaitlistStatus",
+    "accept_offer",
+    "cancel_entry",
+    "has_waiting",
+    "join_waitlist",
+    "list_waitlist",
+    "offer_entry",
+    "pass_offer",
+    "passed_key",
+    "waiting_for",
+    "waitlist_entry",
     "DETAIL_FIELDS",
     "MAX_DETAIL",
     "details_of",

@@ -47,6 +47,7 @@ class Appointment:
     created_at: datetime
     updated_at: datetime
     forced_reason: str | None = None  # booked over a conflict by an admin (the policy allows)
+    group_session_id: uuid.UUID | None = None  # a participant of a class (a seat)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Appointment:
@@ -68,6 +69,7 @@ class Appointment:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             forced_reason=row["forced_reason"],
+            group_session_id=row.get("group_session_id"),
         )
 
     def audit_view(self) -> dict[str, Any]:
@@ -303,6 +305,7 @@ async def insert_appointment(
     series_id: uuid.UUID | None = None,
     series_index: int | None = None,
     forced_reason: str | None = None,
+    group_session_id: uuid.UUID | None = None,
 ) -> Appointment:
     """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist.
 
@@ -336,8 +339,8 @@ async def insert_appointment(
                 """INSERT INTO appointments (organization_id, calendar_id, service_id,
                      specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
                      buffer_after_min, hold_id, series_id, series_index, created_by,
-                     forced_reason)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                     forced_reason, group_session_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                    ON CONFLICT (organization_id, hold_id) DO NOTHING
                    RETURNING *""",
                 cal["organization_id"],
@@ -354,6 +357,7 @@ async def insert_appointment(
                 series_index,
                 actor.user_id,
                 forced_reason,
+                group_session_id,
             )
     except asyncpg.ExclusionViolationError:
         conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)

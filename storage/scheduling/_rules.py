@@ -61,6 +61,9 @@ class BookedInterval:
     ends_at: datetime
     buffer_before_min: int
     buffer_after_min: int
+    # A participant of a class: its calendar and session (the seats of a group calendar).
+    calendar_id: uuid.UUID | None = None
+    group_session_id: uuid.UUID | None = None
 
     def as_busy(self, calendar: Calendar) -> BusyInterval:
         """The engine's view of this appointment for `calendar`.
@@ -93,6 +96,7 @@ class CalendarSnapshot:
     hold_ttl_s: int
     booked: tuple[BookedInterval, ...]
     assignment_counts: Mapping[uuid.UUID, int] = field(default_factory=dict)
+    capacity: int = 1  # the service's seats per session: > 1 makes this a group calendar
 
     def busy(self, exclude: uuid.UUID | None = None) -> list[BusyInterval]:
         """Busy intervals for the engine, leaving out appointment `exclude` (one being moved)."""
@@ -103,7 +107,7 @@ _CALENDAR = """
 SELECT c.id, c.organization_id, c.name, c.service_id, c.timezone, c.public, c.slot_interval_min,
        c.min_notice_min, c.horizon_days, c.period_start, c.period_end, c.assignment, c.hours,
        c.daily_cap, c.hold_ttl_s, c.active AND s.active AND s.deleted_at IS NULL AS active,
-       s.duration_min, s.buffer_before_min, s.buffer_after_min
+       s.duration_min, s.buffer_before_min, s.buffer_after_min, s.capacity
 FROM calendars c JOIN services s ON s.id = c.service_id
 WHERE c.id = $1 AND c.deleted_at IS NULL
 """
@@ -122,7 +126,8 @@ SELECT specialist_id, date, hours FROM specialist_overrides
 WHERE specialist_id = ANY($1::uuid[]) AND date BETWEEN $2 AND $3
 """
 _BOOKED = """
-SELECT id, specialist_id, starts_at, ends_at, buffer_before_min, buffer_after_min
+SELECT id, specialist_id, starts_at, ends_at, buffer_before_min, buffer_after_min,
+       calendar_id, group_session_id
 FROM appointments
 WHERE specialist_id = ANY($1::uuid[]) AND status NOT IN ('cancelled', 'no_show')
   AND starts_at < $3 AND ends_at > $2
@@ -233,10 +238,13 @@ async def load_calendar_snapshot(
                 b["ends_at"],
                 b["buffer_before_min"],
                 b["buffer_after_min"],
+                b["calendar_id"] if b["group_session_id"] is not None else None,
+                b["group_session_id"],
             )
             for b in booked
         ),
         assignment_counts={m["specialist_id"]: int(m["assignments"]) for m in members},
+        capacity=int(row["capacity"]),
     )
 
 
