@@ -210,6 +210,50 @@ def _document_tools() -> None:
         _apt_install(*missing)
 
 
+def _browser_tools() -> None:
+    # The browser tests drive Debian's Chromium through Playwright (never `playwright install`,
+    # which downloads a browser build); Node runs tsc and openapi-typescript (`make` runs npm ci).
+    missing = [] if shutil.which("chromium") else ["chromium"]
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing += ["nodejs", "npm"]
+    if missing:
+        _apt_install(*missing)
+
+
+def frontend() -> int:
+    """The tools `npm ci` in server/pages needs (the Makefile calls this before it)."""
+    _browser_tools()
+    return 0
+
+
+HAPROXY_DIR = DATA / "haproxy"
+
+
+def haproxy_binary() -> str | None:
+    """The HAProxy the scale-out tests put in front of two servers: one on PATH, else the one
+    `_load_balancer` unpacked under .data/haproxy/."""
+    unpacked = HAPROXY_DIR / "usr" / "sbin" / "haproxy"
+    return shutil.which("haproxy") or (str(unpacked) if unpacked.is_file() else None)
+
+
+def _load_balancer() -> None:
+    # The binary only: the package is unpacked with `dpkg -x` (no maintainer scripts), so no
+    # system haproxy service is enabled or started; only its libraries go through apt-get.
+    if haproxy_binary() is not None or not _apt_install("liblua5.3-0", "libopentracing-c-wrapper0"):
+        return
+    HAPROXY_DIR.mkdir(parents=True, exist_ok=True)
+    for old in HAPROXY_DIR.glob("haproxy_*.deb"):
+        old.unlink()
+    got = subprocess.run(
+        ["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root", "haproxy"],
+        cwd=HAPROXY_DIR,
+        check=False,
+    )
+    debs = sorted(HAPROXY_DIR.glob("haproxy_*.deb"))
+    if got.returncode == 0 and debs:
+        subprocess.run(["dpkg", "-x", str(debs[-1]), str(HAPROXY_DIR)], check=False)
+
+
 SECRET_KEYS = (
     "CADENCE_SECRET",
     "CADENCE_DB_APP_PASSWORD",
@@ -256,6 +300,8 @@ def ensure() -> int:
     DATA.mkdir(exist_ok=True)
     _system_libraries()
     _document_tools()
+    _browser_tools()
+    _load_balancer()
     problems: list[str] = []
     urls: dict[str, str] = {}
     for key, find in (("DATABASE_URL", _database_url), ("REDIS_URL", _redis_url)):
@@ -266,7 +312,8 @@ def ensure() -> int:
     if problems:
         print(f"cadence: cannot start: {'; '.join(problems)}. {DOCKER_HINT}", file=sys.stderr)
         return 2
-    _write_private(DATA / "services.env", {**urls, **_local_secrets()})
+    tools = {"HAPROXY_BIN": lb} if (lb := haproxy_binary()) else {}
+    _write_private(DATA / "services.env", {**urls, **_local_secrets(), **tools})
     return 0
 
 
@@ -288,4 +335,4 @@ def stop() -> int:
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "ensure"
-    sys.exit({"ensure": ensure, "stop": stop}.get(command, ensure)())
+    sys.exit({"ensure": ensure, "stop": stop, "frontend": frontend}.get(command, ensure)())

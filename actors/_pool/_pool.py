@@ -244,6 +244,9 @@ class ActorPool:
                 max_restarts=-1,
                 max_task_retries=0,
                 max_concurrency=self.max_concurrency,
+                # Over several nodes, a pool's shards go to different nodes where they can, so
+                # losing one node loses a fraction of the shards, not all of them.
+                scheduling_strategy="SPREAD",
             ).remote(i, self.size, *self.init_args)
             for i in range(self.size)
         ]
