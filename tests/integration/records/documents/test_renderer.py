@@ -18,7 +18,9 @@ from tests.unit.documents import samples
 
 # What each kind must say, as pdftotext reads it (single spaces: -layout pads columns).
 EXPECTED = {
-    "invoice": ["Invoice", "2026-000123", "Ana Pop", "97110", "535.50", "Ședință de kinetoterapie <b>"],
+    "invoice": [
+        "Invoice", "2026-000123", "Ana Pop", "97110", "535.50", "Ședință de kinetoterapie <b>",
+    ],
     "session_report": [
         "Telerehab session report", "Ana <b>Pop</b>", "Squat", "Straight leg raise",
         "62° / 88° / 101°", "Range of motion over past sessions", "Pain 3 / 10",
