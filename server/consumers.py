@@ -16,6 +16,7 @@ from aiohttp import web
 
 from actors import dashboard
 from actors.automations import AutomationHandler
+from actors.billing import OverduePump
 from actors.consumers import Context, Handler, Pump, Runner, RunnerOptions, SystemClock
 from actors.notifications import pumps as notification_pumps
 from actors.webhooks import SENDER as WEBHOOK_SENDER
@@ -57,6 +58,7 @@ def families(ctx: Context, settings: Settings, bell: _Bell) -> tuple[list[Handle
     pumps: list[Pump] = [
         webhook_sender(ctx, webhooks),
         dashboard.AttentionPump(ctx, projection),
+        OverduePump(ctx),
         *(factory(ctx) for factory in notification_pumps(notification_options(settings))),
     ]
     return handlers, pumps

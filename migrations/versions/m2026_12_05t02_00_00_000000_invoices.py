@@ -78,6 +78,9 @@ CREATE TABLE invoices (
   CHECK (status <> 'draft' OR amount_paid = 0)
 );
 CREATE INDEX invoices_org_created ON invoices (organization_id, created_at, id);
+-- The overdue sweep's claim (actors/billing): open invoices by due date, across clinics.
+CREATE INDEX invoices_open_due ON invoices (due_on, id)
+  WHERE status IN ('issued', 'partially_paid') AND due_on IS NOT NULL;
 CREATE INDEX invoices_patient ON invoices (organization_id, patient_id, created_at, id);
 CREATE INDEX invoices_credited ON invoices (organization_id, credited_invoice_id)
   WHERE credited_invoice_id IS NOT NULL;

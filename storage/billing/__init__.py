@@ -6,6 +6,9 @@ numbering and credit notes (docs/billing.md). Every function runs inside
 For the payments feature: `apply_payment_state(conn, org, invoice_id, amount_paid=...)` records
 an invoice's amount paid (net of refunds) and moves its state (paid, partially_paid, back to
 issued), in the payment's transaction.
+
+`sweep_overdue` and `overdue_pending` run on the platform connection (every clinic at once):
+they serve the overdue pump of actors/billing.
 """
 
 from storage.billing._catalog import (
@@ -40,6 +43,7 @@ from storage.billing._invoices import (
     remove_line,
     void_invoice,
 )
+from storage.billing._overdue import overdue_pending, sweep_overdue
 from storage.billing._plans import (
     cancel_patient_plan,
     get_patient_plan,
@@ -76,10 +80,12 @@ __all__ = [
     "list_tax_rates",
     "live_redemption",
     "mark_overdue",
+    "overdue_pending",
     "plan_redemptions",
     "purchase_plan",
     "remove_line",
     "set_service_billing",
+    "sweep_overdue",
     "update_product",
     "update_service_plan",
     "update_tax_rate",
