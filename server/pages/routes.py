@@ -1,6 +1,7 @@
 """Routes of the browser pages and their local assets.
 
-Pages: `/book?calendar=<id>` (the public booking page of a calendar) and `/signin`. Files:
+Pages: `/book?calendar=<id>` (the public booking page of a calendar), `/desk` (the front desk)
+and `/signin`. Files:
 `/static/js/cadence.js` (the JavaScript client, with `cadence.d.ts`) and `/static/pages/<file>`
 (the pages' scripts and styles). Sign-in with a refresh cookie:
 `/pages/auth/{login,refresh,logout}`.
@@ -41,6 +42,12 @@ async def booking_page(request: web.Request) -> web.Response:
     return serve(request, page_asset("booking.html"))
 
 
+async def desk_page(request: web.Request) -> web.Response:
+    # Public like /signin: a navigation carries no bearer token (it lives in the page's memory);
+    # the page signs in from the refresh cookie and every call it makes is staff-only.
+    return serve(request, page_asset("desk.html"))
+
+
 async def signin_page(request: web.Request) -> web.Response:
     return serve(request, page_asset("signin.html"))
 
@@ -52,6 +59,11 @@ ENDPOINTS = [
     Endpoint("GET", "/book", booking_page, ASSET_RATE,
              "The public booking page of a calendar (HTML)", TAG, response_schema=HTML,
              media_type="text/html", query={"calendar": "the calendar's id"}, errors=(429,)),
+    Endpoint("GET", "/desk", desk_page, ASSET_RATE,
+             "The front desk (HTML): the day grid, check-in, cancel, reschedule, walk-ins, the "
+             "waitlist; staff sign in on /signin", TAG, response_schema=HTML,
+             media_type="text/html", query={"date": "YYYY-MM-DD (default: today)"},
+             errors=(429,)),
     Endpoint("GET", "/signin", signin_page, ASSET_RATE, "The sign-in page (HTML)", TAG,
              response_schema=HTML, media_type="text/html", errors=(429,)),
     Endpoint("GET", "/static/js/{name}", client_file, ASSET_RATE,

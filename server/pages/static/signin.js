@@ -9,6 +9,13 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 /** @type {CadenceClient | null} */
 let client = null;
 
+/** Where to go once signed in (`?next=`, set by pages that need a sign-in): a path of this
+ * server only, so the link cannot send a signed-in user elsewhere. */
+function next() {
+  const target = new URLSearchParams(location.search).get("next") ?? "";
+  return target.startsWith("/") && !target.startsWith("//") && !target.startsWith("/\\") ? target : null;
+}
+
 async function showAccount() {
   /** @type {{email?: string, role?: string}} */
   const me = await (await fetch("/v1/me", { headers: { Authorization: `Bearer ${await accessToken()}` } })).json();
@@ -40,6 +47,8 @@ $("form").addEventListener("submit", async (event) => {
   $("error").textContent = "";
   try {
     await signIn(String(data.get("email")), String(data.get("password")));
+    const target = next();
+    if (target) return location.assign(target);
     await showAccount();
   } catch (error) {
     $("error").textContent =
