@@ -16,6 +16,19 @@ UNKNOWN_FIELDS = "has unknown fields"
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _FORMAT_MESSAGES = {"uuid": MUST_BE_UUID, "date-time": MUST_BE_INSTANT}
+# A value of the wrong JSON type, said without echoing the value (it may be a patient's text).
+_TYPE_NAMES = {
+    "array": "an array",
+    "object": "an object",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def type_message(expected: str) -> str:
+    return f"must be {_TYPE_NAMES.get(expected, expected)}"
 
 
 def field_messages(errors: Iterable[ValidationError]) -> dict[str, str]:
@@ -39,6 +52,8 @@ def _kit_message(error: ValidationError) -> str | None:
         return _FORMAT_MESSAGES.get(str(error.validator_value))
     if error.validator == "pattern" and error.validator_value == UUID_PATTERN:
         return MUST_BE_UUID
+    if error.validator == "type" and isinstance(error.validator_value, str):
+        return type_message(error.validator_value)
     if error.validator in ("anyOf", "oneOf"):  # e.g. a UUID or null: the UUID's message
         return next(filter(None, map(_kit_message, error.context or ())), None)
     return None

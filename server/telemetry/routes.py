@@ -18,6 +18,7 @@ from server.routing import Endpoint, nullable, roles, shape
 from server.services import TELEMETRY_KEY
 from server.telerehab._access import read_clinical
 from storage import telemetry as store
+from storage.field_errors import type_message
 from storage.types import Principal, Role
 
 BATCH_SCHEMA: dict[str, Any] = {
@@ -52,7 +53,7 @@ async def submit(commands: TelemetryCommands, who: Principal, body: bytes) -> Su
                 422,
                 "validation_failed",
                 "request failed validation",
-                {"fields": {"events": "must be an array of events"}},
+                {"fields": {"events": type_message("array")}},
             ) from None
         raise ApiError(
             503,
