@@ -274,11 +274,11 @@ class Gateway:
         broken = frame_schemas.violations(frame)
         if broken is not None:
             # The published schema of the op (realtime/frame_schemas.py), checked before the op
-            # runs: the same `error` frame an op's own refusal gets, naming every field.
+            # runs: the code the op itself answers, naming every field in REST's words.
             await _settled(conn)
-            # The same code and field words as REST's 422 (storage/field_errors.py).
-            conn.push(proto.error(fid, "validation_failed", f"{op[:40]} frame failed validation",
-                                  {"fields": broken}))  # fmt: skip
+            code, fields = broken
+            conn.push(proto.error(fid, code, f"{op[:40]} frame failed validation",
+                                  {"fields": fields}))  # fmt: skip
             return
         if isinstance(handler, Pipelined):
             await self._submit(conn, handler.submit, frame, fid, op)

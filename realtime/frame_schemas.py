@@ -199,10 +199,26 @@ def _validator(op: str) -> Draft202012Validator | None:
     return None if schema is None else Draft202012Validator(schema)
 
 
-def violations(frame: Mapping[str, Any]) -> dict[str, str] | None:
-    """The fields of a client frame that break its op's schema (path -> message), or None when
-    it conforms or its op has no schema here (an unknown op is the dispatcher's to refuse)."""
-    validator = _validator(str(frame.get("op")))
+# The code a schema fault is answered with is the one each op answered before the schemas
+# existed, so no client sees a code change (PROTOCOL.md: extend, never break): the ops that
+# mirror a REST call answer as REST does; the pose ops check their own frames (the binary form
+# included) with codes of their own (bad_shape, bad_visibility, ...), so the schema is published
+# for them but not enforced here; every other op answers bad_request.
+_AS_REST = frozenset({"hold", "release", "telemetry"})
+_SELF_CHECKED = frozenset({"pose", "pose.landmarks", "pose.frame"})
+
+
+def violations(frame: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """(error code, path -> message) for a client frame that breaks its op's schema; None when
+    it conforms, its op checks itself, or its op has no schema here (an unknown op is the
+    dispatcher's to refuse)."""
+    op = str(frame.get("op"))
+    if op in _SELF_CHECKED:
+        return None
+    validator = _validator(op)
     if validator is None:
         return None
-    return field_messages(validator.iter_errors(frame)) or None
+    fields = field_messages(validator.iter_errors(frame))
+    if not fields:
+        return None
+    return ("validation_failed" if op in _AS_REST else "bad_request"), fields
