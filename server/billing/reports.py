@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiohttp import web
@@ -37,7 +37,9 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _query(request: web.Request, kind: ReportKind, names: bool) -> Query:
     today = datetime.now(UTC).date()
     start = query_date(request, "from", today.replace(day=1))
-    end = query_date(request, "to", today)
+    # By default up to the latest clinic's today: east of UTC the local date is already
+    # tomorrow's, and an invoice issued there today belongs in the report.
+    end = query_date(request, "to", today + timedelta(days=1))
     if start > end or (end - start).days > MAX_DAYS:
         raise validation_failed({"from": f"must be on or before to, at most {MAX_DAYS} days"})
     raw = request.query.get("group_by", GroupBy.MONTH.value)
