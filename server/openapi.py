@@ -108,6 +108,10 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.idempotent:
         params.append(_IDEMPOTENCY)
     responses: dict[str, Any] = {str(ep.status): _success(ep)}
+    if ep.existing_status is not None:
+        responses[str(ep.existing_status)] = _success(ep) | {
+            "description": "success: the result already existed and is answered unchanged"
+        }
     for code in sorted(error_codes(ep)):
         name = _ERROR_REFS.get(code, "Error")
         responses[str(code)] = {"$ref": f"#/components/responses/{name}"}

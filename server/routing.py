@@ -76,6 +76,9 @@ class Endpoint:
     request_schema: Mapping[str, Any] | None = None
     response_schema: Mapping[str, Any] | None = None
     status: int = 200
+    # A second success status answering the same body: 200 when a create finds its result
+    # already there (publishing an unchanged draft, granting an active grant again).
+    existing_status: int | None = None
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     errors: tuple[int, ...] = ()
     # The handler reads the body itself, bounded by its own limit (file uploads): the NUL check

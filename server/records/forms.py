@@ -426,7 +426,7 @@ ENDPOINTS: list[Endpoint] = [
         "POST", "/v1/form-templates/{id}/publish", publish_template, ADMINS,
         "Publish the draft: freeze its fields into a new version (200 and the newest version "
         "when nothing changed)", TAG, response_schema=schemas.VERSION, status=201,
-        errors=(404, 422),
+        existing_status=200, errors=(404, 422),
     ),
     Endpoint(
         "GET", "/v1/form-templates/{id}/versions", list_versions, STAFF,

@@ -124,7 +124,8 @@ ENDPOINTS = [
     Endpoint("POST", _PATH, grant, ADMIN,
              "Grant a specialist access to the patient's clinical records without an "
              "appointment (idempotent: 200 with the active grant if there is one)", TAG,
-             request_schema=schemas.CARE_TEAM_GRANT, status=201, errors=(404, 422),
+             request_schema=schemas.CARE_TEAM_GRANT, status=201, existing_status=200,
+             errors=(404, 422),
              response_schema=schemas.GRANT_OUT),
     Endpoint("GET", _PATH, list_, ADMIN,
              "The patient's care-team grants, active and revoked", TAG, errors=(404,),
