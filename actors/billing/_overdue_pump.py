@@ -4,7 +4,6 @@ the same pump in another process (the claim skips rows another sweeper holds).""
 from __future__ import annotations
 
 import time
-from datetime import UTC
 
 from actors.billing import metrics
 from actors.consumers import Context
@@ -24,14 +23,14 @@ class OverduePump:
         self._gauge_at = 0.0
 
     async def run_once(self) -> int:
-        # The same day as `POST /v1/invoices/{id}/mark-overdue` uses: the UTC date.
-        today = self._ctx.clock.now().astimezone(UTC).date()
+        # Each invoice is due by its clinic's own date at this instant, as mark-overdue decides.
+        now = self._ctx.clock.now()
         async with self._ctx.db.platform() as conn:
-            marked = await store.sweep_overdue(conn, today, self._batch)
+            marked = await store.sweep_overdue(conn, now, self._batch)
         metrics.OVERDUE_MARKED.inc(marked)
         tick = time.monotonic()
         if marked < self._batch and tick - self._gauge_at >= GAUGE_EVERY_S:
             self._gauge_at = tick
             async with self._ctx.db.platform() as conn:
-                metrics.OVERDUE_PENDING.set(await store.overdue_pending(conn, today))
+                metrics.OVERDUE_PENDING.set(await store.overdue_pending(conn, now))
         return marked

@@ -34,6 +34,7 @@ from server.web.params import date_value, query_uuid, uuid_value
 from server.work import Work, unit_of_work
 from storage import billing as store
 from storage.care_team import patient_exists
+from storage.clinic_day import clinic_today
 from storage.types import Principal, Role
 
 # The actions a client asks for by path; the settling ones are the payments'.
@@ -225,7 +226,8 @@ def _transition(action: InvoiceAction) -> Callable[[web.Request], Awaitable[web.
             elif action is InvoiceAction.VOID:
                 after = await store.void_invoice(work.conn, invoice_id)
             else:
-                after = await store.mark_overdue(work.conn, invoice_id, datetime.now(UTC).date())
+                today = await clinic_today(work.conn, datetime.now(UTC))
+                after = await store.mark_overdue(work.conn, invoice_id, today)
             await work.audit(
                 f"invoice.{action.value}", "invoice", invoice_id,
                 before=_audit_view(before), after=_audit_view(after),

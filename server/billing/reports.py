@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import orjson
 from aiohttp import web
@@ -24,6 +24,7 @@ from server.errors import validation_failed
 from server.routing import Endpoint, roles
 from server.web.params import query_date
 from server.work import Work, unit_of_work
+from storage.clinic_day import clinic_today
 from storage.reports import MAX_DAYS, GroupBy, Query, Report, ReportKind, report
 from storage.types import Role
 
@@ -34,12 +35,10 @@ FORMATS = ("json", "csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _query(request: web.Request, kind: ReportKind, names: bool) -> Query:
-    today = datetime.now(UTC).date()
+def _query(request: web.Request, today: date, names: bool) -> Query:
+    """The period defaults to the clinic's month so far, in the clinic's own days."""
     start = query_date(request, "from", today.replace(day=1))
-    # By default up to the latest clinic's today: east of UTC the local date is already
-    # tomorrow's, and an invoice issued there today belongs in the report.
-    end = query_date(request, "to", today + timedelta(days=1))
+    end = query_date(request, "to", today)
     if start > end or (end - start).days > MAX_DAYS:
         raise validation_failed({"from": f"must be on or before to, at most {MAX_DAYS} days"})
     raw = request.query.get("group_by", GroupBy.MONTH.value)
@@ -125,7 +124,8 @@ async def get_report(request: web.Request) -> web.StreamResponse:
     if fmt not in FORMATS:
         raise validation_failed({"format": "must be json, csv or xlsx"})
     async with unit_of_work(request, Work) as work:
-        q = _query(request, kind, names=work.principal.role is Role.ADMIN)
+        today = await clinic_today(work.conn, datetime.now(UTC))
+        q = _query(request, today, names=work.principal.role is Role.ADMIN)
         await work.audit("report.export", "report", kind.value,
                          after={"format": fmt, "from": q.date_from.isoformat(),
                                 "to": q.date_to.isoformat()})  # fmt: skip

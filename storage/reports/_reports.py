@@ -20,6 +20,7 @@ import asyncpg
 
 from pipelines.exports import Column, Kind, Row
 from pipelines.reports import Outstanding, ageing, bucket_of
+from storage.clinic_day import ZONE_SQL
 from storage.telerehab import Frequency, scheduled_sessions
 
 BATCH = 2000
@@ -77,7 +78,7 @@ async def _cursor(
 
 # Issued documents only (a draft is not revenue, a void one never was); a credit note counts
 # negative. `issued_at` is read in the clinic's time zone for the day and month.
-_TZ = "coalesce((SELECT timezone FROM organizations WHERE id = app_org_id()), 'UTC')"
+_TZ = ZONE_SQL
 
 
 def invoice_lines(conn: asyncpg.Connection, q: Query) -> Report:

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -81,3 +82,39 @@ async def test_the_sweep_marks_exactly_the_open_invoices_past_their_due_date(api
     await in_tenant(api, settle)
     await drain(pumps[1])
     assert await _status(api, late[0]) == "paid"
+
+
+async def test_an_invoice_is_late_by_its_clinics_own_date(api: Api) -> None:
+    """At 20:00 UTC it is already tomorrow in Auckland: an Auckland clinic's invoice due today
+    (UTC's today) is late there, for the sweep and for mark-overdue alike."""
+    await api.ok("PATCH", f"/v1/organizations/{api.org_id}", {"timezone": "Pacific/Auckland"})
+    patient = await api.patient()
+    swept = await _issued(api, patient, TODAY)
+    clock = ManualClock(datetime.combine(TODAY, time(20), tzinfo=UTC))
+    pump = OverduePump(context_of(api.client.app, clock), batch=10)
+    while await pump.run_once():
+        pass
+    assert await _status(api, swept) == "overdue"
+    pressed = await _issued(api, patient, TODAY)
+    # mark-overdue uses the real clock: whatever the hour, the due date (UTC's today) is not
+    # past in Auckland before UTC's 11:00, and is after it; either way, REST agrees with it.
+    auckland_today = datetime.now(ZoneInfo("Pacific/Auckland")).date()
+    status, _ = await api.call("POST", f"/v1/invoices/{pressed}/mark-overdue")
+    assert status == (200 if auckland_today > TODAY else 409)
+
+
+async def test_the_same_due_date_is_not_late_in_a_clinic_west_of_utc(api: Api) -> None:
+    """At 03:00 UTC it is still yesterday in Honolulu: an invoice due yesterday (UTC) is due
+    today there, so it is not late yet."""
+    await api.ok("PATCH", f"/v1/organizations/{api.org_id}", {"timezone": "Pacific/Honolulu"})
+    patient = await api.patient()
+    due_yesterday = await _issued(api, patient, TODAY - timedelta(days=1))
+    clock = ManualClock(datetime.combine(TODAY, time(3), tzinfo=UTC))
+    pump = OverduePump(context_of(api.client.app, clock), batch=10)
+    while await pump.run_once():
+        pass
+    assert await _status(api, due_yesterday) == "issued"
+    clock.advance(timedelta(hours=8))  # 11:00 UTC: 01:00 in Honolulu, the due date has passed
+    while await pump.run_once():
+        pass
+    assert await _status(api, due_yesterday) == "overdue"
