@@ -29,6 +29,7 @@ def render(row: Row) -> dict[str, Any]:
         "slug": row["slug"],
         "timezone": row["timezone"],
         "language": row["language"],
+        "telerehab_requires_plan": row["telerehab_requires_plan"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -110,4 +111,4 @@ class Organizations:
 
 
 def _snapshot(row: Row) -> Row:
-    return {k: row[k] for k in ("name", "slug", "timezone", "language")}
+    return {k: row[k] for k in ("name", "slug", "timezone", "language", "telerehab_requires_plan")}

@@ -97,12 +97,21 @@ _ORG_FIELDS: Schema = {
     "language": {"type": "string", "pattern": "^[a-z]{2,3}(-[A-Z]{2})?$"},
 }
 ORGANIZATION_CREATE = _object(_ORG_FIELDS, ("name", "slug"))
-ORGANIZATION_UPDATE = _object(_ORG_FIELDS, minProperties=1)
+# Clinic settings an admin edits after creation.
+_ORG_SETTINGS: Schema = {
+    "telerehab_requires_plan": {
+        "type": "boolean",
+        "description": "guided telerehab sessions start only for patients holding an active "
+        "service plan that grants telerehab",
+    },
+}
+ORGANIZATION_UPDATE = _object(_ORG_FIELDS | _ORG_SETTINGS, minProperties=1)
 ORGANIZATION: Schema = {
     "type": "object",
     "properties": {
         "id": UUID,
         **_ORG_FIELDS,
+        **_ORG_SETTINGS,
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
     },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,7 @@ from server.telerehab._web import tenant
 from server.telerehab.consents import WITHDRAWN_REASON, consent_required, ensure_consent
 from server.telerehab.progress import render as render_completion
 from server.telerehab.schemas import QUESTIONNAIRE
+from storage.billing import telerehab_granted
 from storage.consents import Purpose, has_consent
 from storage.telerehab import (
     AssignedPlan,
@@ -99,6 +101,12 @@ async def create(request: web.Request) -> web.Response:
         if assignment.status is not AssignmentStatus.ACTIVE:
             raise ApiError(409, "conflict", "the plan assignment has ended")
         await ensure_consent(work.conn, assignment.patient_id, Purpose.TELEREHAB_CAMERA)
+        if not await telerehab_granted(work.conn, assignment.patient_id, datetime.now(UTC)):
+            raise ApiError(
+                409, "plan_required",
+                "this clinic offers telerehab with a service plan: the patient holds no active "
+                "plan granting it",
+            )  # fmt: skip
         assigned = await load_assigned_plan(assignment_id)
         index = body.get("session_index")
         if index is None:
@@ -241,7 +249,9 @@ _BASE = "/v1/telerehab/sessions"
 ENDPOINTS = [
     Endpoint("POST", _BASE, create, CLINICAL,
              "Start a guided session of an assigned plan; it then runs over the WebSocket "
-             "(`pose` frames in, telerehab events out on patient:<id>). 409 `consent_required` "
+             "(`pose` frames in, telerehab events out on patient:<id>). 409 `plan_required` where "
+             "the clinic offers telerehab by service plan and the patient holds none granting "
+             "it; 409 `consent_required` "
              "without the patient's `telerehab_camera` consent", TAG,
              request_schema=schemas.SESSION_CREATE, status=201, errors=(404, 409, 422, 503),
              response_schema=schemas.SESSION_OUT),

@@ -51,6 +51,7 @@ from storage.billing._plans import (
     live_redemption,
     plan_redemptions,
     purchase_plan,
+    telerehab_granted,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "overdue_pending",
     "plan_redemptions",
     "purchase_plan",
+    "telerehab_granted",
     "remove_line",
     "set_service_billing",
     "sweep_overdue",

@@ -101,6 +101,23 @@ async def get_patient_plan(
     return None if found is None else await _with_services(found)
 
 
+# One round trip: the clinic's setting and the patient's plans, read in the caller's tenant
+# transaction (app_org_id()).
+_TELEREHAB_GRANTED = """
+SELECT NOT o.telerehab_requires_plan OR EXISTS (
+  SELECT 1 FROM patient_plans p
+  WHERE p.organization_id = o.id AND p.patient_id = $1 AND p.grants_telerehab
+    AND p.status = 'active' AND p.valid_from <= $2 AND $2 < p.valid_until)
+FROM organizations o WHERE o.id = app_org_id()
+"""
+
+
+async def telerehab_granted(conn: asyncpg.Connection, patient_id: uuid.UUID, at: datetime) -> bool:
+    """May the patient run a guided telerehab session at `at`? Always, unless the clinic sells
+    telerehab by plan; then only while an active plan granting it is valid."""
+    return bool(await conn.fetchval(_TELEREHAB_GRANTED, patient_id, at))
+
+
 async def list_patient_plans(patient_id: uuid.UUID) -> list[Row]:
     found = await rows(
         PatientPlans.select()

@@ -25,10 +25,11 @@ _COLUMNS = (
     Organizations.slug,
     Organizations.timezone,
     Organizations.language,
+    Organizations.telerehab_requires_plan,
     Organizations.created_at,
     Organizations.updated_at,
 )
-EDITABLE = ("name", "slug", "timezone", "language")
+EDITABLE = ("name", "slug", "timezone", "language", "telerehab_requires_plan")
 
 
 async def create_organization(

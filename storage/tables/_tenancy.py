@@ -16,6 +16,7 @@ class Organizations(Table, tablename="organizations", db=ENGINE):
     slug = Text()
     timezone = Text(default="UTC")
     language = Text(default="en")
+    telerehab_requires_plan = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
