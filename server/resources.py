@@ -60,6 +60,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def ray_ctx(app: web.Application) -> AsyncIterator[None]:
     started = await asyncio.to_thread(runtime.connect, app[SETTINGS_KEY].ray_address)
+    runtime.reclaim_shutdown_signals()
     yield
     if started:
         await asyncio.to_thread(runtime.disconnect)
