@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -33,6 +36,21 @@ def pool_name(settings: Settings, kind: str) -> str:
     """Actor names are per deployment (per test, in tests), so runs never share actors."""
     scope = re.sub(r"[^A-Za-z0-9]+", "-", settings.redis_prefix).strip("-") or "cadence"
     return f"{scope}-{kind}"
+
+
+log = logging.getLogger("cadence.actors")
+
+
+async def _warm(pools: Sequence[ActorPool]) -> None:
+    """Start every pool's actors now rather than on their first request: a first start spawns
+    worker processes and rebuilds the shards from Postgres (seconds, more on a busy machine),
+    which the first visitor of a booking page would otherwise wait out. In the background, so
+    the server answers meanwhile; a request that arrives first joins the same start."""
+    for pool in pools:
+        try:
+            await pool.ensure_started()
+        except Exception as exc:  # the pool starts again on its first request
+            log.warning("actor pool warm-up failed", extra={"pool": pool.name, "error": repr(exc)})
 
 
 def _shards(configured: int) -> int:
@@ -90,7 +108,14 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
     # Tests start many apps and render in few: their workers start on the first render.
     await renderer.start(warm=settings.env is not Environment.TEST)
     app[DOCUMENTS_KEY] = renderer
+    # Tests start many apps, most of which touch one pool or none: they start on first use.
+    pools: list[ActorPool] = app[POOLS_KEY]
+    warming = None if settings.env is Environment.TEST else asyncio.create_task(_warm(pools))
     yield
+    if warming is not None:
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warming
     await renderer.close()
     await app[CALENDARS_KEY].stop()
     # Detached actors outlive one server process so the others keep using them; a test run
