@@ -47,9 +47,17 @@ async def test_the_grid_is_live_and_check_in_and_cancel_work_from_the_page(
         "POST", "/v1/cancellation-reasons", {"code": "ill", "label": "Patient is ill"}, expect=201
     )
 
+    waiting = {"patient_id": maria, "calendar_id": calendar_id, "from": z(day_at(2, 8)),
+               "to": z(day_at(2, 18)), "priority": "urgent"}  # fmt: skip
+    await api.ok("POST", "/v1/waitlist", waiting, expect=201)
+
     page = await sign_in_to_desk(pages, site, org.members[Role.ADMIN])
     column = page.locator(f'.column[data-specialist="{specialist}"]')
     await expect(column).to_contain_text("Dr. Ana Ionescu", timeout=LIVE)
+    # The waitlist names its patients, urgent first.
+    await expect(page.locator("#waitlist-list li")).to_contain_text(
+        ["Urgent · Maria Popescu"], timeout=LIVE
+    )
 
     # Tomorrow, through the date picker: the specialist works every day 08:00-20:00 UTC.
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()

@@ -252,15 +252,33 @@ async function loadDashboard() {
   }
 }
 
+/** Patient names the waitlist shows, by id; a patient's name is fetched once per page load. */
+/** @type {Map<string, Promise<string>>} */
+const patientNames = new Map();
+
+/** @param {string} patientId */
+function patientName(patientId) {
+  let name = patientNames.get(patientId);
+  if (name === undefined) {
+    name = api("GET", `/v1/patients/${encodeURIComponent(patientId)}`).then(
+      (/** @type {{first_name: string, last_name: string}} */ p) => `${p.first_name} ${p.last_name}`.trim(),
+      () => `patient ${patientId.slice(0, 8)}`, // gone or not visible: the entry still shows
+    );
+    patientNames.set(patientId, name);
+  }
+  return name;
+}
+
 async function loadWaitlist() {
   /** @type {{data: WaitlistEntry[]}} */
   const answer = await api("GET", "/v1/waitlist");
-  const items = answer.data.map((entry) => {
+  const names = await Promise.all(answer.data.map((entry) => patientName(entry.patient_id)));
+  const items = answer.data.map((entry, i) => {
     const item = document.createElement("li");
     item.dataset.id = entry.id;
     item.dataset.priority = entry.priority;
     item.textContent =
-      `${entry.priority === "urgent" ? "Urgent · " : ""}patient ${entry.patient_id.slice(0, 8)} · ` +
+      `${entry.priority === "urgent" ? "Urgent · " : ""}${names[i]} · ` +
       `${shortDate.format(new Date(entry.from))} – ${shortDate.format(new Date(entry.to))} · ${entry.status}` +
       (entry.offers ? ` (${entry.offers} offer${entry.offers > 1 ? "s" : ""})` : "");
     return item;
