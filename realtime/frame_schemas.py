@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from storage.field_errors import field_messages
+from storage.json_check import SchemaCheck
 
 __all__ = ["CLIENT_OPS", "SERVER_FRAMES", "document", "violations"]
 
@@ -194,9 +192,9 @@ def document() -> Schema:
 
 
 @cache
-def _validator(op: str) -> Draft202012Validator | None:
+def _validator(op: str) -> SchemaCheck | None:
     schema = CLIENT_OPS.get(op)
-    return None if schema is None else Draft202012Validator(schema)
+    return None if schema is None else SchemaCheck(schema)
 
 
 # The code a schema fault is answered with is the one each op answered before the schemas
@@ -218,7 +216,7 @@ def violations(frame: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
     validator = _validator(op)
     if validator is None:
         return None
-    fields = field_messages(validator.iter_errors(frame))
+    fields = validator.faults(frame)
     if not fields:
         return None
     return ("validation_failed" if op in _AS_REST else "bad_request"), fields

@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from jsonschema import Draft202012Validator, FormatChecker
 
 from realtime import nul_error, nul_path
 from server.errors import ApiError, validation_failed
 from server.logs import request_id_var
 from server.web.params import path_id as path_id
 from storage.audit import AuditActor
-from storage.field_errors import field_messages
+from storage.json_check import SchemaCheck
 from storage.jsonable import jsonable as jsonable
 from storage.rfc3339 import format_instant
 from storage.types import Principal
@@ -62,17 +61,17 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 @lru_cache(maxsize=512)
-def _compiled(schema_json: bytes) -> Draft202012Validator:
-    return Draft202012Validator(orjson.loads(schema_json), format_checker=FormatChecker())
+def _compiled(schema_json: bytes) -> SchemaCheck:
+    return SchemaCheck(orjson.loads(schema_json), formats=True)
 
 
 # Route schemas are module constants: found by identity, without serializing them per request.
 # The entry keeps its schema alive, so its id cannot be reused by another object.
-_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], SchemaCheck]] = {}
 _BY_IDENTITY_MAX = 512
 
 
-def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+def _validator(schema: Mapping[str, Any]) -> SchemaCheck:
     known = _BY_IDENTITY.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
@@ -84,7 +83,7 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
 
 def validate(data: Any, schema: Mapping[str, Any]) -> None:
     """Raise 422 `validation_failed` with one message per offending field."""
-    fields = field_messages(_validator(schema).iter_errors(data))
+    fields = _validator(schema).faults(data)
     if fields:
         raise validation_failed(fields)
 
