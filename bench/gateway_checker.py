@@ -237,6 +237,7 @@ async def _standalone(args: argparse.Namespace) -> dict[str, Any]:
             events=args.events,
             per_client=args.per_client,
             drop_every_s=args.drop_every,
+            settle_s=args.settle,
             seed=args.seed,
         )
 
@@ -256,6 +257,7 @@ async def _standalone(args: argparse.Namespace) -> dict[str, Any]:
                 events=args.events,
                 per_client=args.per_client,
                 drop_every_s=args.drop_every,
+                settle_s=args.settle,
                 seed=args.seed,
             )
     finally:
@@ -272,6 +274,9 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=3)
     parser.add_argument("--drop-every", type=float, default=2.0, help="mean s between drops")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--settle", type=float, default=30.0, help="s for every client to catch up at the end"
+    )
     parser.add_argument("--url", help="check a running gateway instead of starting one")
     parser.add_argument("--prefix", help="the Redis prefix of --url's server (for publishing)")
     parser.add_argument("--channel", action="append", help="channel to use (repeatable)")

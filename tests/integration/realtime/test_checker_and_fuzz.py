@@ -38,15 +38,16 @@ async def test_no_client_ever_sees_a_silent_gap(start_server: ServerFactory) -> 
     server = await start_server(limits=Limits(queue_bytes=4 * 1024 * 1024, close_timeout_s=1))
     channels = await _public_calendars(server.app, 10)
     args = ["--url", server.url, "--prefix", server.settings.redis_prefix, "--clients", "100"]
-    args += ["--events", "10000", "--per-client", "2", "--drop-every", "1"]
+    # --settle: catching up at the end is an outcome, not a timing; a busy machine gets time.
+    args += ["--events", "10000", "--per-client", "2", "--drop-every", "1", "--settle", "120"]
     for channel in channels:
         args += ["--channel", channel]
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.gateway_checker", *args, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    out, _ = await asyncio.wait_for(proc.communicate(), 300)
     result = orjson.loads(out)
-    assert result["ok"], result
+    assert result["ok"], result["violations"]
     assert result["silent_gaps"] == 0
     assert result["connections"] > 100  # clients really dropped and resumed
     assert result["deliveries_checked"] >= 100 * 2 * 1000 * 0.5
