@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "login": "bench.scenarios.login",
     "booking": "bench.scenarios.booking",
     "booking_page": "bench.scenarios.booking_page",
+    "telerehab_page": "bench.scenarios.telerehab_page",
     "waitlist": "bench.scenarios.waitlist",
     "webhooks": "bench.scenarios.webhooks",
     "documents": "bench.scenarios.documents",
