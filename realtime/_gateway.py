@@ -88,6 +88,11 @@ class Gateway:
     def connections(self) -> int:
         return len(self._connections)
 
+    def connected(self, connection_id: str) -> bool:
+        """Whether a connection of this process is still open: ops that keep state per
+        connection (a visit's room) sweep what the closed ones left behind."""
+        return connection_id in self._connections
+
     async def start(self) -> None:
         await self.hub.start()
         self._ticker = asyncio.create_task(self._tick(), name="realtime-presence")

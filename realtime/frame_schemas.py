@@ -106,6 +106,30 @@ CLIENT_OPS: dict[str, Schema] = {
         description="binary: this JSON header, then JPEG bytes",
     ),
     "telemetry": _op("telemetry", {"events": {"type": "array"}}, "events"),
+    # Virtual visits (server/visits): enter and leave an appointment's room, and relay WebRTC
+    # signalling to the other party on `visit:<appointment id>`.
+    "visit.join": _op("visit.join", {"appointment_id": _UUID}, "appointment_id"),
+    "visit.leave": _op("visit.leave", {"appointment_id": _UUID}, "appointment_id"),
+    "visit.signal": _op(
+        "visit.signal",
+        {
+            "appointment_id": _UUID,
+            "kind": {"enum": ["offer", "answer", "candidate"]},
+            "sdp": {"type": "string", "minLength": 1, "maxLength": 16384},
+            "candidate": {
+                "type": "object",
+                "required": ["candidate"],
+                "properties": {
+                    "candidate": {"type": "string", "maxLength": 1024},
+                    "sdpMid": {"type": ["string", "null"], "maxLength": 64},
+                    "sdpMLineIndex": {"type": ["integer", "null"], "minimum": 0, "maximum": 64},
+                },
+            },
+        },
+        "appointment_id",
+        "kind",
+        description="offer and answer carry `sdp`; candidate carries `candidate`",
+    ),
     **{
         f"session.{action}": _op(
             f"session.{action}",

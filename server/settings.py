@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from server.visit_settings import VisitSettings, visit_settings
 from storage.crypto import DEV_INDEX_KEY, DEV_KEYS, KeyRing
 
 # Known to everyone who reads this file: accepted only with an explicit CADENCE_ENV of
@@ -116,6 +117,8 @@ class Settings:
     # Field encryption at rest (storage/crypto.py): data keys by id, the active one, and the
     # blind-index key. Development and test fall back to fixed keys; elsewhere they are required.
     data_keys: KeyRing = field(default_factory=lambda: KeyRing.parse(DEV_KEYS, DEV_INDEX_KEY))
+    # Virtual visits (server/visit_settings.py): the room's window, STUN/TURN, the provider.
+    visit: VisitSettings = field(default_factory=VisitSettings)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -246,6 +249,7 @@ class Settings:
             document_workers=integer("CADENCE_DOCUMENT_WORKERS", 1, low=1),
             document_queue=integer("CADENCE_DOCUMENT_QUEUE", 4, low=1),
             data_keys=data_keys,
+            visit=visit_settings(env, environment in LOCAL_ENVIRONMENTS, problems),
         )
         if settings.jwks_url and not (settings.jwks_issuer and settings.jwks_audience):
             problems.append(

@@ -64,10 +64,11 @@ class ChannelKind(StrEnum):
     CALENDAR = "calendar"
     PATIENT = "patient"
     ORG = "org"
+    VISIT = "visit"  # a virtual visit's room: signalling between its two parties
 
 
 _CHANNEL = re.compile(
-    r"^(calendar|patient|org):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"^(calendar|patient|org|visit):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 
 
@@ -85,7 +86,9 @@ class Channel:
         """Parse `kind:<uuid>` (lower-case canonical form); raises ValueError otherwise."""
         match = _CHANNEL.match(raw) if isinstance(raw, str) else None
         if match is None:
-            raise ValueError("channel must be calendar:<uuid>, patient:<uuid> or org:<uuid>")
+            raise ValueError(
+                "channel must be calendar:<uuid>, patient:<uuid>, org:<uuid> or visit:<uuid>"
+            )
         return cls(ChannelKind(match.group(1)), uuid.UUID(match.group(2)))
 
     @classmethod
@@ -99,3 +102,7 @@ class Channel:
     @classmethod
     def org(cls, org_id: uuid.UUID) -> Channel:
         return cls(ChannelKind.ORG, org_id)
+
+    @classmethod
+    def visit(cls, appointment_id: uuid.UUID) -> Channel:
+        return cls(ChannelKind.VISIT, appointment_id)

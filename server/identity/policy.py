@@ -14,6 +14,9 @@ Channels follow PROTOCOL.md "Channels and events". Decisions beyond the table:
   Never `owner`.
 - `org:<id>`: admin, receptionist, specialist and `owner` of that organization; the owner gets
   counters only (`counters_only`), the gateway strips everything else.
+- `visit:<appointment id>`: decided by `visit_rooms`, which server/visits installs: only the
+  appointment's patient and specialist (organization AND subject), while its room is open.
+  Without it installed, nobody.
 - `superadmin` subscribes to no private channel: platform operators manage organizations, they do
   not watch a clinic's patients or bookings. Public calendars are open to them like to anyone.
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -47,6 +50,8 @@ ORG_ROLES = STAFF_ROLES | {Role.OWNER}
 class Policy:
     def __init__(self, db: Callable[[], Database]) -> None:
         self._db = db
+        # Who may join a virtual visit's room (server/visits installs it).
+        self.visit_rooms: Callable[[Principal | None, uuid.UUID], Awaitable[bool]] | None = None
 
     def check_route(self, access: Access, principal: Principal | None) -> None:
         """Raise 401 when a token is needed and missing, 403 when the role is not allowed."""
@@ -65,6 +70,9 @@ class Policy:
                 return await self._patient(principal, channel.id)
             if channel.kind is ChannelKind.ORG:
                 return principal is not None and _member_with(principal, channel.id, ORG_ROLES)
+            if channel.kind is ChannelKind.VISIT:
+                rooms = self.visit_rooms
+                return rooms is not None and await rooms(principal, channel.id)
         except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError) as exc:
             log.warning("channel lookup unavailable", extra={"error": repr(exc)})
         return False

@@ -7,8 +7,8 @@ export interface Position {
   epoch: string;
 }
 
-/** A channel name: `calendar:<uuid>`, `patient:<uuid>` or `org:<uuid>`. */
-export type ChannelName = `calendar:${string}` | `patient:${string}` | `org:${string}`;
+/** A channel name: `calendar:<uuid>`, `patient:<uuid>`, `org:<uuid>` or `visit:<uuid>` (a video room). */
+export type ChannelName = `calendar:${string}` | `patient:${string}` | `org:${string}` | `visit:${string}`;
 
 /** Where the client's connection is. */
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";

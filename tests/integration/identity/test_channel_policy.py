@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.identity import Policy
+from server.identity import IDENTITY_KEY, Policy
 from server.resources import DB_KEY
 from storage.db import Database
 from storage.types import Channel, ChannelKind, Principal, Role
@@ -25,6 +26,7 @@ class Tenant:
     public_calendar: uuid.UUID
     private_calendar: uuid.UUID
     patient: uuid.UUID
+    visit: uuid.UUID  # a virtual appointment of `patient`, its room open now
 
 
 async def _tenant(db: Database, label: str) -> Tenant:
@@ -55,7 +57,26 @@ async def _tenant(db: Database, label: str) -> Tenant:
                VALUES ($1, 'Ana', 'Pop') RETURNING id""",
             org,
         )
-    return Tenant(org, calendars[0], calendars[1], patient)
+        # A virtual visit of the patient, starting in two minutes (its room is open), with a
+        # specialist no principal below is: only the patient may join its room.
+        specialist = await conn.fetchval(
+            "INSERT INTO specialists (organization_id, name, timezone)"
+            " VALUES ($1, 'Dr V', 'UTC') RETURNING id",
+            org,
+        )
+        video = await conn.fetchval(
+            """INSERT INTO services (organization_id, name, duration_min, modality)
+               VALUES ($1, 'Video', 30, 'virtual') RETURNING id""",
+            org,
+        )
+        start = datetime.now(UTC) + timedelta(minutes=2)
+        visit = await conn.fetchval(
+            """INSERT INTO appointments (organization_id, calendar_id, service_id, specialist_id,
+                                         patient_id, starts_at, ends_at, status)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked') RETURNING id""",
+            org, calendars[1], video, specialist, patient, start, start + timedelta(minutes=30),
+        )  # fmt: skip
+    return Tenant(org, calendars[0], calendars[1], patient, visit)
 
 
 def _principal(role: Role, tenant: Tenant, *, patient: uuid.UUID | None = None) -> Principal:
@@ -81,12 +102,16 @@ EXPECTED: dict[str, dict[Role | None, tuple[bool, bool]]] = {
         r: (r in {Role.ADMIN, Role.RECEPTIONIST, Role.PATIENT}, False) for r in [*ROLES, None]
     },
     "org": {r: (r in STAFF | {Role.OWNER}, False) for r in [*ROLES, None]},
+    # A video room: its patient and its specialist only (the specialist case is in
+    # tests/integration/visits), never the clinic's staff.
+    "visit": {r: (r is Role.PATIENT, False) for r in [*ROLES, None]},
 }
 KIND_OF = {
     "public calendar": ChannelKind.CALENDAR,
     "private calendar": ChannelKind.CALENDAR,
     "patient": ChannelKind.PATIENT,
     "org": ChannelKind.ORG,
+    "visit": ChannelKind.VISIT,
 }
 
 
@@ -96,6 +121,7 @@ def _channel(case: str, tenant: Tenant) -> Channel:
         "private calendar": Channel.calendar(tenant.private_calendar),
         "patient": Channel.patient(tenant.patient),
         "org": Channel.org(tenant.org),
+        "visit": Channel.visit(tenant.visit),
     }[case]
 
 
@@ -108,6 +134,7 @@ async def test_subscription_matrix(client: Client) -> None:
     db = client.app[DB_KEY]
     own, foreign = await _tenant(db, "own"), await _tenant(db, "foreign")
     policy = Policy(lambda: db)
+    policy.visit_rooms = client.app[IDENTITY_KEY].policy.visit_rooms  # server/visits installs it
     failures = []
     for case, by_role in EXPECTED.items():
         for role, (in_own, in_foreign) in by_role.items():
