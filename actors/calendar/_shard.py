@@ -42,6 +42,7 @@ from actors._pool.sharding import shard_of
 from actors.calendar import messages as m
 from actors.calendar._book import book_hold, interval_of
 from actors.calendar._live import LiveCalendar, load_calendar, org_of
+from actors.calendar._resources import ResourceBooks
 from actors.calendar._rules import edit_rules
 from actors.calendar._state import DeltaBuilder, Hold, HoldStatus
 from actors.calendar._store import HoldStore, encode_slots
@@ -142,6 +143,8 @@ class CalendarShard(RebuildingActor):
         # Whether an organization may have waiting entries (absent: not asked yet); set by
         # every entry that joins or waits again, all of which go through this shard.
         self._waiting: dict[uuid.UUID, bool] = {}
+        # Rooms and equipment of the organizations whose services require them.
+        self._resources = ResourceBooks()
         # "reloads": calendars re-read from Postgres after the database refused a booking (rule
         # edits are the shard's own: it applies what it committed, it never re-reads).
         self.stats_: dict[str, int] = {
@@ -201,6 +204,7 @@ class CalendarShard(RebuildingActor):
             )  # fmt: skip
             self._live[calendar_id] = live
             self._orgs.setdefault(org_id, {})[calendar_id] = live
+            await self._resources.attach(pool, live, _now())
             # After a restart a calendar with holds may load after a sibling did: its holds
             # reach the siblings now.
             now = _now()
@@ -327,6 +331,10 @@ class CalendarShard(RebuildingActor):
             await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
             await self._bookings(live, requests, out, delta, ended)
+            calendars = self._orgs.get(live.organization_id, {}).values()
+            await self._resources.after_writes(
+                await self._db(), live, calendars, requests, now, delta
+            )
             await self._offer_freed(live, now, delta, ended[offered:])
             await self._publish(live, delta, ended)
             await self._flush_siblings(live.organization_id)

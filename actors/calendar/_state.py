@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -240,6 +240,9 @@ class CalendarState:
         self.counts: dict[uuid.UUID, int] = dict(snap.assignment_counts)
         self._starts: list[datetime] = []
         self._slots: dict[datetime, Slot] = {}
+        # Set by the shard when the service requires rooms or equipment: drops the specialists
+        # whose resources are taken (actors/calendar/_resources.py), then `recompute` applies it.
+        self.resources: Callable[[list[Slot]], list[Slot]] | None = None
         self.lo, self.hi = bookable_window(self.calendar, now)
         self._fill(self._compute(now, self.lo, self.hi))
 
@@ -257,7 +260,7 @@ class CalendarState:
     @property
     def _incremental(self) -> bool:
         """Whether a hold can be applied by blocking its time (no cap, no seats to count)."""
-        return self.calendar.daily_cap is None and not self.group
+        return self.calendar.daily_cap is None and not self.group and self.resources is None
 
     def free_seat(self, specialist_id: uuid.UUID, start: datetime) -> int:
         """The lowest seat number no live hold of this session uses."""
@@ -370,6 +373,11 @@ class CalendarState:
         else:
             self._recompute_around(hold.start, hold.end, now, delta)
 
+    def recompute(self, start: datetime, end: datetime, now: datetime, delta: DeltaBuilder) -> None:
+        """Something outside this calendar changed around [start, end) (a room or a piece of
+        equipment taken or freed): recompute the slots within reach of it."""
+        self._recompute_around(start, end, now, delta)
+
     def replace_snapshot(
         self, snap: CalendarSnapshot, now: datetime, delta: DeltaBuilder, *, rules: bool
     ) -> None:
@@ -415,7 +423,7 @@ class CalendarState:
             return []
         if self.group:
             return self._compute_seats(now, lo, hi)
-        return compute_slots(
+        slots = compute_slots(
             self.calendar,
             list(self._busy(lo, hi)),
             list(self._held(lo, hi)),
@@ -424,6 +432,7 @@ class CalendarState:
             hi,
             self.order_counts,
         )
+        return slots if self.resources is None else self.resources(slots)
 
     def _compute_seats(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
         """A group calendar: its own participants and holds are seats of their sessions, not

@@ -110,7 +110,8 @@ async def list_appointments(request: web.Request) -> web.Response:
             after_start, after_id = datetime.fromisoformat(raw_start), uuid.UUID(raw_id)
         except (TypeError, ValueError):
             raise validation_failed({"cursor": "is not a cursor this endpoint issued"}) from None
-    filters = {n: query_uuid(request, n) for n in ("specialist_id", "patient_id", "calendar_id")}
+    named = ("specialist_id", "patient_id", "calendar_id", "room_id", "location_id")
+    filters = {n: query_uuid(request, n) for n in named}
     after = None if after_start is None or after_id is None else (after_start, after_id)
     async with unit_of_work(request) as work:
         own = _own(work)
@@ -356,6 +357,8 @@ ENDPOINTS = [
             "specialist_id": "",
             "patient_id": "",
             "calendar_id": "",
+            "room_id": "the room it reserved (docs/scheduling-resources.md)",
+            "location_id": "the location of a room or equipment it reserved",
             "status": "",
             "limit": "",
             "cursor": "",

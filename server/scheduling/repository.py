@@ -45,15 +45,17 @@ def hhmm(value: int) -> str:
     return f"{value // 60:02d}:{value % 60:02d}"
 
 
-def weekly_rows(hours: Iterable[Mapping[str, Any]], field: str) -> list[dict[str, int]]:
-    """Validated weekly intervals as {"weekday", "start_min", "end_min"}, sorted; 422 for an
-    interval that ends before it starts or overlaps another of the same weekday."""
-    rows = sorted(
+def weekly_rows(hours: Iterable[Mapping[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Validated weekly intervals as {"weekday", "start_min", "end_min"} (and "location_id"
+    where one is named), sorted; 422 for an interval that ends before it starts or overlaps
+    another of the same weekday."""
+    rows: list[dict[str, Any]] = sorted(
         (
             {
                 "weekday": int(h["weekday"]),
                 "start_min": minutes(h["start"]),
                 "end_min": minutes(h["end"]),
+                **({"location_id": uuid.UUID(h["location_id"])} if h.get("location_id") else {}),
             }
             for h in hours
         ),
@@ -82,7 +84,13 @@ def render_weekly(rows: Sequence[Mapping[str, Any]] | None) -> list[dict[str, An
     if rows is None:
         return None
     return [
-        {"weekday": r["weekday"], "start": hhmm(r["start_min"]), "end": hhmm(r["end_min"])}
+        {
+            "weekday": r["weekday"],
+            "start": hhmm(r["start_min"]),
+            "end": hhmm(r["end_min"]),
+            # Where the specialist works then, when their week names a location.
+            **({"location_id": str(r["location_id"])} if r.get("location_id") else {}),
+        }
         for r in rows
     ]
 

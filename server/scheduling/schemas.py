@@ -60,7 +60,18 @@ SPECIALIST = _object(
     ("name", "timezone"),
 )
 SPECIALIST_PATCH = _patch(SPECIALIST)
-WEEKLY_HOURS_PUT = _object({"hours": WEEKLY_HOURS}, ("hours",))
+# A specialist's own week: each interval may name the location they work at then (rooms of a
+# service are chosen there, see docs/scheduling-resources.md).
+WEEKLY_INTERVAL_AT = {
+    **WEEKLY_INTERVAL,
+    "properties": {
+        **WEEKLY_INTERVAL["properties"],
+        "location_id": {"anyOf": [UUID, {"type": "null"}]},
+    },
+}
+WEEKLY_HOURS_PUT = _object(
+    {"hours": {"type": "array", "items": WEEKLY_INTERVAL_AT, "maxItems": 100}}, ("hours",)
+)
 OVERRIDE = _object(
     {"date": DATE, "hours": {"type": "array", "items": DAY_INTERVAL, "maxItems": 24}},
     ("date", "hours"),

@@ -1,6 +1,7 @@
 """Demo seeder of the scheduling domain: 2 services, 3 specialists (Mon-Fri hours), 2 calendars
 in Europe/Bucharest (one public, one staff-only), 4 patients and a few appointments; a group
-class of 8 seats with its own public calendar, and a patient on the waitlist.
+class of 8 seats with its own public calendar, and a patient on the waitlist; two locations with
+rooms, a shockwave device, and a shockwave service that needs a treatment room and the device.
 
 Runs after identity's seeder; links the demo specialist and patient logins (if any) to the
 specialists and patients made here, so their tokens carry `sid` / `pid`.
@@ -21,6 +22,7 @@ from storage.scheduling import (
     insert_appointment,
     insert_seat,
     join_waitlist,
+    place_specialist,
     seed_login_link,
     seed_members,
     seed_paper_consent,
@@ -28,7 +30,16 @@ from storage.scheduling import (
     seed_week,
     set_scheduling_policy,
 )
-from storage.tables import Calendars, Patients, Services, Specialists
+from storage.tables import (
+    Calendars,
+    Equipment,
+    Locations,
+    Patients,
+    Rooms,
+    ServiceRequirements,
+    Services,
+    Specialists,
+)
 
 ZONE = "Europe/Bucharest"
 SERVICES = [  # name, duration, buffer before, buffer after, modality, price (bani)
@@ -41,6 +52,11 @@ SPECIALISTS = [  # name, weekly intervals per weekday (Mon-Fri)
     ("Irina Vasilescu, PT", [(10 * 60, 18 * 60)]),
 ]
 GROUP_CLASS = ("Back class (group)", 60, 8)  # name, duration, seats
+LOCATIONS = [  # name, rooms (name, kind)
+    ("Central clinic", [("Gym", "gym"), ("Treatment room 1", "treatment"),
+                        ("Treatment room 2", "treatment")]),
+    ("North clinic", [("North gym", "gym"), ("North treatment room", "treatment")]),
+]  # fmt: skip
 CANCELLATION_REASONS = [
     ("illness", "Patient unwell"),
     ("schedule_conflict", "Schedule conflict"),
@@ -179,6 +195,42 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
                 starts_at=datetime.combine(day, time(hour), zone).astimezone(UTC),
             )
     await _seed_class_and_waitlist(conn, demo, org, specialists, patients, calendar_ids[0])
+    await _seed_places(conn, demo, org, specialists)
+
+
+async def _seed_places(
+    conn: asyncpg.Connection, demo: DemoSeed, org: uuid.UUID, specialists: list[uuid.UUID]
+) -> None:
+    """Two locations with rooms, a shockwave device at the central one, and a shockwave
+    service needing a treatment room and the device (its own public calendar); Dr. Ana works
+    at the central clinic, Irina at the north one (issue #17 item 1)."""
+    places = {}
+    for place, rooms in LOCATIONS:
+        values = {"organization_id": org, "name": place}
+        places[place] = await seed_row(conn, Locations, "location", values)
+        for room, kind in rooms:
+            values = {"organization_id": org, "location_id": places[place], "name": room,
+                      "kind": kind}  # fmt: skip
+            await seed_row(conn, Rooms, "room", values)
+    central = places[LOCATIONS[0][0]]
+    values = {"organization_id": org, "location_id": central, "name": "Shockwave device"}
+    device = await seed_row(conn, Equipment, "equipment", values)
+    await place_specialist(specialists[0], central)
+    await place_specialist(specialists[2], places[LOCATIONS[1][0]])
+    values = {"organization_id": org, "name": "Shockwave therapy", "duration_min": 30,
+              "modality": "in_clinic", "price_amount": 18_000, "price_currency": "RON"}  # fmt: skip
+    service = await seed_row(conn, Services, "service", values)
+    for need in ({"room_kind": "treatment"}, {"equipment_id": device}):
+        values = {"organization_id": org, "service_id": service, **need}
+        await seed_row(conn, ServiceRequirements, "service_requirement", values)
+    calendar = {"organization_id": org, "name": "Shockwave therapy - online booking",
+                "service_id": service, "timezone": ZONE, "public": True, "slot_interval_min": 30,
+                "min_notice_min": 60, "horizon_days": 30, "assignment": "priority"}  # fmt: skip
+    cid = await seed_row(conn, Calendars, "calendar", calendar)
+    await seed_members(org, cid, specialists[:1])
+    demo.calendars.append({"id": str(cid), "name": calendar["name"], "timezone": ZONE,
+                           "public": True, "specialist_ids": [str(specialists[0])],
+                           "service_id": str(service)})  # fmt: skip
 
 
 async def _seed_class_and_waitlist(

@@ -148,6 +148,8 @@ async def put_weekly_hours(request: web.Request) -> web.Response:
     body = await read_json(request, schemas.WEEKLY_HOURS_PUT)
     week = tuple(repo.weekly_rows(body["hours"], "hours"))
     async with unit_of_work(request) as work:
+        for place in {r["location_id"] for r in week if "location_id" in r}:
+            await store.require_location(place, "hours")
         command = m.SetWeeklyHours(
             work.org_id, caller_of(work.principal), work.actor, specialist_id, week
         )

@@ -5,8 +5,9 @@ Who sees names: `names=True` (an admin) adds the patient's name; the owner's rep
 (`names=False`) carry no patient column at all, only aggregates and the clinic's own data.
 Every query runs in the caller's tenant transaction (row-level security applies).
 
-Locations: the schema has no clinic location yet; revenue groups by calendar, the unit a clinic
-site books through, and says so in the column's name (`calendar`)."""
+A visit's location (revenue by location): where the room or equipment it reserved stands, else
+where its specialist works at its start by their weekly hours, else "(no location)": a line
+without a visit (a product, a plan) has none."""
 
 from __future__ import annotations
 
@@ -115,12 +116,37 @@ _GROUP_SQL = {
     GroupBy.DAY: f"to_char((i.issued_at AT TIME ZONE {_TZ}), 'YYYY-MM-DD')",
     GroupBy.SERVICE: "coalesce(s.name, '(no service)')",
     GroupBy.SPECIALIST: "coalesce(sp.name, '(no specialist)')",
-    GroupBy.LOCATION: "coalesce(c.name, '(no calendar)')",
+    GroupBy.LOCATION: "coalesce(loc.name, '(no location)')",
 }
 _GROUP_COLUMN = {
     GroupBy.MONTH: "month", GroupBy.DAY: "day", GroupBy.SERVICE: "service",
-    GroupBy.SPECIALIST: "specialist", GroupBy.LOCATION: "calendar",
+    GroupBy.SPECIALIST: "specialist", GroupBy.LOCATION: "location",
 }  # fmt: skip
+
+
+# Read only when grouping by location: the reserved room's (or equipment's) location, else the
+# specialist's weekly-hours location at the visit's local start.
+_LOCATION_JOIN = """
+        LEFT JOIN LATERAL (
+          SELECT coalesce(
+            (SELECT coalesce(r.location_id, e.location_id)
+               FROM appointment_resources ar
+               LEFT JOIN rooms r ON r.organization_id = ar.organization_id AND r.id = ar.room_id
+               LEFT JOIN equipment e
+                      ON e.organization_id = ar.organization_id AND e.id = ar.equipment_id
+              WHERE ar.organization_id = a.organization_id AND ar.appointment_id = a.id
+              ORDER BY ar.room_id IS NULL, ar.created_at LIMIT 1),
+            (SELECT h.location_id
+               FROM specialist_hours h,
+                    LATERAL (SELECT a.starts_at AT TIME ZONE sp.timezone AS at) z
+              WHERE h.organization_id = a.organization_id AND h.specialist_id = a.specialist_id
+                AND h.location_id IS NOT NULL AND h.weekday = extract(isodow FROM z.at)
+                AND h.start_min <= extract(epoch FROM z.at::time) / 60
+                AND h.end_min > extract(epoch FROM z.at::time) / 60
+              ORDER BY h.start_min LIMIT 1)) AS location_id
+        ) placed ON a.id IS NOT NULL
+        LEFT JOIN locations loc
+               ON loc.organization_id = a.organization_id AND loc.id = placed.location_id"""
 
 
 def revenue(conn: asyncpg.Connection, q: Query) -> Report:
@@ -143,7 +169,7 @@ def revenue(conn: asyncpg.Connection, q: Query) -> Report:
                ON a.organization_id = l.organization_id AND a.id = l.appointment_id
         LEFT JOIN specialists sp
                ON sp.organization_id = a.organization_id AND sp.id = a.specialist_id
-        LEFT JOIN calendars c ON c.organization_id = a.organization_id AND c.id = a.calendar_id
+        {_LOCATION_JOIN if q.group_by is GroupBy.LOCATION else ""}
        WHERE i.issued_at IS NOT NULL AND i.status <> 'void'
          AND (i.issued_at AT TIME ZONE {_TZ})::date BETWEEN $1 AND $2
        GROUP BY 1, 2 ORDER BY 1, 2"""

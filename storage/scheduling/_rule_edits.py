@@ -33,7 +33,7 @@ from storage.tables import (
     Specialties,
 )
 
-WeeklyRow = Mapping[str, int]  # {"weekday", "start_min", "end_min"}
+WeeklyRow = Mapping[str, Any]  # {"weekday", "start_min", "end_min"[, "location_id"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +139,27 @@ async def specialist_zone(specialist_id: uuid.UUID) -> str | None:
     return None if row is None else str(row["timezone"])
 
 
-async def weekly_hours(specialist_id: uuid.UUID) -> list[dict[str, int]]:
-    """The specialist's week as {"weekday", "start_min", "end_min"}, by weekday and start."""
-    return await rows(
+async def weekly_hours(specialist_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The specialist's week as {"weekday", "start_min", "end_min", "location_id"} (the
+    location's id as text, as the audit row keeps it, or None), by weekday and start."""
+    week = await rows(
         SpecialistHours.select(
-            SpecialistHours.weekday, SpecialistHours.start_min, SpecialistHours.end_min
+            SpecialistHours.weekday,
+            SpecialistHours.start_min,
+            SpecialistHours.end_min,
+            SpecialistHours.location_id,
         )
         .where(SpecialistHours.specialist_id == specialist_id)
         .order_by(SpecialistHours.weekday, SpecialistHours.start_min)
     )
+    for r in week:
+        r["location_id"] = None if r["location_id"] is None else str(r["location_id"])
+    return week
 
 
 async def replace_weekly_hours(
     org_id: uuid.UUID, specialist_id: uuid.UUID, week: Sequence[WeeklyRow]
-) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Replace the specialist's whole week; (before, after). NotFound for no such specialist."""
     await lock_specialist(specialist_id)
     before = await weekly_hours(specialist_id)
@@ -166,6 +173,7 @@ async def replace_weekly_hours(
                     weekday=r["weekday"],
                     start_min=r["start_min"],
                     end_min=r["end_min"],
+                    location_id=r.get("location_id"),
                 )  # fmt: skip
                 for r in week
             )

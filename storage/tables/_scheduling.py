@@ -117,6 +117,7 @@ class SpecialistHours(Table, tablename="specialist_hours", db=ENGINE):
     weekday = SmallInt()
     start_min = SmallInt()
     end_min = SmallInt()
+    location_id = UUID(null=True, default=None)  # where they work then (m2026_12_06t01)
 
 
 class SpecialistOverrides(Table, tablename="specialist_overrides", db=ENGINE):
