@@ -18,9 +18,11 @@ from server.records import routes as record_routes
 from server.resources import SETTINGS_KEY, blobs_ctx, database_ctx, ray_ctx, redis_ctx
 from server.routing import PUBLIC, Endpoint, mount
 from server.scheduling import routes as scheduling_routes
+from server.scheduling.requests import expiry_ctx as request_expiry_ctx
 from server.services import actors_ctx
 from server.settings import Settings
 from server.telerehab import routes as telerehab_routes
+from server.visits import install as visits
 from server.webhooks import routes as webhook_routes
 
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
             blobs_ctx,
             ray_ctx,
             actors_ctx,
+            request_expiry_ctx,
             identity.lifecycle,
             consumers_ctx,
         ]
@@ -84,4 +87,5 @@ def create_app(settings: Settings) -> web.Application:
     live.install(app)  # after the gateway: registers its hold / release ops
     sessions.install(app)  # after the gateway: registers pose, pose.frame, session.* ops
     telemetry.install(app)  # after the gateway: registers the telemetry op
+    visits.install(app)  # after the gateway: registers visit.join, visit.leave, visit.signal
     return app

@@ -154,7 +154,14 @@ async def authorize(request: web.Request, handler: Next) -> web.StreamResponse:
     limiter = request.app.get(RATE_LIMITER_KEY)
     if rule is not None and limiter is not None:
         await limiter.hit(f"{endpoint.method} {endpoint.path}", request.remote or "-", rule)
-    found = await request.app[AUTHENTICATOR_KEY].authenticate(request)
+    try:
+        found = await request.app[AUTHENTICATOR_KEY].authenticate(request)
+    except ApiError as exc:
+        # A public route serves anyone: a stale or broken token (a booking page left open past
+        # its sign-in) is read as no token, never a 401 the visitor cannot act on.
+        if not access.public or exc.status != 401:
+            raise
+        found = None
     request.app[POLICY_KEY].check_route(access, found)
     request[PRINCIPAL_KEY] = found
     await _refuse_nul(request, body=not endpoint.raw_body)

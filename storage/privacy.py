@@ -67,7 +67,7 @@ SCRUB: dict[str, dict[str, str]] = {
         "ip": "NULL",
         "request_id": "NULL",
     },
-    "patient_consents": {"ip": "NULL", "request_id": "NULL"},
+    "patient_consents": {"ip": "NULL", "request_id": "NULL", "ip_sealed": "NULL"},
     # What a patient or the staff wrote in messages; ids, roles and times stay.
     "message_threads": {"subject": "NULL"},
     "messages": {"body": "NULL"},
@@ -133,7 +133,11 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
     "notes": frozenset({"author_role", "visibility"}),
     "memberships": frozenset({"role"}),
     "patient_attachments": frozenset({"blob_key", "sha256", "content_type", "uploaded_by_role"}),
-    "patient_consents": frozenset({"purpose", "policy_version", "recorded_role", "channel"}),
+    "patient_consents": frozenset(
+        {"purpose", "policy_version", "recorded_role", "channel", "policy_sha256"}
+    ),
+    # A guest's booking request: its state and who answered it (a role).
+    "booking_requests": frozenset({"status", "decided_role"}),
     "plan_assignments": frozenset({"frequency", "status"}),
     "session_completions": frozenset({"source", "status"}),
     "telemetry_events": frozenset({"type"}),
@@ -153,6 +157,8 @@ NON_IDENTIFYING: dict[str, frozenset[str]] = {
     "notification_preferences": frozenset({"language", "timezone"}),
     # A waitlist entry's urgency, state and the slots it passed on (calendar ids and instants).
     "waitlist_entries": frozenset({"priority", "status", "passed"}),
+    # Who was in a virtual visit's room and why they left: roles and codes, never names.
+    "visit_attendances": frozenset({"role", "left_reason"}),
 }
 
 # Rows "about" the patient beyond `patient_id = w_pid`, per table.

@@ -48,6 +48,8 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn("form_instances", "signer_name"),
     SealedColumn("form_instances", "signature_image"),
     SealedColumn("messages", "body"),
+    # The address a guest accepted the privacy policy from (a public booking's consent).
+    SealedColumn("patient_consents", "ip_sealed"),
 )
 _BY_TABLE: dict[str, tuple[SealedColumn, ...]] = {}
 for _c in SEALED:

@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from actors.calendar import messages as m
+from actors.calendar._requests import GuestTerms, guest_terms, record_guest_terms
 from actors.calendar._state import Hold, HoldStatus
 from storage.crypto import LEGACY, KeyRing
 from storage.db import TenantPool
 from storage.jsonable import jsonable
 from storage.scheduling import (
     Appointment,
+    AppointmentStatus,
     BookedInterval,
     InvalidReference,
     NotFound,
@@ -101,7 +103,12 @@ async def book_hold(
                 held = hold.status is HoldStatus.HELD
                 return m.Booked(found, False), (interval_of(found) if held else None)
             patient_id = r.patient_id
+            terms: GuestTerms | None = None
             if r.guest is not None:
+                decided = await guest_terms(conn, hold, r, group)
+                if isinstance(decided, m.Failure):
+                    return decided, None
+                terms = decided
                 patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
             if patient_id is None:
                 return m.invalid("patient_id", "is required"), None
@@ -116,7 +123,10 @@ async def book_hold(
                     conn, actor=r.actor, calendar_id=hold.calendar_id,
                     specialist_id=hold.specialist_id, patient_id=patient_id,
                     starts_at=hold.start, ends_at=hold.end, hold_id=hold.id,
+                    status=terms.status if terms is not None else AppointmentStatus.BOOKED,
                 )  # fmt: skip
+            if terms is not None:
+                await record_guest_terms(conn, keys, appt, terms, r)
             if after is not None:
                 await after(conn, appt)
             if r.visit_reason:

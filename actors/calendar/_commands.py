@@ -32,7 +32,7 @@ from storage.audit import AuditActor
 from storage.cache import BoundedCache
 from storage.db import TenantPool
 from storage.keys import KeySpace
-from storage.scheduling import calendar_owner
+from storage.scheduling import GuestConsent, calendar_owner
 from storage.types import Principal, Role
 
 CALENDARS_LOADED = Gauge("cadence_calendars_loaded", "Calendars loaded in calendar shards")
@@ -174,12 +174,13 @@ class CalendarCommands:
         patient_id: uuid.UUID | None = None,
         guest: m.GuestContact | None = None,
         visit_reason: str | None = None,
+        consent: GuestConsent | None = None,
     ) -> m.Result:
         calendar_id = await self._calendar_of(hold_id)
         if calendar_id is None:
             return _outcome("book", m.not_found("hold"))
         request = m.BookRequest(
-            calendar_id, caller, hold_id, actor, patient_id, guest, visit_reason
+            calendar_id, caller, hold_id, actor, patient_id, guest, visit_reason, consent
         )
         return _outcome("book", await self._call(request))
 

@@ -6,7 +6,7 @@ constraint still has the last word on appointments."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,7 @@ from storage.scheduling import (
     NotFound,
     PolicyRefused,
     SlotUnavailable,
+    decide_request,
     insert_series,
     insert_walk_in,
     reschedule_appointment,
@@ -33,6 +34,8 @@ from storage.scheduling import (
     set_details,
     transition_appointment,
 )
+
+REQUEST_DECISIONS = frozenset({Action.APPROVE, Action.DECLINE, Action.EXPIRE})
 
 
 def moved(before: Appointment, after: Appointment) -> bool:
@@ -143,6 +146,12 @@ async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
         )  # fmt: skip
         await _visit_reason(conn, keys, r, [arrived])
         return m.Written((arrived,), ())
+    if Action(r.action) in REQUEST_DECISIONS:  # a guest's booking request: its record too
+        before, after = await decide_request(
+            conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
+            now=datetime.now(UTC),
+        )  # fmt: skip
+        return m.Written((after,), (before,))
     before, after = await transition_appointment(
         conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
         only_specialist=r.only_specialist, reason=r.reason, note=r.note, keys=keys,

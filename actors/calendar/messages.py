@@ -18,7 +18,7 @@ from actors.calendar._state import Hold
 from pipelines.availability import Slot
 from storage.audit import AuditActor
 from storage.events import StreamPosition
-from storage.scheduling import Appointment, Member, WaitlistEntry
+from storage.scheduling import Appointment, GuestConsent, Member, WaitlistEntry
 
 STAFF = frozenset({"admin", "receptionist", "specialist"})
 
@@ -113,6 +113,8 @@ class BookRequest:
     patient_id: uuid.UUID | None = None
     guest: GuestContact | None = None
     visit_reason: str | None = field(default=None, repr=False)  # patient data: never printed
+    # A guest's acceptance of the clinic's privacy policy (storage/scheduling/_requests.py).
+    consent: GuestConsent | None = None
 
 
 @compact
@@ -206,13 +208,14 @@ StaffWrite = RescheduleAppointment | BookSeries | WalkIn | ChangeStatus
 @compact
 @dataclass(frozen=True, slots=True)
 class SetWeeklyHours:
-    """Replace a specialist's whole week ({"weekday", "start_min", "end_min"} rows)."""
+    """Replace a specialist's whole week ({"weekday", "start_min", "end_min"} rows, each with
+    an optional "location_id": where they work then)."""
 
     organization_id: uuid.UUID
     caller: Caller
     actor: AuditActor
     specialist_id: uuid.UUID
-    week: tuple[Mapping[str, int], ...]
+    week: tuple[Mapping[str, Any], ...]
 
 
 @compact

@@ -29,6 +29,10 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "appointment_cancellation": _APPOINTMENT,
     "appointment_reminder": _APPOINTMENT | {"lead"},
     "waitlist_offer": _APPOINTMENT | {"expires"},
+    # A guest's booking request: received (staff will answer), then declined or expired (a
+    # confirmed request gets the usual appointment_confirmation).
+    "booking_request_received": _APPOINTMENT,
+    "booking_request_declined": _APPOINTMENT,
     "intake_request": frozenset({"clinic", "patient_name", "link"}),
     "automation_message": frozenset({"clinic", "patient_name"}),
     "password_reset": frozenset({"code", "minutes"}),
@@ -203,6 +207,38 @@ BUILTIN: Mapping[str, Mapping[str, Wording]] = {
             "{specialist} pe {date}, ora {time}. Este rezervat pentru dumneavoastră până la "
             "{expires}.\n\n{clinic}\n",
             "{clinic}: loc liber pe {date}, ora {time}, rezervat până la {expires}.",
+        ),
+    },
+    "booking_request_received": {
+        "en": _W(
+            "Your booking request at {clinic} is received",
+            "Hello {patient_name},\n\nWe received your request for {service} with "
+            "{specialist} on {date} at {time}. The time is kept for you while the clinic "
+            "confirms it; you will hear from us soon.\n\n{clinic}\n",
+            "{clinic}: request for {date} at {time} received; we will confirm it soon.",
+        ),
+        "ro": _W(
+            "Cererea de programare la {clinic} a fost primită",
+            "Bună ziua, {patient_name},\n\nAm primit cererea pentru {service} cu "
+            "{specialist} pe {date}, ora {time}. Ora este rezervată pentru dumneavoastră până "
+            "când clinica o confirmă; veți primi un răspuns în curând.\n\n{clinic}\n",
+            "{clinic}: cererea pentru {date}, ora {time}, a fost primită; revenim curând.",
+        ),
+    },
+    "booking_request_declined": {
+        "en": _W(
+            "Your booking request at {clinic} could not be confirmed",
+            "Hello {patient_name},\n\nWe are sorry: your request for {service} with "
+            "{specialist} on {date} at {time} could not be confirmed. Please choose another "
+            "time or contact us.\n\n{clinic}\n",
+            "{clinic}: your request for {date} at {time} could not be confirmed.",
+        ),
+        "ro": _W(
+            "Cererea de programare la {clinic} nu a putut fi confirmată",
+            "Bună ziua, {patient_name},\n\nNe pare rău: cererea pentru {service} cu "
+            "{specialist} din {date}, ora {time}, nu a putut fi confirmată. Vă rugăm să alegeți "
+            "altă oră sau să ne contactați.\n\n{clinic}\n",
+            "{clinic}: cererea pentru {date}, ora {time}, nu a putut fi confirmată.",
         ),
     },
     "intake_request": {

@@ -21,6 +21,7 @@ from server.logs import request_id_var
 from server.middleware import principal
 from server.resources import DB_KEY
 from server.routing import Endpoint, RateLimit, public, roles
+from server.scheduling import requests
 from server.scheduling._web import appointment_event_data, publish
 from server.scheduling.appointments import render_appointment
 from server.scheduling.schemas import (
@@ -33,7 +34,13 @@ from server.scheduling.schemas import (
 from server.services import CALENDARS_KEY
 from server.web.idempotency import idempotency_key
 from storage.audit import AuditActor
-from storage.scheduling import BOOKED_EVENT, Appointment
+from storage.scheduling import (
+    BOOKED_EVENT,
+    REQUESTED_EVENT,
+    Appointment,
+    AppointmentStatus,
+    booking_request,
+)
 from storage.telerehab import patient_exists
 from storage.types import Channel, Role
 
@@ -92,6 +99,7 @@ PUBLIC_BOOK_BODY: dict[str, Any] = {
         "hold_token": shared.HOLD_TOKEN,
         "contact": CONTACT,
         "visit_reason": VISIT_REASON,
+        "consent": requests.CONSENT,
     },
 }
 RELEASE_BODY: dict[str, Any] = {
@@ -242,12 +250,19 @@ async def public_book(request: web.Request) -> web.Response:
     call = _commands(request).book(
         anonymous(body["hold_token"]), uuid.UUID(body["hold_id"]), _public_actor(request),
         guest=guest, visit_reason=body.get("visit_reason"),
+        consent=requests.guest_consent(request, body.get("consent")),
     )  # fmt: skip
     booked = await shared.settled(call, m.Booked)
-    if booked.created:
-        await _announce(request, booked.appointment)
-    appt = render_appointment(booked.appointment)
+    booking = booked.appointment
+    appt = render_appointment(booking)
     appt.pop("patient_id", None)  # a public answer names no patient record
+    if booking.status is AppointmentStatus.REQUESTED:  # staff answer it (server/scheduling)
+        async with request.app[DB_KEY].tenant(booking.organization_id) as conn:
+            appt["request"] = (await booking_request(conn, booking.id)).as_json()
+        if booked.created:
+            await publish(request, requests.request_events(REQUESTED_EVENT, booking))
+    elif booked.created:
+        await _announce(request, booking)
     return json_response(appt, status=201)
 
 
@@ -255,6 +270,8 @@ async def public_book(request: web.Request) -> web.Response:
 PUBLIC_BOOKED = {
     **APPOINTMENT_RESPONSE,
     "required": [f for f in APPOINTMENT_RESPONSE["required"] if f != "patient_id"],
+    # status `requested`: a request staff confirm or decline (its state here)
+    "properties": {**APPOINTMENT_RESPONSE["properties"], "request": requests.REQUEST_STATE},
 }
 
 ENDPOINTS = [
@@ -279,7 +296,10 @@ ENDPOINTS = [
              "Release an anonymous hold (X-Hold-Token header or {hold_token} body)", TAG,
              RELEASE_BODY, status=204, errors=(404, 422, 429, 503)),
     Endpoint("POST", "/v1/public/bookings", public_book, PUBLIC_BOOKINGS,
-             "Book an anonymous hold as a guest patient", TAG, PUBLIC_BOOK_BODY, PUBLIC_BOOKED,
+             "Book an anonymous hold as a guest patient; where the clinic's policy says so it "
+             "becomes a request staff confirm or decline (status requested), and where the "
+             "clinic requires it, the guest's consent to its privacy policy is required "
+             "(422 consent_required / consent_outdated)", TAG, PUBLIC_BOOK_BODY, PUBLIC_BOOKED,
              status=201,
              errors=(404, 409, 410, 422, 429, 503)),
 ]  # fmt: skip

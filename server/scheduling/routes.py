@@ -9,6 +9,8 @@ from server.scheduling import (
     patients,
     policies,
     privacy,
+    requests,
+    resources,
     schedule,
     specialists,
     waitlist,
@@ -17,6 +19,7 @@ from server.scheduling import (
 
 ENDPOINTS: list[Endpoint] = [
     *catalog.ENDPOINTS,
+    *resources.ENDPOINTS,
     *specialists.ENDPOINTS,
     *calendars.ENDPOINTS,
     *patients.ENDPOINTS,
@@ -25,5 +28,6 @@ ENDPOINTS: list[Endpoint] = [
     *policies.ENDPOINTS,
     *walk_ins.ENDPOINTS,
     *waitlist.ENDPOINTS,
+    *requests.ENDPOINTS,
     *schedule.ENDPOINTS,
 ]

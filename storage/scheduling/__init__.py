@@ -57,6 +57,33 @@ from storage.scheduling._policies import (
     scheduling_policy,
     set_scheduling_policy,
 )
+from storage.scheduling._requests import (
+    BookingRequest,
+    DueRequest,
+    GuestConsent,
+    PublicBookingPolicy,
+    RequestStatus,
+    booking_request,
+    consent_failure,
+    decide_request,
+    due_requests,
+    public_booking_policy,
+    public_terms,
+    record_privacy_consent,
+    record_request,
+    set_public_booking_policy,
+)
+from storage.scheduling._resources import (
+    EMPTY_BOOK,
+    Requirements,
+    ResourceBook,
+    load_resource_book,
+    place_specialist,
+    replace_service_requirements,
+    require_equipment,
+    require_location,
+    service_requirements,
+)
 from storage.scheduling._rule_edits import (
     CALENDAR_SELECT,
     SPECIALIST_SELECT,
@@ -102,6 +129,7 @@ from storage.scheduling._seed import (
 from storage.scheduling._states import (
     BOOKED_EVENT,
     EVENT_TYPES,
+    REQUESTED_EVENT,
     TRANSITIONS,
     Action,
     AppointmentStatus,
@@ -124,6 +152,16 @@ from storage.scheduling._waitlist import (
 )
 
 __all__ = [
+    # rooms and equipment (_resources.py)
+    "EMPTY_BOOK",
+    "Requirements",
+    "ResourceBook",
+    "load_resource_book",
+    "place_specialist",
+    "replace_service_requirements",
+    "require_equipment",
+    "require_location",
+    "service_requirements",
     # group sessions (_seats.py) and the waitlist (_waitlist.py)
     "group_session",
     "insert_seat",
@@ -177,6 +215,21 @@ __all__ = [
     "specialist_zone",
     "weekly_hours",
     "BOOKED_EVENT",
+    "REQUESTED_EVENT",
+    "BookingRequest",
+    "DueRequest",
+    "GuestConsent",
+    "PublicBookingPolicy",
+    "RequestStatus",
+    "booking_request",
+    "consent_failure",
+    "decide_request",
+    "due_requests",
+    "public_booking_policy",
+    "public_terms",
+    "record_privacy_consent",
+    "record_request",
+    "set_public_booking_policy",
     "EVENT_TYPES",
     "TRANSITIONS",
     "Action",

@@ -26,6 +26,10 @@ from storage.scheduling._states import Action, AppointmentStatus, next_status
 from storage.tables import AppointmentHistory, Appointments
 
 ENTITY = "appointment"
+# The rooms' and equipment's exclusion constraint (m2026_12_06t01): the appointment's own
+# statement fails with it when a room or piece of equipment the service requires is taken.
+RESOURCES_TAKEN = "appointment_resources_no_overlap"
+ROOM_OR_EQUIPMENT_TAKEN = "a room or piece of equipment the service requires is not free"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +242,10 @@ class AppointmentFilter:
     after: tuple[datetime, uuid.UUID] | None = None
     own_specialist: uuid.UUID | None = None
     own_patient: uuid.UUID | None = None
+    # What it reserved (appointment_resources): the room, or any room or piece of equipment at
+    # the location.
+    room_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
 
 
 async def list_appointments(
@@ -256,9 +264,22 @@ async def list_appointments(
              AND ($7::timestamptz IS NULL OR (t.starts_at, t.id) > ($7, $8::uuid))
              AND ($9::uuid IS NULL OR t.specialist_id = $9)
              AND ($10::uuid IS NULL OR t.patient_id = $10)
+             AND ($12::uuid IS NULL OR EXISTS (
+                   SELECT 1 FROM appointment_resources ar
+                   WHERE ar.organization_id = t.organization_id AND ar.appointment_id = t.id
+                     AND ar.room_id = $12))
+             AND ($13::uuid IS NULL OR EXISTS (
+                   SELECT 1 FROM appointment_resources ar
+                   LEFT JOIN rooms r ON r.organization_id = ar.organization_id
+                     AND r.id = ar.room_id
+                   LEFT JOIN equipment e ON e.organization_id = ar.organization_id
+                     AND e.id = ar.equipment_id
+                   WHERE ar.organization_id = t.organization_id AND ar.appointment_id = t.id
+                     AND coalesce(r.location_id, e.location_id) = $13))
            ORDER BY t.starts_at, t.id LIMIT $11""",
         f.start, f.stop, f.specialist_id, f.patient_id, f.calendar_id, f.status,
-        after_start, after_id, f.own_specialist, f.own_patient, limit,
+        after_start, after_id, f.own_specialist, f.own_patient, limit, f.room_id,
+        f.location_id,
     )  # fmt: skip
     return [Appointment.from_row(r) for r in rows]
 
@@ -306,8 +327,10 @@ async def insert_appointment(
     series_index: int | None = None,
     forced_reason: str | None = None,
     group_session_id: uuid.UUID | None = None,
+    status: AppointmentStatus = AppointmentStatus.BOOKED,
 ) -> Appointment:
-    """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist.
+    """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist
+    (`status` requested: a guest's booking request, which occupies the time just the same).
 
     Idempotent per `hold_id`: booking a hold that was already booked returns that appointment.
     Raises NotFound (calendar), InvalidReference (specialist_id, patient_id), SlotUnavailable
@@ -339,8 +362,9 @@ async def insert_appointment(
                 """INSERT INTO appointments (organization_id, calendar_id, service_id,
                      specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
                      buffer_after_min, hold_id, series_id, series_index, created_by,
-                     forced_reason, group_session_id)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                     forced_reason, group_session_id, status)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                           $16)
                    ON CONFLICT (organization_id, hold_id) DO NOTHING
                    RETURNING *""",
                 cal["organization_id"],
@@ -358,8 +382,11 @@ async def insert_appointment(
                 actor.user_id,
                 forced_reason,
                 group_session_id,
+                status.value,
             )
-    except asyncpg.ExclusionViolationError:
+    except asyncpg.ExclusionViolationError as exc:
+        if exc.constraint_name == RESOURCES_TAKEN:
+            raise SlotUnavailable(ROOM_OR_EQUIPMENT_TAKEN) from None
         conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)
         raise SlotUnavailable("the specialist is not free at this time", conflicts) from None
     if row is None:  # a concurrent booking of the same hold won
@@ -537,7 +564,9 @@ async def reschedule_appointment(
                    WHERE id = $1 RETURNING *""",
                 appointment_id, starts_at, ends_at, target, where, service_id, bb, ba,
             )  # fmt: skip
-    except asyncpg.ExclusionViolationError:
+    except asyncpg.ExclusionViolationError as exc:
+        if exc.constraint_name == RESOURCES_TAKEN:
+            raise SlotUnavailable(ROOM_OR_EQUIPMENT_TAKEN) from None
         conflicts = await _conflicts(
             conn, target, starts_at, ends_at, bb, ba, exclude=appointment_id
         )

@@ -2,6 +2,8 @@
 
     booked -> confirmed -> checked_in -> in_progress -> completed
     booked | confirmed | checked_in -> cancelled;  booked | confirmed -> no_show
+    requested -> booked (staff approve a guest's request); requested -> cancelled (declined,
+    or expired unanswered)
 
 A reschedule is an action too: it moves a booked or confirmed appointment and keeps its status.
 """
@@ -15,6 +17,7 @@ from storage.scheduling._errors import InvalidTransition
 
 
 class AppointmentStatus(StrEnum):
+    REQUESTED = "requested"  # a guest's booking request: occupies its time until decided
     BOOKED = "booked"
     CONFIRMED = "confirmed"
     CHECKED_IN = "checked_in"
@@ -42,6 +45,10 @@ class Action(StrEnum):
     NO_SHOW = "no_show"
     RESCHEDULE = "reschedule"
     REOPEN = "reopen"
+    # A booking request's decisions (storage/scheduling/_requests.py): only these move it.
+    APPROVE = "approve"
+    DECLINE = "decline"
+    EXPIRE = "expire"
 
 
 S, A = AppointmentStatus, Action
@@ -61,6 +68,9 @@ TRANSITIONS: Mapping[tuple[AppointmentStatus, Action], AppointmentStatus] = {
     # Completed by mistake: back to in progress; a plan session it used is given back
     # (the redemption trigger of the catalog migration).
     (S.COMPLETED, A.REOPEN): S.IN_PROGRESS,
+    (S.REQUESTED, A.APPROVE): S.BOOKED,
+    (S.REQUESTED, A.DECLINE): S.CANCELLED,
+    (S.REQUESTED, A.EXPIRE): S.CANCELLED,
 }
 del S, A
 
@@ -74,8 +84,12 @@ EVENT_TYPES: Mapping[Action, str] = {
     Action.NO_SHOW: "appointment.no_show",
     Action.RESCHEDULE: "appointment.rescheduled",
     Action.REOPEN: "appointment.reopened",
+    Action.APPROVE: "appointment.request_confirmed",
+    Action.DECLINE: "appointment.request_declined",
+    Action.EXPIRE: "appointment.request_expired",
 }
 BOOKED_EVENT = "appointment.booked"
+REQUESTED_EVENT = "appointment.requested"
 
 
 def allowed_actions(status: AppointmentStatus) -> list[Action]:

@@ -18,6 +18,11 @@ from storage.tables._billing import (
     ServicePlanServices,
     TaxRates,
 )
+from storage.tables._booking_requests import (
+    BookingRequests,
+    CalendarBookingModes,
+    PublicBookingPolicies,
+)
 from storage.tables._documents import DocumentLetterheads, Documents
 from storage.tables._events_out import EventDeadLetters
 from storage.tables._forms import (
@@ -47,6 +52,13 @@ from storage.tables._payments import (
     PaymentWebhookReceipts,
 )
 from storage.tables._privacy import AuditLog, CareTeamGrants, PatientConsents
+from storage.tables._resources import (
+    AppointmentResources,
+    Equipment,
+    Locations,
+    Rooms,
+    ServiceRequirements,
+)
 from storage.tables._scheduling import (
     AppointmentDetails,
     AppointmentHistory,
@@ -78,6 +90,7 @@ from storage.tables._telerehab import (
     TreatmentPlanVersions,
 )
 from storage.tables._tenancy import DemoSeed, Memberships, Organizations, Users
+from storage.tables._visits import VisitAttendances
 from storage.tables._webhooks import WebhookAttempts, WebhookDeliveries, WebhookEndpoints
 
 __all__ = [
@@ -98,6 +111,14 @@ __all__ = [
     "ServicePlanServices",
     "ServicePlans",
     "TaxRates",
+    "AppointmentResources",
+    "Equipment",
+    "Locations",
+    "BookingRequests",
+    "CalendarBookingModes",
+    "PublicBookingPolicies",
+    "Rooms",
+    "ServiceRequirements",
     "GroupSessions",
     "WaitlistEntries",
     "DocumentLetterheads",
@@ -160,6 +181,7 @@ __all__ = [
     "TreatmentPlanVersions",
     "TreatmentPlans",
     "Users",
+    "VisitAttendances",
     "WebhookAttempts",
     "WebhookDeliveries",
     "WebhookEndpoints",
@@ -181,9 +203,14 @@ TABLES = (
     CalendarSpecialists,
     SpecialistHours,
     SpecialistOverrides,
+    Locations,
+    Rooms,
+    Equipment,
+    ServiceRequirements,
     Patients,
     AppointmentSeries,
     Appointments,
+    AppointmentResources,
     AppointmentHistory,
     Cancellations,
     AppointmentDetails,
@@ -200,6 +227,9 @@ TABLES = (
     DocumentLetterheads,
     CancellationReasons,
     SchedulingPolicies,
+    PublicBookingPolicies,
+    CalendarBookingModes,
+    BookingRequests,
     Exercises,
     TreatmentPlans,
     TreatmentPlanVersions,
@@ -248,4 +278,5 @@ TABLES = (
     InsuranceClaimHistory,
     GroupSessions,
     WaitlistEntries,
+    VisitAttendances,
 )

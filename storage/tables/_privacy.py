@@ -25,6 +25,8 @@ class PatientConsents(Table, tablename="patient_consents", db=ENGINE):
     ip = Text(null=True, default=None)
     request_id = Text(null=True, default=None)
     recorded_at = Timestamptz()
+    policy_sha256 = Text(null=True, default=None)  # the text accepted (privacy_policy)
+    ip_sealed = Text(null=True, default=None)  # the address, sealed (storage/sealed.py)
 
 
 class CareTeamGrants(Table, tablename="care_team_grants", db=ENGINE):

@@ -42,8 +42,11 @@ async def test_every_transition_legal_and_illegal(api: Api) -> None:
     sid = await api.specialist()
     calendar = await api.calendar([sid], horizon_days=200)
     patient = await api.patient()
-    pairs = list(itertools.product(AppointmentStatus, Action))
+    # A booking request's status and its decisions have their own routes
+    # (tests/integration/live/test_booking_requests.py).
+    pairs = list(itertools.product(ROUTE, PATH))
     assert len(pairs) == 56
+    assert set(AppointmentStatus) - set(ROUTE) == {AppointmentStatus.REQUESTED}
     for n, (status, action) in enumerate(pairs):
         appt = await api.book_one(calendar["id"], patient, day_at(1 + n // 12, 8 + n % 12))
         for step in ROUTE[status]:

@@ -31,6 +31,10 @@ EXPECTED = {
     (S.CHECKED_IN, A.CANCEL): S.CANCELLED,
     (S.IN_PROGRESS, A.COMPLETE): S.COMPLETED,
     (S.COMPLETED, A.REOPEN): S.IN_PROGRESS,
+    # A guest's booking request: staff approve or decline it, or it expires unanswered.
+    (S.REQUESTED, A.APPROVE): S.BOOKED,
+    (S.REQUESTED, A.DECLINE): S.CANCELLED,
+    (S.REQUESTED, A.EXPIRE): S.CANCELLED,
 }
 
 
