@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 
 from . import _state
+from ._angles import FloatArray
 from ._filters import OneEuroFilter, OneEuroParams
 
 MEDIAN = 7
 MEDIAN_MS = 240.0
+ROM_MAX_WIDTH = 31  # the widest fit the range is measured through (samples: 1 s at 30 fps)
+ROM_WIDTH_PER_SIGMA = 2.0  # half-width of that fit per degree of noise
 MAX_SAMPLES = 2400  # 80 s at 30 fps: one rep and its rest, far longer than any tempo bound
 _MEAN_ABS_D2 = math.sqrt(6.0) * math.sqrt(2.0 / math.pi)  # E|d2| / sigma for white noise
 _SIGMA_REF = 2.0  # degrees of raw noise at which the filter's smoothing has doubled
@@ -130,23 +133,30 @@ class DrivingSignal:
         self._filter.reset()
         self.noise.restart()
 
+    def _smoothed(self) -> tuple[FloatArray, float]:
+        """The samples since the last rep through a centred quadratic (Savitzky-Golay) fit
+        whose width grows with the noise, and the standard deviation of its noise (degrees).
+        A moving average would flatten a brief turning point by several degrees at the widths
+        heavy noise calls for (understating the range, and cueing "move further" wrongly); a
+        quadratic fit keeps the curvature of a turn and still averages the noise out."""
+        samples = np.array(self._samples, dtype=np.float64)
+        width = int(min(ROM_MAX_WIDTH, 1 + 2 * round(ROM_WIDTH_PER_SIGMA * self.noise.sigma)))
+        width = max(1, min(width, len(samples) - (1 - len(samples) % 2)))
+        kernel = _quadratic_kernel(width)
+        smooth = np.convolve(samples, kernel, mode="valid") if width > 1 else samples
+        # Each sample is a median of MEDIAN raw ones, which keeps about pi / 2 times the
+        # variance of their mean: the fit's noise is that of the fit of those means.
+        spread = np.convolve(kernel, np.ones(MEDIAN) / MEDIAN)
+        return smooth, self.noise.sigma * math.sqrt(math.pi / 2 * float(spread @ spread))
+
     def rom(self) -> tuple[float, float]:
         """Range of motion of the samples since the last call, and its standard uncertainty
         (degrees); the samples are then forgotten."""
-        samples = np.array(self._samples, dtype=np.float64)
-        self._samples.clear()
-        if len(samples) < 2:
+        if len(self._samples) < 2:
+            self._samples.clear()
             return 0.0, 0.0
-        # Median outputs keep about (pi / 2) / MEDIAN of the raw variance; averaging w of them
-        # divides the rest by about w / 2 (neighbouring medians share samples).
-        sigma = self.noise.sigma
-        width = int(min(15, max(1, 1 + 2 * round(sigma))))
-        width = min(width, len(samples) - (1 - len(samples) % 2))
-        smooth = samples
-        if width > 1:
-            kernel = np.ones(width) / width
-            smooth = np.convolve(samples, kernel, mode="valid")
-        residual = sigma * math.sqrt((math.pi / 2) / MEDIAN) / math.sqrt(max(1.0, width / 2))
+        smooth, residual = self._smoothed()
+        self._samples.clear()
         # The highest and lowest of a few noisy values overshoot the true extremes (by about
         # half a residual sigma each once smoothed this much): take that out rather than report
         # noise as movement.
@@ -172,3 +182,13 @@ class DrivingSignal:
         self._times = deque(times, maxlen=MEDIAN)
         self._filter.restore(state["filter"])
         self._samples = deque(_state.reals(state, "samples", MAX_SAMPLES), maxlen=MAX_SAMPLES)
+
+
+def _quadratic_kernel(width: int) -> FloatArray:
+    """Savitzky-Golay weights of a centred quadratic fit over ``width`` (odd) samples."""
+    m = (width - 1) // 2
+    i = np.arange(-m, m + 1, dtype=np.float64)
+    out: FloatArray = (3.0 * (3 * m * m + 3 * m - 1) - 15.0 * i * i) / (
+        (2 * m - 1) * (2 * m + 1) * (2 * m + 3)
+    )
+    return out

@@ -31,7 +31,7 @@ from ._input import Frames, validate_frames
 from ._kinematics import AngleSpec, Kinematics
 from ._reps import Rep, RepCounter, RepPhase, RepRules, TempoVerdict
 from ._sides import SideChooser
-from ._signal import DrivingSignal, NoiseEstimate
+from ._signal import ROM_MAX_WIDTH, DrivingSignal, NoiseEstimate
 from ._view import ViewCheck, shoulder_torso_ratio
 from ._vocabulary import (
     ASPECT_CUE,
@@ -69,6 +69,7 @@ _NOT_SEEN = Cue(
     REP_NOT_SEEN_CUE, "That rep was out of view and could not be counted", Severity.INFO
 )
 _FRAMING_PERSIST_MS = 1000.0
+RANGE_CUE_Z = 2.0
 _LOW_LIGHT = 0.35  # median visibility of all landmarks below this, for the persist time
 _OUT = 0.0  # image margin: a landmark outside [0, 1] is out of the picture
 
@@ -457,8 +458,10 @@ class ExerciseTracker:
 
     def _rep_cues(self, rep: Rep) -> list[Cue]:
         cues = []
-        # The range is judged with its uncertainty: only a shortfall the noise cannot explain.
-        if rep.rom_deg + rep.rom_sd_deg < self.kinematics.target_rom_deg:
+        # The range is judged with its uncertainty: only a shortfall the noise cannot explain
+        # (one-sided, about 2% of full reps cued at worst; the smoothing may still trim a
+        # brief turning point under heavy noise, which a single uncertainty does not cover).
+        if rep.rom_deg + RANGE_CUE_Z * rep.rom_sd_deg < self.kinematics.target_rom_deg:
             cues.append(_RANGE)
         if rep.tempo in _TEMPO_CUES:
             cues.append(_TEMPO_CUES[rep.tempo])
@@ -490,9 +493,12 @@ class ExerciseTracker:
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Replace this tracker's state; raises ``ValueError`` (state untouched) for a snapshot
-        of another definition or version, or a malformed one."""
+        of another definition or an unknown version, or a malformed one. A version 1 snapshot
+        (before the noise-aware signal) is converted (``_from_v1``)."""
+        if isinstance(snapshot, Mapping) and snapshot.get("v") == 1:
+            snapshot = self._from_v1(snapshot)
         if not isinstance(snapshot, Mapping) or snapshot.get("v") != SNAPSHOT_VERSION:
-            raise ValueError(f"not a version {SNAPSHOT_VERSION} tracker snapshot")
+            raise ValueError(f"not a version 1 or {SNAPSHOT_VERSION} tracker snapshot")
         if snapshot.get("definition") != self._digest:
             raise ValueError("the snapshot was taken for a different exercise definition")
         parts = self._new_parts()
@@ -527,6 +533,38 @@ class ExerciseTracker:
         self._offset = offset
         if not self.aspect_given:
             self.aspect_ratio = aspect
+
+    def _from_v1(self, v1: Mapping[str, Any]) -> dict[str, Any]:
+        """A snapshot taken before version 2 (a live session saved before the deploy that
+        brought it) as a version 2 one. Version 1 holds the filter, counter, gate, form, view
+        and cue states, in today's formats: they carry over. What version 2 added starts as on
+        a new set: the driving signal's smoothing and noise estimate (its first frame passes
+        through, as after a tracking loss), the side chooser, guidance, form noise, a time
+        base without offset, the aspect ratio given. The rep in progress keeps the range the
+        counter saw so far: its extremes seed the range samples, each repeated past the widest
+        smoothing so that the smoothing cannot blend them away."""
+        fresh = self._new_parts()
+        signal = fresh.signal.snapshot()
+        counter = v1.get("counter")
+        if isinstance(counter, Mapping):
+            ends = [
+                float(x)
+                for x in (counter.get("lo"), counter.get("hi"))
+                if isinstance(x, float | int) and math.isfinite(x)
+            ]
+            if len(ends) == 2:
+                signal["samples"] = [x for x in ends for _ in range(ROM_MAX_WIDTH)]
+        return {
+            **v1,
+            "v": SNAPSHOT_VERSION,
+            "offset": 0.0,
+            "aspect": self.aspect_ratio,
+            "signal": signal,
+            "sides": fresh.sides.snapshot(),
+            "guidance": fresh.guidance.snapshot(),
+            "aspect_guess": None,
+            "form_noise": fresh.form_noise.snapshot(),
+        }
 
 
 _IN_REP = frozenset({RepPhase.OUTWARD, RepPhase.TURN, RepPhase.RETURN})

@@ -148,6 +148,8 @@ def test_world_landmark_noise_of_three_centimetres_raises_no_false_knees_out() -
             s.t_ms[i : i + 3], s.landmarks[i : i + 3], world[i : i + 3])]  # fmt: skip
         fired = [e for e in events if isinstance(e, FormCue) and e.code == "knees_out"]
         assert (len(fired) > 0) == bool(expected)
+        # Full reps: the noisy range is not a reason to ask for more range.
+        assert not [e for e in events if isinstance(e, FormCue) and e.code == "more_range"]
 
 
 # --- per-frame input faults -----------------------------------------------------------------

@@ -273,6 +273,68 @@ def test_a_snapshot_of_another_exercise_or_a_broken_one_is_refused() -> None:
         fresh.restore(broken)
 
 
+# A live session's tracker saved by the tracker before snapshot version 2 (commit 3c8328f^),
+# 200 frames into synthesize_set("squat", SyntheticOptions(reps=4), seed=3) fed three frames an
+# op: one rep counted, the second on its way back up.
+V1_SNAPSHOT: dict[str, Any] = {
+    "v": 1,
+    "definition": "09536d6bc8313d99",
+    "last_t": 1732000006632.0,
+    "filter": {
+        "x": [117.55757136575045, 28.352530817099023, 0.0],
+        "dx": [86.4963071375399, -45.96812821714629, 0.0],
+        "t": [1732000006632.0, 1732000006632.0, 0.0],
+        "live": [True, True, False],
+    },
+    "counter": {
+        "phase": "return",
+        "count": 1,
+        "partials": 0,
+        "zone": "middle",
+        "candidate": None,
+        "candidate_t": 1732000006402.0,
+        "left_t": 1732000004930.0,
+        "turn_t": 1732000005700.0,
+        "hold": 702.0,
+        "lo": 89.01515075776753,
+        "hi": 171.73249561889733,
+    },
+    "gate": {"state": "tracking", "lost_at": 0.0, "visible_since": None},
+    "form": {"since": [None, None]},
+    "view": {"wrong_since": None},
+    "cues": {"last_t": None, "by_code": {}},
+}
+
+
+def test_a_version_1_snapshot_saved_before_a_deploy_restores_and_the_set_goes_on() -> None:
+    synthetic = synthesize_set("squat", SyntheticOptions(reps=4), seed=3)
+    reference = [e for e in feed(tracker_for("squat", synthetic, 10), synthetic)
+                 if isinstance(e, RepCounted)]  # fmt: skip
+    tracker = tracker_for("squat", synthetic, 10)
+    tracker.restore(V1_SNAPSHOT)
+    assert tracker.reps == 1 and tracker.last_t_ms == V1_SNAPSHOT["last_t"]
+    reps = [e for e in feed(tracker, synthetic, 200) if isinstance(e, RepCounted)]
+    assert [e.rep for e in reps] == [2, 3, 4] == [e.rep for e in reference[1:]]
+    # The rep in progress keeps the range seen before the snapshot, not just what followed it.
+    assert reps[0].rom_deg == pytest.approx(reference[1].rom_deg, abs=3.0)
+    again = tracker_for("squat", synthetic, 10)
+    again.restore(json.loads(json.dumps(tracker.snapshot())))  # and saves as version 2
+    assert again.snapshot()["v"] == 2 and again.reps == 4
+
+
+def test_a_version_1_snapshot_of_another_exercise_or_an_unknown_version_is_refused() -> None:
+    other = ExerciseTracker(EXERCISES["forward_lunge"].kinematics, 5)
+    with pytest.raises(ValueError, match="different exercise"):
+        other.restore(V1_SNAPSHOT)
+    squat = ExerciseTracker(EXERCISES["squat"].kinematics, 5)
+    with pytest.raises(ValueError, match="version"):
+        squat.restore({**V1_SNAPSHOT, "v": 3})
+    broken = json.loads(json.dumps(V1_SNAPSHOT))
+    del broken["counter"]["phase"]
+    with pytest.raises(ValueError, match="malformed"):
+        squat.restore(broken)
+
+
 def test_world_landmarks_give_the_same_count() -> None:
     options = SyntheticOptions(reps=4, world=True, noise_deg=3.0)
     synthetic = synthesize_set("sit_to_stand", options, seed=6)
