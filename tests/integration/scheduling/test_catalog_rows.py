@@ -159,9 +159,9 @@ async def test_the_demo_seed_links_its_logins_and_records_paper_consents(client:
     assert all(r["consent_telerehab"] and r["channel"] == "paper" for r in consents)
     counts = {r["entity"]: r["n"] for r in audited}
     assert {k: counts.get(k) for k in ("service", "specialist", "calendar", "patient")} == {
-        "service": 3,  # two one-to-one services and the group class
+        "service": 4,  # two one-to-one services, the group class, shockwave (room + device)
         "specialist": 3,
-        "calendar": 3,
+        "calendar": 4,
         "patient": 4,
     }
     assert hours == 5 * (1 + 2 + 1)  # Mon-Fri, the demo specialists' intervals

@@ -155,11 +155,11 @@ async def test_demo_seed_makes_bookable_calendars(
     db = client.app[DB_KEY]
     result = await seed_demo(db)
     org = uuid.UUID(result["organization_id"])
-    # Two one-to-one calendars and the group class's.
-    assert len(result["calendars"]) == 3 and len(result["specialists"]) == 3
+    # Two one-to-one calendars, the group class's and shockwave's (a room and a device).
+    assert len(result["calendars"]) == 4 and len(result["specialists"]) == 3
     assert len(result["patients"]) == 4
     assert {c["timezone"] for c in result["calendars"]} == {"Europe/Bucharest"}
-    assert sorted(c["public"] for c in result["calendars"]) == [False, True, True]
+    assert sorted(c["public"] for c in result["calendars"]) == [False, True, True, True]
     now = datetime.now(UTC)
     async with db.tenant(org) as conn:
         for cal in result["calendars"]:
