@@ -4,7 +4,8 @@ table from channel to local subscriptions.
 A published entry is parsed once per channel (`_entries.py`) and the same object is offered to
 every subscription; each subscription decides
 synchronously (dedupe, gap, filter) and appends to its connection's queue. Nothing here awaits
-per subscriber.
+per subscriber. An ephemeral event (payload `~ <frame>`, storage/events.py) has no offset: it is
+framed once and offered as is (`offer_ephemeral`), outside the seq bookkeeping.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import logging
 from typing import Protocol
 
 from realtime._entries import Live, parse_entry
+from realtime._protocol import wire
 from realtime._pubsub import PubSubLink
-from storage.events import EventLog
+from storage.events import EPHEMERAL, EventLog
 from storage.types import ChannelName
 
 log = logging.getLogger("cadence.realtime.hub")
@@ -34,6 +36,10 @@ class Subscriber(Protocol):
 
     def request_resync(self) -> None:
         """Entries may have been missed (the pub/sub link reconnected)."""
+        ...
+
+    def offer_ephemeral(self, frame: bytes, wire: bytes) -> None:
+        """An ephemeral event of the channel (no offset, never stored); synchronous."""
         ...
 
 
@@ -97,6 +103,14 @@ class Hub:
     def _on_message(self, topic: bytes, payload: bytes) -> None:
         channel = self._topics.get(topic)
         if channel is None:
+            return
+        if payload.startswith(EPHEMERAL):
+            frame = payload[len(EPHEMERAL) :]
+            framed = wire(frame)  # framed once for every subscriber, as entries are
+            subs = self._channels[channel]
+            self.deliveries += len(subs)
+            for sub in list(subs):
+                sub.offer_ephemeral(frame, framed)
             return
         entry = parse_entry(payload)
         if entry is None:

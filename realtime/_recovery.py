@@ -37,6 +37,9 @@ class Sink(Protocol):
     @property
     def queue_cap(self) -> int: ...
 
+    @property
+    def queued_bytes(self) -> int: ...
+
     def push(self, frame: bytes, wire: bytes | None = None) -> bool: ...
 
     def fail(self, code: int, reason: str) -> None: ...
@@ -156,6 +159,17 @@ class Subscription:
             self.request_resync()
         elif self.state is not SubState.CLOSED:
             self._hold(entry)
+
+    def offer_ephemeral(self, frame: bytes, wire: bytes) -> None:
+        """An ephemeral event (storage/events.py `signal_many`): delivered only while live and
+        only where the connection has room (a quarter of its queue): it is dropped rather than
+        held, and never fails a slow connection. Ephemeral events are clinical (a skeleton):
+        subscriptions restricted to counters or to non-clinical events never get them."""
+        if self.state is not SubState.LIVE or self.counters_only or self.non_clinical_only:
+            return
+        if self._sink.queued_bytes + len(frame) > self._sink.queue_cap // 4:
+            return
+        self._sink.push(frame, wire)
 
     def _apply(self, entry: Live) -> bool:
         """Deliver a contiguous entry, drop a duplicate; False on a gap or another epoch."""

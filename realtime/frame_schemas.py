@@ -175,6 +175,19 @@ SERVER_FRAMES: dict[str, Schema] = {
             "data": {"type": "object"},
         },
     },
+    "ephemeral": {
+        "type": "object",
+        "required": ["op", "channel", "type", "data"],
+        "properties": {
+            "op": {"const": "ephemeral"},
+            "channel": {"type": "string"},
+            "type": {"type": "string"},
+            "data": {"type": "object"},
+        },
+        "description": "an event that is not stored: no offset, never replayed, sent only to "
+        "subscribers live at that moment and dropped for a connection that is behind "
+        "(`pose.skeleton`)",
+    },
     "recovery": {
         "type": "object",
         "required": ["op", "channel", "position", "recovered"],

@@ -92,6 +92,18 @@ def encode_body(event_type: str, data: Mapping[str, Any]) -> bytes:
     return orjson.dumps({"type": event_type, "data": data})[1:-1]
 
 
+# The topic payload of an ephemeral event starts with this instead of an offset.
+EPHEMERAL = b"~ "
+
+
+def encode_ephemeral(channel: ChannelName, event_type: str, data: Mapping[str, Any]) -> bytes:
+    """The WebSocket `ephemeral` frame: an `event` frame without offset and epoch."""
+    return b'{"op":"ephemeral","channel":%s,%s}' % (
+        orjson.dumps(channel),
+        encode_body(event_type, data),
+    )
+
+
 class EventLog:
     def __init__(
         self,
@@ -177,6 +189,21 @@ class EventLog:
         calls = [self.publish_call(channel, kind, data) for channel, kind, data in entries]
         results = await run_scripts(self._redis, calls)
         return [_position_of(r[0], r[1]) for r in results]
+
+    async def signal_many(
+        self, entries: Sequence[tuple[ChannelName, str, Mapping[str, Any]]]
+    ) -> None:
+        """Ephemeral events (a live skeleton): PUBLISHed on the channels' topics in ONE round
+        trip, never added to a stream, so they have no offset, are never replayed and are lost
+        by a subscriber that is not live at that moment. The gateway tells them apart by their
+        `EPHEMERAL` prefix (an entry's payload starts with its offset) and sends them as
+        `ephemeral` frames to the channel's subscribers, after the same authorization."""
+        if not entries:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, kind, data in entries:
+            pipe.publish(self.topic(channel), EPHEMERAL + encode_ephemeral(channel, kind, data))
+        await pipe.execute()
 
     async def position(self, channel: ChannelName) -> StreamPosition:
         result = await self._position(keys=self._stream_keys(channel), args=[secrets.token_hex(6)])

@@ -5,7 +5,9 @@ the actor's loop (guide + tracker are pure and take well under a millisecond a f
 flush writes the snapshots of the sessions that changed durably (a rep counted, a set or a
 phase ended) and publishes every event of the batch on `patient:{id}`, in order, in one Redis
 round trip. Snapshots are written before the events that announce them, so a rep a client has
-seen is never counted again after a restart.
+seen is never counted again after a restart. Then the latest skeleton of each session fed since
+(at most 10 a second a session, actors/pose/_skeleton.py) goes to the session's watchers as an
+ephemeral `pose.skeleton`: published, never stored, not retried.
 
 Timers (rest ending, a paused session outliving its grace, a device going away) run in the
 worker's own housekeeping loop. Camera frames go through a bounded queue to MediaPipe on one
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import ray
+from numpy.typing import NDArray
 from redis.exceptions import RedisError
 
 from actors._pool._base import LazyPool, RebuildingActor
@@ -37,6 +40,8 @@ from actors._pool.sharding import shard_of
 from actors.pose import messages as m
 from actors.pose._frames import FrameQueue, Inference
 from actors.pose._records import store_completion, store_telemetry, telemetry_events
+from actors.pose._skeleton import EVENT as SKELETON
+from actors.pose._skeleton import due, skeleton
 from actors.pose._store import SessionStore
 from pipelines.frames import FrameError, absent
 from pipelines.pose import ExerciseTracker, Frames, Measured, PoseInputError, measure_together
@@ -99,6 +104,7 @@ class _Running:
     recording: bool = False
     retry_at: float = 0.0
     frames: dict[str, int] = field(default_factory=lambda: {"received": 0, "pose_found": 0})
+    skeleton_ms: float = 0.0  # when the last live skeleton went out (never stored)
 
     @property
     def channel(self) -> ChannelName:
@@ -181,6 +187,8 @@ class PoseWorker(RebuildingActor):
         self._store = SessionStore(self._redis, keys)
         self._sessions: dict[uuid.UUID, _Running] = {}
         self._outbox: list[tuple[ChannelName, str, dict[str, Any]]] = []
+        # The latest skeleton of each session since the last flush (ephemeral: _skeleton.py).
+        self._skeletons: dict[uuid.UUID, tuple[ChannelName, str, dict[str, Any]]] = {}
         self._dirty: set[uuid.UUID] = set()
         self._flush_lock = asyncio.Lock()
         self._telemetry: deque[tuple[m.SessionMeta, dict[str, Any]]] = deque(
@@ -198,6 +206,7 @@ class PoseWorker(RebuildingActor):
             "batches": 0, "frames": 0, "rejected": 0, "events": 0, "restored": 0,
             "frames_done": 0, "frames_no_pose": 0, "frames_bad": 0, "events_dropped": 0,
             "telemetry_stored": 0, "telemetry_failed": 0,
+            "skeletons": 0, "skeletons_dropped": 0,
         }  # fmt: skip
 
     # --- lifecycle (RebuildingActor: the sessions' timers run again right after a restart) ---
@@ -347,6 +356,8 @@ class PoseWorker(RebuildingActor):
         self.stats_["frames"] += n
         running.armed, running.last_input_ms = True, now
         self._emit(running, events, now)
+        if n:
+            self._show(running, float(req.t_ms[-1]), req.landmarks[-1], req.aspect, now)
         return m.Outcome(view=running.live.guide.status(), frames=n,
                          events=[e.type for e in events])  # fmt: skip
 
@@ -406,6 +417,34 @@ class PoseWorker(RebuildingActor):
         if running.live.state.ended:
             self._record_later(running)
 
+    def _show(
+        self,
+        running: _Running,
+        t_ms: float,
+        landmarks: NDArray[np.float64],
+        aspect: float | None,
+        now: float,
+    ) -> None:
+        """Keep this frame's skeleton for the watchers, at most 10 a second a session."""
+        if not due(running.skeleton_ms, now):
+            return
+        running.skeleton_ms = now
+        sid = running.meta.session_id
+        self._skeletons[sid] = (running.channel, SKELETON,
+                                skeleton(sid, t_ms, landmarks, aspect))  # fmt: skip
+
+    async def _signal(self) -> None:
+        """Publish the kept skeletons, never stored; lost ones are not retried (the next
+        frame's replaces them)."""
+        entries, self._skeletons = list(self._skeletons.values()), {}
+        if not entries:
+            return
+        try:
+            await self._events.signal_many(entries)
+            self.stats_["skeletons"] += len(entries)
+        except (RedisError, OSError):
+            self.stats_["skeletons_dropped"] += len(entries)
+
     async def _flush(self) -> None:
         async with self._flush_lock:
             docs = [
@@ -425,6 +464,7 @@ class PoseWorker(RebuildingActor):
                     self._outbox[:0] = outbox
                 else:
                     self.stats_["events_dropped"] += len(outbox)
+            await self._signal()  # after the events of the same frames
 
     def _record_later(self, running: _Running) -> None:
         if running.recording or not running.running:
@@ -543,6 +583,8 @@ class PoseWorker(RebuildingActor):
                 continue
             self.stats_["frames_done"] += 1
             self._emit(running, events, now)
+            if estimate.found:
+                self._show(running, frame.t_ms, landmarks, estimate.aspect, now)
             with contextlib.suppress(Exception):
                 await self._flush()
 

@@ -9,10 +9,19 @@ async with CadenceClient("ws://127.0.0.1:8080/v1/ws", token) as client:
 from realtime.client._client import (
     CadenceClient,
     ClientError,
+    Ephemeral,
     Event,
     Position,
     Resync,
     Subscription,
 )
 
-__all__ = ["CadenceClient", "ClientError", "Event", "Position", "Resync", "Subscription"]
+__all__ = [
+    "CadenceClient",
+    "ClientError",
+    "Ephemeral",
+    "Event",
+    "Position",
+    "Resync",
+    "Subscription",
+]

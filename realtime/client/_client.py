@@ -21,6 +21,7 @@ log = logging.getLogger("cadence.client")
 TokenSource = str | Callable[[], Awaitable[str]] | None
 EventCallback = Callable[["Event"], Any]
 ResyncCallback = Callable[["Resync"], Any]
+EphemeralCallback = Callable[["Ephemeral"], Any]
 StateCallback = Callable[[str], Any]
 # The connection states `on_state` is told of, in the order a client goes through them.
 CONNECTING, CONNECTED, RECONNECTING, CLOSED = "connecting", "connected", "reconnecting", "closed"
@@ -36,6 +37,17 @@ Position = StreamPosition
 class Event:
     channel: str
     position: Position
+    type: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Ephemeral:
+    """An event that is never stored (`pose.skeleton`): no position, never replayed, and
+    dropped by the server for a connection that is behind. Only an `on_ephemeral` callback
+    gets them; a subscription's iterator never does, so a slow reader cannot be held up."""
+
+    channel: str
     type: str
     data: Any
 
@@ -71,11 +83,13 @@ class Subscription:
         on_event: EventCallback | None,
         on_resync: ResyncCallback | None,
         maxsize: int,
+        on_ephemeral: EphemeralCallback | None = None,
     ) -> None:
         self.channel = channel
         self.position = since  # last event applied (or the position the server gave us)
         self._on_event = on_event
         self._on_resync = on_resync
+        self._on_ephemeral = on_ephemeral
         self._queue: asyncio.Queue[Event | Resync] = asyncio.Queue(maxsize)
         self.active = True
 
@@ -95,6 +109,12 @@ class Subscription:
             log.warning("%s: history lost (recovered: false) and no on_resync", item.channel)
         if inspect.isawaitable(result):
             await result
+
+    async def _ephemeral(self, item: Ephemeral) -> None:
+        if self._on_ephemeral is not None:
+            result = self._on_ephemeral(item)
+            if inspect.isawaitable(result):
+                await result
 
     def __aiter__(self) -> AsyncIterator[Event | Resync]:
         return self._iterate()
@@ -261,8 +281,11 @@ class CadenceClient:
         since: Position | None = None,
         on_event: EventCallback | None = None,
         on_resync: ResyncCallback | None = None,
+        on_ephemeral: EphemeralCallback | None = None,
     ) -> Subscription:
-        sub = Subscription(channel, since, on_event, on_resync, self._queue_size)
+        """`on_ephemeral` gets the channel's events that are never stored (the live skeleton
+        of a pose session); without it they are ignored."""
+        sub = Subscription(channel, since, on_event, on_resync, self._queue_size, on_ephemeral)
         self._subs[channel] = sub
         try:
             await self._join(sub)
@@ -418,6 +441,10 @@ class CadenceClient:
                 future = self._pending.get(fid)
                 if future is not None and not future.done():
                     future.set_result(frame)
+            elif op == "ephemeral":
+                sub = self._subs.get(frame["channel"])
+                if sub is not None:
+                    await sub._ephemeral(Ephemeral(sub.channel, frame["type"], frame["data"]))
             elif op == "recovery":
                 sub = self._subs.get(frame["channel"])
                 if sub is not None:

@@ -10,7 +10,9 @@
   gives float32 already, and the server reads them with one numpy call).
 - binary `pose.frame` (header `{"op": "pose.frame", "session_id", "t"}` + JPEG) ->
   `{"session_id", "queued": true, "dropped"}`: inference runs in the pose worker; its feedback
-  arrives as events. `dropped` counts the worker's frames dropped oldest-first under load.
+  arrives as events, and the skeleton it found as the ephemeral `pose.skeleton` (also sent for
+  the landmarks of `pose` / `pose.landmarks`). `dropped` counts the worker's frames dropped
+  oldest-first under load. The telerehab page's fallback when MediaPipe is too slow in it.
 - `session.pause` / `session.resume` / `session.skip` / `session.abandon` /
   `session.done` (`reps`? for untracked exercises) `{"session_id"}` -> the session.
 

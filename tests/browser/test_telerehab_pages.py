@@ -3,11 +3,14 @@
 - With Chromium's fake camera, the page runs MediaPipe Pose from files Cadence serves (the
   WebAssembly, the graph, the model: 200 from this server, nothing from anywhere else) and
   analyses camera frames; a browser that refuses the camera gets a clear message and no session.
+- In server mode (the fallback of a device too slow for MediaPipe, forced with `?pose=server`)
+  the page sends JPEG camera images as binary `pose.frame` ops, says so, and draws the skeleton
+  the server found (`pose.skeleton`, an ephemeral event); MediaPipe is not even loaded.
 - The fake camera shows no person, so the page's `?source=` seam replays landmark frames made by
   our generator (pipelines.pose.synthesize_set: squats leaning forward) through the same send
   path: the page counts the reps, shows the cue, the set, the rest, the second set and the end,
-  then takes the questionnaire; the patient's clinician follows it live in a second browser; a
-  specialist of another clinic is refused.
+  then takes the questionnaire; the patient's clinician follows it live in a second browser,
+  the patient's skeleton drawn as it moves; a specialist of another clinic is refused.
 
 Waits are generous (MediaPipe on this CPU analyses about one frame a second); nothing here
 measures time."""
@@ -15,6 +18,7 @@ measures time."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -25,7 +29,16 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, Request, Response, Route, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    Page,
+    Request,
+    Response,
+    Route,
+    WebSocket,
+    async_playwright,
+    expect,
+)
 
 from bench.camera import person_video
 from pipelines.pose import Faults, SyntheticOptions, synthesize_set
@@ -131,7 +144,8 @@ async def test_mediapipe_runs_from_cadence_on_the_fake_camera_and_a_refused_came
 ) -> None:
     org = await add_org(site.app[DB_KEY], "rehab")
     assignment = await assigned_squats(site, org, sets=1, reps=3, rest_s=0)
-    path = f"/session?assignment={assignment}"
+    # MediaPipe in the page, however slow it is on this machine (otherwise the server's turn).
+    path = f"/session?assignment={assignment}&pose=browser"
     patient = org.members[Role.PATIENT]
 
     # Without camera permission: a clear message, and no session is started.
@@ -169,6 +183,7 @@ async def test_mediapipe_runs_from_cadence_on_the_fake_camera_and_a_refused_came
     assert measured["found"] >= 1 and measured["sent"] >= 1, measured
     assert not measured["errors"], measured
     await expect(status).to_contain_text("frames/s", timeout=LIVE)
+    await expect(status).to_have_attribute("data-mode", "browser")
     await expect(page.locator("#error")).to_be_empty()
 
     by_name = {url.rsplit("/", 1)[-1]: r for url, r in served.items() if MEDIAPIPE in url}
@@ -184,6 +199,79 @@ async def test_mediapipe_runs_from_cadence_on_the_fake_camera_and_a_refused_came
     assert (await wasm.all_headers())["content-type"] == "application/wasm"
     assert not elsewhere, elsewhere  # no CDN, nothing fetched from another host
     await page.locator("#pause").click()  # estimation idles: the screenshot gets the CPU
+    await expect(page.locator("#state")).to_have_attribute("data-state", "paused", timeout=LIVE)
+
+
+async def test_in_server_mode_the_page_sends_jpeg_frames_and_shows_the_servers_skeleton(
+    site: Site, camera_pages: Pages
+) -> None:
+    org = await add_org(site.app[DB_KEY], "rehab")
+    assignment = await assigned_squats(site, org, sets=1, reps=3, rest_s=0)
+    page = await camera_pages.new(permissions=["camera"], viewport={"width": 1200, "height": 800})
+    images: list[bytes] = []
+    requested: list[str] = []
+
+    def watch_socket(ws: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            if isinstance(payload, bytes) and b'"op":"pose.frame"' in payload[:512]:
+                images.append(payload)
+
+        ws.on("framesent", sent)
+
+    page.on("websocket", watch_socket)
+    page.on("request", lambda r: requested.append(r.url))
+    await sign_in(page, site, f"/session?assignment={assignment}&pose=server",
+                  org.members[Role.PATIENT])  # fmt: skip
+    await page.locator("#start").click()
+    await expect(page.locator("#live")).to_have_text("live", timeout=60_000)
+    status = page.locator("#pose-status")
+    await expect(status).to_have_attribute("data-mode", "server", timeout=LIVE)
+    await expect(status).to_contain_text("on the server")
+    # The server finds the person the camera films: its skeleton comes back and is drawn.
+    await page.wait_for_function(
+        "() => (window.cadenceTelerehab?.skeletons ?? 0) >= 1", timeout=90_000
+    )
+    overlay = page.locator("#overlay")
+    await expect(overlay).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"), timeout=LIVE)
+    measured = await page.evaluate("() => window.cadenceTelerehab")
+    assert measured["pose"] == "server" and measured["images"] >= 1, measured
+    assert not measured["errors"], measured
+    assert images, "no binary pose.frame was sent"
+    for frame in images:
+        size = int.from_bytes(frame[:4], "big")
+        header = json.loads(frame[4 : 4 + size])
+        assert header["op"] == "pose.frame" and header["session_id"], header
+        assert frame[4 + size : 4 + size + 3] == b"\xff\xd8\xff"  # a JPEG follows
+    assert not [url for url in requested if MEDIAPIPE in url]  # MediaPipe was never loaded
+    await expect(page.locator("#error")).to_be_empty()
+    await page.locator("#pause").click()  # no more images: the screenshot gets the CPU
+    await expect(page.locator("#state")).to_have_attribute("data-state", "paused", timeout=LIVE)
+
+
+async def test_where_mediapipe_cannot_run_the_page_falls_back_to_the_server_by_itself(
+    site: Site, camera_pages: Pages
+) -> None:
+    org = await add_org(site.app[DB_KEY], "rehab")
+    assignment = await assigned_squats(site, org, sets=1, reps=3, rest_s=0)
+    page = await camera_pages.new(permissions=["camera"], viewport={"width": 1200, "height": 800})
+
+    async def missing(route: Route) -> None:
+        await route.fulfill(status=404, body="")
+
+    await page.route(f"{site.url}{MEDIAPIPE}pose.js", missing)  # MediaPipe fails to load
+    await sign_in(page, site, f"/session?assignment={assignment}", org.members[Role.PATIENT])
+    await page.locator("#start").click()
+    status = page.locator("#pose-status")
+    await expect(status).to_have_attribute("data-mode", "server", timeout=60_000)
+    await expect(status).to_contain_text("cannot run on this device")
+    await page.wait_for_function(
+        "() => (window.cadenceTelerehab?.images ?? 0) >= 1", timeout=60_000
+    )
+    measured = await page.evaluate("() => window.cadenceTelerehab")
+    assert measured["pose"] == "server" and measured["fallback"] == "unavailable", measured
+    assert not measured["errors"], measured
+    await expect(page.locator("#error")).to_be_empty()
+    await page.locator("#pause").click()
     await expect(page.locator("#state")).to_have_attribute("data-state", "paused", timeout=LIVE)
 
 
@@ -226,7 +314,15 @@ async def test_replayed_landmarks_count_reps_on_the_page_and_the_clinician_watch
     await expect(clinician.locator("#live")).to_have_text("live", timeout=LIVE)
     await expect(clinician.locator("#exercise")).to_have_text(re.compile("quat"))
     await expect(clinician.locator("#reps")).to_have_text("0 / 3")
+    skeleton = clinician.locator("#skeleton")
+    assert await skeleton.get_attribute("data-frames") is None  # nothing drawn before a move
     clinician_watching.set()
+    # The patient's skeleton, drawn as the patient moves (the body's 22 points are all seen).
+    await expect(skeleton).to_have_attribute("data-points", "22", timeout=LIVE)
+    await clinician.wait_for_function(
+        "() => Number(document.getElementById('skeleton').dataset.frames ?? 0) >= 3",
+        timeout=LIVE,
+    )
 
     for page in (patient_page, clinician):
         log = page.locator("#log")

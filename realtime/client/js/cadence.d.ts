@@ -52,6 +52,23 @@ export interface SubscribeOptions {
   since?: Position | null;
   onEvent?: (event: CadenceEvent) => void;
   onResync?: (resync: Resync) => void | Promise<void>;
+  /** Ephemeral events of the channel (`pose.skeleton`): not stored, never replayed. */
+  onEphemeral?: (event: EphemeralEvent) => void;
+}
+
+/** An event that is not stored (an `ephemeral` frame): no position; lost when not live. */
+export interface EphemeralEvent<T = unknown> {
+  channel: string;
+  type: string;
+  data: T;
+}
+
+/** `pose.skeleton` data: the 2-D points of a session's latest frame (null: not seen). */
+export interface PoseSkeleton {
+  session_id: string;
+  t: number;
+  aspect: number;
+  points: Array<[number, number] | null>;
 }
 
 export interface SlotDelta {
@@ -183,6 +200,7 @@ export interface CadenceClientApi {
   book(request: BookingRequest): Promise<Appointment>;
   session(sessionId: string, action: SessionAction, fields?: Record<string, unknown>): Promise<Record<string, unknown>>;
   sendLandmarks(sessionId: string, frames: PoseFrame[], options?: { aspect?: number }): Promise<Record<string, unknown>>;
+  sendFrame(sessionId: string, jpeg: ArrayBuffer, t: number): Promise<Record<string, unknown>>;
   sendTelemetry(events: TelemetryEvent[], options?: { giveUpAfterMs?: number }): Promise<TelemetryAck>;
   presence(channel: string): Promise<PresenceResult>;
   fetchJson<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
@@ -209,6 +227,7 @@ export declare class CadenceClient extends EventTarget implements CadenceClientA
   book(request: BookingRequest): Promise<Appointment>;
   session(sessionId: string, action: SessionAction, fields?: Record<string, unknown>): Promise<Record<string, unknown>>;
   sendLandmarks(sessionId: string, frames: PoseFrame[], options?: { aspect?: number }): Promise<Record<string, unknown>>;
+  sendFrame(sessionId: string, jpeg: ArrayBuffer, t: number): Promise<Record<string, unknown>>;
   sendTelemetry(events: TelemetryEvent[], options?: { giveUpAfterMs?: number }): Promise<TelemetryAck>;
   presence(channel: string): Promise<PresenceResult>;
   fetchJson<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
@@ -229,6 +248,9 @@ export declare function encodeLandmarks(
   header: { id?: number; session_id: string; aspect?: number },
   frames: PoseFrame[],
 ): ArrayBuffer;
+
+/** Encodes a binary `pose.frame` (header length, JSON header, JPEG bytes). */
+export declare function encodeFrame(header: { id?: number; session_id: string; t: number }, jpeg: ArrayBuffer): ArrayBuffer;
 
 /** Applies a `slots.changed` delta to a sorted slot list (returns a new list). */
 export declare function applySlotDelta<S extends Slot>(slots: S[], delta: SlotDelta, fill?: (slot: Slot) => S): S[];

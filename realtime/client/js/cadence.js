@@ -70,6 +70,8 @@ export class Subscription {
     this.onEvent = options.onEvent;
     /** @internal */
     this.onResync = options.onResync;
+    /** @internal */
+    this.onEphemeral = options.onEphemeral;
   }
 }
 
@@ -121,6 +123,22 @@ export function encodeLandmarks(header, frames) {
     }
   }
   return buffer;
+}
+
+/**
+ * Encodes a binary `pose.frame`: a 4-byte big-endian header length, the JSON header, then the
+ * JPEG bytes of one camera image.
+ * @param {{id?: number, session_id: string, t: number}} header
+ * @param {ArrayBuffer} jpeg
+ * @returns {ArrayBuffer}
+ */
+export function encodeFrame(header, jpeg) {
+  const json = new TextEncoder().encode(JSON.stringify({ op: "pose.frame", ...header }));
+  const out = new Uint8Array(4 + json.length + jpeg.byteLength);
+  new DataView(out.buffer).setUint32(0, json.length, false);
+  out.set(json, 4);
+  out.set(new Uint8Array(jpeg), 4 + json.length);
+  return out.buffer;
 }
 
 /**
@@ -327,6 +345,18 @@ export class CadenceClient extends EventTarget {
     const reply = await this._request((id) =>
       encodeLandmarks({ id, session_id: sessionId, aspect: options.aspect }, frames),
     );
+    return reply.result ?? {};
+  }
+
+  /**
+   * Sends one camera image as a binary `pose.frame` (the server estimates the pose; feedback
+   * arrives as events). Resolves with `{session_id, queued, dropped}`.
+   * @param {string} sessionId
+   * @param {ArrayBuffer} jpeg
+   * @param {number} t capture time, ms
+   */
+  async sendFrame(sessionId, jpeg, t) {
+    const reply = await this._request((id) => encodeFrame({ id, session_id: sessionId, t }, jpeg));
     return reply.result ?? {};
   }
 
@@ -591,6 +621,10 @@ export class CadenceClient extends EventTarget {
     }
     if (frame.op === "event") {
       this._onEvent(frame);
+    } else if (frame.op === "ephemeral") {
+      // Not stored, no position: handed over as is, never counted toward a resume.
+      const sub = this._subs.get(/** @type {string} */ (frame.channel));
+      if (sub?.active) sub.onEphemeral?.({ channel: sub.channel, type: String(frame.type), data: frame.data });
     } else if ((frame.op === "ok" || frame.op === "error") && typeof frame.id === "number") {
       const joining = this._joining.get(frame.id);
       this._joining.delete(frame.id);

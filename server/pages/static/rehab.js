@@ -2,7 +2,7 @@
 // REST with the in-memory token, and the board that shows a session's exercise, set, reps,
 // range of motion, cues and rests from the session's answer and from its events on the
 // patient's channel (`exercise.started`, `rep.counted`, `form.cue`, `set.completed`,
-// `rest.started`, `tracking.lost`/`ok`, `session.*`).
+// `rest.started`, `tracking.lost`/`ok`, `session.*`), and the skeleton drawing both use.
 // @ts-check
 import { accessToken } from "/static/pages/session.js";
 
@@ -50,6 +50,45 @@ export async function api(method, path, body) {
     throw new HttpError(response.status, error.code, error.message);
   }
   return data;
+}
+
+/** The bones drawn between MediaPipe Pose's landmarks (face and hands left out). */
+const BONES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24],
+  [23, 25], [25, 27], [24, 26], [26, 28], [27, 29], [28, 30], [27, 31], [28, 32]];
+
+/**
+ * Draws a skeleton on `canvas`: `points` are 33 [x, y] normalised to an image of `aspect`
+ * (width / height), null where a landmark was not seen. Records on the canvas how many points
+ * it drew (`data-points`) and how many skeletons so far (`data-frames`).
+ * @param {HTMLCanvasElement} canvas @param {ArrayLike<[number, number] | null>} points @param {number} aspect
+ */
+export function drawSkeleton(canvas, points, aspect) {
+  const width = 640;
+  const height = Math.round(width / (aspect > 0 ? aspect : 16 / 9));
+  if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
+  const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+  g.clearRect(0, 0, width, height);
+  g.lineWidth = 4;
+  g.strokeStyle = "#3ddbd0";
+  for (const [a, b] of BONES) {
+    const p = points[a];
+    const q = points[b];
+    if (!p || !q) continue;
+    g.beginPath();
+    g.moveTo(p[0] * width, p[1] * height);
+    g.lineTo(q[0] * width, q[1] * height);
+    g.stroke();
+  }
+  let seen = 0;
+  g.fillStyle = "#ffffff";
+  for (let i = 11; i < points.length; i++) {
+    const p = points[i];
+    if (!p) continue;
+    seen += 1;
+    g.fillRect(p[0] * width - 3, p[1] * height - 3, 6, 6);
+  }
+  canvas.dataset.points = String(seen);
+  canvas.dataset.frames = String(Number(canvas.dataset.frames ?? "0") + 1);
 }
 
 /** `ws:` or `wss:` URL of the Cadence WebSocket of this server. */

@@ -5,6 +5,13 @@
 // camera's aspect ratio. The server counts reps and checks form; its feedback comes back as the
 // reply to each batch and as events on the patient's channel, shown on the board (rehab.js).
 //
+// Where MediaPipe cannot run here (it fails to load) or is too slow to be useful (over
+// SLOW_MS a frame, measured on the first frames), the page falls back to the server: it sends a
+// few JPEG camera images a second as binary `pose.frame` ops, the server estimates the pose, and
+// the skeleton it found comes back as `pose.skeleton` (an ephemeral event of the channel). The
+// page says which mode it uses (#pose-status, data-mode). `?pose=browser` or `?pose=server`
+// forces a mode (tests; a user who prefers one).
+//
 // `?source=/path.json` replays recorded landmark frames ({aspect, frames: [{t, landmarks}]},
 // a path of this server) through the same send path instead of the camera, `?speed=` times
 // faster: for tests and demonstrations, where no person stands in front of a camera.
@@ -12,7 +19,7 @@
 // from a frame's capture to the server's answer about it), read by `cadence bench telerehab_page`.
 // @ts-check
 import { CadenceClient } from "/static/js/cadence.js";
-import { $, api, HttpError, SessionBoard, showConnection, socketUrl, toSignIn } from "/static/pages/rehab.js";
+import { $, api, drawSkeleton, HttpError, SessionBoard, showConnection, socketUrl, toSignIn } from "/static/pages/rehab.js";
 import { accessToken, refresh } from "/static/pages/session.js";
 
 /** @typedef {import("/static/js/cadence.js").PoseFrame} PoseFrame */
@@ -26,13 +33,18 @@ const BATCH_MS = 100; // a batch at most every 100 ms: feedback stays quick, ops
 const MAX_BATCH = 30; // frames per op (the server takes up to 120)
 const MAX_IN_FLIGHT = 4; // unanswered batches; beyond, frames wait (and the oldest are dropped)
 const MAX_WAITING = 120;
-const SKELETON = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24],
-  [23, 25], [25, 27], [24, 26], [26, 28], [27, 29], [28, 30], [27, 31], [28, 32]];
+const SLOW_MS = 250; // MediaPipe slower than this a frame (median of the probe): the server's turn
+const PROBE_FRAMES = 3; // frames measured after the first (which warms the graph up)
+const SERVER_FPS = 4; // camera images a second in server mode
+const SERVER_IN_FLIGHT = 2; // unanswered images; beyond, the next capture is skipped
+const JPEG_WIDTH = 480;
+const JPEG_QUALITY = 0.7;
 
 const params = new URLSearchParams(location.search);
 const assignmentId = params.get("assignment");
 const source = params.get("source");
 const speed = Math.min(10, Math.max(0.1, Number(params.get("speed") ?? "1") || 1));
+const forced = params.get("pose") === "server" || params.get("pose") === "browser" ? params.get("pose") : null;
 
 const client = new CadenceClient(socketUrl(), { token: accessToken });
 
@@ -47,6 +59,10 @@ const stats = {
   poseMs: /** @type {number[]} */ ([]), // per frame: MediaPipe's time
   feedbackMs: /** @type {number[]} */ ([]), // per batch: capture of its last frame -> server reply
   errors: /** @type {string[]} */ ([]),
+  pose: /** @type {"browser" | "server" | null} */ (null), // where pose estimation runs
+  fallback: /** @type {string | null} */ (null), // why the server's, when not asked for
+  images: 0, // JPEG images sent (server mode)
+  skeletons: 0, // skeletons received from the server (server mode)
 };
 /** @type {any} */ (window).cadenceTelerehab = stats;
 
@@ -68,7 +84,7 @@ let board = null;
 let flusher;
 /** @type {MediaStream | null} */
 let stream = null;
-/** @type {number[] | null} */
+/** @type {{points: Array<[number, number] | null>, aspect: number} | null} */
 let drawPending = null;
 
 /** @param {string} message */
@@ -120,30 +136,18 @@ function flush() {
 /** The skeleton of the last frame over the camera picture (one draw per animation frame).
  * @param {PoseFrame["landmarks"]} landmarks */
 function draw(landmarks) {
+  show(Array.from(landmarks, (row) => ((row[3] ?? 0) > 0.5 ? /** @type {[number, number]} */ ([row[0], row[1]]) : null)), aspect);
+}
+
+/** @param {Array<[number, number] | null>} points @param {number} ofAspect */
+function show(points, ofAspect) {
   const first = drawPending === null;
-  drawPending = Array.from(landmarks, (row) => Array.from(row)).flat();
+  drawPending = { points, aspect: ofAspect };
   if (!first) return;
   requestAnimationFrame(() => {
-    const flat = drawPending;
+    const pending = drawPending;
     drawPending = null;
-    if (!flat) return;
-    const canvas = /** @type {HTMLCanvasElement} */ ($("overlay"));
-    const width = 640;
-    const height = Math.round(width / aspect);
-    if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
-    const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
-    g.clearRect(0, 0, width, height);
-    g.lineWidth = 4;
-    g.strokeStyle = "#3ddbd0";
-    /** @param {number} i */
-    const seen = (i) => (flat[i * 4 + 3] ?? 0) > 0.5;
-    for (const [a, b] of SKELETON) {
-      if (!seen(a) || !seen(b)) continue;
-      g.beginPath();
-      g.moveTo(flat[a * 4] * width, flat[a * 4 + 1] * height);
-      g.lineTo(flat[b * 4] * width, flat[b * 4 + 1] * height);
-      g.stroke();
-    }
+    if (pending) drawSkeleton(/** @type {HTMLCanvasElement} */ ($("overlay")), pending.points, pending.aspect);
   });
 }
 
@@ -190,7 +194,9 @@ async function loadPose() {
   return pose;
 }
 
-/** @param {PoseSolution} pose */
+/** MediaPipe in the page until the session ends; "slow" when it gave up on the probe (over
+ * SLOW_MS a frame and no mode forced): the caller then switches to the server.
+ * @param {PoseSolution} pose @returns {Promise<"ended" | "slow">} */
 async function estimate(pose) {
   const video = /** @type {HTMLVideoElement} */ ($("camera"));
   const status = $("pose-status");
@@ -208,6 +214,10 @@ async function estimate(pose) {
     }
   });
   status.dataset.pose = "ready";
+  status.dataset.mode = "browser";
+  stats.pose = "browser";
+  /** @type {number[]} */
+  const probe = [];
   while (running) {
     // Idle while paused (nothing would be sent) or before the camera has a picture.
     if (video.readyState < 2 || pausedByPatient) {
@@ -216,8 +226,17 @@ async function estimate(pose) {
     }
     capture = { t: Date.now(), at: performance.now() };
     await pose.send({ image: video });
-    stats.poseMs.push(performance.now() - capture.at);
+    const took = performance.now() - capture.at;
+    stats.poseMs.push(took);
     if (stats.poseMs.length > 1000) stats.poseMs.shift();
+    if (forced === null && probe.length <= PROBE_FRAMES) {
+      probe.push(took);
+      const measured = probe.slice(1).sort((a, b) => a - b);
+      if (measured.length === PROBE_FRAMES && measured[PROBE_FRAMES >> 1] > SLOW_MS) {
+        await pose.close();
+        return "slow";
+      }
+    }
     windowFrames += 1;
     const now = performance.now();
     if (now - windowStart >= 1000) {
@@ -235,6 +254,70 @@ async function estimate(pose) {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, spent - 33)));
   }
   await pose.close();
+  return "ended";
+}
+
+/** One camera image as JPEG, scaled down to JPEG_WIDTH; null if the camera gave none.
+ * @param {HTMLVideoElement} video @param {HTMLCanvasElement} canvas @returns {Promise<ArrayBuffer | null>} */
+async function jpegOf(video, canvas) {
+  const width = Math.min(JPEG_WIDTH, video.videoWidth || JPEG_WIDTH);
+  const height = Math.round(width / aspect);
+  if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
+  /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d")).drawImage(video, 0, 0, width, height);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+  return blob ? /** @type {Blob} */ (blob).arrayBuffer() : null;
+}
+
+/** The server's pose estimation: SERVER_FPS images a second as binary `pose.frame` ops, at
+ * most SERVER_IN_FLIGHT unanswered (a capture is skipped, not queued, while the server is
+ * behind). The skeleton comes back as `pose.skeleton` events (see `begin`).
+ * @param {"asked" | "slow" | "unavailable"} why */
+async function serverFrames(why) {
+  stats.pose = "server";
+  stats.fallback = why === "asked" ? null : why;
+  const status = $("pose-status");
+  status.dataset.mode = "server";
+  status.dataset.pose = "ready";
+  const reason = { asked: "", slow: " (too slow on this device)", unavailable: " (it cannot run on this device)" }[why];
+  status.textContent = `Pose estimation on the server${reason}: a few camera images a second go to your clinic.`;
+  const video = /** @type {HTMLVideoElement} */ ($("camera"));
+  const canvas = document.createElement("canvas");
+  let unanswered = 0;
+  while (running) {
+    const began = performance.now();
+    if (video.readyState >= 2 && !pausedByPatient && sessionId && unanswered < SERVER_IN_FLIGHT) {
+      const jpeg = await jpegOf(video, canvas);
+      if (jpeg && running) {
+        unanswered += 1;
+        stats.images += 1;
+        client
+          .sendFrame(sessionId, jpeg, Date.now())
+          .catch((error) => {
+            const code = error?.code ?? "error";
+            stats.errors.push(code);
+            if (code === "session_ended" || code === "not_found") finish();
+          })
+          .finally(() => {
+            unanswered -= 1;
+          });
+      }
+    }
+    const wait = 1000 / SERVER_FPS - (performance.now() - began);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+  }
+}
+
+/** A `pose.skeleton` of this session (server mode): drawn, and counted as a found pose.
+ * @param {{type: string, data: unknown}} event */
+function skeletonEvent(event) {
+  const data = /** @type {{session_id?: string, aspect?: number, points?: Array<[number, number] | null>}} */ (event.data ?? {});
+  if (event.type !== "pose.skeleton" || stats.pose !== "server" || data.session_id !== sessionId || !data.points) return;
+  stats.skeletons += 1;
+  stats.found += 1;
+  stats.analysed += 1;
+  const status = $("pose-status");
+  status.dataset.found = String(stats.found);
+  show(data.points, data.aspect ?? aspect);
 }
 
 /** Recorded frames through the same path as the camera's (see the top of this file).
@@ -329,6 +412,7 @@ async function begin() {
   // Subscribed before the first frame: no feedback about it can be missed.
   await client.subscribe(session.channel, {
     onEvent: (event) => board?.apply(event),
+    onEphemeral: skeletonEvent,
     onResync: async () => {
       const now = await api("GET", `/v1/telerehab/sessions/${session.id}`);
       if (now.current) board?.status(now.current);
@@ -341,8 +425,21 @@ async function begin() {
     await replay(source);
     return;
   }
+  if (forced === "server") {
+    await serverFrames("asked");
+    return;
+  }
   $("pose-status").textContent = "Loading pose estimation…";
-  await estimate(await loadPose());
+  /** @type {PoseSolution} */
+  let pose;
+  try {
+    pose = await loadPose();
+  } catch (error) {
+    if (forced === "browser") throw error;
+    await serverFrames("unavailable");
+    return;
+  }
+  if ((await estimate(pose)) === "slow") await serverFrames("slow");
 }
 
 async function control() {

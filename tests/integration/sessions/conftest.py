@@ -77,6 +77,7 @@ class Peer:
         self.ws = ws
         self._ids = 0
         self.events: list[dict[str, Any]] = []
+        self.ephemeral: list[dict[str, Any]] = []  # `ephemeral` frames (never stored)
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.replied: list[Any] = []  # reply ids, in the order they arrived
         self._changed = asyncio.Event()
@@ -89,6 +90,8 @@ class Peer:
                 if frame.get("op") == "event":
                     self.events.append(frame)
                     self._changed.set()
+                elif frame.get("op") == "ephemeral":
+                    self.ephemeral.append(frame)
                 elif (fut := self._replies.pop(frame.get("id"), None)) is not None:
                     self.replied.append(frame["id"])
                     fut.set_result(frame)

@@ -140,7 +140,7 @@ def test_frame_schemas_are_valid_and_cover_every_registered_op() -> None:
     ops = {"auth", "subscribe", "unsubscribe", "presence", "ping", "hold", "release", "pose",
            "pose.landmarks", "pose.frame", "telemetry"}  # fmt: skip
     assert ops <= set(frame_schemas.CLIENT_OPS)
-    assert {"ok", "error", "event", "recovery"} == set(frame_schemas.SERVER_FRAMES)
+    assert {"ok", "error", "event", "ephemeral", "recovery"} == set(frame_schemas.SERVER_FRAMES)
 
 
 def test_frame_violations_name_each_field() -> None:
