@@ -42,7 +42,7 @@ check: $(STAMP) $(NPM_STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP) $(NPM_STAMP) services check
-	@$(WITH_SERVICES) CADENCE_ENV=test $(BIN)/pytest -q -p no:cacheprovider
+	@$(WITH_SERVICES) CADENCE_ENV=test $(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 bench: $(STAMP) services
 	@$(WITH_SERVICES) export CADENCE_ENV=development && \
