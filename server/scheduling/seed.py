@@ -28,6 +28,7 @@ from storage.scheduling import (
     seed_paper_consent,
     seed_row,
     seed_week,
+    set_public_booking_policy,
     set_scheduling_policy,
 )
 from storage.tables import (
@@ -202,8 +203,9 @@ async def _seed_places(
     conn: asyncpg.Connection, demo: DemoSeed, org: uuid.UUID, specialists: list[uuid.UUID]
 ) -> None:
     """Two locations with rooms, a shockwave device at the central one, and a shockwave
-    service needing a treatment room and the device (its own public calendar); Dr. Ana works
-    at the central clinic, Irina at the north one (issue #17 item 1)."""
+    service needing a treatment room and the device (its own public calendar, whose online
+    bookings are requests the front desk confirms); Dr. Ana works at the central clinic, Irina
+    at the north one (issue #17 items 1 and 6)."""
     places = {}
     for place, rooms in LOCATIONS:
         values = {"organization_id": org, "name": place}
@@ -228,6 +230,9 @@ async def _seed_places(
                 "min_notice_min": 60, "horizon_days": 30, "assignment": "priority"}  # fmt: skip
     cid = await seed_row(conn, Calendars, "calendar", calendar)
     await seed_members(org, cid, specialists[:1])
+    # Its online bookings are requests the front desk confirms (#17 item 6): the device's
+    # sessions need a prescription checked first.
+    await set_public_booking_policy(conn, org, {}, {cid: "request"})
     demo.calendars.append({"id": str(cid), "name": calendar["name"], "timezone": ZONE,
                            "public": True, "specialist_ids": [str(specialists[0])],
                            "service_id": str(service)})  # fmt: skip

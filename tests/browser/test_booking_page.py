@@ -1,11 +1,13 @@
 """The public booking page in two browsers: a hold in one takes the time away in the other, the
-hold's expiry brings it back, and booking shows the confirmation.
+hold's expiry brings it back, and booking shows the confirmation (or, for a calendar whose
+bookings are requests the clinic confirms, that the request was sent with the guest's consent).
 
 The page must react "within 1 s" (issue #21); the tests wait generously (several seconds) so a
 busy machine cannot fail them, and the bench (`booking_page`) measures the time."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -97,3 +99,36 @@ async def test_an_unknown_calendar_says_so(site: Site, pages: Pages) -> None:
     page = await pages.new()
     await page.goto(f"{site.url}/book?calendar=00000000-0000-4000-8000-000000000000")
     await expect(page.locator("#error")).to_contain_text("does not exist", timeout=15_000)
+
+
+async def test_a_request_asks_for_consent_and_says_the_clinic_will_confirm(
+    site: Site, pages: Pages
+) -> None:
+    api = await site.api()
+    calendar_id = await public_calendar(api)
+    policy_text = "We keep your contact details to manage your appointments."
+    await api.ok("PUT", "/v1/public-booking/policy", {
+        "mode": "request", "consent_required": True, "privacy_policy_version": "2026-12",
+        "privacy_policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
+    })  # fmt: skip
+    guest = await open_booking(pages, site, calendar_id)
+    await expect(guest.locator("#book")).to_have_text("Request this time", timeout=LIVE)
+    await guest.locator("button.slot").first.click()
+    form = guest.locator("#guest")
+    await expect(guest.locator("#consent-row")).to_be_visible()
+    await expect(guest.locator("#policy-version")).to_have_text("version 2026-12")
+    await form.locator("input[name=name]").fill("Ana Pop")
+    await form.locator("input[name=email]").fill("ana.request@example.test")
+    await form.locator("input[name=phone]").fill("+40 700 000 001")
+    # Not ticked: the browser keeps the form (the box is required), nothing is sent.
+    assert await guest.locator("#consent").evaluate("box => !box.checkValidity()")
+    await guest.locator("#consent").check()
+    await guest.locator("#book").click()
+
+    await expect(guest.locator("#confirmed-title")).to_have_text("Request sent", timeout=LIVE)
+    await expect(guest.locator("#requested-note")).to_be_visible()
+    await expect(guest.locator("#confirmed-id")).to_have_text(UUID_TEXT, timeout=LIVE)
+    appointment_id = await guest.locator("#confirmed-id").inner_text()
+    request = await api.ok("GET", f"/v1/booking-requests/{appointment_id}")
+    assert request["status"] == "requested", request
+    assert request["request"]["status"] == "pending" and request["request"]["consented"], request

@@ -48,12 +48,16 @@ export const present: Array<"ok"> = [
   "ok" satisfies Real<Answer<"/v1/public/holds", "post", 201>>,
   "ok" satisfies Real<Answer<"/v1/appointments", "post", 201>>,
   "ok" satisfies Real<Answer<"/v1/public/calendars/{id}/slots", "get", 200>>,
+  "ok" satisfies Real<Answer<"/v1/public/calendars/{id}/booking-terms", "get", 200>>,
   "ok" satisfies Real<Answer<"/pages/auth/login", "post", 200>>,
 ];
 
 type Slots = Answer<"/v1/public/calendars/{id}/slots", "get", 200>;
 export const hold = (x: Answer<"/v1/public/holds", "post", 201>): C.Hold => x;
 export const appointment = (x: Answer<"/v1/appointments", "post", 201>): C.Appointment => x;
+export const bookingTerms = (
+  x: Answer<"/v1/public/calendars/{id}/booking-terms", "get", 200>,
+): C.BookingTerms => x;
 export const slot = (
   x: Answer<"/v1/public/calendars/{id}/slots", "get", 200>["slots"][number],
 ): C.Slot => x;

@@ -109,11 +109,31 @@ export interface GuestContact {
   phone: string;
 }
 
+/** The guest's acceptance of the clinic's privacy policy: the version and digest the page showed. */
+export interface GuestConsent {
+  accepted: true;
+  privacy_policy_version: string;
+  privacy_policy_sha256: string;
+}
+
 export interface PublicBookingRequest {
   hold_id: string;
   hold_token: string;
   contact: GuestContact;
   visit_reason?: string;
+  /** Required when the calendar's terms say `consent_required`. */
+  consent?: GuestConsent;
+}
+
+/** `GET /v1/public/calendars/{id}/booking-terms`: what a public booking of the calendar becomes
+ * (`request`: an appointment in status `requested` that the clinic confirms) and what the
+ * guest must accept. */
+export interface BookingTerms {
+  calendar_id?: string;
+  mode: "instant" | "request";
+  consent_required: boolean;
+  privacy_policy_version: string | null;
+  privacy_policy_sha256: string | null;
 }
 
 export interface BookingRequest {

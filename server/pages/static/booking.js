@@ -1,5 +1,8 @@
 // The public booking page of a calendar: free times by day in the viewer's time zone, kept
 // live through the calendar's channel, a hold with a countdown, the guest form, confirmation.
+// The calendar's booking terms (GET .../booking-terms) say whether a booking is made at once or
+// sent as a request the clinic confirms, and whether the guest must accept the clinic's privacy
+// policy: then the form asks for it and sends the version and digest it was shown.
 // @ts-check
 import { CadenceClient, CadenceError, applySlotDelta } from "/static/js/cadence.js";
 
@@ -7,6 +10,7 @@ import { CadenceClient, CadenceError, applySlotDelta } from "/static/js/cadence.
 /** @typedef {import("/static/js/cadence.js").Hold} Hold */
 /** @typedef {import("/static/js/cadence.js").Position} Position */
 /** @typedef {import("/static/js/cadence.js").SlotDelta} SlotDelta */
+/** @typedef {import("/static/js/cadence.js").BookingTerms} BookingTerms */
 
 const DAYS = 14;
 const calendarId = new URLSearchParams(location.search).get("calendar") ?? "";
@@ -32,6 +36,8 @@ let holdToken;
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let ticker;
 let range = { from: "", to: "" };
+/** @type {BookingTerms} */
+let terms = { mode: "instant", consent_required: false, privacy_policy_version: null, privacy_policy_sha256: null };
 
 /** @param {Date} d */
 function localDate(d) {
@@ -139,6 +145,16 @@ async function take(slot) {
   }
 }
 
+/** The calendar's terms, shown on the form: a request or a booking; the consent it needs. */
+async function loadTerms() {
+  terms = await client.fetchJson("GET", `/v1/public/calendars/${encodeURIComponent(calendarId)}/booking-terms`);
+  $("book").textContent = terms.mode === "request" ? "Request this time" : "Book this time";
+  const asks = terms.consent_required && terms.privacy_policy_version !== null;
+  $("consent-row").hidden = !asks;
+  /** @type {HTMLInputElement} */ ($("consent")).required = asks;
+  $("policy-version").textContent = `version ${terms.privacy_policy_version ?? ""}`;
+}
+
 function showHold() {
   if (!hold) return;
   $("hold-when").textContent = whenOf.format(new Date(hold.start));
@@ -190,14 +206,23 @@ async function book(event) {
   $("form-error").textContent = "";
   /** @type {HTMLButtonElement} */ ($("book")).disabled = true;
   try {
+    const consent =
+      terms.consent_required && data.get("consent") && terms.privacy_policy_version && terms.privacy_policy_sha256
+        ? { consent: { accepted: /** @type {const} */ (true), privacy_policy_version: terms.privacy_policy_version, privacy_policy_sha256: terms.privacy_policy_sha256 } }
+        : {};
     const appointment = await client.bookPublic({
       hold_id: hold.id,
       hold_token: holdToken,
       contact: { name: String(data.get("name")), email: String(data.get("email")), phone: String(data.get("phone")) },
       ...(reason ? { visit_reason: reason } : {}),
+      ...consent,
     });
     endHold();
     form.reset();
+    const requested = appointment.status === "requested";
+    $("confirmed-title").textContent = requested ? "Request sent" : "Booked";
+    $("confirmed-lead").textContent = requested ? "You asked for" : "Your appointment is on";
+    $("requested-note").hidden = !requested;
     $("confirmed-when").textContent = whenOf.format(new Date(appointment.start));
     $("confirmed-id").textContent = appointment.id;
     $("confirmation").hidden = false;
@@ -206,6 +231,11 @@ async function book(event) {
     if (e?.code === "hold_expired") {
       endHold();
       $("expired").hidden = false;
+    } else if (e?.code === "consent_required" || e?.code === "consent_outdated") {
+      // The clinic changed its policy while the form was open: show the current one.
+      await loadTerms().catch(() => undefined);
+      /** @type {HTMLInputElement} */ ($("consent")).checked = false;
+      $("form-error").textContent = "Please read and accept the clinic's current privacy policy.";
     } else {
       $("form-error").textContent = e?.status === 422 ? "Please check the name, e-mail and phone." : "The booking failed; please try again.";
     }
@@ -226,7 +256,7 @@ $("release").addEventListener("click", () => void release());
 $("zone").textContent = `Times are shown in your time zone (${zone}).`;
 
 void client.connect().catch(() => showState());
-follow().catch((error) => {
+Promise.all([loadTerms(), follow()]).catch((error) => {
   $("error").textContent =
     error instanceof CadenceError && error.status === 404 ? "This calendar does not exist or is not public." : "The free times could not be loaded. Reload the page to try again.";
 });
