@@ -1,6 +1,7 @@
 """The front desk page (/desk) in Chromium: a clinic admin signs in (sent to /signin and back),
 a booking made through the REST API shows in the day grid live, and check-in and cancel (with a
-reason from the clinic's list) clicked on the page change the appointments, checked through REST.
+reason from the clinic's list) clicked on the page change the appointments, checked through REST;
+a guest's booking request shows on the grid and is confirmed or declined from it.
 
 Waits are generous (10 s) so a busy machine cannot fail them; nothing here measures time."""
 
@@ -133,3 +134,50 @@ async def test_a_patient_is_not_given_the_desk(site: Site, pages: Pages) -> None
     )
     await expect(page.locator(".column")).to_have_count(0)
     await expect(page.locator("#walk-in-form")).to_be_hidden()
+
+
+async def _guest_request(api: Api, calendar_id: str, start: datetime, email: str) -> str:
+    """A guest's public booking on a calendar that takes requests: an appointment `requested`."""
+    hold = await api.client.post(
+        "/v1/public/holds", json={"calendar_id": calendar_id, "start": z(start)}
+    )
+    held = await hold.json()
+    assert hold.status == 201, held
+    contact = {"name": "Guest Person", "email": email, "phone": "+40 700 000 009"}
+    body = {"hold_id": held["id"], "hold_token": held["hold_token"], "contact": contact}
+    booked = await api.client.post("/v1/public/bookings", json=body)
+    appointment = await booked.json()
+    assert booked.status == 201 and appointment["status"] == "requested", appointment
+    appointment_id: str = appointment["id"]
+    return appointment_id
+
+
+async def test_the_desk_confirms_and_declines_guest_requests(site: Site, pages: Pages) -> None:
+    org = await add_org(site.app[DB_KEY], "desk-requests")
+    api: Api = dataclasses.replace(await site.api(), org_id=org.id)
+    specialist = await api.specialist("Dr. Ana Ionescu")
+    calendar_id = (await api.calendar([specialist], name="Shockwave"))["id"]
+    await api.ok("PUT", "/v1/public-booking/policy", {"calendars": {calendar_id: "request"}})
+    page = await sign_in_to_desk(pages, site, org.members[Role.ADMIN])
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    await page.locator("#date").fill(tomorrow)
+    await expect(page).to_have_url(re.compile(rf"date={tomorrow}$"), timeout=LIVE)
+
+    kept = await _guest_request(api, calendar_id, day_at(1, 9), "first.guest@example.test")
+    refused = await _guest_request(api, calendar_id, day_at(1, 11), "second.guest@example.test")
+    column = page.locator(f'.column[data-specialist="{specialist}"]')
+    first = column.locator(f'.appt[data-id="{kept}"]')
+    second = column.locator(f'.appt[data-id="{refused}"]')
+    await expect(first.locator(".status")).to_have_text("request", timeout=LIVE)
+    await expect(second.locator(".status")).to_have_text("request", timeout=LIVE)
+    await expect(first.locator("button.check-in")).to_have_count(0)  # not booked yet
+
+    await first.locator("button.confirm").click()
+    await expect(first.locator(".status")).to_have_text("booked", timeout=LIVE)
+    await expect(first.locator("button.confirm")).to_have_count(0)
+    await second.locator("button.decline").click()
+    await expect(second.locator(".status")).to_have_text("cancelled", timeout=LIVE)
+    confirmed = await api.ok("GET", f"/v1/booking-requests/{kept}")
+    declined = await api.ok("GET", f"/v1/booking-requests/{refused}")
+    assert confirmed["status"] == "booked" and confirmed["request"]["status"] == "confirmed"
+    assert declined["status"] == "cancelled" and declined["request"]["status"] == "declined"

@@ -35,6 +35,7 @@ const CARD_LABELS = /** @type {Record<string, string>} */ ({
   follow_ups_due: "Follow-ups due",
 });
 const STATUS_LABELS = /** @type {Record<string, string>} */ ({
+  requested: "request",
   booked: "booked",
   confirmed: "confirmed",
   checked_in: "checked in",
@@ -147,6 +148,13 @@ function appointmentCard(a, column) {
   status.textContent = STATUS_LABELS[a.status] ?? a.status;
   const actions = document.createElement("div");
   actions.className = "appt-actions";
+  if (a.status === "requested") {
+    // A guest's booking request (the calendar takes requests): the desk answers it here.
+    actions.append(
+      button("Confirm", "primary small confirm", () => void decide(a, "confirm")),
+      button("Decline", "secondary small decline", () => void decide(a, "decline")),
+    );
+  }
   if (CHECK_IN_FROM.has(a.status)) actions.append(button("Check in", "primary small check-in", () => void checkIn(a)));
   if (MOVE_FROM.has(a.status)) actions.append(button("Reschedule", "secondary small move", () => openMove(a, column)));
   if (CANCEL_FROM.has(a.status)) actions.append(button("Cancel", "secondary small cancel", () => openCancel(a)));
@@ -317,6 +325,24 @@ async function checkIn(a) {
     render();
   } catch (error) {
     $("error").textContent = explain(error, "The check-in failed; please try again.");
+    reloadSoon();
+  }
+}
+
+/** Confirm (booked) or decline (its time is free again) a guest's booking request; the guest is
+ * told by the clinic's notification either way.
+ * @param {GridAppointment} a @param {"confirm" | "decline"} action */
+async function decide(a, action) {
+  $("error").textContent = "";
+  try {
+    const changed = await api("POST", `/v1/booking-requests/${encodeURIComponent(a.id)}/${action}`);
+    a.status = changed.status;
+    render();
+  } catch (error) {
+    $("error").textContent =
+      error instanceof HttpError && error.code === "request_expired"
+        ? "The request expired unanswered; its time is free again."
+        : explain(error, "The request could not be answered; please try again.");
     reloadSoon();
   }
 }
