@@ -4,20 +4,27 @@ kind is free at the location the specialist works at then, chosen as the databas
 chooses it (m2026_12_06t01): the specialist's location of that weekday and hour, else the
 required equipment's location, else any room of the kind. The database stays the proof; this
 is what keeps a taken room from being offered. `filter_slots` is pure; `ResourceBooks` is the
-shard's I/O around it."""
+shard's I/O around it.
+
+A hold reserves them too, in memory (a `Claim`; the organization's calendars all live in one
+shard): its equipment by id, and one room of the kind at its place, counted rather than named,
+because the database's trigger picks the room only when the hold is booked. A slot keeps a
+specialist only while the free rooms of the kind there outnumber the claims overlapping it, so
+every hold granted finds a room when it is booked."""
 
 from __future__ import annotations
 
 import uuid
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from actors.calendar import messages as m
 from actors.calendar._live import LiveCalendar
-from actors.calendar._state import DeltaBuilder, SeatSlot
+from actors.calendar._state import DeltaBuilder, Hold, SeatSlot
 from pipelines.availability import Slot
 from storage.db import TenantPool
 from storage.scheduling import EMPTY_BOOK, Requirements, ResourceBook, load_resource_book
@@ -50,23 +57,64 @@ def _location(
     return next((book.equipment_at[e] for e in needs.equipment_ids if e in book.equipment_at), None)
 
 
-def _can_take(book: ResourceBook, needs: Requirements, sid: uuid.UUID, slot: Slot) -> bool:
-    if not all(_free(book, e, slot.start, slot.end) for e in needs.equipment_ids):
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a live hold reserves: `equipment` by id, and a room of `room_kind` at `place` (None:
+    any location) without naming it."""
+
+    calendar_id: uuid.UUID
+    start: datetime
+    end: datetime
+    equipment: tuple[uuid.UUID, ...]
+    room_kind: str | None
+    place: uuid.UUID | None
+
+
+def _can_take(
+    book: ResourceBook, needs: Requirements, sid: uuid.UUID, start: datetime, end: datetime,
+    claims: Sequence[Claim] = (),
+) -> bool:  # fmt: skip
+    if not all(_free(book, e, start, end) for e in needs.equipment_ids):
+        return False
+    near = [c for c in claims if c.start < end and c.end > start]
+    if any(e in c.equipment for c in near for e in needs.equipment_ids):
         return False
     if needs.room_kind is None:
         return True
-    place = _location(book, needs, sid, slot.start)
-    return any(
-        kind == needs.room_kind
-        and (place is None or at == place)
-        and _free(book, room, slot.start, slot.end)
+    place = _location(book, needs, sid, start)
+    free = sum(
+        1
         for room, kind, at in book.rooms
+        if kind == needs.room_kind
+        and (place is None or at == place)
+        and _free(book, room, start, end)
     )
+    held = sum(
+        1
+        for c in near
+        if c.room_kind == needs.room_kind and (place is None or c.place in (None, place))
+    )
+    return free > held
 
 
-def filter_slots(book: ResourceBook, service_id: uuid.UUID, slots: list[Slot]) -> list[Slot]:
+def claim_of(book: ResourceBook, service_id: uuid.UUID, hold: Hold) -> Claim | None:
+    """What `hold` reserves when its service needs rooms or equipment; None when it needs none."""
+    needs = book.needs.get(service_id)
+    if needs is None:
+        return None
+    place = None
+    if needs.room_kind is not None:
+        place = _location(book, needs, hold.specialist_id, hold.start)
+    return Claim(hold.calendar_id, hold.start, hold.end, needs.equipment_ids, needs.room_kind,
+                 place)  # fmt: skip
+
+
+def filter_slots(
+    book: ResourceBook, service_id: uuid.UUID, slots: list[Slot], claims: Sequence[Claim] = ()
+) -> list[Slot]:
     """`slots` without the specialists (and so without the slots) whose required resources
-    are taken. A group calendar's slots pass unchanged: its participants share the room."""
+    are taken, by a booking or by a hold's `claims`. A group calendar's slots pass unchanged:
+    its participants share the room."""
     needs = book.needs.get(service_id)
     if needs is None:
         return slots
@@ -75,7 +123,10 @@ def filter_slots(book: ResourceBook, service_id: uuid.UUID, slots: list[Slot]) -
         if isinstance(slot, SeatSlot):
             out.append(slot)
             continue
-        ids = tuple(sid for sid in slot.specialist_ids if _can_take(book, needs, sid, slot))
+        ids = tuple(
+            sid for sid in slot.specialist_ids
+            if _can_take(book, needs, sid, slot.start, slot.end, claims)
+        )  # fmt: skip
         if ids == slot.specialist_ids:
             out.append(slot)
         elif ids:
@@ -97,6 +148,66 @@ class ResourceBooks:
 
     def __init__(self) -> None:
         self._books: dict[uuid.UUID, ResourceBook] = {}
+        # organization -> live hold id -> what it reserves (holds of services that need some)
+        self._claims: dict[uuid.UUID, dict[uuid.UUID, Claim]] = {}
+
+    def _claimed(self, org: uuid.UUID) -> list[Claim]:
+        return list(self._claims.get(org, {}).values())
+
+    def may_hold(self, live: LiveCalendar, hold: Hold) -> bool:
+        """Whether what the hold's service needs is free for it (True when it needs nothing):
+        the listing says so already, unless the hold names a start another claim just took."""
+        if live.state.resources is None:
+            return True
+        org = live.organization_id
+        book = self._books.get(org, EMPTY_BOOK)
+        needs = book.needs.get(live.state.snap.service_id)
+        if needs is None:
+            return True
+        claims = self._claimed(org)
+        return _can_take(book, needs, hold.specialist_id, hold.start, hold.end, claims)
+
+    def hold_added(
+        self, live: LiveCalendar, hold: Hold, calendars: Iterable[LiveCalendar], now: datetime,
+        delta: DeltaBuilder | None,
+    ) -> None:  # fmt: skip
+        """The hold reserves its resources: the organization's other starts that needed them
+        go (`delta` is `live`'s own change; None: every calendar's pending one)."""
+        if live.state.resources is None:
+            return
+        org = live.organization_id
+        claim = claim_of(self._books.get(org, EMPTY_BOOK), live.state.snap.service_id, hold)
+        if claim is None:
+            return
+        self._claims.setdefault(org, {})[hold.id] = claim
+        self._around(live, calendars, claim, now, delta)
+
+    def hold_dropped(
+        self, live: LiveCalendar, hold_id: uuid.UUID, calendars: Iterable[LiveCalendar],
+        now: datetime, delta: DeltaBuilder,
+    ) -> None:  # fmt: skip
+        """The hold ended (released, expired, booked, or never granted): its resources are free
+        again for every calendar (a booking takes them back through `after_writes`)."""
+        claim = self._claims.get(live.organization_id, {}).pop(hold_id, None)
+        if claim is not None:
+            self._around(live, calendars, claim, now, delta)
+
+    def forget(self, calendar_id: uuid.UUID, org: uuid.UUID) -> None:
+        """A calendar left the shard (deleted): its holds reserve nothing any more."""
+        claims = self._claims.get(org, {})
+        for hold_id in [h for h, c in claims.items() if c.calendar_id == calendar_id]:
+            del claims[hold_id]
+
+    @staticmethod
+    def _around(
+        live: LiveCalendar, calendars: Iterable[LiveCalendar], claim: Claim, now: datetime,
+        delta: DeltaBuilder | None,
+    ) -> None:  # fmt: skip
+        for other in calendars:
+            if other.state.resources is None:
+                continue
+            changes = delta if other is live and delta is not None else other.changed_by_sibling()
+            other.state.recompute(claim.start, claim.end, now, changes)
 
     async def _read(self, pool: TenantPool, org_id: uuid.UUID, now: datetime) -> ResourceBook:
         async with pool.tenant(org_id, acquire_timeout=5) as conn:
@@ -114,7 +225,7 @@ class ResourceBooks:
         if service not in book.needs or live.state.group:
             return
         live.state.resources = lambda slots: filter_slots(
-            self._books.get(org, EMPTY_BOOK), service, slots
+            self._books.get(org, EMPTY_BOOK), service, slots, self._claimed(org)
         )
         live.state.replace_snapshot(live.state.snap, now, live.changed_by_sibling(), rules=False)
 

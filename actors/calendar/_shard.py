@@ -211,6 +211,8 @@ class CalendarShard(RebuildingActor):
             for hold in live.state.holds.values():
                 for other in self._siblings(live, hold.specialist_id):
                     other.state.add_foreign(hold, now, other.changed_by_sibling())
+                calendars = self._orgs.get(org_id, {}).values()
+                self._resources.hold_added(live, hold, calendars, now, None)
             await self._flush_siblings(org_id)
         for hold in list(live.state.holds.values()):
             self._arm(live, hold)
@@ -230,6 +232,8 @@ class CalendarShard(RebuildingActor):
         live.state.add_hold(hold, now, delta)
         for other in self._siblings(live, hold.specialist_id):
             other.state.add_foreign(hold, now, other.changed_by_sibling())
+        calendars = self._orgs.get(live.organization_id, {}).values()
+        self._resources.hold_added(live, hold, calendars, now, delta)
 
     def _drop_hold(
         self, live: LiveCalendar, hold_id: uuid.UUID, now: datetime, delta: DeltaBuilder
@@ -238,6 +242,8 @@ class CalendarShard(RebuildingActor):
         if hold is not None:
             for other in self._siblings(live, hold.specialist_id):
                 other.state.drop_foreign(hold.id, now, other.changed_by_sibling())
+            calendars = self._orgs.get(live.organization_id, {}).values()
+            self._resources.hold_dropped(live, hold.id, calendars, now, delta)
         return hold
 
     def _add_booking(
@@ -513,7 +519,7 @@ class CalendarShard(RebuildingActor):
             return m.invalid("specialist_id", "this calendar lets the patient choose; name one")
         except AssignmentError:
             return m.slot_unavailable("the specialist cannot take this slot")
-        return Hold(
+        hold = Hold(
             id=uuid.uuid4(), calendar_id=live.calendar_id,
             organization_id=live.organization_id, specialist_id=specialist,
             # On a whole second: the API shows `expires_at` to the second, and the hold must
@@ -523,6 +529,9 @@ class CalendarShard(RebuildingActor):
             holder=r.caller.holder, public=r.caller.org_id is None,
             seat=live.state.free_seat(specialist, slot.start) if live.state.group else None,
         )  # fmt: skip
+        if not self._resources.may_hold(live, hold):
+            return m.slot_unavailable("a room or piece of equipment it needs was just taken")
+        return hold
 
     @staticmethod
     def _was_slot(live: LiveCalendar, start: datetime, now: datetime) -> bool:
@@ -932,6 +941,7 @@ class CalendarShard(RebuildingActor):
     def _drop(self, live: LiveCalendar) -> None:
         for timer in live.timers.values():
             timer.cancel()
+        self._resources.forget(live.calendar_id, live.organization_id)
         self._live.pop(live.calendar_id, None)
         calendars = self._orgs.get(live.organization_id)
         if calendars is not None:

@@ -2,7 +2,9 @@
 writes, staff reads), a service's requirements, bookings that reserve a room of the kind at the
 specialist's location and the equipment, releases on cancellation, and the database's proof:
 two bookings needing the same room at overlapping times on different specialists give exactly
-one, in 100 repetitions, the other a clean 409."""
+one, in 100 repetitions, the other a clean 409. A hold reserves them as well (in the calendar
+shard): while it lasts, the room is gone from the other calendars' slots, a second hold needing
+it is refused (also when both race, 100 times), and the holder's booking always finds it."""
 
 from __future__ import annotations
 
@@ -247,3 +249,89 @@ async def test_a_taken_room_leaves_the_other_calendars_slots_and_comes_back_live
     assert near <= _starts(await other.slots(frm, to))
     deltas = await other.deltas_since(after["position"])
     assert near <= {back["start"] for d in deltas for back in d["upserted"]}
+
+
+async def _gym_world(api: Api, rooms: int = 1, specialists: int = 2) -> list[Clinic]:
+    """Specialists at one location, each with a calendar of a gym service (60 minutes, a start
+    every 30), and `rooms` gyms."""
+    place = await _location(api)
+    for n in range(rooms):
+        await _room(api, place, name=f"Gym {n + 1}")
+    service = await api.service(name="Gym session", duration_min=60)
+    await api.ok(
+        "PUT", f"/v1/services/{service['id']}/requirements",
+        {"room_kind": "gym", "equipment_ids": []},
+    )  # fmt: skip
+    patient = await api.patient()
+    out = []
+    for n in range(specialists):
+        specialist = await api.specialist(f"Specialist {n + 1}", _at(place))
+        calendar = await api.calendar([specialist], service_id=service["id"], slot_interval_min=30)
+        out.append(Clinic(api, calendar["id"], specialist, patient))
+    return out
+
+
+async def test_a_hold_reserves_the_room_until_it_is_booked_or_released(api: Api) -> None:
+    first, other = await _gym_world(api)
+    frm, to = z(day_at(3, 0)), z(day_at(4, 0))
+    near = {z(day_at(3, 9, 30)), z(day_at(3, 10)), z(day_at(3, 10, 30))}
+    before = await other.slots(frm, to)
+    assert near <= _starts(before)
+
+    status, held = await first.hold(day_at(3, 10))
+    assert status == 201, held
+    during = await other.slots(frm, to)
+    assert not near & _starts(during), "a held room is not offered to another specialist"
+    assert {z(day_at(3, 9)), z(day_at(3, 11))} <= _starts(during)
+    deltas = await other.deltas_since(before["position"])
+    assert near <= {gone["start"] for d in deltas for gone in d["removed"]}
+    status, body = await other.hold(day_at(3, 10, 30))
+    assert status == 409 and body["error"]["code"] == "slot_unavailable", body
+
+    # Released: the room is back for the other calendar, pushed as a delta.
+    await api.ok("DELETE", f"/v1/holds/{held['id']}", expect=204)
+    assert near <= _starts(await other.slots(frm, to))
+    deltas = await other.deltas_since(during["position"])
+    assert near <= {back["start"] for d in deltas for back in d["upserted"]}
+
+    # Held again and booked: the booking takes the room the hold kept for it.
+    status, held = await first.hold(day_at(3, 10))
+    assert status == 201, held
+    appointment = await api.ok(
+        "POST", "/v1/appointments", {"hold_id": held["id"], "patient_id": first.patient_id},
+        expect=201,
+    )  # fmt: skip
+    assert appointment["status"] == "booked"
+    assert not near & _starts(await other.slots(frm, to))
+
+
+async def test_two_holds_needing_the_one_room_give_exactly_one_100_times(api: Api) -> None:
+    """Both at once, on different specialists' calendars, overlapping by 30 minutes: one hold
+    and one clean 409 every time; the granted one always books."""
+    one, two = await _gym_world(api)
+    starts = [day_at(d, h) for d in range(1, 10) for h in range(8, 19)][:100]
+    for start in starts:
+        results = await asyncio.gather(one.hold(start), two.hold(start.replace(minute=30)))
+        assert sorted(status for status, _ in results) == [201, 409], (start, results)
+        refused = next(body for status, body in results if status == 409)
+        assert refused["error"]["code"] == "slot_unavailable", refused
+        granted = next(body for status, body in results if status == 201)
+        status, booked = await api.call(
+            "POST", "/v1/appointments", {"hold_id": granted["id"], "patient_id": one.patient_id}
+        )
+        assert status == 201, booked
+
+
+async def test_with_two_rooms_two_holds_fit_and_the_third_specialist_waits(api: Api) -> None:
+    one, two, three = await _gym_world(api, rooms=2, specialists=3)
+    frm, to, ten = z(day_at(2, 0)), z(day_at(3, 0)), z(day_at(2, 10))
+    status, a = await one.hold(day_at(2, 10))
+    assert status == 201, a
+    assert ten in _starts(await three.slots(frm, to)), "one gym is still free"
+    status, b = await two.hold(day_at(2, 10))
+    assert status == 201, b
+    assert ten not in _starts(await three.slots(frm, to)), "both gyms are held"
+    status, body = await three.hold(day_at(2, 10))
+    assert status == 409, body
+    await api.ok("DELETE", f"/v1/holds/{a['id']}", expect=204)
+    assert ten in _starts(await three.slots(frm, to))
