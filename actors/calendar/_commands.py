@@ -204,6 +204,14 @@ class CalendarCommands:
         result: m.Result = await self._pool.call(request.organization_id, request, idempotent=retry)
         return _outcome(type(request).__name__, result)
 
+    async def resources_changed(self, org_id: uuid.UUID) -> m.Result:
+        """Rooms, equipment, locations or a service's requirements changed (committed): the
+        organization's shard applies them to its live slots. Retried across a shard restart
+        (applied twice, it reads the same rows)."""
+        request = m.ResourcesChanged(org_id)
+        result: m.Result = await self._pool.call(org_id, request, idempotent=True)
+        return _outcome("ResourcesChanged", result)
+
     async def waitlist(self, request: m.WaitlistOp) -> m.Result:
         """A waitlist command (join, accept, decline, cancel): the organization's shard writes
         the entry together with the hold that offers it a slot. Not retried once it may have

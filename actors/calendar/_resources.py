@@ -219,15 +219,36 @@ class ResourceBooks:
         """A calendar just loaded: filter its slots when its service needs resources. The book
         is read again on every load (rare: once per calendar and shard life, or after an idle
         eviction), so requirements edited over REST apply from the calendar's next load."""
-        org = live.organization_id
-        book = await self._read(pool, org, now)
-        service = live.state.snap.service_id
-        if service not in book.needs or live.state.group:
-            return
-        live.state.resources = lambda slots: filter_slots(
-            self._books.get(org, EMPTY_BOOK), service, slots, self._claimed(org)
-        )
+        book = await self._read(pool, live.organization_id, now)
+        self._shape(live, book, now)
+
+    def _shape(self, live: LiveCalendar, book: ResourceBook, now: datetime) -> bool:
+        """Filter the calendar's slots when its service needs resources (and stop when it no
+        longer does); True when its slots were recomputed."""
+        org, service = live.organization_id, live.state.snap.service_id
+        if service in book.needs and not live.state.group:
+            live.state.resources = lambda slots: filter_slots(
+                self._books.get(org, EMPTY_BOOK), service, slots, self._claimed(org)
+            )
+        elif live.state.resources is None:
+            return False
+        else:
+            live.state.resources = None
         live.state.replace_snapshot(live.state.snap, now, live.changed_by_sibling(), rules=False)
+        return True
+
+    async def refresh(
+        self, pool: TenantPool, org: uuid.UUID, calendars: Iterable[LiveCalendar], now: datetime
+    ) -> int:
+        """The organization's rooms, equipment, places or requirements may have changed: read
+        them again and recompute every loaded calendar they shape, or shaped (into each one's
+        pending change, published by the caller). Returns how many were recomputed. An
+        organization that had no requirements and has none costs one query."""
+        before = self._books.get(org)
+        book = await self._read(pool, org, now)
+        if not book.needs and (before is None or not before.needs):
+            return 0
+        return sum(self._shape(live, book, now) for live in calendars)
 
     async def after_writes(
         self,

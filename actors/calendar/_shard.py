@@ -283,9 +283,9 @@ class CalendarShard(RebuildingActor):
     async def handle_batch(self, requests: list[m.Request]) -> list[m.Result]:
         self.stats_["batches"] += 1
         by_calendar: dict[uuid.UUID, _Batch] = {}
-        edits: list[tuple[int, m.RuleEdit | m.WaitlistOp]] = []
+        edits: list[tuple[int, m.OrganizationRequest]] = []
         for i, req in enumerate(requests):
-            if isinstance(req, m.RULE_EDITS + m.WAITLIST_OPS):
+            if isinstance(req, m.ORGANIZATION_REQUESTS):
                 edits.append((i, req))
                 continue
             part = by_calendar.setdefault(req.calendar_id, _Batch())
@@ -312,6 +312,8 @@ class CalendarShard(RebuildingActor):
                 try:
                     if isinstance(r, m.JoinWaitlist | m.WaitlistCommand):
                         results[i] = await self._waitlist_op(r)
+                    elif isinstance(r, m.ResourcesChanged):
+                        results[i] = await self._resources_changed(r.organization_id)
                     else:
                         results[i] = await self._edit_rules(r)
                 except Exception as exc:
@@ -382,8 +384,22 @@ class CalendarShard(RebuildingActor):
                     await self._publish(live, delta)
                 except Exception as exc:  # kept as `unpublished`: the next publish carries it
                     log.warning("calendar publish failed", extra={"error": repr(exc)})
+            # Weekly hours name locations; a service's duration shapes what its room holds.
+            await self._resources.refresh(pool, org_id, loaded.values(), now)
             await self._flush_siblings(org_id)
         return edited
+
+    async def _resources_changed(self, org_id: uuid.UUID) -> m.Result:
+        """Rooms, equipment, locations or requirements changed (committed over REST): read
+        them again, recompute the loaded calendars they shape, publish, offer what was freed."""
+        async with self._lock(org_id):
+            now = _now()
+            loaded = list(self._orgs.get(org_id, {}).values())
+            changed = await self._resources.refresh(await self._db(), org_id, loaded, now)
+            if loaded:
+                await self._offer_freed(loaded[0], now, DeltaBuilder(), [])
+            await self._flush_siblings(org_id)
+        return m.ResourcesApplied(changed)
 
     def _forget(self, live: LiveCalendar, now: datetime) -> None:
         """A deleted calendar: its holds end (and free their time on the other calendars)."""

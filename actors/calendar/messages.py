@@ -353,11 +353,24 @@ class WaitlistCommand:
 WaitlistOp = JoinWaitlist | WaitlistCommand
 WAITLIST_OPS = (JoinWaitlist, WaitlistCommand)
 
+
+@compact
+@dataclass(frozen=True, slots=True)
+class ResourcesChanged:
+    """The organization's locations, rooms, equipment or a service's requirements changed over
+    REST (committed already): its shard reads them again and recomputes its loaded calendars,
+    so a room added or a requirement dropped shows in the slots at once."""
+
+    organization_id: uuid.UUID
+
+
 # Deletions: applied twice, the second would answer 404 (so the pool does not retry them).
 DELETIONS = (DeleteOverride, DeleteSpecialist, DeleteService, DeleteCalendar)
 # Requests about one calendar (its shard serves them together in a batch).
 CalendarRequest = SlotsQuery | HoldRequest | ReleaseRequest | BookRequest | StaffWrite
-Request = CalendarRequest | RuleEdit | WaitlistOp
+OrganizationRequest = RuleEdit | WaitlistOp | ResourcesChanged
+ORGANIZATION_REQUESTS = (*RULE_EDITS, *WAITLIST_OPS, ResourcesChanged)
+Request = CalendarRequest | OrganizationRequest
 
 
 @compact
@@ -423,6 +436,14 @@ class RulesEdited:
 
 @compact
 @dataclass(frozen=True, slots=True)
+class ResourcesApplied:
+    """`ResourcesChanged` applied: how many loaded calendars were recomputed."""
+
+    calendars: int
+
+
+@compact
+@dataclass(frozen=True, slots=True)
 class WaitlistChanged:
     """The entry after a waitlist command; `appointment`: what an accepted offer booked."""
 
@@ -432,7 +453,7 @@ class WaitlistChanged:
 
 Result = (
     SlotsView | HoldGranted | Written | Released | Booked | RulesEdited | WaitlistChanged
-    | Failure
+    | ResourcesApplied | Failure
 )  # fmt: skip
 
 

@@ -32,6 +32,8 @@ Render = Callable[[Mapping[str, Any]], dict[str, Any]]
 # Request body -> column values (validating references); `current` is None on create.
 Columns = Callable[[Work, dict[str, Any], Mapping[str, Any] | None], Awaitable[dict[str, Any]]]
 AfterWrite = Callable[[Work, uuid.UUID, dict[str, Any]], Awaitable[None]]
+# Once the write committed: (request, organization id), e.g. to tell the calendar shard.
+AfterCommit = Callable[[web.Request, uuid.UUID], Awaitable[None]]
 # One row as the API shows it, with its nested parts (a calendar's members, say).
 Fetch = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Mapping[str, Any] | None]]
 # A stored row as the API shows it (e.g. with its encrypted columns opened).
@@ -76,6 +78,7 @@ class Resource:
     write: Access
     columns: Columns = _plain_columns
     after_write: AfterWrite = _no_after
+    after_commit: AfterCommit | None = None
     fetch: Fetch | None = None
     # Storage's select list for pages (raw SQL over the table as `t`), with the nested parts.
     list_select: str | None = None
@@ -116,7 +119,12 @@ class Resource:
             assert row is not None
             await work.audit(f"{self.entity}.create", self.entity, row["id"], None, row)
             work.emit_org(f"{self.entity}.created", {"id": row["id"]})
+        await self._committed(request, work)
         return json_response(self.render(row), status=201)
+
+    async def _committed(self, request: web.Request, work: Work) -> None:
+        if self.after_commit is not None:
+            await self.after_commit(request, work.org_id)
 
     async def get(self, request: web.Request) -> web.Response:
         row_id = path_id(request, what=self.entity)
@@ -142,6 +150,7 @@ class Resource:
             assert row is not None and before_view is not None
             await work.audit(f"{self.entity}.update", self.entity, row_id, before_view, row)
             work.emit_org(f"{self.entity}.updated", {"id": row_id})
+        await self._committed(request, work)
         return json_response(self.render(row))
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -152,6 +161,7 @@ class Resource:
                 raise not_found(self.entity)
             await work.audit(f"{self.entity}.delete", self.entity, row_id, row, None)
             work.emit_org(f"{self.entity}.deleted", {"id": row_id})
+        await self._committed(request, work)
         return web.Response(status=204)
 
     def endpoints(

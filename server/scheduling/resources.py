@@ -4,17 +4,20 @@ Admins write, staff read, like the rest of the catalog (server/scheduling/crud.p
 paged, audited, `<entity>.created|updated|deleted` on the organization's channel). A room or a
 piece of equipment names its location, checked in the caller's tenant (a foreign or unknown id is
 a 422 on `location_id`). What an appointment reserves is decided by the database in the
-booking's own statement (docs/scheduling-resources.md), so these edits are not commands to the
-calendar shard: they change no live slot."""
+booking's own statement (docs/scheduling-resources.md); the slots are the calendar shard's, so
+once an edit has committed the organization's shard is told (`resources_changed`) and applies
+it to its loaded calendars before the answer."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from actors.calendar import messages as m
 from server.errors import not_found
 from server.http import iso, json_response, path_id, read_json
 from server.routing import ID, STAMP, Endpoint, nullable, shape
@@ -22,9 +25,11 @@ from server.scheduling._web import Work, unit_of_work
 from server.scheduling.access import ADMIN, CATALOG_READERS
 from server.scheduling.crud import Resource
 from server.scheduling.schemas import NAME, UUID
+from server.services import CALENDARS_KEY
 from storage import scheduling as store
 from storage.tables import Equipment, Locations, Rooms, Services
 
+log = logging.getLogger("cadence.scheduling.resources")
 TAG = "scheduling: resources"
 _TEXT = {"type": "string"}
 KIND = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"}
@@ -109,6 +114,18 @@ async def _placed(
     return values
 
 
+async def resources_changed(request: web.Request, org_id: uuid.UUID) -> None:
+    """The organization's shard applies a committed edit to its live slots. Should it be away,
+    the edit stands (the database checks every booking) and the calendars take it on their
+    next load."""
+    try:
+        answer = await request.app[CALENDARS_KEY].resources_changed(org_id)
+    except Exception as exc:
+        answer = m.Failure(503, "unavailable", repr(exc))
+    if isinstance(answer, m.Failure):
+        log.warning("resource edit not applied to live slots", extra={"error": answer.message})
+
+
 async def _location_columns(
     work: Work, body: dict[str, Any], current: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -127,6 +144,7 @@ LOCATIONS = Resource(
     read=CATALOG_READERS,
     write=ADMIN,
     columns=_location_columns,
+    after_commit=resources_changed,
 )
 ROOMS = Resource(
     entity="room",
@@ -140,6 +158,7 @@ ROOMS = Resource(
     read=CATALOG_READERS,
     write=ADMIN,
     columns=_placed,
+    after_commit=resources_changed,
 )
 EQUIPMENT_RESOURCE = Resource(
     entity="equipment",
@@ -153,6 +172,7 @@ EQUIPMENT_RESOURCE = Resource(
     read=CATALOG_READERS,
     write=ADMIN,
     columns=_placed,
+    after_commit=resources_changed,
 )
 
 
@@ -189,6 +209,7 @@ async def put_requirements(request: web.Request) -> web.Response:
         before, after = await store.replace_service_requirements(work.org_id, service_id, wanted)
         await work.audit("service.requirements", "service", service_id, before.view(), after.view())
         work.emit_org("service.updated", {"id": service_id})
+    await resources_changed(request, work.org_id)
     return json_response(_render_requirements(service_id, after))
 
 

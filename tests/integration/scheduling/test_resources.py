@@ -335,3 +335,24 @@ async def test_with_two_rooms_two_holds_fit_and_the_third_specialist_waits(api: 
     assert status == 409, body
     await api.ok("DELETE", f"/v1/holds/{a['id']}", expect=204)
     assert ten in _starts(await three.slots(frm, to))
+
+
+async def test_catalog_edits_reach_the_loaded_calendars_at_once(api: Api) -> None:
+    """Rooms and requirements are edited over REST, outside the shard: the shard is told once
+    the edit commits, so a loaded calendar's slots follow without waiting for a reload."""
+    one, two = await _gym_world(api)
+    frm, to = z(day_at(3, 0)), z(day_at(4, 0))
+    near = {z(day_at(3, 9, 30)), z(day_at(3, 10)), z(day_at(3, 10, 30))}
+    await api.book_one(one.calendar_id, one.patient_id, day_at(3, 10))
+    assert not near & _starts(await two.slots(frm, to))  # loaded, the only gym taken
+
+    places = await api.ok("GET", "/v1/locations")
+    await _room(api, places["data"][0]["id"], name="Gym 2")
+    assert near <= _starts(await two.slots(frm, to)), "the new gym is offered at once"
+
+    service = (await api.ok("GET", f"/v1/calendars/{two.calendar_id}"))["service_id"]
+    path = f"/v1/services/{service}/requirements"
+    await api.ok("PUT", path, {"room_kind": "pool", "equipment_ids": []})
+    assert _starts(await two.slots(frm, to)) == set(), "no pool anywhere: nothing to offer"
+    await api.ok("PUT", path, {"room_kind": None, "equipment_ids": []})
+    assert near <= _starts(await two.slots(frm, to)), "no requirement: every start is back"
