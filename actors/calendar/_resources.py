@@ -57,12 +57,29 @@ def _location(
     return next((book.equipment_at[e] for e in needs.equipment_ids if e in book.equipment_at), None)
 
 
+def _class_slot(
+    book: ResourceBook, needs: Requirements, slot: SeatSlot, claims: Sequence[Claim],
+    capacity: int,
+) -> list[Slot]:  # fmt: skip
+    if slot.seats_left < capacity * len(slot.specialist_ids):
+        return [slot]  # a session has begun here: it has its room (with several specialists,
+        # the others' empty sessions are not checked: conservative the other way round)
+    ids = tuple(
+        sid for sid in slot.specialist_ids
+        if _can_take(book, needs, sid, slot.start, slot.end, claims)
+    )  # fmt: skip
+    if ids == slot.specialist_ids:
+        return [slot]
+    return [SeatSlot(slot.start, slot.end, ids, capacity * len(ids))] if ids else []
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What a live hold reserves: `equipment` by id, and a room of `room_kind` at `place` (None:
     any location) without naming it."""
 
     calendar_id: uuid.UUID
+    specialist_id: uuid.UUID
     start: datetime
     end: datetime
     equipment: tuple[uuid.UUID, ...]
@@ -97,6 +114,24 @@ def _can_take(
     return free > held
 
 
+def _session_begun(live: LiveCalendar, hold: Hold) -> bool:
+    """A seat of a class whose session already has a seat booked or held: the session has (or
+    claims) its room, which its participants share."""
+    if not live.state.group:
+        return False
+    sid, start = hold.specialist_id, hold.start
+    if any(
+        h.id != hold.id and h.specialist_id == sid and h.start == start
+        for h in live.state.holds.values()
+    ):
+        return True
+    return any(
+        b.group_session_id is not None and b.calendar_id == live.calendar_id
+        and b.specialist_id == sid and b.starts_at == start
+        for b in live.state.booked.values()
+    )  # fmt: skip
+
+
 def claim_of(book: ResourceBook, service_id: uuid.UUID, hold: Hold) -> Claim | None:
     """What `hold` reserves when its service needs rooms or equipment; None when it needs none."""
     needs = book.needs.get(service_id)
@@ -105,23 +140,25 @@ def claim_of(book: ResourceBook, service_id: uuid.UUID, hold: Hold) -> Claim | N
     place = None
     if needs.room_kind is not None:
         place = _location(book, needs, hold.specialist_id, hold.start)
-    return Claim(hold.calendar_id, hold.start, hold.end, needs.equipment_ids, needs.room_kind,
-                 place)  # fmt: skip
+    return Claim(hold.calendar_id, hold.specialist_id, hold.start, hold.end, needs.equipment_ids,
+                 needs.room_kind, place)  # fmt: skip
 
 
 def filter_slots(
-    book: ResourceBook, service_id: uuid.UUID, slots: list[Slot], claims: Sequence[Claim] = ()
-) -> list[Slot]:
+    book: ResourceBook, service_id: uuid.UUID, slots: list[Slot], claims: Sequence[Claim] = (),
+    capacity: int = 1,
+) -> list[Slot]:  # fmt: skip
     """`slots` without the specialists (and so without the slots) whose required resources
-    are taken, by a booking or by a hold's `claims`. A group calendar's slots pass unchanged:
-    its participants share the room."""
+    are taken, by a booking or by a hold's `claims`. A class (a group calendar's seat slot)
+    needs them only for its first seat: once a session has a seat booked or held, its room is
+    the session's and its participants share it."""
     needs = book.needs.get(service_id)
     if needs is None:
         return slots
     out: list[Slot] = []
     for slot in slots:
         if isinstance(slot, SeatSlot):
-            out.append(slot)
+            out.extend(_class_slot(book, needs, slot, claims, capacity))
             continue
         ids = tuple(
             sid for sid in slot.specialist_ids
@@ -157,7 +194,7 @@ class ResourceBooks:
     def may_hold(self, live: LiveCalendar, hold: Hold) -> bool:
         """Whether what the hold's service needs is free for it (True when it needs nothing):
         the listing says so already, unless the hold names a start another claim just took."""
-        if live.state.resources is None:
+        if live.state.resources is None or _session_begun(live, hold):
             return True
         org = live.organization_id
         book = self._books.get(org, EMPTY_BOOK)
@@ -173,7 +210,7 @@ class ResourceBooks:
     ) -> None:  # fmt: skip
         """The hold reserves its resources: the organization's other starts that needed them
         go (`delta` is `live`'s own change; None: every calendar's pending one)."""
-        if live.state.resources is None:
+        if live.state.resources is None or _session_begun(live, hold):
             return
         org = live.organization_id
         claim = claim_of(self._books.get(org, EMPTY_BOOK), live.state.snap.service_id, hold)
@@ -187,10 +224,22 @@ class ResourceBooks:
         now: datetime, delta: DeltaBuilder,
     ) -> None:  # fmt: skip
         """The hold ended (released, expired, booked, or never granted): its resources are free
-        again for every calendar (a booking takes them back through `after_writes`)."""
-        claim = self._claims.get(live.organization_id, {}).pop(hold_id, None)
-        if claim is not None:
-            self._around(live, calendars, claim, now, delta)
+        again for every calendar (a booking takes them back through `after_writes`). A class's
+        claim passes to another seat held in the same session, if any (the room stays)."""
+        claims = self._claims.get(live.organization_id, {})
+        claim = claims.pop(hold_id, None)
+        if claim is None:
+            return
+        heir = next(
+            (h for h in live.state.holds.values()
+             if h.id != hold_id and h.start == claim.start
+             and h.specialist_id == claim.specialist_id),
+            None,
+        ) if live.state.group else None  # fmt: skip
+        if heir is not None:
+            claims[heir.id] = claim
+            return
+        self._around(live, calendars, claim, now, delta)
 
     def forget(self, calendar_id: uuid.UUID, org: uuid.UUID) -> None:
         """A calendar left the shard (deleted): its holds reserve nothing any more."""
@@ -226,9 +275,10 @@ class ResourceBooks:
         """Filter the calendar's slots when its service needs resources (and stop when it no
         longer does); True when its slots were recomputed."""
         org, service = live.organization_id, live.state.snap.service_id
-        if service in book.needs and not live.state.group:
+        if service in book.needs:
+            capacity = live.state.capacity
             live.state.resources = lambda slots: filter_slots(
-                self._books.get(org, EMPTY_BOOK), service, slots, self._claimed(org)
+                self._books.get(org, EMPTY_BOOK), service, slots, self._claimed(org), capacity
             )
         elif live.state.resources is None:
             return False

@@ -422,7 +422,8 @@ class CalendarState:
         if hi <= lo:
             return []
         if self.group:
-            return self._compute_seats(now, lo, hi)
+            seats = self._compute_seats(now, lo, hi)
+            return seats if self.resources is None else self.resources(seats)
         slots = compute_slots(
             self.calendar,
             list(self._busy(lo, hi)),

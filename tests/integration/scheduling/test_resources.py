@@ -356,3 +356,45 @@ async def test_catalog_edits_reach_the_loaded_calendars_at_once(api: Api) -> Non
     assert _starts(await two.slots(frm, to)) == set(), "no pool anywhere: nothing to offer"
     await api.ok("PUT", path, {"room_kind": None, "equipment_ids": []})
     assert near <= _starts(await two.slots(frm, to)), "no requirement: every start is back"
+
+
+async def test_a_class_needs_its_room_for_the_first_seat_and_its_participants_share_it(
+    api: Api,
+) -> None:
+    """A class of 4 in the only gym, and one-to-one gym sessions with another specialist: a
+    one-to-one booking takes the class's start away; the class's first seat (held) takes the
+    gym from the one-to-one calendar; more seats share it; the last seat released frees it."""
+    (solo,) = await _gym_world(api, specialists=1)
+    place = (await api.ok("GET", "/v1/locations"))["data"][0]["id"]
+    group_service = await api.service(name="Back class", duration_min=60, capacity=4)
+    await api.ok(
+        "PUT", f"/v1/services/{group_service['id']}/requirements",
+        {"room_kind": "gym", "equipment_ids": []},
+    )  # fmt: skip
+    coach = await api.specialist("Coach", _at(place))
+    calendar = await api.calendar([coach], service_id=group_service["id"])
+    group = Clinic(api, calendar["id"], coach, solo.patient_id)
+    frm, to = z(day_at(2, 0)), z(day_at(3, 0))
+    one_pm, two_pm = z(day_at(2, 13)), z(day_at(2, 14))
+    assert {one_pm, two_pm} <= _starts(await group.slots(frm, to))
+
+    # A one-to-one session in the gym at 13:00: the class cannot start then.
+    await api.book_one(solo.calendar_id, solo.patient_id, day_at(2, 13))
+    assert one_pm not in _starts(await group.slots(frm, to))
+    status, body = await group.hold(day_at(2, 13))
+    assert status == 409, body
+
+    # The class's first seat at 14:00 takes the gym; the second seat shares it.
+    status, first = await group.hold(day_at(2, 14))
+    assert status == 201, first
+    assert two_pm not in _starts(await solo.slots(frm, to))
+    status, second = await group.hold(day_at(2, 14))
+    assert status == 201, second
+    listed = await group.slots(frm, to)
+    seats = next(s for s in listed["slots"] if s["start"] == two_pm)
+    assert seats["seats_left"] == 2, seats
+    # The first seat's release leaves the gym with the session's other seat.
+    await api.ok("DELETE", f"/v1/holds/{first['id']}", expect=204)
+    assert two_pm not in _starts(await solo.slots(frm, to))
+    await api.ok("DELETE", f"/v1/holds/{second['id']}", expect=204)
+    assert two_pm in _starts(await solo.slots(frm, to))
