@@ -98,6 +98,9 @@ async def _columns(
                         "start": iso(a["starts_at"]),
                         "end": iso(a["ends_at"]),
                         "calendar_id": str(a["calendar_id"]),
+                        "room": None
+                        if a["room_id"] is None
+                        else {"id": str(a["room_id"]), "name": a["room_name"]},
                         "patient": {
                             "id": str(a["patient_id"]),
                             "first_name": a["first_name"],

@@ -431,6 +431,7 @@ _DAY_COLUMN = shape(  # schedule._columns
                     "start": STAMP,
                     "end": STAMP,
                     "calendar_id": ID,
+                    "room": nullable(shape({"id": ID, "name": _TEXT})),
                     "patient": shape(
                         {"id": ID, "first_name": nullable(_TEXT), "last_name": nullable(_TEXT)}
                     ),

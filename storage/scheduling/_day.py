@@ -66,8 +66,14 @@ async def day_rows(
     )  # fmt: skip
     appointments = await conn.fetch(
         """SELECT a.id, a.specialist_id, a.status, a.starts_at, a.ends_at, a.calendar_id,
-                  a.patient_id, p.first_name, p.last_name
+                  a.patient_id, p.first_name, p.last_name, room.id AS room_id,
+                  room.name AS room_name
            FROM appointments a JOIN patients p ON p.id = a.patient_id
+           -- The room it reserved (a cancelled one keeps the name of the room it had).
+           LEFT JOIN LATERAL (
+             SELECT r.id, r.name FROM appointment_resources ar JOIN rooms r ON r.id = ar.room_id
+             WHERE ar.appointment_id = a.id AND ar.room_id IS NOT NULL
+             ORDER BY ar.live DESC LIMIT 1) room ON true
            WHERE a.specialist_id = ANY($1::uuid[]) AND a.starts_at < $3 AND a.ends_at > $2
            ORDER BY a.starts_at, a.id""",
         ids, start, stop,

@@ -1,7 +1,8 @@
 """The front desk page (/desk) in Chromium: a clinic admin signs in (sent to /signin and back),
 a booking made through the REST API shows in the day grid live, and check-in and cancel (with a
 reason from the clinic's list) clicked on the page change the appointments, checked through REST;
-a guest's booking request shows on the grid and is confirmed or declined from it.
+a guest's booking request shows on the grid (with the room it took) and is confirmed or
+declined from it.
 
 Waits are generous (10 s) so a busy machine cannot fail them; nothing here measures time."""
 
@@ -156,7 +157,15 @@ async def test_the_desk_confirms_and_declines_guest_requests(site: Site, pages: 
     org = await add_org(site.app[DB_KEY], "desk-requests")
     api: Api = dataclasses.replace(await site.api(), org_id=org.id)
     specialist = await api.specialist("Dr. Ana Ionescu")
-    calendar_id = (await api.calendar([specialist], name="Shockwave"))["id"]
+    # The service needs a treatment room: the grid names the room each appointment took.
+    place = await api.ok("POST", "/v1/locations", {"name": "Central"}, expect=201)
+    room = {"name": "Treatment 1", "kind": "treatment", "location_id": place["id"]}
+    await api.ok("POST", "/v1/rooms", room, expect=201)
+    service = await api.service(name="Shockwave", duration_min=60)
+    needs = {"room_kind": "treatment", "equipment_ids": []}
+    await api.ok("PUT", f"/v1/services/{service['id']}/requirements", needs)
+    calendar = await api.calendar([specialist], name="Shockwave", service_id=service["id"])
+    calendar_id = calendar["id"]
     await api.ok("PUT", "/v1/public-booking/policy", {"calendars": {calendar_id: "request"}})
     page = await sign_in_to_desk(pages, site, org.members[Role.ADMIN])
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
@@ -174,6 +183,7 @@ async def test_the_desk_confirms_and_declines_guest_requests(site: Site, pages: 
 
     await first.locator("button.confirm").click()
     await expect(first.locator(".status")).to_have_text("booked", timeout=LIVE)
+    await expect(first.locator(".room")).to_have_text("Treatment 1", timeout=LIVE)
     await expect(first.locator("button.confirm")).to_have_count(0)
     await second.locator("button.decline").click()
     await expect(second.locator(".status")).to_have_text("cancelled", timeout=LIVE)

@@ -9,7 +9,7 @@ import { accessToken, refresh } from "/static/pages/session.js";
 
 /** @typedef {import("/static/js/cadence.js").CadenceEvent} CadenceEvent */
 /** @typedef {import("/static/js/cadence.js").Position} Position */
-/** @typedef {{id: string, status: string, start: string, end: string, calendar_id: string, patient: {id: string, first_name: string, last_name: string}}} GridAppointment */
+/** @typedef {{id: string, status: string, start: string, end: string, calendar_id: string, room?: {id: string, name: string} | null, patient: {id: string, first_name: string, last_name: string}}} GridAppointment */
 /** @typedef {{id: string, name: string, timezone: string, working_hours: Array<{start: string, end: string}>, appointments: GridAppointment[]}} Column */
 /** @typedef {{date: string, timezone: string, specialists: Column[]}} Grid */
 /** @typedef {{code: string, label: string}} Reason */
@@ -158,7 +158,14 @@ function appointmentCard(a, column) {
   if (CHECK_IN_FROM.has(a.status)) actions.append(button("Check in", "primary small check-in", () => void checkIn(a)));
   if (MOVE_FROM.has(a.status)) actions.append(button("Reschedule", "secondary small move", () => openMove(a, column)));
   if (CANCEL_FROM.has(a.status)) actions.append(button("Cancel", "secondary small cancel", () => openCancel(a)));
-  card.append(when, status, who, actions);
+  card.append(when, status, who);
+  if (a.room) {
+    const room = document.createElement("span");
+    room.className = "room muted";
+    room.textContent = a.room.name;
+    card.append(room);
+  }
+  card.append(actions);
   return card;
 }
 
