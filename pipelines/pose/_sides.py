@@ -23,7 +23,10 @@ from . import _state
 SWAP_RATIO = 0.5  # the crossed match must be at most half the straight one ...
 SWAP_MIN = 0.04  # ... and shorter by this much (image heights)
 CONTINUITY_MS = 400.0  # positions older than this say nothing about the next frame
-MAX_SWAP_MS = 1200.0
+# A swap that begins while the two sides overlap cannot be seen, so its end looks like a
+# beginning and the labels are read crossed until this runs out: MediaPipe's own swaps last a few
+# frames, so a short bound costs little, and a long one costs the rep in progress.
+MAX_SWAP_MS = 900.0
 AGREE_DEG = 12.0  # the two sides move together while their mean difference stays below this
 AGREE_RATE = 0.05
 TURN_AFTER_MS = 1000.0
