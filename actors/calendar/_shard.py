@@ -317,7 +317,8 @@ class CalendarShard(RebuildingActor):
                     else:
                         results[i] = await self._edit_rules(r)
                 except Exception as exc:
-                    log.warning("calendar rule edit failed", extra={"error": repr(exc)})
+                    # With its traceback: a Ray worker's log has no field for `extra`.
+                    log.warning("calendar organization request failed", exc_info=exc)
 
         await asyncio.gather(*(serve(c, p) for c, p in by_calendar.items()), edit())
         return results
@@ -837,7 +838,10 @@ class CalendarShard(RebuildingActor):
                 entry = await waitlist_entry(r.entry_id, patient_id=own)
         except Exception as exc:
             return failure_of(exc)
-        live = None if entry.offer_calendar_id is None else await self._get(entry.offer_calendar_id)
+        live = None
+        if entry.offer_calendar_id is not None:
+            with contextlib.suppress(NotFound):  # deleted since: its holds (the offer) are gone
+                live = await self._get(entry.offer_calendar_id)
         async with self._lock(org):
             now = _now()
             delta = DeltaBuilder()

@@ -208,3 +208,26 @@ async def test_a_freed_slot_offered_cannot_be_taken_by_a_public_booker(
         assert taken == [], (start, taken)
         entry = await clinic.api.ok("GET", f"/v1/waitlist/{joined.entry.id}")
         assert entry["status"] == "offered" and entry["offer"]["start"] == z(start), entry
+
+
+async def test_an_offer_whose_calendar_was_deleted_is_answered_not_failed(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """Found by schemathesis: an entry offered a slot of a calendar deleted since answered 503
+    to accept, decline and cancel (the shard could not load the calendar). The offer went with
+    the calendar: accept is 410, decline puts the entry back to waiting, cancel removes it."""
+    clinic = await make_clinic(client)
+    start = day_at(2, 10)
+    booked = await _book(clinic, start, clinic.patient_id)
+    other = await clinic.api.patient("Wait", "Ing")
+    entry = await _join(clinic, other, start)
+    await _cancel(clinic, booked)
+    assert (await clinic.api.ok("GET", f"/v1/waitlist/{entry['id']}"))["status"] == "offered"
+    await clinic.api.ok("DELETE", f"/v1/calendars/{clinic.calendar_id}", expect=204)
+
+    status, body = await clinic.api.call("POST", f"/v1/waitlist/{entry['id']}/accept")
+    assert status == 410 and body["error"]["code"] == "offer_expired", body
+    status, body = await clinic.api.call("POST", f"/v1/waitlist/{entry['id']}/decline")
+    assert status == 200 and body["status"] == "waiting", body
+    status, body = await clinic.api.call("DELETE", f"/v1/waitlist/{entry['id']}")
+    assert status == 200, body
