@@ -64,10 +64,7 @@ def _class_slot(
     if slot.seats_left < capacity * len(slot.specialist_ids):
         return [slot]  # a session has begun here: it has its room (with several specialists,
         # the others' empty sessions are not checked: conservative the other way round)
-    ids = tuple(
-        sid for sid in slot.specialist_ids
-        if _can_take(book, needs, sid, slot.start, slot.end, claims)
-    )  # fmt: skip
+    ids = _takers(book, needs, slot, claims)
     if ids == slot.specialist_ids:
         return [slot]
     return [SeatSlot(slot.start, slot.end, ids, capacity * len(ids))] if ids else []
@@ -112,6 +109,16 @@ def _can_take(
         if c.room_kind == needs.room_kind and (place is None or c.place in (None, place))
     )
     return free > held
+
+
+def _takers(
+    book: ResourceBook, needs: Requirements, slot: Slot, claims: Sequence[Claim]
+) -> tuple[uuid.UUID, ...]:
+    """The slot's specialists for whom what the service needs is free."""
+    return tuple(
+        sid for sid in slot.specialist_ids
+        if _can_take(book, needs, sid, slot.start, slot.end, claims)
+    )  # fmt: skip
 
 
 def _session_begun(live: LiveCalendar, hold: Hold) -> bool:
@@ -160,10 +167,7 @@ def filter_slots(
         if isinstance(slot, SeatSlot):
             out.extend(_class_slot(book, needs, slot, claims, capacity))
             continue
-        ids = tuple(
-            sid for sid in slot.specialist_ids
-            if _can_take(book, needs, sid, slot.start, slot.end, claims)
-        )  # fmt: skip
+        ids = _takers(book, needs, slot, claims)
         if ids == slot.specialist_ids:
             out.append(slot)
         elif ids:
@@ -267,7 +271,7 @@ class ResourceBooks:
     async def attach(self, pool: TenantPool, live: LiveCalendar, now: datetime) -> None:
         """A calendar just loaded: filter its slots when its service needs resources. The book
         is read again on every load (rare: once per calendar and shard life, or after an idle
-        eviction), so requirements edited over REST apply from the calendar's next load."""
+        eviction); edits over REST reach loaded calendars through `refresh`."""
         book = await self._read(pool, live.organization_id, now)
         self._shape(live, book, now)
 

@@ -98,6 +98,7 @@ function explain(error, fallback) {
   if (error.code === "slot_unavailable") return "That time is taken; choose another.";
   if (error.code === "invalid_transition") return "The appointment has changed meanwhile; the grid shows it now.";
   if (error.code === "rate_limited") return "Too many requests; wait a moment.";
+  if (error.code === "request_expired") return "The request expired unanswered; its time is free again.";
   if (error.status === 422) return `Please check the form: ${error.message}`;
   return fallback;
 }
@@ -325,13 +326,20 @@ async function follow(orgId) {
 
 /** @param {GridAppointment} a */
 async function checkIn(a) {
+  await transition(a, `/v1/appointments/${encodeURIComponent(a.id)}/check-in`, "The check-in failed; please try again.");
+}
+
+/** POST a status change of the appointment and show its new status; on failure say why and
+ * reload the grid (it may have changed meanwhile).
+ * @param {GridAppointment} a @param {string} path @param {string} fallback */
+async function transition(a, path, fallback) {
   $("error").textContent = "";
   try {
-    const changed = await api("POST", `/v1/appointments/${encodeURIComponent(a.id)}/check-in`);
+    const changed = await api("POST", path);
     a.status = changed.status;
     render();
   } catch (error) {
-    $("error").textContent = explain(error, "The check-in failed; please try again.");
+    $("error").textContent = explain(error, fallback);
     reloadSoon();
   }
 }
@@ -340,18 +348,8 @@ async function checkIn(a) {
  * told by the clinic's notification either way.
  * @param {GridAppointment} a @param {"confirm" | "decline"} action */
 async function decide(a, action) {
-  $("error").textContent = "";
-  try {
-    const changed = await api("POST", `/v1/booking-requests/${encodeURIComponent(a.id)}/${action}`);
-    a.status = changed.status;
-    render();
-  } catch (error) {
-    $("error").textContent =
-      error instanceof HttpError && error.code === "request_expired"
-        ? "The request expired unanswered; its time is free again."
-        : explain(error, "The request could not be answered; please try again.");
-    reloadSoon();
-  }
+  const path = `/v1/booking-requests/${encodeURIComponent(a.id)}/${action}`;
+  await transition(a, path, "The request could not be answered; please try again.");
 }
 
 /** @param {GridAppointment} a */
