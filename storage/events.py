@@ -172,13 +172,25 @@ class EventLog:
     ) -> StreamPosition:
         """XADD + PUBLISH as one script; `along`: other scripts that run first, in the same
         round trip (each atomic on its own, as in `publish_many`)."""
-        call = self.publish_call(channel, event_type, data)
         if along:
-            result = (await run_scripts(self._redis, [*along, call]))[-1]
-        else:
-            _, keys, args = call
-            result = await self._publish(keys=keys, args=args)
+            return (await self.publish_after(along, channel, event_type, data))[1]
+        _, keys, args = self.publish_call(channel, event_type, data)
+        result = await self._publish(keys=keys, args=args)
         return _position_of(result[0], result[1])
+
+    async def publish_after(
+        self,
+        along: Sequence[ScriptCall],
+        channel: ChannelName,
+        event_type: str,
+        data: Mapping[str, Any],
+    ) -> tuple[list[Any], StreamPosition]:
+        """`publish` after the scripts `along`, in the same round trip: their results, and the
+        event's position. The event is published whatever they answered."""
+        results = await run_scripts(
+            self._redis, [*along, self.publish_call(channel, event_type, data)]
+        )
+        return results[:-1], _position_of(results[-1][0], results[-1][1])
 
     async def publish_many(
         self, entries: Sequence[tuple[ChannelName, str, Mapping[str, Any]]]

@@ -5,7 +5,7 @@ word: a refused insert is a 409 and the shard reloads the calendar."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -70,6 +70,9 @@ def interval_of(appt: Appointment) -> BookedInterval:
 AfterBooking = Callable[[asyncpg.Connection, Appointment], Awaitable[None]]
 
 
+Booking = tuple[m.Result, BookedInterval | None]
+
+
 async def book_hold(
     pool: TenantPool,
     hold: Hold,
@@ -78,69 +81,125 @@ async def book_hold(
     *,
     group: bool = False,
     after: AfterBooking | None = None,
-) -> tuple[m.Result, BookedInterval | None]:
+) -> Booking:
     """(answer, the interval now booked or None). A hold already booked answers with the
     appointment it became (a retried request) and books nothing new."""
+    return (await book_holds(pool, [(hold, r)], keys, group=group, after=after))[0]
+
+
+async def book_holds(
+    pool: TenantPool,
+    batch: Sequence[tuple[Hold, m.BookRequest]],
+    keys: KeyRing | None = None,
+    *,
+    group: bool = False,
+    after: AfterBooking | None = None,
+) -> list[Booking]:
+    """`book_hold` for each (hold, request) of one calendar, in ONE transaction: a busy
+    calendar's bookings share one commit (one WAL flush) instead of one each. Each row runs in
+    its own savepoint, so a refused row rolls back alone and its neighbours still commit; a
+    failure of the transaction itself (the connection, the commit) answers every row
+    unavailable, and then none was booked."""
+    if not batch:
+        return []
     try:
-        async with pool.tenant(hold.organization_id, acquire_timeout=5) as conn:
-            found = await appointment_by_hold(conn, hold.id)
-            if found is not None or hold.status is HoldStatus.BOOKED:
-                if found is None:
-                    return m.HOLD_EXPIRED, None
-                # The caller's patient in the caller's organization, never the patient id alone.
-                mine = (
-                    r.caller.staff
-                    or r.guest is not None
-                    or (
-                        found.patient_id == r.patient_id
-                        and found.organization_id == r.caller.org_id
-                    )
-                )
-                if not mine:
-                    return m.not_found("hold"), None
-                # Still held in our state: an earlier incarnation committed and died before it
-                # could record it, so take the appointment into the state now.
-                held = hold.status is HoldStatus.HELD
-                return m.Booked(found, False), (interval_of(found) if held else None)
-            patient_id = r.patient_id
-            terms: GuestTerms | None = None
-            if r.guest is not None:
-                decided = await guest_terms(conn, hold, r, group)
-                if isinstance(decided, m.Failure):
-                    return decided, None
-                terms = decided
-                patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
-            if patient_id is None:
-                return m.invalid("patient_id", "is required"), None
-            if group:  # one seat of the class (the database counts the seats too)
-                appt = await insert_seat(
-                    conn, actor=r.actor, calendar_id=hold.calendar_id,
-                    specialist_id=hold.specialist_id, patient_id=patient_id,
-                    starts_at=hold.start, hold_id=hold.id,
-                )  # fmt: skip
-            else:
-                appt = await insert_appointment(
-                    conn, actor=r.actor, calendar_id=hold.calendar_id,
-                    specialist_id=hold.specialist_id, patient_id=patient_id,
-                    starts_at=hold.start, ends_at=hold.end, hold_id=hold.id,
-                    status=terms.status if terms is not None else AppointmentStatus.BOOKED,
-                )  # fmt: skip
-            if terms is not None:
-                await record_guest_terms(conn, keys, appt, terms, r)
-            if after is not None:
-                await after(conn, appt)
-            if r.visit_reason:
-                await set_details(
-                    conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
-                    patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
-                    by=r.actor.user_id,
-                )  # fmt: skip
-    except SlotUnavailable as exc:
+        async with pool.tenant(batch[0][0].organization_id, acquire_timeout=5) as conn:
+            if len(batch) == 1:  # alone, its transaction is its savepoint: no extra statements
+                hold, r = batch[0]
+                return [await _book(conn, hold, r, keys, group, after)]
+            return [await _in_savepoint(conn, hold, r, keys, group, after) for hold, r in batch]
+    except _REFUSED as exc:  # the lone row, raised out of its transaction: nothing was written
+        return [_refusal(exc)]
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        return [(m.UNAVAILABLE, None)] * len(batch)
+
+
+_REFUSED = (SlotUnavailable, InvalidReference, NotFound)
+
+
+def _refusal(exc: Exception) -> Booking:
+    if isinstance(exc, SlotUnavailable):
         return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)}), None
-    except InvalidReference as exc:
+    if isinstance(exc, InvalidReference):
         return m.invalid(exc.field, exc.message), None
-    except NotFound as exc:
-        return m.not_found(exc.entity), None
-    except (asyncpg.PostgresError, OSError, TimeoutError):
+    assert isinstance(exc, NotFound)
+    return m.not_found(exc.entity), None
+
+
+async def _in_savepoint(
+    conn: asyncpg.Connection,
+    hold: Hold,
+    r: m.BookRequest,
+    keys: KeyRing | None,
+    group: bool,
+    after: AfterBooking | None,
+) -> Booking:
+    """One row of a batch: what it wrote rolls back alone when it is refused or the database
+    refuses one of its statements (a guest patient made for a refused slot is not kept)."""
+    try:
+        async with conn.transaction():
+            return await _book(conn, hold, r, keys, group, after)
+    except _REFUSED as exc:
+        return _refusal(exc)
+    except asyncpg.PostgresError:
         return m.UNAVAILABLE, None
+
+
+async def _book(
+    conn: asyncpg.Connection,
+    hold: Hold,
+    r: m.BookRequest,
+    keys: KeyRing | None,
+    group: bool,
+    after: AfterBooking | None,
+) -> Booking:
+    found = await appointment_by_hold(conn, hold.id)
+    if found is not None or hold.status is HoldStatus.BOOKED:
+        if found is None:
+            return m.HOLD_EXPIRED, None
+        # The caller's patient in the caller's organization, never the patient id alone.
+        mine = (
+            r.caller.staff
+            or r.guest is not None
+            or (found.patient_id == r.patient_id and found.organization_id == r.caller.org_id)
+        )
+        if not mine:
+            return m.not_found("hold"), None
+        # Still held in our state: an earlier incarnation committed and died before it could
+        # record it, so take the appointment into the state now.
+        held = hold.status is HoldStatus.HELD
+        return m.Booked(found, False), (interval_of(found) if held else None)
+    patient_id = r.patient_id
+    terms: GuestTerms | None = None
+    if r.guest is not None:
+        decided = await guest_terms(conn, hold, r, group)
+        if isinstance(decided, m.Failure):
+            return decided, None
+        terms = decided
+        patient_id = await _guest(conn, hold.organization_id, r.guest, keys)
+    if patient_id is None:
+        return m.invalid("patient_id", "is required"), None
+    if group:  # one seat of the class (the database counts the seats too)
+        appt = await insert_seat(
+            conn, actor=r.actor, calendar_id=hold.calendar_id,
+            specialist_id=hold.specialist_id, patient_id=patient_id,
+            starts_at=hold.start, hold_id=hold.id,
+        )  # fmt: skip
+    else:
+        appt = await insert_appointment(
+            conn, actor=r.actor, calendar_id=hold.calendar_id,
+            specialist_id=hold.specialist_id, patient_id=patient_id,
+            starts_at=hold.start, ends_at=hold.end, hold_id=hold.id,
+            status=terms.status if terms is not None else AppointmentStatus.BOOKED,
+        )  # fmt: skip
+    if terms is not None:
+        await record_guest_terms(conn, keys, appt, terms, r)
+    if after is not None:
+        await after(conn, appt)
+    if r.visit_reason:
+        await set_details(
+            conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
+            patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
+            by=r.actor.user_id,
+        )  # fmt: skip
     return m.Booked(appt, True), interval_of(appt)

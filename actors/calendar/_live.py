@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -115,9 +116,9 @@ class LiveCalendar:
 
     async def publish(
         self, events: EventLog, delta: DeltaBuilder, along: Sequence[ScriptCall] = ()
-    ) -> bool:
+    ) -> list[Any] | None:
         """Publish the net change as one `slots.changed`, after the scripts `along` in the same
-        round trip; False when nothing changed (then `along` did not run)."""
+        round trip: their results, or None when nothing changed (then `along` did not run)."""
         if self.pending is not None:  # made before `delta` (the shard flushes it each batch)
             delta = self.pending.merged(delta)
             self.pending = None
@@ -126,12 +127,12 @@ class LiveCalendar:
         upserted, removed = delta.build(self.state.slots)
         if not upserted and not removed:
             self.unpublished = None
-            return False
+            return None
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                pos = await events.publish(
-                    self.channel, "slots.changed",
-                    delta_json(self.calendar_id, upserted, removed), along=along,
+                results, pos = await events.publish_after(
+                    along, self.channel, "slots.changed",
+                    delta_json(self.calendar_id, upserted, removed),
                 )  # fmt: skip
         except BaseException:
             self.unpublished = delta  # subscribers must still get it: next publish carries it
@@ -139,7 +140,7 @@ class LiveCalendar:
         self.unpublished = None
         self.position = pos
         self.dirty = True
-        return True
+        return results
 
     async def save_checkpoint(self, store: HoldStore) -> None:
         await store.save_view(self.calendar_id, self.position, self.state.slot_list())

@@ -40,7 +40,7 @@ import ray
 from actors._pool._base import LazyPool, RebuildingActor
 from actors._pool.sharding import shard_of
 from actors.calendar import messages as m
-from actors.calendar._book import book_hold, interval_of
+from actors.calendar._book import book_hold, book_holds, interval_of
 from actors.calendar._live import LiveCalendar, load_calendar, org_of
 from actors.calendar._resources import ResourceBooks
 from actors.calendar._rules import edit_rules
@@ -62,7 +62,7 @@ from storage.crypto import KeyRing
 from storage.db import AppDatabase
 from storage.events import EventLog
 from storage.keys import KeySpace
-from storage.redis import create_redis
+from storage.redis import create_redis, run_scripts
 from storage.scheduling import (
     BookedInterval,
     NotFound,
@@ -113,6 +113,16 @@ class _Batch:
 
     indexes: list[int] = field(default_factory=list)
     requests: list[m.Request] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tentative:
+    """A hold decided and taken into the state, its fence not yet granted by Redis."""
+
+    index: int  # of its request in the calendar's batch
+    hold: Hold
+    key: str  # the request's idempotency scope
+    replaced: uuid.UUID | None  # the holder's earlier hold, which it ended
 
 
 @ray.remote
@@ -337,7 +347,7 @@ class CalendarShard(RebuildingActor):
             # decided: none of them can take a slot the waitlist is owed.
             await self._offer_freed(live, now, delta, ended)
             offered = len(ended)
-            await self._holds(live, requests, out, now, delta, ended)
+            tentative = await self._holds(live, requests, out, now, delta, ended)
             await self._releases(live, requests, out, now, delta, ended)
             await self._bookings(live, requests, out, delta, ended)
             calendars = self._orgs.get(live.organization_id, {}).values()
@@ -345,7 +355,13 @@ class CalendarShard(RebuildingActor):
                 await self._db(), live, calendars, requests, now, delta
             )
             await self._offer_freed(live, now, delta, ended[offered:])
-            await self._publish(live, delta, ended)
+            try:
+                granted = await self._publish(live, delta, ended, tentative, now)
+            except BaseException:
+                self._abandon(live, tentative, now)
+                raise
+            undo = self._granted(live, requests, out, tentative, granted, now)
+            await self._publish(live, undo)
             await self._flush_siblings(live.organization_id)
             for i, r in enumerate(requests):
                 if isinstance(r, m.SlotsQuery):
@@ -443,49 +459,61 @@ class CalendarShard(RebuildingActor):
     async def _holds(
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
         now: datetime, delta: DeltaBuilder, ended: list[Hold],
-    ) -> None:  # fmt: skip
+    ) -> list[_Tentative]:  # fmt: skip
+        """Decide the batch's hold requests against the state and take them into it; their
+        fences are granted with the batch's publish, in its round trip (`_granted` settles
+        them). A hold replacing its holder's earlier one ends that one at once: should the new
+        fence be refused (only another incarnation of this shard can hold it), the holder has
+        neither, and is told the slot was taken."""
         asks = [(i, r) for i, r in enumerate(requests) if isinstance(r, m.HoldRequest)]
         if not asks:
-            return
+            return []
         repeats = [r.idempotency_key for _, r in asks if r.may_repeat]
         remembered = dict(zip(repeats, await self._store.remembered(repeats), strict=True))
-        tentative: list[tuple[int, Hold, str, Hold | None]] = []
-        seen: dict[str, int] = {}
+        tentative: list[_Tentative] = []
         for i, r in asks:
             earlier = remembered.get(r.idempotency_key)
             if earlier is not None:
                 out[i] = m.HoldGranted(earlier)
                 continue
-            if r.idempotency_key in seen:  # the same retried request twice in one batch
-                continue
-            seen[r.idempotency_key] = i
+            if any(t.key == r.idempotency_key for t in tentative):
+                continue  # the same retried request twice in one batch: `_granted` answers it
             decided = self._decide(live, r, now)
             if isinstance(decided, m.Failure):
                 out[i] = decided
                 continue
             previous = live.state.holder_hold(r.caller.holder)
-            self._add_hold(live, decided, now, delta)
-            tentative.append((i, decided, r.idempotency_key, previous))
-        granted = await self._store.grant([(h, key) for _, h, key, _ in tentative], now)
-        for (i, hold, _, previous), ok in zip(tentative, granted, strict=True):
-            if not ok:  # another incarnation holds the fence: its hold stands, ours never was
-                self._drop_hold(live, hold.id, now, delta)
-                if previous is not None and previous.id in live.state.holds:
-                    live.state.by_holder[previous.holder] = previous.id
-                out[i] = m.slot_unavailable("the slot was just taken")
-                continue
-            self.stats_["granted"] += 1
             replaced = None
             if previous is not None and previous.id in live.state.holds:
                 self._drop_hold(live, previous.id, now, delta)
                 ended.append(self._finish(live, previous, HoldStatus.RELEASED))
                 replaced = previous.id
-            self._arm(live, hold)
-            out[i] = m.HoldGranted(hold, replaced)
-        for key, i in seen.items():  # duplicates within the batch share the first answer
-            for j, r in asks:
-                if j != i and r.idempotency_key == key and out[j] is None:
-                    out[j] = out[i]
+            self._add_hold(live, decided, now, delta)
+            tentative.append(_Tentative(i, decided, r.idempotency_key, replaced))
+        return tentative
+
+    def _granted(
+        self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
+        tentative: Sequence[_Tentative], granted: Sequence[bool], now: datetime,
+    ) -> DeltaBuilder:  # fmt: skip
+        """Answer the batch's holds as Redis granted their fences; a refused one leaves the
+        state again, and the returned delta (published by the caller) gives its slot back."""
+        undo = DeltaBuilder()
+        for t, ok in zip(tentative, granted, strict=True):
+            if not ok:  # another incarnation holds the fence: its hold stands, ours never was
+                if t.hold.id in live.state.holds:
+                    self._drop_hold(live, t.hold.id, now, undo)
+                out[t.index] = m.slot_unavailable("the slot was just taken")
+                continue
+            self.stats_["granted"] += 1
+            if t.hold.id in live.state.holds:  # not replaced by a later request of the batch
+                self._arm(live, t.hold)
+            out[t.index] = m.HoldGranted(t.hold, t.replaced)
+        for t in tentative:  # duplicates within the batch share the first answer
+            for j, r in enumerate(requests):
+                if isinstance(r, m.HoldRequest) and r.idempotency_key == t.key and out[j] is None:
+                    out[j] = out[t.index]
+        return undo
 
     async def _writes(
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
@@ -646,8 +674,14 @@ class CalendarShard(RebuildingActor):
         self, live: LiveCalendar, requests: Sequence[m.Request], out: list[m.Result | None],
         delta: DeltaBuilder, ended: list[Hold],
     ) -> None:  # fmt: skip
+        todo: list[tuple[int, Hold, m.BookRequest]] = []
+        first: dict[uuid.UUID, int] = {}  # hold -> the index of the batch's first booking of it
+        repeats: list[int] = []
         for i, r in enumerate(requests):
             if not isinstance(r, m.BookRequest):
+                continue
+            if r.hold_id in first:  # a retry in the same batch: answered once the first is
+                repeats.append(i)
                 continue
             hold = live.state.holds.get(r.hold_id)
             if hold is None:
@@ -662,9 +696,16 @@ class CalendarShard(RebuildingActor):
                 ended.append(self._finish(live, hold, HoldStatus.EXPIRED))
                 out[i] = m.HOLD_EXPIRED
                 continue
-            answer, interval = await book_hold(
-                await self._db(), hold, r, self._opts.keys, group=live.state.group
-            )
+            first[hold.id] = i
+            todo.append((i, hold, r))
+        # One transaction for the batch's bookings (actors/calendar/_book.py), each row alone
+        # in its savepoint: a busy calendar commits its bookings together.
+        answers = await book_holds(
+            await self._db(), [(h, r) for _, h, r in todo], self._opts.keys,
+            group=live.state.group,
+        )  # fmt: skip
+        now = _now()
+        for (i, hold, _), (answer, interval) in zip(todo, answers, strict=True):
             out[i] = answer
             if interval is not None:
                 self._drop_hold(live, hold.id, now, delta)
@@ -672,6 +713,16 @@ class CalendarShard(RebuildingActor):
                 ended.append(self._finish(live, hold, HoldStatus.BOOKED))
             elif isinstance(answer, m.Failure) and answer.status == 409:
                 live.stale = True  # the database knows something we do not: reload soon
+        for i in repeats:  # booked meanwhile: the retry's answer; else the first one's
+            r = requests[i]
+            assert isinstance(r, m.BookRequest)
+            held = live.state.holds.get(r.hold_id)
+            if held is None:
+                out[i] = await self._book_gone(live, r)
+            elif self._may_book(live, held, r.caller, r.patient_id):
+                out[i] = out[first[r.hold_id]]
+            else:
+                out[i] = m.not_found("hold")
 
     async def _book_gone(self, live: LiveCalendar, r: m.BookRequest) -> m.Result:
         hold = await self._ended_hold(r.hold_id)
@@ -911,14 +962,35 @@ class CalendarShard(RebuildingActor):
     # --- publishing and housekeeping -------------------------------------------------------
 
     async def _publish(
-        self, live: LiveCalendar, delta: DeltaBuilder, ended: Sequence[Hold] = ()
-    ) -> None:
-        """Publish the delta; the final records of the `ended` holds (and their freed fences)
-        go to Redis in the same round trip, ahead of it."""
-        if await live.publish(self._events, delta, self._store.end_calls(ended)):
-            self.stats_["published"] += 1
+        self, live: LiveCalendar, delta: DeltaBuilder, ended: Sequence[Hold] = (),
+        tentative: Sequence[_Tentative] = (), now: datetime | None = None,
+    ) -> list[bool]:  # fmt: skip
+        """Publish the delta. The fences of the `tentative` holds, then the final records of the
+        `ended` holds (and their freed fences) go to Redis in the same round trip, ahead of it:
+        one round trip for a batch of holds. Whether each tentative fence was granted."""
+        along = [
+            *self._store.grant_calls([(t.hold, t.key) for t in tentative], now or _now()),
+            *self._store.end_calls(ended),
+        ]
+        results = await live.publish(self._events, delta, along)
+        if results is None:  # nothing changed (a holder took the same slot again)
+            results = await run_scripts(self._redis, along)
         else:
-            await self._store.end(ended)
+            self.stats_["published"] += 1
+        return [bool(r) for r in results[: len(tentative)]]
+
+    def _abandon(self, live: LiveCalendar, tentative: Sequence[_Tentative], now: datetime) -> None:
+        """The round trip that grants them failed: the batch's holds leave the state (its
+        answer is 503), and whatever fences did reach Redis are ended if it answers again."""
+        undone = []
+        for t in tentative:
+            if t.hold.id in live.state.holds:
+                # Into `pending`: the failed publish kept the hold's removal as `unpublished`,
+                # and the next publish merges both (net: nothing happened to the slot).
+                self._drop_hold(live, t.hold.id, now, live.changed_by_sibling())
+                undone.append(self._finish(live, t.hold, HoldStatus.RELEASED))
+        if undone:
+            self._spawn(self._store.end(undone))
 
     async def _housekeeping(self) -> None:
         while True:

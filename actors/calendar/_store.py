@@ -163,8 +163,11 @@ class HoldStore:
         """Fence and store each (hold, idempotency scope) in one round trip; True = granted."""
         if not grants:
             return []
-        calls = [self._grant_call(h, scope, now) for h, scope in grants]
-        return [bool(r) for r in await run_scripts(self.redis, calls)]
+        return [bool(r) for r in await run_scripts(self.redis, self.grant_calls(grants, now))]
+
+    def grant_calls(self, grants: Sequence[tuple[Hold, str]], now: datetime) -> list[ScriptCall]:
+        """`grant` as script calls (each answers 1 = granted), to send along with a publish."""
+        return [self._grant_call(h, scope, now) for h, scope in grants]
 
     def _grant_call(self, h: Hold, scope: str, now: datetime) -> ScriptCall:
         ttl = max(1, _ms(h.expires_at) - _ms(now))

@@ -1,0 +1,87 @@
+"""Bookings that reach a calendar's shard in one batch are written in one transaction, each row
+in its own savepoint: they commit together, and a refused row rolls back alone."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from actors.calendar import messages as m
+from server.resources import DB_KEY
+from server.services import CALENDARS_KEY
+from storage.audit import AuditActor
+from tests.integration.live.conftest import Clinic, day_at
+
+
+async def _batch(clinic: Clinic, requests: list[m.Request]) -> list[m.Result]:
+    """The requests as ONE batch of the owning shard, as the pool sends a busy calendar's."""
+    commands = clinic.client.app[CALENDARS_KEY]
+    pool = commands._pool  # noqa: SLF001 - the test decides what one batch holds
+    await pool.ensure_started()
+    handle = pool.handle(pool.shard_for(clinic.api.org_id))
+    results: list[m.Result] = await handle.handle_batch.remote(requests)
+    return results
+
+
+async def _hold(clinic: Clinic, hour: int) -> uuid.UUID:
+    status, hold = await clinic.hold(day_at(5, hour))
+    assert status == 201, hold
+    return uuid.UUID(hold["id"])
+
+
+async def _stored(clinic: Clinic, holds: list[uuid.UUID]) -> list[Any]:
+    async with clinic.client.app[DB_KEY].tenant(clinic.api.org_id) as conn:
+        return list(
+            await conn.fetch(
+                "SELECT hold_id, created_at FROM appointments WHERE hold_id = ANY($1)",
+                holds,
+            )
+        )
+
+
+async def test_a_batch_commits_together_and_a_refused_row_rolls_back_alone(clinic: Clinic) -> None:
+    first, refused, third = [await _hold(clinic, h) for h in (9, 10, 11)]
+    calendar = uuid.UUID(clinic.calendar_id)
+    caller = m.Caller(f"user:{uuid.uuid4()}", clinic.api.org_id, "admin")
+    actor = AuditActor(user_id=None, role="admin")
+    patient = uuid.UUID(clinic.patient_id)
+    results = await _batch(
+        clinic,
+        [
+            m.BookRequest(calendar, caller, first, actor, patient),
+            m.BookRequest(calendar, caller, refused, actor, uuid.uuid4()),  # no such patient
+            m.BookRequest(calendar, caller, third, actor, patient),
+            m.BookRequest(calendar, caller, first, actor, patient),  # a retry in the same batch
+        ],
+    )
+    booked, invalid, booked_too, retried = results
+    assert isinstance(booked, m.Booked) and booked.created
+    assert isinstance(invalid, m.Failure) and invalid.status == 422, invalid
+    assert isinstance(booked_too, m.Booked) and booked_too.created
+    # The retry answers with the appointment the first request made, and makes none.
+    assert isinstance(retried, m.Booked) and not retried.created
+    assert retried.appointment.id == booked.appointment.id
+
+    rows = await _stored(clinic, [first, refused, third])
+    assert sorted(r["hold_id"] for r in rows) == sorted([first, third])
+    # created_at defaults to now(), the start of the writing transaction: one for both rows.
+    assert len({r["created_at"] for r in rows}) == 1
+
+    # The refused row's hold is still the holder's: it books once the patient is right.
+    status, appt = await clinic.api.call(
+        "POST", "/v1/appointments", {"hold_id": str(refused), "patient_id": clinic.patient_id}
+    )
+    assert status == 201, appt
+    state = await clinic.shard_state()
+    assert str(refused) not in state["holds"]
+
+
+async def test_a_lone_booking_refused_leaves_nothing_behind(clinic: Clinic) -> None:
+    hold = await _hold(clinic, 12)
+    caller = m.Caller(f"user:{uuid.uuid4()}", clinic.api.org_id, "admin")
+    actor = AuditActor(user_id=None, role="admin")
+    (answer,) = await _batch(
+        clinic, [m.BookRequest(uuid.UUID(clinic.calendar_id), caller, hold, actor, uuid.uuid4())]
+    )
+    assert isinstance(answer, m.Failure) and answer.status == 422, answer
+    assert await _stored(clinic, [hold]) == []
