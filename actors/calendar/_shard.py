@@ -54,7 +54,7 @@ from actors.calendar._writes import (
     may_write,
     moved,
     spans_of,
-    write,
+    write_many,
 )
 from pipelines.availability import AssignmentError, SpecialistRequired
 from storage import errors
@@ -521,7 +521,9 @@ class CalendarShard(RebuildingActor):
     ) -> None:  # fmt: skip
         """Staff writes outside holds (actors/calendar/_writes.py): decided against the live
         holds, committed, and applied to every calendar sharing the specialist before the
-        answer, so the state is never behind Postgres once a write is acknowledged."""
+        answer, so the state is never behind Postgres once a write is acknowledged. The
+        batch's writes share one transaction (`write_many`: each in its savepoint)."""
+        todo: list[tuple[int, m.StaffWrite]] = []
         for i, r in enumerate(requests):
             if not isinstance(
                 r, m.RescheduleAppointment | m.BookSeries | m.WalkIn | m.ChangeStatus
@@ -536,7 +538,11 @@ class CalendarShard(RebuildingActor):
                     "a patient is holding this time", {"conflicts": conflicts}
                 )
                 continue
-            answer = await write(await self._db(), live.organization_id, r, self._opts.keys)
+            todo.append((i, r))
+        answers = await write_many(
+            await self._db(), live.organization_id, [r for _, r in todo], self._opts.keys
+        )
+        for (i, _), answer in zip(todo, answers, strict=True):
             out[i] = answer
             if not isinstance(answer, m.Written):
                 continue

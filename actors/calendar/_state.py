@@ -35,8 +35,12 @@ from storage.scheduling import BookedInterval, CalendarSnapshot
 
 # The slot list is kept for at most this far ahead (bounded memory per calendar).
 MAX_HORIZON = timedelta(days=400)
-# Busy time this far around a recomputed window can affect it (buffers, daily cap per local day).
+# Busy time this far around a recomputed window can affect it when a daily cap counts whole
+# specialist-local days.
 _NEAR = timedelta(days=3)
+# Without a cap only buffers reach across: the calendar's and the appointment's, each side at
+# most 240 minutes (the schema's bound), plus the length of a slot.
+_BUFFERS_REACH = timedelta(minutes=4 * 240)
 # A daily cap counts a specialist-local day: every start within this of a change may move.
 _DAY_REACH = timedelta(days=2)
 
@@ -405,14 +409,25 @@ class CalendarState:
         self.holds[hold.id] = hold
         self.by_holder[hold.holder] = hold.id
 
+    def _near(self) -> timedelta:
+        """How far around a window busy time can change its slots. Every change recomputes
+        around itself, and each recompute reads the bookings this near: on a busy calendar a
+        reach of days instead of hours was the shard's largest cost."""
+        cal = self.calendar
+        if cal.daily_cap is not None:
+            return _NEAR
+        return _BUFFERS_REACH + timedelta(minutes=cal.duration_min)
+
     def _busy(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
-        a, b = lo - _NEAR, hi + _NEAR
+        near = self._near()
+        a, b = lo - near, hi + near
         for booked in self.booked.values():
             if booked.starts_at < b and booked.ends_at > a:
                 yield booked.as_busy(self.calendar)
 
     def _held(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
-        a, b = lo - _NEAR, hi + _NEAR
+        near = self._near()
+        a, b = lo - near, hi + near
         for held in (self.holds, self.foreign):
             for hold in held.values():
                 if hold.start < b and hold.end > a:
@@ -438,7 +453,8 @@ class CalendarState:
     def _compute_seats(self, now: datetime, lo: datetime, hi: datetime) -> list[Slot]:
         """A group calendar: its own participants and holds are seats of their sessions, not
         busy time; everything else (other calendars' bookings and holds) is."""
-        a, b = lo - _NEAR, hi + _NEAR
+        near = self._near()
+        a, b = lo - near, hi + near
         own = self.calendar.id
         sessions: dict[tuple[uuid.UUID, datetime], tuple[datetime, int]] = {}
 

@@ -6,6 +6,7 @@ constraint still has the last word on appointments."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,22 +161,46 @@ async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
     return m.Written((after,), (before,))
 
 
-async def write(
-    pool: TenantPool, org_id: uuid.UUID, r: m.StaffWrite, keys: KeyRing | None
-) -> m.Result:
-    """The write in one tenant transaction: Written, or the Failure the edge maps."""
+async def write_many(
+    pool: TenantPool, org_id: uuid.UUID, batch: Sequence[m.StaffWrite], keys: KeyRing | None
+) -> list[m.Result]:
+    """The writes of one calendar's batch in ONE tenant transaction, in order (a later one
+    sees what an earlier one wrote), each in its own savepoint: a refused write rolls back
+    alone and its neighbours commit together (one WAL flush for a busy front desk, not one per
+    write). A failure of the transaction itself answers every write with that failure, and then
+    none was written."""
+    if not batch:
+        return []
     try:
         async with pool.tenant(org_id, acquire_timeout=5) as conn:
-            written = await _write(conn, r, keys)
-            if isinstance(r, m.ChangeStatus):
-                if written.appointments[0].calendar_id != r.calendar_id:
-                    raise NotFound("appointment")  # named by another calendar: roll back
-            if isinstance(r, m.RescheduleAppointment):
-                if written.previous[0].calendar_id != (r.from_calendar or r.calendar_id):
-                    raise NotFound("appointment")  # it moved meanwhile: roll back
-            return written
+            if len(batch) == 1:  # alone, its transaction is its savepoint: no extra statements
+                return [await _checked(conn, batch[0], keys)]
+            return [await _in_savepoint(conn, r, keys) for r in batch]
+    except Exception as exc:
+        return [failure_of(exc)] * len(batch)
+
+
+async def _in_savepoint(
+    conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
+) -> m.Result:
+    try:
+        async with conn.transaction():
+            return await _checked(conn, r, keys)
+    except (asyncpg.InterfaceError, OSError, TimeoutError):
+        raise  # the connection is gone: the whole batch fails
     except Exception as exc:
         return failure_of(exc)
+
+
+async def _checked(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None) -> m.Written:
+    written = await _write(conn, r, keys)
+    if isinstance(r, m.ChangeStatus):
+        if written.appointments[0].calendar_id != r.calendar_id:
+            raise NotFound("appointment")  # named by another calendar: roll back
+    if isinstance(r, m.RescheduleAppointment):
+        if written.previous[0].calendar_id != (r.from_calendar or r.calendar_id):
+            raise NotFound("appointment")  # it moved meanwhile: roll back
+    return written
 
 
 def failure_of(exc: Exception) -> m.Failure:

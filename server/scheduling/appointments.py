@@ -35,6 +35,7 @@ from server.scheduling._web import (
 from server.scheduling.access import APPOINTMENT_READERS, FRONT_DESK, STAFF
 from server.scheduling.shards import settled
 from server.services import CALENDARS_KEY
+from server.work import publish
 from storage import scheduling as store
 from storage.scheduling import Action, Appointment, AppointmentStatus
 from storage.types import Role
@@ -197,6 +198,14 @@ async def _write(request: web.Request, command: m.StaffWrite) -> m.Written:
     return await settled(request.app[CALENDARS_KEY].write(command), m.Written)
 
 
+async def _announce(request: web.Request, work: Work) -> None:
+    """Publish what `work` emitted about a staff write. The write is the owning shard's own
+    transaction, so the reads that led to it end first: a pooled connection is never held
+    while the request waits in the shard's queue (under a busy front desk that wait, not the
+    database, had emptied the pool)."""
+    await publish(request, work.events)
+
+
 async def _calendar_of(work: Work, appointment_id: uuid.UUID) -> uuid.UUID:
     calendar_id = await store.appointment_calendar(work.conn, appointment_id)
     if calendar_id is None:
@@ -237,16 +246,17 @@ async def create_series(request: web.Request) -> web.Response:
             chosen = requested
         length = timedelta(minutes=snap.calendar.duration_min)
         spans = tuple(m.Span(chosen, s, s + length) for s in starts)
-        written = await _write(
-            request,
-            m.BookSeries(
-                calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every,
-                forced_reason, body.get("visit_reason"),
-            ),
-        )  # fmt: skip
-        series_id, booked = written.series_id, written.appointments
-        for appt in booked:
-            work.emit_appointment(store.BOOKED_EVENT, appt, series_id=series_id)
+    written = await _write(
+        request,
+        m.BookSeries(
+            calendar_id, caller_of(work.principal), work.actor, patient_id, spans, every,
+            forced_reason, body.get("visit_reason"),
+        ),
+    )  # fmt: skip
+    series_id, booked = written.series_id, written.appointments
+    for appt in booked:
+        work.emit_appointment(store.BOOKED_EVENT, appt, series_id=series_id)
+    await _announce(request, work)
     return json_response(
         {"series_id": str(series_id), "appointments": [render_appointment(a) for a in booked]},
         status=201,
@@ -282,21 +292,21 @@ async def reschedule(request: web.Request) -> web.Response:
             length = timedelta(minutes=snap.calendar.duration_min)
         _require_member(snap, target)
         booking.check_move(snap, appointment_id, start, target, now)
-        written = await _write(
-            request,
-            m.RescheduleAppointment(
-                calendar_id, caller_of(work.principal), work.actor, appointment_id,
-                m.Span(target, start, start + length), from_calendar=current.calendar_id,
-            ),
-        )  # fmt: skip
-        before, after = written.previous[0], written.appointments[0]
-        previous: dict[str, Any] = {
-            "start": before.starts_at, "end": before.ends_at,
-            "specialist_id": before.specialist_id,
-        }  # fmt: skip
-        if before.calendar_id != after.calendar_id:
-            previous["calendar_id"] = before.calendar_id
-        work.emit_appointment(store.EVENT_TYPES[Action.RESCHEDULE], after, previous=previous)
+    written = await _write(
+        request,
+        m.RescheduleAppointment(
+            calendar_id, caller_of(work.principal), work.actor, appointment_id,
+            m.Span(target, start, start + length), from_calendar=current.calendar_id,
+        ),
+    )  # fmt: skip
+    before, after = written.previous[0], written.appointments[0]
+    previous: dict[str, Any] = {
+        "start": before.starts_at, "end": before.ends_at, "specialist_id": before.specialist_id,
+    }  # fmt: skip
+    if before.calendar_id != after.calendar_id:
+        previous["calendar_id"] = before.calendar_id
+    work.emit_appointment(store.EVENT_TYPES[Action.RESCHEDULE], after, previous=previous)
+    await _announce(request, work)
     return json_response(render_appointment(after))
 
 
@@ -304,12 +314,14 @@ async def cancel(request: web.Request) -> web.Response:
     appointment_id = path_id(request, what="appointment")
     body = await read_json(request, schemas.CANCEL)
     async with unit_of_work(request) as work:
-        command = m.ChangeStatus(
-            await _calendar_of(work, appointment_id), caller_of(work.principal), work.actor,
-            appointment_id, Action.CANCEL.value, reason=body["reason"], note=body.get("note"),
-        )  # fmt: skip
-        after = (await _write(request, command)).appointments[0]
-        work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
+        calendar_id = await _calendar_of(work, appointment_id)
+    command = m.ChangeStatus(
+        calendar_id, caller_of(work.principal), work.actor, appointment_id,
+        Action.CANCEL.value, reason=body["reason"], note=body.get("note"),
+    )  # fmt: skip
+    after = (await _write(request, command)).appointments[0]
+    work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
+    await _announce(request, work)
     return json_response(render_appointment(after))
 
 
@@ -317,16 +329,18 @@ def _transition(action: Action) -> Any:
     async def handler(request: web.Request) -> web.Response:
         appointment_id = path_id(request, what="appointment")
         async with unit_of_work(request) as work:
-            who = work.principal
-            only = None
-            if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
-                only = who.specialist_id or uuid.UUID(int=0)
-            command = m.ChangeStatus(
-                await _calendar_of(work, appointment_id), caller_of(work.principal), work.actor,
-                appointment_id, action.value, only_specialist=only,
-            )  # fmt: skip
-            after = (await _write(request, command)).appointments[0]
-            work.emit_appointment(store.EVENT_TYPES[action], after)
+            calendar_id = await _calendar_of(work, appointment_id)
+        who = work.principal
+        only = None
+        if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
+            only = who.specialist_id or uuid.UUID(int=0)
+        command = m.ChangeStatus(
+            calendar_id, caller_of(who), work.actor, appointment_id, action.value,
+            only_specialist=only,
+        )  # fmt: skip
+        after = (await _write(request, command)).appointments[0]
+        work.emit_appointment(store.EVENT_TYPES[action], after)
+        await _announce(request, work)
         return json_response(render_appointment(after))
 
     handler.__name__ = f"appointment_{action.value}"

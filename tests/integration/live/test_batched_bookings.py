@@ -10,7 +10,7 @@ from actors.calendar import messages as m
 from server.resources import DB_KEY
 from server.services import CALENDARS_KEY
 from storage.audit import AuditActor
-from tests.integration.live.conftest import Clinic, day_at
+from tests.integration.live.conftest import Clinic, day_at, z
 
 
 async def _batch(clinic: Clinic, requests: list[m.Request]) -> list[m.Result]:
@@ -85,3 +85,35 @@ async def test_a_lone_booking_refused_leaves_nothing_behind(clinic: Clinic) -> N
     )
     assert isinstance(answer, m.Failure) and answer.status == 422, answer
     assert await _stored(clinic, [hold]) == []
+
+
+async def test_a_batch_of_staff_writes_commits_together_and_a_refused_one_alone(
+    clinic: Clinic,
+) -> None:
+    calendar = uuid.UUID(clinic.calendar_id)
+    caller = m.Caller(f"user:{uuid.uuid4()}", clinic.api.org_id, "admin")
+    actor = AuditActor(user_id=None, role="admin")
+    patient = uuid.UUID(clinic.patient_id)
+    holds = [await _hold(clinic, h) for h in (14, 15)]
+    books: list[m.Request] = [m.BookRequest(calendar, caller, h, actor, patient) for h in holds]
+    booked = await _batch(clinic, books)
+    first, second = [b.appointment.id for b in booked if isinstance(b, m.Booked)]
+
+    def cancel(appointment: uuid.UUID) -> m.ChangeStatus:
+        return m.ChangeStatus(calendar, caller, actor, appointment, "cancel", reason="batch")
+
+    # The second cancel of `first` comes after the first one, in the same transaction: it sees
+    # the appointment cancelled and is refused alone.
+    results = await _batch(clinic, [cancel(first), cancel(first), cancel(second)])
+    done, refused, done_too = results
+    assert isinstance(done, m.Written) and isinstance(done_too, m.Written)
+    assert isinstance(refused, m.Failure) and refused.code == "invalid_transition", refused
+    async with clinic.client.app[DB_KEY].tenant(clinic.api.org_id) as conn:
+        rows = await conn.fetch(
+            "SELECT status, updated_at FROM appointments WHERE id = ANY($1)", [first, second]
+        )
+    assert [r["status"] for r in rows] == ["cancelled", "cancelled"]
+    assert len({r["updated_at"] for r in rows}) == 1  # now(): one transaction for both
+    # Both times are free again on the live calendar.
+    slots = await clinic.slots(z(day_at(5, 0)), z(day_at(6, 0)))
+    assert {z(day_at(5, 14)), z(day_at(5, 15))} <= {s["start"] for s in slots["slots"]}
