@@ -37,6 +37,7 @@ SCENARIOS: dict[str, str] = {
     "telemetry": "bench.scenarios.telemetry",
     "pose": "bench.scenarios.pose",
     "mixed": "bench.scenarios.mixed",
+    "chaos": "bench.scenarios.chaos",
 }
 
 

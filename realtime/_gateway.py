@@ -43,6 +43,7 @@ from realtime._presence import Presence
 from realtime._protocol import CloseCode, FrameId, Limits, OpError
 from storage.events import EventLog
 from storage.keys import KeySpace
+from storage.outage import outage
 from storage.types import Principal
 
 log = logging.getLogger("cadence.realtime.gateway")
@@ -374,6 +375,10 @@ def _error_reply(fid: FrameId, op: str, exc: Exception) -> bytes:
         return proto.error(fid, exc.code, exc.message, exc.details)
     if isinstance(exc, TimeoutError):
         return proto.error(fid, "timeout", "the operation timed out")
+    away = outage(exc)
+    if away is not None:  # Postgres or Redis restarting: the client retries, as after a 503
+        log.warning("op %r: service unavailable (%s)", op[:40], type(exc).__name__)
+        return proto.error(fid, away.code, away.message, {"retry_after_ms": 1000})
     log.error("op %r failed", op[:40], exc_info=exc)
     return proto.error(fid, "internal", "internal error")
 

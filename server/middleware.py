@@ -19,6 +19,7 @@ from server.http import reject_nul_body
 from server.logs import request_id_var
 from server.routing import PUBLIC_RATE, Access, RateLimit, endpoint_of
 from storage.errors import DomainError
+from storage.outage import outage
 from storage.types import Principal
 
 log = logging.getLogger("cadence.http")
@@ -136,7 +137,12 @@ async def errors(request: web.Request, handler: Next) -> web.StreamResponse:
         )
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return envelope(exc.status, code, message, headers=headers)
-    except Exception:
+    except Exception as exc:
+        away = outage(exc)
+        if away is not None:  # Postgres or Redis restarting: retry, as for a restarting actor
+            log.warning("service unavailable", extra={"error": type(exc).__name__})
+            return envelope(503, away.code, away.message, {"retry_after_ms": 1000},
+                            {"Retry-After": "1"})  # fmt: skip
         log.exception("unhandled error")
         return envelope(500, "internal", "internal error")
 

@@ -28,13 +28,13 @@ from ray.exceptions import RayError
 
 from actors import ActorPool
 from actors._pool import shard_of
+from bench.ray_cluster import start_cluster
 from server import tokens
 from server.app import create_app
 from server.services import CALENDARS_KEY, TELEMETRY_KEY
 from server.settings import Settings
 from storage.types import Role
 from tests.scaleout.clinic import SECRET, Clinic, make_clinic, new_org, slot, z
-from tests.scaleout.ray_cluster import start_cluster
 from tests.support.services import app_password
 from tests.support.tenants import make_patient
 

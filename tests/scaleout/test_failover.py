@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
+from bench.scaleout import Balancer, Replica, ray_head
 from realtime.client import CadenceClient, Event, Position, Resync
 from storage.events import EventLog
 from storage.keys import KeySpace
 from storage.types import Channel
 from tests.scaleout.clinic import SECRET, Rest, make_clinic, new_org, slot, z
-from tests.scaleout.procs import Balancer, Replica, ray_head
 from tests.support.consumers import until
 from tests.support.services import app_password, base_urls, redis_prefix
 

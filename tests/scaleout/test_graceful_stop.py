@@ -14,10 +14,10 @@ from pathlib import Path
 
 import websockets
 
+from bench.scaleout import Replica
 from server import tokens
 from storage.types import Role
 from tests.scaleout.clinic import SECRET, new_org
-from tests.scaleout.procs import Replica
 from tests.support.services import app_password, base_urls, redis_prefix
 
 

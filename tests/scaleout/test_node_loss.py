@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tests.scaleout.procs import ROOT
+from bench.scaleout import ROOT
 from tests.support.services import base_urls, redis_prefix
 
 # Generous: Ray declares the node dead after its health checks fail (about 15 s with the

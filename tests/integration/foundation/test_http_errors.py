@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -16,6 +17,7 @@ from server.http import json_response, read_json
 from server.openapi import document
 from server.routing import ENDPOINTS_KEY, PUBLIC, Endpoint, mount
 from server.settings import Settings
+from storage.redis import create_redis
 
 Client = TestClient[web.Request, web.Application]
 
@@ -143,3 +145,51 @@ async def test_metrics_are_prometheus_text(client: Client) -> None:
     await client.get("/health")
     text = await (await client.get("/metrics")).text()
     assert "cadence_http_requests_total" in text and "cadence_ws_connections" in text
+
+
+async def _postgres_away(request: web.Request) -> web.Response:
+    # Nothing listens on port 1: a database that is down, as during a restart.
+    await asyncpg.connect("postgresql://cadence@127.0.0.1:1/cadence", timeout=5)
+    return json_response({})
+
+
+async def _redis_away(request: web.Request) -> web.Response:
+    redis = create_redis("redis://127.0.0.1:1/0")
+    try:
+        await redis.get("anything")
+    finally:
+        await redis.aclose()
+    return json_response({})
+
+
+async def _defect(request: web.Request) -> web.Response:
+    return json_response({"ratio": 1 // int(request.query.get("zero", "0"))})
+
+
+@pytest.fixture
+async def outage_client(settings: Settings, aiohttp_client: AiohttpClient) -> Client:
+    app = create_app(settings)
+    mount(app, [
+        Endpoint("GET", "/v1/test-postgres-away", _postgres_away, PUBLIC, "pg", "test"),
+        Endpoint("GET", "/v1/test-redis-away", _redis_away, PUBLIC, "redis", "test"),
+        Endpoint("GET", "/v1/test-defect", _defect, PUBLIC, "defect", "test"),
+    ])  # fmt: skip
+    return await aiohttp_client(app)
+
+
+@pytest.mark.parametrize("path", ["/v1/test-postgres-away", "/v1/test-redis-away"])
+async def test_a_service_that_is_away_is_a_503_to_retry_not_a_500(
+    outage_client: Client, path: str
+) -> None:
+    response = await outage_client.get(path)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    body = await response.json()
+    _assert_envelope(body, "unavailable")
+    assert body["error"]["details"] == {"retry_after_ms": 1000}
+
+
+async def test_a_defect_is_still_a_500(outage_client: Client) -> None:
+    response = await outage_client.get("/v1/test-defect")
+    assert response.status == 500
+    _assert_envelope(await response.json(), "internal")
