@@ -23,7 +23,7 @@ import asyncio
 import io
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -364,7 +364,16 @@ def _stack(server_pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]
     return below, workers
 
 
-async def load(base: str, dsn: str, server_pid: int, p: Mapping[str, Any]) -> dict[str, Any]:
+async def load(
+    base: str,
+    dsn: str,
+    server_pid: int,
+    p: Mapping[str, Any],
+    *,
+    before_go: Callable[[], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """`before_go`: awaited once every session is connected, before frames flow (the mixed
+    day starts its other loads there, so all run in the same window)."""
     n, fps, duration = int(p["sessions"]), float(p["fps"]), float(p["duration_s"])
     per_op, gens = int(p["frames_per_op"]), max(1, int(p["generators"]))
     org, assigned = await _world(base, dsn, n)
@@ -377,6 +386,8 @@ async def load(base: str, dsn: str, server_pid: int, p: Mapping[str, Any]) -> di
     async with Fleet("bench.pose_load:pose_gen", args, "pose clients") as fleet:
         await fleet.ready(within_s=120 + n)
         await asyncio.sleep(1.0)  # session start-up work settles
+        if before_go is not None:
+            await before_go()
         server = psutil.Process(server_pid)
         below, workers = _stack(server_pid)
         s0, w0, r0 = _cpu_s([server]), _cpu_s(workers), _cpu_s(below)

@@ -94,6 +94,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
     import uvloop
     from redis.exceptions import RedisError
 
+    from actors import lower_priority
     from server import logs
     from server.consumers import run_worker
 
@@ -101,6 +102,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
     if args.name:
         settings = dataclasses.replace(settings, consumer_name=args.name)
     logs.configure(settings.log_level)
+    # Consumers are bulk work (webhooks, mail, projections): the API servers on the same host
+    # go first when the CPU is short.
+    lower_priority(settings.bulk_niceness)
     try:
         uvloop.run(run_worker(settings))
     except (OSError, asyncpg.PostgresError, RedisError) as exc:

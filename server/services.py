@@ -67,7 +67,7 @@ async def actors_ctx(app: web.Application) -> AsyncIterator[None]:
         TelemetryIngest,
         pool_name(settings, "telemetry"),
         _shards(settings.ingest_actors),
-        (app_db,),
+        (app_db, settings.bulk_niceness),
         max_pending=400,  # client batches of up to 500 events: at most ~200k events queued
     )
     calendars = ActorPool(

@@ -76,6 +76,9 @@ class Settings:
     calendar_shards: int = 0  # 0 = one per CPU
     pose_workers: int = 0
     ingest_actors: int = 0  # 0 = one per CPU
+    # Added to the nice value of bulk work (telemetry ingest actors, `cadence consume` workers),
+    # so holds, bookings, pushes and pose feedback win the CPU when it is short.
+    bulk_niceness: int = 5
     stream_retention_s: int = 600
     stream_maxlen: int = 100_000
     # Run the stream consumers and pumps (actors/consumers) inside `cadence serve`; off when
@@ -220,6 +223,7 @@ class Settings:
             calendar_shards=integer("CADENCE_CALENDAR_SHARDS", 0),
             pose_workers=integer("CADENCE_POSE_WORKERS", 0),
             ingest_actors=integer("CADENCE_INGEST_ACTORS", 0),
+            bulk_niceness=integer("CADENCE_BULK_NICENESS", 5),
             stream_retention_s=integer("CADENCE_STREAM_RETENTION_S", 600, low=300),
             stream_maxlen=integer("CADENCE_STREAM_MAXLEN", 100_000, low=1000),
             consumers=flag("CADENCE_CONSUMERS", environment is not Environment.TEST),

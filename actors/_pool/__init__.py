@@ -2,7 +2,7 @@
 base class every family's actor derives from. Private to `actors`."""
 
 from actors._pool import metrics, runtime
-from actors._pool._base import LazyPool, PooledActor, RebuildingActor, tune_gc
+from actors._pool._base import LazyPool, PooledActor, RebuildingActor, lower_priority, tune_gc
 from actors._pool._pool import ActorPool, ShardOverloaded, ShardUnavailable, kill_all
 from actors._pool.compact import compact
 from actors._pool.sharding import shard_of
@@ -16,6 +16,7 @@ __all__ = [
     "ShardUnavailable",
     "compact",
     "kill_all",
+    "lower_priority",
     "metrics",
     "runtime",
     "shard_of",

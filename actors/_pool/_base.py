@@ -30,6 +30,27 @@ def tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 
 
+def lower_priority(niceness: int) -> None:
+    """Add `niceness` to the nice value (CPU priority; 0 leaves it) of every thread of this
+    process. On Linux a nice value belongs to a thread, and an actor's constructor runs on its
+    event loop's thread beside Ray's own threads: os.nice() there would leave the rest of the
+    process as it was. Threads started later inherit their creator's value. A process may lower
+    its priority, never raise it back: only bulk work calls this."""
+    if niceness <= 0:
+        return
+    try:
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # no procfs: this thread only
+        os.nice(niceness)
+        return
+    for tid in threads:
+        try:
+            now = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + niceness))
+        except OSError:  # the thread ended meanwhile
+            continue
+
+
 class PooledActor:
     def __init__(self, index: int, size: int) -> None:
         self.index = index

@@ -28,7 +28,7 @@ import asyncpg
 import orjson
 import ray
 
-from actors._pool._base import LazyPool, PooledActor
+from actors._pool import LazyPool, PooledActor, lower_priority
 from pipelines.telemetry import CLINICAL, MalformedBatch, TelemetryRow, decode_batch
 from storage.db import AppDatabase
 from storage.telemetry import MissingPartition, StagedRow, analytics_consent, write_staged
@@ -79,8 +79,11 @@ class _Shaped:
 
 @ray.remote
 class TelemetryIngest(PooledActor):
-    def __init__(self, index: int, size: int, db: AppDatabase) -> None:
+    def __init__(self, index: int, size: int, db: AppDatabase, niceness: int = 0) -> None:
         super().__init__(index, size)
+        # Bulk work: when the CPU is short, calendar shards, pose workers and the server's
+        # event loop (pushes, holds) go first; a batch acknowledged a little later loses nothing.
+        lower_priority(niceness)
         self._db = LazyPool(db, max_size=4)
         # By organization AND patient: a token of one clinic carrying another clinic's patient
         # id must neither read nor set the consent cached for that clinic's patient.

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -20,7 +21,7 @@ from actors.telemetry._commands import TelemetryCommands
 from actors.telemetry._ingest import IngestRequest, IngestResult, TelemetryIngest
 from server import tokens
 from server.resources import DB_KEY
-from server.services import TELEMETRY_KEY
+from server.services import CALENDARS_KEY, TELEMETRY_KEY
 from server.settings import Settings
 from storage.db import AppDatabase
 from storage.types import Principal, Role
@@ -313,3 +314,21 @@ async def test_kill_9_of_the_ingest_actor_loses_no_acknowledged_event(
     assert set(map(str, ids)) == set(acknowledged)
     assert (await commands._pool.pids())[0] != pid  # noqa: SLF001
     assert datetime.now(UTC) - timedelta(seconds=60) < datetime.now(UTC)
+
+
+async def test_ingest_actors_yield_the_cpu_to_calendar_shards(
+    client: Client, settings: Settings
+) -> None:
+    # Bulk work runs at a lower CPU priority than interactive work: on a short CPU, holds and
+    # pushes go first and telemetry is acknowledged a little later.
+    telemetry: TelemetryCommands = client.app[TELEMETRY_KEY]
+    calendars = client.app[CALENDARS_KEY]
+    pools = [telemetry._pool, calendars._pool]  # noqa: SLF001 - the test reads their processes
+    for pool in pools:
+        await pool.ensure_started()
+    ingest, shard = [psutil.Process(await p.handle(0).pid.remote()) for p in pools]
+    assert settings.bulk_niceness > 0
+    assert ingest.nice() - shard.nice() == settings.bulk_niceness
+    # Every thread of it (on Linux a nice value is a thread's), not only the one that set it.
+    niceness = {os.getpriority(os.PRIO_PROCESS, t.id) for t in ingest.threads()}
+    assert niceness == {shard.nice() + settings.bulk_niceness}
