@@ -45,11 +45,12 @@ class SessionCommands:
         *,
         aspect: float | None = None,
         world: NDArray[np.float64] | None = None,
+        infer_aspect: bool = False,
     ) -> asyncio.Future[m.Outcome]:
         """Queue a batch of frames for the session's worker; returns the future of its outcome.
         Batches queued one after another are applied in that order, so a caller may queue the
         next before the last is answered (the WebSocket `pose` ops pipeline this way)."""
-        request = m.Feed(session_id, owner, t_ms, landmarks, aspect, world)
+        request = m.Feed(session_id, owner, t_ms, landmarks, aspect, world, infer_aspect)
         result: asyncio.Future[m.Outcome] = await self._pool.submit(
             session_id, request, idempotent=True
         )

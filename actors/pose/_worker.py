@@ -295,7 +295,7 @@ class PoseWorker(RebuildingActor):
             if running is None or not running.meta.owned_by(req.owner):
                 continue
             try:
-                tracker = running.live.ready_tracker(req.aspect)
+                tracker = running.live.ready_tracker(req.aspect, infer=req.infer_aspect)
                 if tracker is None:
                     continue
                 frames = tracker.validate(req.t_ms, req.landmarks, req.world)
@@ -347,7 +347,8 @@ class PoseWorker(RebuildingActor):
         running = self._owned(req.session_id, req.owner)
         started = time.perf_counter()
         events = running.live.feed(now, req.t_ms, req.landmarks, aspect=req.aspect,
-                                   world=req.world, measured=measured)  # fmt: skip
+                                   world=req.world, measured=measured,
+                                   infer_aspect=req.infer_aspect)  # fmt: skip
         n = len(req.t_ms)
         if n:
             per_frame = (time.perf_counter() - started) * 1000 / n

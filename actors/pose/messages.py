@@ -77,6 +77,9 @@ class Feed:
     landmarks: NDArray[np.float64]
     aspect: float | None = None
     world: NDArray[np.float64] | None = None
+    # The fixed-point JSON `pose` op has no `aspect`: without one the tracker works the ratio
+    # out (and says so); every other way in must send it on a set's first frames.
+    infer_aspect: bool = False
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Every pose op crosses to a worker as one of these, up to thousands a second: as raw
@@ -85,7 +88,7 @@ class Feed:
         world = None if self.world is None else _pack(self.world)
         owner = self.owner.org_id.bytes + self.owner.patient_id.bytes
         return _feed, (self.session_id.bytes, owner, _pack(self.t_ms),
-                       _pack(self.landmarks), self.aspect, world)  # fmt: skip
+                       _pack(self.landmarks), self.aspect, world, self.infer_aspect)  # fmt: skip
 
 
 _Packed = tuple[tuple[int, ...], str, bytes]
@@ -103,11 +106,11 @@ def _unpack(packed: _Packed) -> NDArray[np.float64]:
 
 def _feed(
     session_id: bytes, owner: bytes, t_ms: _Packed, landmarks: _Packed, aspect: float | None,
-    world: _Packed | None,
+    world: _Packed | None, infer_aspect: bool,
 ) -> Feed:  # fmt: skip
     subject = PatientSubject(uuid.UUID(bytes=owner[:16]), uuid.UUID(bytes=owner[16:]))
-    return Feed(uuid.UUID(bytes=session_id), subject, _unpack(t_ms),
-                _unpack(landmarks), aspect, None if world is None else _unpack(world))  # fmt: skip
+    return Feed(uuid.UUID(bytes=session_id), subject, _unpack(t_ms), _unpack(landmarks),
+                aspect, None if world is None else _unpack(world), infer_aspect)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,8 @@ Request = Start | Feed | Frame | Control | Status
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """`error`: None, or a code (`not_found`, `session_ended`, `session_paused`,
-    `illegal_transition`, `bad_request`, or a pose input code such as `bad_shape`).
+    `illegal_transition`, `bad_request`, `aspect_required`, or a pose input code such as
+    `bad_shape`).
     `view`: the session as GET shows it. `frames`: frames accepted; `dropped`: the worker's
     frame-path drop counter (frames only)."""
 

@@ -68,7 +68,9 @@ def _all() -> list[Condition]:
     c.append(Condition("timestamp_jitter", jitter=True))
     c.append(Condition("nan_landmarks_3%", fault="nan", level=0.03))
     c.append(Condition("clock_restart", fault="restart", angle_comparable=False))
-    c.append(Condition("aspect_omitted_16:9", send_aspect=False, expect=("aspect_unknown",)))
+    # The client leaves the aspect ratio out: the session must refuse the set's first frames
+    # (`aspect_required`); the client then sends it and the set counts as any other.
+    c.append(Condition("aspect_omitted_16:9", send_aspect=False, expect=("aspect_required",)))
     c.append(Condition("far_limb_side_view", yaw_offset=180.0, far_hidden=True,
                        exercises=("squat", "biceps_curl", "shoulder_flexion")))  # fmt: skip
     c.append(Condition("wrong_view_then_right", Plan(reps=6), wrong_view_reps=2,
@@ -141,6 +143,7 @@ def build(exercise: str, cond: Condition, seed: int) -> Case:
         rep_ends_ms=[T0_MS + e for e in rep_ends],
         expected_cues=frozenset(expected),
         angle_comparable=cond.angle_comparable and not cond.far_hidden,
+        meta={"camera_aspect": cond.aspect},
     )
     if cond.fault is not None:
         _FAULTS[cond.fault](case, spec, cond.level, rng)

@@ -11,6 +11,7 @@ same code scores either.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -20,21 +21,46 @@ from ._conditions import CONDITIONS, build
 from ._generate import Case
 
 EVALUATED_CUES = frozenset(
-    {"more_range", "camera_view", "step_back", "turn_side", "aspect_unknown", "more_light"}
-)
+    {"more_range", "camera_view", "step_back", "turn_side", "aspect_unknown", "more_light",
+     "aspect_required"}
+)  # fmt: skip
+
+
+def refusal_without_aspect(case: Case) -> str | None:
+    """The error code a guided session answers a set's first frames without the aspect ratio
+    with (None: it took them, as the previous tracker did, assuming 1.0)."""
+    from pipelines.pose import EXERCISES
+    from pipelines.session import GuideError, LiveSession, PlannedExercise, SessionPlan
+
+    kin = EXERCISES[case.exercise].kinematics.to_dict()
+    plan = SessionPlan((PlannedExercise(0, case.exercise, case.exercise, sets=1, reps=1000,
+                                        rest_s=0, kinematics=kin),))  # fmt: skip
+    live = LiveSession(plan)
+    live.start(0.0)
+    try:
+        live.feed(0.0, case.t_ms[:3], case.landmarks[:3])
+    except GuideError as exc:
+        return exc.code
+    return None
 
 
 def run_case(case: Case) -> dict[str, Any]:
     from pipelines.pose import EXERCISES, ExerciseTracker, FormCue, PoseInputError, RepCounted
 
     kin = EXERCISES[case.exercise].kinematics
+    cues: set[str] = set()
+    aspect = case.aspect
+    if aspect is None:
+        refused_with = refusal_without_aspect(case)
+        if refused_with is not None:  # told so, the client sends the ratio with its frames
+            cues.add(refused_with)
+            aspect = float(case.meta["camera_aspect"])
     try:
-        tracker = ExerciseTracker(kin, 1000, aspect_ratio=case.aspect)
+        tracker = ExerciseTracker(kin, 1000, aspect_ratio=aspect)
     except (TypeError, ValueError):  # the previous tracker: an omitted aspect meant 1.0
-        tracker = ExerciseTracker(kin, 1000, aspect_ratio=case.aspect or 1.0)
+        tracker = ExerciseTracker(kin, 1000, aspect_ratio=aspect or 1.0)
     rng = np.random.default_rng(case.seed)
     reps: list[tuple[float, float]] = []
-    cues: set[str] = set()
     angles: list[npt.NDArray[np.float64]] = []
     aligned = True
     refused = 0
@@ -95,13 +121,23 @@ def _rom_errors(case: Case, reps: list[tuple[float, float]]) -> list[float]:
     return errors
 
 
-def evaluate(sets: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Every condition x exercise x ``sets`` seeds; figures per condition and overall."""
+def evaluate(
+    sets: int = 4,
+    seed: int = 0,
+    conditions: Collection[str] | None = None,
+    exercises: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Every condition x exercise x ``sets`` seeds (or the ``conditions`` and ``exercises``
+    named); figures per condition and overall."""
     out: dict[str, Any] = {}
     cpu: list[float] = []
     for cond in CONDITIONS:
+        if conditions is not None and cond.name not in conditions:
+            continue
         results = []
         for exercise in cond.exercises:
+            if exercises is not None and exercise not in exercises:
+                continue
             for s in range(sets):
                 r = run_case(build(exercise, cond, seed * 1000 + s))
                 cpu += r.pop("cpu_ms")

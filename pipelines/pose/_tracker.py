@@ -29,6 +29,7 @@ from ._form import FormMonitor, RuleSet
 from ._gate import GateChange, VisibilityGate
 from ._input import Frames, validate_frames
 from ._kinematics import AngleSpec, Kinematics
+from ._landmarks import Landmark
 from ._reps import Rep, RepCounter, RepPhase, RepRules, TempoVerdict
 from ._sides import SideChooser
 from ._signal import ROM_MAX_WIDTH, DrivingSignal, NoiseEstimate
@@ -72,6 +73,9 @@ _FRAMING_PERSIST_MS = 1000.0
 RANGE_CUE_Z = 2.0
 _LOW_LIGHT = 0.35  # median visibility of all landmarks below this, for the persist time
 _OUT = 0.0  # image margin: a landmark outside [0, 1] is out of the picture
+_TORSO_LEFT = [Landmark.LEFT_SHOULDER, Landmark.LEFT_HIP]
+_TORSO_RIGHT = [Landmark.RIGHT_SHOULDER, Landmark.RIGHT_HIP]
+_UNKNOWN = (math.nan, math.nan)
 
 
 def _turn_cue(side: Side) -> Cue:
@@ -106,8 +110,9 @@ class Measures:
     """Per frame of a batch: driving joints visible, the driving angle and each form rule's
     measure ((N, 1 + R) channels, unfiltered), the camera-view ratio; for a one-sided driving
     angle both sides' angles (prescribed first), whether each is visible, and their driving
-    points (N, 8) for the swap check; a driving landmark out of the picture; the median
-    visibility of the whole body."""
+    points (N, 8) for the swap check and the torso's left-minus-right vector (x, z) that tells
+    which way the labels are; a driving landmark out of the picture; the median visibility of
+    the whole body."""
 
     trackable: list[bool]
     channels: FloatArray
@@ -117,6 +122,7 @@ class Measures:
     points: list[list[float]] | None = None
     out_of_frame: list[bool] | None = None
     light: list[float] | None = None
+    facing: list[tuple[float, float]] | None = None
 
     def part(self, start: int, stop: int) -> Measures:
         """The measures of frames ``start:stop``."""
@@ -133,6 +139,7 @@ class Measures:
             cut(self.points),
             cut(self.out_of_frame),
             cut(self.light),
+            cut(self.facing),
         )
 
 
@@ -290,6 +297,10 @@ class ExerciseTracker:
         swap_xy = image[:, self._swap_points].reshape(len(image), -1)
         channels = np.column_stack([both[:, 0], forms])
         out = outside[:, self._side_landmarks[0]].any(axis=1).tolist()
+        # MediaPipe's z is scaled like x (to the image width): both times the aspect ratio.
+        xz = frames.image[..., [0, 2]] * self.aspect_ratio
+        torso = xz[:, _TORSO_LEFT].sum(axis=1) - xz[:, _TORSO_RIGHT].sum(axis=1)
+        facing = torso.tolist()
         return Measures(
             seen_each[0].tolist(),
             channels,
@@ -299,6 +310,7 @@ class ExerciseTracker:
             swap_xy.tolist(),
             out,
             light,
+            [(x, z) for x, z in facing],
         )
 
     def feed(
@@ -372,7 +384,8 @@ class ExerciseTracker:
             if measures.pair is not None and measures.pair_seen is not None:
                 pts = measures.points[i] if measures.points is not None else []
                 a, b = measures.pair[i].tolist()
-                raw, seen, turn = self._sides.step(t, (a, b), measures.pair_seen[i], pts)
+                facing = measures.facing[i] if measures.facing is not None else _UNKNOWN
+                raw, seen, turn = self._sides.step(t, (a, b), measures.pair_seen[i], pts, facing)
                 if turn:
                     due += self._guide.once(self._turn)
             else:

@@ -4,6 +4,8 @@
 cues, the guide turns them into ``rep.counted`` / ``form.cue`` / ``tracking.*`` with the
 exercise and set, and moves on at the rep target. Frames during a rest or an untracked set are
 accepted and ignored. A batch the tracker refuses raises ``PoseInputError`` and changes nothing.
+The first batch of a tracked set must carry the camera's aspect ratio (``aspect_required``
+otherwise); later batches may omit it and keep the set's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from ._states import Action, GuideError, PauseReason, SessionState
 SNAPSHOT_VERSION = 1
 ASPECT_TOLERANCE = 1e-3
 MIN_ASPECT, MAX_ASPECT = 0.2, 5.0
+ASPECT_REQUIRED = (
+    "the first landmarks frame of a set must carry `aspect`, the camera image's width / height"
+)
 # Events after which the session's state is worth persisting at once (see actors/pose_worker).
 DURABLE = frozenset({"rep.counted", "set.completed", "exercise.started", "rest.started",
                      "exercise.skipped", "session.paused", "session.resumed",
@@ -63,9 +68,12 @@ class LiveSession:
         aspect: float | None = None,
         world: ArrayLike | None = None,
         measured: Measured | None = None,
+        infer_aspect: bool = False,
     ) -> list[GuideEvent]:
         """``measured``: these frames measured ahead for ``ready_tracker`` (``measure_together``
-        over many sessions); the tracker ignores it unless it still fits."""
+        over many sessions); the tracker ignores it unless it still fits. ``infer_aspect``: a
+        set's first frames may come without ``aspect`` (the fixed-point JSON ``pose`` op): the
+        tracker works it out and says so (cue ``aspect_unknown``) instead of refusing them."""
         events: list[GuideEvent] = []
         guide = self.guide
         if guide.state is SessionState.PAUSED:
@@ -76,7 +84,7 @@ class LiveSession:
             raise GuideError("session_ended", f"the session is {guide.state.value}")
         if guide.state is not SessionState.ACTIVE or not guide.current.tracked:
             return events
-        tracker = self._tracker_for(aspect)
+        tracker = self._tracker_for(aspect, infer_aspect)
         # raises before any change
         pose_events = tracker.feed(t_ms, landmarks, world, measured=measured)
         key = (guide.index, guide.set_no)
@@ -97,13 +105,13 @@ class LiveSession:
                 events += guide.tracking(ev.kind.value)
         return events
 
-    def ready_tracker(self, aspect: float | None) -> ExerciseTracker | None:
+    def ready_tracker(self, aspect: float | None, *, infer: bool = False) -> ExerciseTracker | None:
         """The tracker the next ``feed`` hands its frames to, when that feed changes nothing
         before it (the set is active and tracked, the session not paused); else None."""
         guide = self.guide
         if guide.state is not SessionState.ACTIVE or not guide.current.tracked:
             return None
-        return self._tracker_for(aspect)
+        return self._tracker_for(aspect, infer)
 
     def control(self, now_ms: float, action: Action, reps: int | None = None) -> list[GuideEvent]:
         guide = self.guide
@@ -141,12 +149,15 @@ class LiveSession:
         return guide.tracking("tracking.lost", {"reason": "worker_restarted",
                                                 "resumed_from_rep": guide.reps})  # fmt: skip
 
-    def _tracker_for(self, aspect: float | None) -> ExerciseTracker:
+    def _tracker_for(self, aspect: float | None, infer: bool) -> ExerciseTracker:
         guide = self.guide
         key = (guide.index, guide.set_no)
         tracker = self._tracker
         if tracker is None or self._tracker_set != key:
-            # Without the client's aspect the tracker says so and works it out from the body.
+            if aspect is None and not infer:
+                # A ratio guessed from the body takes a few seconds of movement and can settle
+                # wrong; an assumed 1.0 silently stops 2-D angles from reaching the thresholds.
+                raise GuideError("aspect_required", ASPECT_REQUIRED)
             tracker = ExerciseTracker(
                 guide.current.definition(),
                 guide.current.reps,

@@ -62,7 +62,8 @@ TRANSITIONS: Mapping[SessionState, frozenset[SessionState]] = {
 
 class GuideError(Exception):
     """A command or input the session cannot take now. ``code``: ``session_ended``,
-    ``session_paused``, ``illegal_transition``, ``bad_request``."""
+    ``session_paused``, ``illegal_transition``, ``bad_request``, ``aspect_required`` (a set's
+    first landmarks without the camera's aspect ratio)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")

@@ -16,6 +16,7 @@ _STATUS = {
     "session_paused": 409,
     "illegal_transition": 409,
     "bad_request": 400,
+    "aspect_required": 400,
     "unavailable": 503,
 }
 

@@ -1,13 +1,16 @@
 """The WebSocket ops of a guided session, for the patient's own device.
 
 - `{"op": "pose", "session_id", "frames": [{"t", "landmarks": 33 x [x, y, z, visibility]}],
-  "aspect"?: width / height}` (PROTOCOL.md; `aspect` is our addition, default 1.0: MediaPipe
-  normalises x and y to the image separately, so 2-D angles need it) ->
+  "aspect"?: width / height}` (PROTOCOL.md; `aspect` is our addition: MediaPipe normalises x
+  and y to the image separately, so 2-D angles need it; kept for the set's later ops that omit
+  it; PROTOCOL.md's op has none, so a set begun without one is served: the tracker works the
+  ratio out and says so with the cue `aspect_unknown`) ->
   `{"session_id", "frames", "state", "exercise_id", "set", "reps", "target_reps", ...}`.
 - binary `pose.landmarks` (header `{"op": "pose.landmarks", "id"?, "session_id", "t": [N times
   in ms], "aspect"?}` + N x 33 x 4 little-endian float32 [x, y, z, visibility]) -> the same reply
   as `pose`: the same frames without JSON number parsing (our addition; a phone's MediaPipe
-  gives float32 already, and the server reads them with one numpy call).
+  gives float32 already, and the server reads them with one numpy call). `aspect` is required
+  on a set's first op (error `aspect_required`): a guessed ratio settles late or wrong.
 - binary `pose.frame` (header `{"op": "pose.frame", "session_id", "t"}` + JPEG) ->
   `{"session_id", "queued": true, "dropped"}`: inference runs in the pose worker; its feedback
   arrives as events, and the skeleton it found as the ephemeral `pose.skeleton` (also sent for
@@ -120,7 +123,8 @@ class SessionOps:
             raise OpError(
                 "bad_shape", f"landmarks must be {NUM_LANDMARKS} x [x, y, z, visibility] per frame"
             )
-        return await self._feed(owner, session_id, t_ms, landmarks, aspect)
+        # PROTOCOL.md's `pose` op has no `aspect`: a client that follows it is still served.
+        return await self._feed(owner, session_id, t_ms, landmarks, aspect, infer=True)
 
     async def landmarks(
         self, ctx: ConnectionContext, frame: dict[str, Any]
@@ -152,10 +156,14 @@ class SessionOps:
         t_ms: NDArray[np.float64],
         landmarks: NDArray[np.float64],
         aspect: float | None,
+        *,
+        infer: bool = False,
     ) -> Awaitable[dict[str, Any]]:
         # Queued for the worker on return; the gateway submits the next frames meanwhile.
         with refusals():
-            pending = await self._commands().feed(session_id, owner, t_ms, landmarks, aspect=aspect)
+            pending = await self._commands().feed(
+                session_id, owner, t_ms, landmarks, aspect=aspect, infer_aspect=infer
+            )
         return self._fed(session_id, pending)
 
     async def _fed(self, session_id: uuid.UUID, pending: Awaitable[Outcome]) -> dict[str, Any]:

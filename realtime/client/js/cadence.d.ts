@@ -219,6 +219,8 @@ export interface CadenceClientApi {
   bookPublic(request: PublicBookingRequest): Promise<Appointment>;
   book(request: BookingRequest): Promise<Appointment>;
   session(sessionId: string, action: SessionAction, fields?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** `aspect` (image width / height) is required on the first frames of every set: without it the
+   * server answers an `error` with code `aspect_required` and counts nothing. */
   sendLandmarks(sessionId: string, frames: PoseFrame[], options?: { aspect?: number }): Promise<Record<string, unknown>>;
   sendFrame(sessionId: string, jpeg: ArrayBuffer, t: number): Promise<Record<string, unknown>>;
   sendTelemetry(events: TelemetryEvent[], options?: { giveUpAfterMs?: number }): Promise<TelemetryAck>;
@@ -246,6 +248,8 @@ export declare class CadenceClient extends EventTarget implements CadenceClientA
   bookPublic(request: PublicBookingRequest): Promise<Appointment>;
   book(request: BookingRequest): Promise<Appointment>;
   session(sessionId: string, action: SessionAction, fields?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** `aspect` (image width / height) is required on the first frames of every set: without it the
+   * server answers an `error` with code `aspect_required` and counts nothing. */
   sendLandmarks(sessionId: string, frames: PoseFrame[], options?: { aspect?: number }): Promise<Record<string, unknown>>;
   sendFrame(sessionId: string, jpeg: ArrayBuffer, t: number): Promise<Record<string, unknown>>;
   sendTelemetry(events: TelemetryEvent[], options?: { giveUpAfterMs?: number }): Promise<TelemetryAck>;

@@ -336,7 +336,9 @@ export class CadenceClient extends EventTarget {
   }
 
   /**
-   * Sends pose landmarks as one binary `pose.landmarks` frame (528 bytes a frame).
+   * Sends pose landmarks as one binary `pose.landmarks` frame (528 bytes a frame). Pass
+   * `aspect` (image width / height) at least on the first frames of every set: without it the
+   * server rejects them with `aspect_required`.
    * @param {string} sessionId
    * @param {PoseFrame[]} frames
    * @param {{aspect?: number}} [options]

@@ -1,6 +1,8 @@
 """The binary `pose.landmarks` op: the same frames as `pose`, as float32 after a JSON header. It
 counts the same reps as the JSON op, refuses malformed frames with the same error codes without
-touching the session, and answers another patient `not_found`."""
+touching the session, refuses a set's first frames without the camera's aspect ratio
+(`aspect_required`), and answers another patient `not_found`. The JSON `pose` op of PROTOCOL.md,
+which has no `aspect`, is still served: the tracker works the ratio out and says so."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tests.integration.sessions.conftest import Live, Peer, squats
+from tests.integration.sessions.conftest import Live, Peer, frames, squats
 
 FRAME_BYTES = 33 * 4 * 4
 # Pose frames per op. A connection may send 100 WebSocket frames a second (burst 200): with three
@@ -45,8 +47,19 @@ async def test_binary_landmark_frames_count_reps_like_json_and_refuse_bad_frames
     foreign = await send(intruder, sid, t[:2], packed(s.landmarks[:2]), s.aspect_ratio)
     assert foreign["op"] == "error" and foreign["error"]["code"] == "not_found"
 
+    # The set's first frames must say the image's shape; without it nothing is counted yet,
+    # then the same frames with it are taken and later ops may leave it out.
+    unsure = await send(patient, sid, t[:2], packed(s.landmarks[:2]))
+    assert unsure["op"] == "error", unsure
+    assert unsure["error"]["code"] == "aspect_required", unsure
+    first = await send(patient, sid, t[:PER_OP], packed(s.landmarks[:PER_OP]), s.aspect_ratio)
+    assert first["op"] == "ok" and first["result"]["frames"] == PER_OP, first
+    second = slice(PER_OP, 2 * PER_OP)
+    later = await send(patient, sid, t[second], packed(s.landmarks[second]))
+    assert later["op"] == "ok" and later["result"]["frames"] == PER_OP, later
+
     half = len(t) // 2
-    for i in range(0, half, PER_OP):
+    for i in range(2 * PER_OP, half, PER_OP):
         j = min(i + PER_OP, half)
         reply = await send(patient, sid, t[i:j], packed(s.landmarks[i:j]), s.aspect_ratio)
         assert reply["op"] == "ok" and reply["result"]["frames"] == j - i, reply
@@ -85,3 +98,17 @@ async def test_binary_landmark_frames_count_reps_like_json_and_refuse_bad_frames
     assert reps == list(range(1, 11))
     for peer in (patient, intruder):
         await peer.close()
+
+
+async def test_the_protocol_pose_op_without_aspect_is_served_and_told_so(live: Live) -> None:
+    clinic = live.clinic
+    patient = await live.peer(clinic.patient(0))
+    assert (await patient.call("subscribe", channel=f"patient:{clinic.patients[0]}"))["op"] == "ok"
+    sid = (await live.start())["id"]
+    s = squats(reps=4)
+    reply = await patient.call("pose", session_id=sid, frames=frames(s, 0, PER_OP))
+    assert reply["op"] == "ok" and reply["result"]["frames"] == PER_OP, reply
+    cue = await patient.wait_for(
+        lambda e: e["type"] == "form.cue" and e["data"].get("code") == "aspect_unknown"
+    )
+    assert cue["data"]["session_id"] == sid

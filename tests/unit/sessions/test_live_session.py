@@ -66,6 +66,21 @@ def test_a_refused_batch_changes_nothing() -> None:
     assert orjson.dumps(live.snapshot()) == before
 
 
+def test_a_sets_first_frames_without_the_aspect_ratio_are_refused_with_aspect_required() -> None:
+    live = LiveSession(PLAN)
+    live.start(0.0)
+    before = orjson.dumps(live.snapshot())
+    with pytest.raises(GuideError) as err:
+        live.feed(1000.0, SET.t_ms[:3], SET.landmarks[:3])
+    assert err.value.code == "aspect_required" and "aspect" in err.value.message
+    assert orjson.dumps(live.snapshot()) == before
+    live.feed(1000.0, SET.t_ms[:3], SET.landmarks[:3], aspect=16 / 9)
+    # Once the set has its ratio, later frames may leave it out and keep it.
+    live.feed(1001.0, SET.t_ms[3:6], SET.landmarks[3:6])
+    tracker = live.ready_tracker(None)
+    assert tracker is not None and tracker.aspect_ratio == pytest.approx(16 / 9)
+
+
 def test_a_restored_session_continues_counting_from_its_snapshot() -> None:
     live = LiveSession(PLAN)
     live.start(0.0)
