@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from bench.private_services import PrivatePostgres, PrivateRedis, migrate
-from bench.scaleout import Balancer, Replica, ray_head
+from bench.scaleout import Balancer, Replica, ray_head, replica_env
 from bench.schema import Skip
 from bench.server_process import BENCH_SECRET, Server
 from server.devstack import haproxy_binary
@@ -89,26 +89,6 @@ def _actor_pid(title: str) -> int:
     raise FaultFailed(f"no {title} process among this run's Ray workers")
 
 
-def _replica_env(stack_root: Path, dsn: str, redis_url: str, ray_address: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "REDIS_URL": redis_url,
-        "RAY_ADDRESS": ray_address,
-        "RAY_TMPDIR": str(stack_root / "ray"),
-        "CADENCE_ENV": "test",
-        "CADENCE_REDIS_PREFIX": f"chaos-{secrets.token_hex(3)}:",
-        "CADENCE_SECRET": BENCH_SECRET,
-        # One shard owns every calendar: its kill -9 always takes bookable calendars down.
-        "CADENCE_CALENDAR_SHARDS": "1",
-        "CADENCE_INGEST_ACTORS": "1",
-        "CADENCE_POSE_WORKERS": "1",
-        "CADENCE_BLOB_DIR": str(stack_root / "blobs"),
-        "CADENCE_MAIL_DIR": str(stack_root / "mail"),
-        "CADENCE_LOG_LEVEL": "WARNING",
-    }
-
-
 @contextlib.contextmanager
 def _scratch_root() -> Iterator[Path]:
     # Short and under /tmp: Ray's Unix sockets have a 107-byte path limit. Readable by the
@@ -135,7 +115,16 @@ async def chaos_stack() -> AsyncIterator[ChaosStack]:
         stops.callback(redis.stop)
         dsn = postgres.dsn("cadence")
         ray_address = stops.enter_context(ray_head(root / "ray"))
-        env = _replica_env(root, dsn, redis.url, ray_address)
+        # One shard owns every calendar: its kill -9 always takes bookable calendars down.
+        env = replica_env(
+            dsn=dsn,
+            redis_url=redis.url,
+            prefix=f"chaos-{secrets.token_hex(3)}:",
+            secret=BENCH_SECRET,
+            files=root,
+            ray_tmp=root / "ray",
+            ray_address=ray_address,
+        )
         await asyncio.to_thread(migrate, dsn, env)
         replicas = []
         for name in ("a", "b"):

@@ -21,6 +21,26 @@ HAPROXY_CFG = ROOT / "tests" / "support" / "haproxy.cfg"
 CADENCE = str(Path(sys.executable).with_name("cadence"))
 
 
+def replica_env(
+    *, dsn: str, redis_url: str, prefix: str, secret: str, files: Path, ray_tmp: Path,
+    ray_address: str | None,
+) -> dict[str, str]:  # fmt: skip
+    """The environment of a `cadence serve` replica of a one-machine run: one actor per pool
+    (a killed actor or replica is then always the one that serves), its blobs and mail under
+    `files`; `ray_address` None: the replica starts a Ray of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update({
+        "DATABASE_URL": dsn, "REDIS_URL": redis_url, "RAY_TMPDIR": str(ray_tmp),
+        "CADENCE_ENV": "test", "CADENCE_REDIS_PREFIX": prefix, "CADENCE_SECRET": secret,
+        "CADENCE_CALENDAR_SHARDS": "1", "CADENCE_INGEST_ACTORS": "1", "CADENCE_POSE_WORKERS": "1",
+        "CADENCE_BLOB_DIR": str(files / "blobs"), "CADENCE_MAIL_DIR": str(files / "mail"),
+        "CADENCE_LOG_LEVEL": "WARNING",
+    })  # fmt: skip
+    if ray_address is not None:
+        env["RAY_ADDRESS"] = ray_address
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -971,19 +971,24 @@ class CalendarShard(RebuildingActor):
         self, live: LiveCalendar, delta: DeltaBuilder, ended: Sequence[Hold] = (),
         tentative: Sequence[_Tentative] = (), now: datetime | None = None,
     ) -> list[bool]:  # fmt: skip
-        """Publish the delta. The fences of the `tentative` holds, then the final records of the
-        `ended` holds (and their freed fences) go to Redis in the same round trip, ahead of it:
-        one round trip for a batch of holds. Whether each tentative fence was granted."""
+        """Publish the delta. The final records of the `ended` holds (freeing their fences), the
+        fences of the `tentative` holds, then the ends of tentative holds a later request of
+        the batch replaced, go to Redis in the same round trip, ahead of it: one round trip for
+        a batch of holds. Whether each tentative fence was granted."""
+        fresh = {t.hold.id for t in tentative}
+        before = [h for h in ended if h.id not in fresh]  # their time may be granted again now
         along = [
+            *self._store.end_calls(before),
             *self._store.grant_calls([(t.hold, t.key) for t in tentative], now or _now()),
-            *self._store.end_calls(ended),
+            *self._store.end_calls([h for h in ended if h.id in fresh]),
         ]
         results = await live.publish(self._events, delta, along)
         if results is None:  # nothing changed (a holder took the same slot again)
             results = await run_scripts(self._redis, along)
         else:
             self.stats_["published"] += 1
-        return [bool(r) for r in results[: len(tentative)]]
+        granted = results[len(before) : len(before) + len(tentative)]
+        return [bool(r) for r in granted]
 
     def _abandon(self, live: LiveCalendar, tentative: Sequence[_Tentative], now: datetime) -> None:
         """The round trip that grants them failed: the batch's holds leave the state (its

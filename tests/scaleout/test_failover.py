@@ -5,7 +5,6 @@ and receives every event of its channel, in order, once; REST never sees the dea
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.scaleout import Balancer, Replica, ray_head
+from bench.scaleout import Balancer, Replica, ray_head, replica_env
 from realtime.client import CadenceClient, Event, Position, Resync
 from storage.events import EventLog
 from storage.keys import KeySpace
@@ -45,23 +44,16 @@ async def test_a_websocket_resumes_on_the_other_replica_after_kill_9_without_los
 ) -> None:
     _, redis_url = base_urls()
     with redis_prefix() as prefix, ray_head(ray_tmp) as ray_address:
-        env = {
-            **os.environ,
-            "DATABASE_URL": scaleout_database,
-            "REDIS_URL": redis_url,
-            "RAY_ADDRESS": ray_address,
-            "RAY_TMPDIR": str(ray_tmp),
-            "CADENCE_ENV": "test",
-            "CADENCE_REDIS_PREFIX": prefix,
-            "CADENCE_SECRET": SECRET,
-            "CADENCE_DB_APP_PASSWORD": app_password(),
-            "CADENCE_CALENDAR_SHARDS": "1",
-            "CADENCE_INGEST_ACTORS": "1",
-            "CADENCE_POSE_WORKERS": "1",
-            "CADENCE_BLOB_DIR": str(tmp_path / "blobs"),
-            "CADENCE_MAIL_DIR": str(tmp_path / "mail"),
-            "CADENCE_LOG_LEVEL": "WARNING",
-        }
+        env = replica_env(
+            dsn=scaleout_database,
+            redis_url=redis_url,
+            prefix=prefix,
+            secret=SECRET,
+            files=tmp_path,
+            ray_tmp=ray_tmp,
+            ray_address=ray_address,
+        )
+        env["CADENCE_DB_APP_PASSWORD"] = app_password()
         first, second = Replica("a", env, tmp_path / "a.log"), Replica("b", env, tmp_path / "b.log")
         balancer: Balancer | None = None
         redis = aioredis.from_url(redis_url)

@@ -6,7 +6,6 @@ Ray's own warnings are JSON lines like ours."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import uuid
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import websockets
 
-from bench.scaleout import Replica
+from bench.scaleout import Replica, replica_env
 from server import tokens
 from storage.types import Role
 from tests.scaleout.clinic import SECRET, new_org
@@ -26,22 +25,16 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_cleanly(
 ) -> None:
     _, redis_url = base_urls()
     with redis_prefix() as prefix:
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-            "DATABASE_URL": scaleout_database,
-            "REDIS_URL": redis_url,
-            "RAY_TMPDIR": str(ray_tmp),
-            "CADENCE_ENV": "test",
-            "CADENCE_REDIS_PREFIX": prefix,
-            "CADENCE_SECRET": SECRET,
-            "CADENCE_DB_APP_PASSWORD": app_password(),
-            "CADENCE_CALENDAR_SHARDS": "1",
-            "CADENCE_INGEST_ACTORS": "1",
-            "CADENCE_POSE_WORKERS": "1",
-            "CADENCE_BLOB_DIR": str(tmp_path / "blobs"),
-            "CADENCE_MAIL_DIR": str(tmp_path / "mail"),
-            "CADENCE_LOG_LEVEL": "WARNING",
-        }
+        env = replica_env(
+            dsn=scaleout_database,
+            redis_url=redis_url,
+            prefix=prefix,
+            secret=SECRET,
+            files=tmp_path,
+            ray_tmp=ray_tmp,
+            ray_address=None,
+        )
+        env["CADENCE_DB_APP_PASSWORD"] = app_password()
         log = tmp_path / "serve.log"
         server = Replica("serve", env, log)
         try:
