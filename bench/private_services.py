@@ -10,20 +10,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from bench.scaleout import free_port
 from bench.schema import Skip
-from server.devstack import _answers, _as_postgres, _is_root, _pg_bindir
+from server.devstack import _as_postgres, _is_root, _pg_bindir, _wait_for
 
 
 def _wait_until_answering(port: int, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not _answers("127.0.0.1", port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not answer on 127.0.0.1:{port}")
-        time.sleep(0.1)
+    if not _wait_for("127.0.0.1", port, seconds):
+        raise RuntimeError(f"{what} did not answer on 127.0.0.1:{port}")
 
 
 class PrivatePostgres:

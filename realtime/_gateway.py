@@ -378,7 +378,7 @@ def _error_reply(fid: FrameId, op: str, exc: Exception) -> bytes:
     away = outage(exc)
     if away is not None:  # Postgres or Redis restarting: the client retries, as after a 503
         log.warning("op %r: service unavailable (%s)", op[:40], type(exc).__name__)
-        return proto.error(fid, away.code, away.message, {"retry_after_ms": 1000})
+        return proto.error(fid, away.code, away.message, away.details)
     log.error("op %r failed", op[:40], exc_info=exc)
     return proto.error(fid, "internal", "internal error")
 

@@ -19,7 +19,7 @@ from server.http import reject_nul_body
 from server.logs import request_id_var
 from server.routing import PUBLIC_RATE, Access, RateLimit, endpoint_of
 from storage.errors import DomainError
-from storage.outage import outage
+from storage.outage import RETRY_AFTER_S, outage
 from storage.types import Principal
 
 log = logging.getLogger("cadence.http")
@@ -141,8 +141,8 @@ async def errors(request: web.Request, handler: Next) -> web.StreamResponse:
         away = outage(exc)
         if away is not None:  # Postgres or Redis restarting: retry, as for a restarting actor
             log.warning("service unavailable", extra={"error": type(exc).__name__})
-            return envelope(503, away.code, away.message, {"retry_after_ms": 1000},
-                            {"Retry-After": "1"})  # fmt: skip
+            return envelope(503, away.code, away.message, away.details,
+                            {"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
         log.exception("unhandled error")
         return envelope(500, "internal", "internal error")
 

@@ -10,6 +10,8 @@ import redis.exceptions
 
 from storage.errors import Unavailable
 
+RETRY_AFTER_S = 1  # a restart takes about that long to be worth asking again
+
 _AWAY: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, "starting up", cancel
@@ -23,12 +25,16 @@ _AWAY: tuple[type[BaseException], ...] = (
 
 
 def outage(exc: BaseException) -> Unavailable | None:
-    """The 503 to answer for `exc` when it (or what caused it) is a service being away."""
+    """The 503 to answer for `exc` when it (or what caused it) is a service being away, with
+    its retry hint in `details.retry_after_ms`."""
     seen: BaseException | None = exc
     for _ in range(4):  # a wrapped cause: Piccolo and our own layers re-raise with `from`
         if seen is None:
             break
         if isinstance(seen, _AWAY):
-            return Unavailable("a service Cadence needs is restarting; retry shortly")
+            return Unavailable(
+                "a service Cadence needs is restarting; retry shortly",
+                {"retry_after_ms": RETRY_AFTER_S * 1000},
+            )
         seen = seen.__cause__ or seen.__context__
     return None

@@ -12,16 +12,13 @@ import asyncpg
 from actors.calendar import messages as m
 from actors.calendar._requests import GuestTerms, guest_terms, record_guest_terms
 from actors.calendar._state import Hold, HoldStatus
+from actors.calendar._transaction import in_one_transaction, refusal
 from storage.crypto import LEGACY, KeyRing
 from storage.db import TenantPool
-from storage.jsonable import jsonable
 from storage.scheduling import (
     Appointment,
     AppointmentStatus,
     BookedInterval,
-    InvalidReference,
-    NotFound,
-    SlotUnavailable,
     appointment_by_hold,
     insert_appointment,
     insert_guest,
@@ -95,54 +92,27 @@ async def book_holds(
     group: bool = False,
     after: AfterBooking | None = None,
 ) -> list[Booking]:
-    """`book_hold` for each (hold, request) of one calendar, in ONE transaction: a busy
-    calendar's bookings share one commit (one WAL flush) instead of one each. Each row runs in
-    its own savepoint, so a refused row rolls back alone and its neighbours still commit; a
-    failure of the transaction itself (the connection, the commit) answers every row
-    unavailable, and then none was booked."""
+    """`book_hold` for each (hold, request) of one calendar, in ONE transaction, each row in
+    its own savepoint (actors/calendar/_transaction.py): a refused row rolls back alone (a guest
+    patient made for a refused slot is not kept) and its neighbours commit together."""
+
     if not batch:
         return []
-    try:
-        async with pool.tenant(batch[0][0].organization_id, acquire_timeout=5) as conn:
-            if len(batch) == 1:  # alone, its transaction is its savepoint: no extra statements
-                hold, r = batch[0]
-                return [await _book(conn, hold, r, keys, group, after)]
-            return [await _in_savepoint(conn, hold, r, keys, group, after) for hold, r in batch]
-    except _REFUSED as exc:  # the lone row, raised out of its transaction: nothing was written
-        return [_refusal(exc)]
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
-        return [(m.UNAVAILABLE, None)] * len(batch)
+
+    async def run(conn: asyncpg.Connection, item: tuple[Hold, m.BookRequest]) -> Booking:
+        return await _book(conn, item[0], item[1], keys, group, after)
+
+    return await in_one_transaction(pool, batch[0][0].organization_id, batch, run, _failed)
 
 
-_REFUSED = (SlotUnavailable, InvalidReference, NotFound)
-
-
-def _refusal(exc: Exception) -> Booking:
-    if isinstance(exc, SlotUnavailable):
-        return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)}), None
-    if isinstance(exc, InvalidReference):
-        return m.invalid(exc.field, exc.message), None
-    assert isinstance(exc, NotFound)
-    return m.not_found(exc.entity), None
-
-
-async def _in_savepoint(
-    conn: asyncpg.Connection,
-    hold: Hold,
-    r: m.BookRequest,
-    keys: KeyRing | None,
-    group: bool,
-    after: AfterBooking | None,
-) -> Booking:
-    """One row of a batch: what it wrote rolls back alone when it is refused or the database
-    refuses one of its statements (a guest patient made for a refused slot is not kept)."""
-    try:
-        async with conn.transaction():
-            return await _book(conn, hold, r, keys, group, after)
-    except _REFUSED as exc:
-        return _refusal(exc)
-    except asyncpg.PostgresError:
+def _failed(exc: Exception) -> Booking:
+    """A refused or failed booking's answer (re-raises what is not ours)."""
+    refused = refusal(exc)
+    if refused is not None:
+        return refused, None
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError):
         return m.UNAVAILABLE, None
+    raise exc
 
 
 async def _book(

@@ -361,7 +361,8 @@ class CalendarShard(RebuildingActor):
                 self._abandon(live, tentative, now)
                 raise
             undo = self._granted(live, requests, out, tentative, granted, now)
-            await self._publish(live, undo)
+            if not all(granted):  # a refused fence: its slot is given back at once
+                await self._publish(live, undo)
             await self._flush_siblings(live.organization_id)
             for i, r in enumerate(requests):
                 if isinstance(r, m.SlotsQuery):
@@ -983,7 +984,7 @@ class CalendarShard(RebuildingActor):
             *self._store.end_calls([h for h in ended if h.id in fresh]),
         ]
         results = await live.publish(self._events, delta, along)
-        if results is None:  # nothing changed (a holder took the same slot again)
+        if results is None:  # no slot changed: the scripts still have to run
             results = await run_scripts(self._redis, along)
         else:
             self.stats_["published"] += 1

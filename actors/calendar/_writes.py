@@ -14,6 +14,7 @@ import asyncpg
 
 from actors.calendar import messages as m
 from actors.calendar._state import CalendarState
+from actors.calendar._transaction import in_one_transaction, refusal
 from storage import errors
 from storage.crypto import KeyRing
 from storage.db import TenantPool
@@ -22,11 +23,9 @@ from storage.rfc3339 import format_instant
 from storage.scheduling import (
     Action,
     Appointment,
-    InvalidReference,
     InvalidTransition,
     NotFound,
     PolicyRefused,
-    SlotUnavailable,
     decide_request,
     insert_series,
     insert_walk_in,
@@ -165,31 +164,13 @@ async def write_many(
     pool: TenantPool, org_id: uuid.UUID, batch: Sequence[m.StaffWrite], keys: KeyRing | None
 ) -> list[m.Result]:
     """The writes of one calendar's batch in ONE tenant transaction, in order (a later one
-    sees what an earlier one wrote), each in its own savepoint: a refused write rolls back
-    alone and its neighbours commit together (one WAL flush for a busy front desk, not one per
-    write). A failure of the transaction itself answers every write with that failure, and then
-    none was written."""
-    if not batch:
-        return []
-    try:
-        async with pool.tenant(org_id, acquire_timeout=5) as conn:
-            if len(batch) == 1:  # alone, its transaction is its savepoint: no extra statements
-                return [await _checked(conn, batch[0], keys)]
-            return [await _in_savepoint(conn, r, keys) for r in batch]
-    except Exception as exc:
-        return [failure_of(exc)] * len(batch)
+    sees what an earlier one wrote), each in its own savepoint (actors/calendar/_transaction.py):
+    a refused write rolls back alone and its neighbours commit together."""
 
+    async def run(conn: asyncpg.Connection, r: m.StaffWrite) -> m.Result:
+        return await _checked(conn, r, keys)
 
-async def _in_savepoint(
-    conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
-) -> m.Result:
-    try:
-        async with conn.transaction():
-            return await _checked(conn, r, keys)
-    except (asyncpg.InterfaceError, OSError, TimeoutError):
-        raise  # the connection is gone: the whole batch fails
-    except Exception as exc:
-        return failure_of(exc)
+    return await in_one_transaction(pool, org_id, batch, run, failure_of)
 
 
 async def _checked(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None) -> m.Written:
@@ -205,15 +186,12 @@ async def _checked(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | No
 
 def failure_of(exc: Exception) -> m.Failure:
     """A refused or failed write as the answer the edge maps (re-raises what is not ours)."""
-    if isinstance(exc, SlotUnavailable):
-        return m.slot_unavailable(str(exc), {"conflicts": jsonable(exc.conflicts)})
+    refused = refusal(exc)
+    if refused is not None:
+        return refused
     if isinstance(exc, InvalidTransition | errors.InvalidTransition):
         details = {"status": exc.current, "action": exc.action, "allowed": exc.allowed}
         return m.Failure(409, "invalid_transition", str(exc), jsonable(details))
-    if isinstance(exc, InvalidReference):
-        return m.invalid(exc.field, exc.message)
-    if isinstance(exc, NotFound):
-        return m.not_found(exc.entity)
     if isinstance(exc, PolicyRefused):
         return m.Failure(403, exc.code, exc.message, exc.details)
     if isinstance(exc, asyncpg.ExclusionViolationError):

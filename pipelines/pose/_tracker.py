@@ -298,9 +298,10 @@ class ExerciseTracker:
         channels = np.column_stack([both[:, 0], forms])
         out = outside[:, self._side_landmarks[0]].any(axis=1).tolist()
         # MediaPipe's z is scaled like x (to the image width): both times the aspect ratio.
-        xz = frames.image[..., [0, 2]] * self.aspect_ratio
-        torso = xz[:, _TORSO_LEFT].sum(axis=1) - xz[:, _TORSO_RIGHT].sum(axis=1)
-        facing = torso.tolist()
+        # Only the four torso landmarks: this runs for every frame of every session.
+        left, right = ((frames.image[:, side][..., [0, 2]] * self.aspect_ratio).sum(axis=1)
+                       for side in (_TORSO_LEFT, _TORSO_RIGHT))  # fmt: skip
+        facing = (left - right).tolist()
         return Measures(
             seen_each[0].tolist(),
             channels,

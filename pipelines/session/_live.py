@@ -5,7 +5,8 @@ cues, the guide turns them into ``rep.counted`` / ``form.cue`` / ``tracking.*`` 
 exercise and set, and moves on at the rep target. Frames during a rest or an untracked set are
 accepted and ignored. A batch the tracker refuses raises ``PoseInputError`` and changes nothing.
 The first batch of a tracked set must carry the camera's aspect ratio (``aspect_required``
-otherwise); later batches may omit it and keep the set's.
+otherwise), unless the caller lets the tracker work it out (``infer_aspect``: the JSON ``pose``
+op of PROTOCOL.md, which has none); later batches may omit it and keep the set's.
 """
 
 from __future__ import annotations
