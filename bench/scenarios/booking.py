@@ -299,7 +299,7 @@ async def run(opts: Options) -> Result:
         targets = await raw_targets(dsn, clinic.calendars)
         raw_args = [
             {"dsn": dsn, "duration": duration, "workers": k, "targets": targets}
-            for k in split(min(workers, 8), generators)
+            for k in split(workers, generators)
         ]
         async with Fleet("bench.scenarios.booking:raw_gen", raw_args, "raw SQL") as fleet:
             raw, raw_wall = await drive(fleet, "raw SQL cycles", duration)
@@ -346,7 +346,11 @@ async def run(opts: Options) -> Result:
         baseline_name="plain SQL booking (no holds, no pushes)",
         baseline=baseline,
         ratios={k: figures[k] / v for k, v in baseline.items() if v and k in figures},
-        goals=[Goal("push_p99_ms", "<=", 30, "ms")],
+        goals=[
+            Goal("push_p99_ms", "<=", 30, "ms"),
+            Goal("ratio:cycles_per_s", ">=", 1.0, "x plain SQL"),
+            Goal("ratio:cycle_p99_ms", "<=", 5.0, "x plain SQL"),
+        ],
         checks=checks,
         generators=reports
         + raw_reports
@@ -362,6 +366,9 @@ async def run(opts: Options) -> Result:
             "latency spans the three calls. 409 on a hold is the slot being taken, not an error.",
             f"HTTP statuses: {statuses}",
             "Push latency: Redis time of the XADD (the stream offset) to receipt.",
+            "The plain SQL peer runs as many clerks as Cadence, each on its own connection; an "
+            "insert refused by the exclusion constraint (the slot is taken) is counted as a "
+            "conflict, not as a cycle, as a 409 on a hold is for Cadence.",
         ]
         + ([f"Unexpected statuses: {unexpected}"] if unexpected else []),
     )

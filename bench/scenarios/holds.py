@@ -1,10 +1,11 @@
 """`holds`: live calendars through a real server process (REST -> CalendarShard on Ray).
 
 Figures: sustained hold+release throughput (closed loop), hold latency p50/p99 at a fixed rate
-(open loop, default 1,000 holds/s), slot-push latency p99 to N subscribers of the calendar
-(publish time from the stream offset to receipt on each socket), and, in the same run, raw Redis
-`SET NX PX` operations per second as the physical reference. Checks: a subscriber that took the
-snapshot and applied every delta of the run ends with exactly the server's snapshot.
+(open loop, default a tenth of the raw Redis peer's ops/s), slot-push latency p99 to N
+subscribers of the calendar (publish time from the stream offset to receipt on each socket),
+and, in the same run, raw Redis `SET NX PX` operations per second as the physical reference.
+Checks: a subscriber that took the snapshot and applied every delta of the run ends with
+exactly the server's snapshot.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from storage.redis import create_redis
 from storage.types import Role
 
 SECRET = "bench-secret-" + "x" * 40
+PEER_SHARE_OFFERED = 0.1  # open-loop hold rate, as a share of raw Redis SET NX ops/s
+PEER_SHARE_GOAL = 0.25  # closed-loop holds/s goal, as a share of the same
 EVERY_DAY = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(1, 8)]
 
 
@@ -424,7 +427,6 @@ async def drive(
 async def run(opts: Options) -> Result:
     clients = int(opts.pick(opts.clients, 64, 16))
     duration = float(opts.pick(opts.duration, 20, 4))
-    rate = float(opts.pick(opts.rate, 1000, 200))
     subscribers = int(opts.pick(opts.channels, 1000, 50))
     push_rate, push_duration = 20.0, float(opts.pick(None, 10, 3))
     # Each load runs this long unrecorded first: the generator processes have just started
@@ -433,6 +435,9 @@ async def run(opts: Options) -> Result:
     # Two generator processes for each load: one Python process tops out near one core.
     procs = 2
     setnx = await redis_setnx_rate(int(opts.pick(None, 50_000, 5_000)), 50)
+    # The fixed rate is a tenth of the physical reference measured just now, so the latency
+    # goal scales with the machine (a slow day offers less).
+    rate = float(opts.pick(opts.rate, round(PEER_SHARE_OFFERED * setnx), 200))
     reports: list[dict[str, Any]] = []
     async with live_server(specialists=4, interval_min=15) as world:
         t = target(world)
@@ -505,7 +510,7 @@ async def run(opts: Options) -> Result:
         baseline={"holds_per_s": setnx},
         ratios={"holds_per_s": throughput / setnx if setnx else 0.0},
         goals=[
-            Goal("holds_per_s", ">=", 2000, "holds/s"),
+            Goal("ratio:holds_per_s", ">=", PEER_SHARE_GOAL, "x SET NX"),
             Goal("hold_p99_ms", "<=", 20, "ms"),
             Goal("push_p99_ms", "<=", 30, "ms"),
         ],
@@ -517,7 +522,11 @@ async def run(opts: Options) -> Result:
         },
         notes=[
             "holds_per_s counts granted holds, each followed by its release (two REST calls); "
-            "hold latency is the POST /v1/holds round trip at the fixed open-loop rate.",
+            "hold latency is the POST /v1/holds round trip at the fixed open-loop rate "
+            f"({PEER_SHARE_OFFERED:g} x the SET NX peer's ops/s unless --rate is given).",
+            f"Push latency is measured in its own phase, {push_rate:g} holds/s to {subscribers} "
+            "subscribers: every delta of the open-loop phase to every subscriber would be "
+            "a fan-out test (the fanout scenario).",
             "Push latency: Redis time of the XADD (the stream offset) to receipt on each socket; "
             "server, Ray actors, Redis, Postgres and the generator processes share the machine.",
             f"Each load runs in {procs} generator processes (closed loop, open loop, "

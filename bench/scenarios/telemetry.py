@@ -587,7 +587,8 @@ async def run(opts: Options) -> Result:
         },
         goals=[
             Goal("rows_per_s", ">=", 50_000, "rows/s"),
-            Goal("ratio:rows_per_s", ">=", 0.5, "x COPY"),
+            Goal("ratio:rows_per_s", ">=", 0.6, "x COPY"),
+            Goal("ratio:rest_rows_per_s", ">=", 0.6, "x COPY"),
         ],
         checks={
             "every_acknowledged_row_stored": missing == 0 and bool(ws_acked) and bool(rest_acked),
