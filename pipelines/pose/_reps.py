@@ -6,11 +6,15 @@ A rep is counted only on the way REST -> TURN -> REST, so a partial rep (one tha
 before the enter threshold) counts nothing, and jitter around either threshold cannot count
 twice: it would have to cross the whole band. A zone change is accepted only after the new zone
 has held for ``debounce_ms`` (two frames at least), which removes single-frame spikes.
+
+A movement that comes back to rest without the angle having been seen past the enter threshold
+is a partial, unless the caller's ``turn_check`` (``step``) finds, looking back over its raw
+samples, that it did turn past it after all: the smoothed angle lags, and misses quick turns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -129,9 +133,12 @@ class RepCounter:
         enter_margin: float = 0.0,
         exit_margin: float = 0.0,
         confirm_ms: float = 0.0,
+        turn_check: Callable[[float], bool] | None = None,
     ) -> Rep | None:
         """One frame; the margins widen the band and ``confirm_ms`` lengthens the debounce,
-        both in proportion to the measured noise (``DrivingSignal``)."""
+        both in proportion to the measured noise (``DrivingSignal``). ``turn_check(since_ms)``
+        is asked, when a movement is back at rest without having been seen past the enter
+        threshold, whether it went past it since ``since_ms`` after all; if so it counts."""
         zone = self.zone_of(angle, enter_margin, exit_margin)
         if self._lo is not None and self._hi is not None:
             self._lo = min(self._lo, angle)
@@ -145,7 +152,7 @@ class RepCounter:
             return None
         since = self._candidate_t
         self._zone, self._candidate = zone, None
-        return self._enter_zone(zone, since, t_ms, angle)
+        return self._enter_zone(zone, since, t_ms, angle, turn_check)
 
     def interrupt(self) -> None:
         """The frames stop (tracking lost): a pending zone change must not span the gap."""
@@ -163,7 +170,14 @@ class RepCounter:
             raise IllegalTransition(f"rep counter cannot go from {self.phase} to {phase}")
         self.phase = phase
 
-    def _enter_zone(self, zone: Zone, since: float, t_ms: float, angle: float) -> Rep | None:
+    def _enter_zone(
+        self,
+        zone: Zone,
+        since: float,
+        t_ms: float,
+        angle: float,
+        turn_check: Callable[[float], bool] | None = None,
+    ) -> Rep | None:
         phase = self.phase
         if phase is RepPhase.UNARMED:
             if zone is Zone.REST:
@@ -178,6 +192,8 @@ class RepCounter:
             if zone is Zone.TURN:
                 self._turn_t = since
                 self._go(RepPhase.TURN)
+            elif turn_check is not None and turn_check(self._left_t):
+                return self._count(since, t_ms, angle)  # a quick turn the smoothing missed
             else:
                 self.partials += 1
                 self._go(RepPhase.REST)

@@ -11,6 +11,16 @@ threshold does not cross it on noise, however noisy the camera.
 The samples since the last counted rep are kept (bounded) to measure its range of motion
 robustly: the extremes of a centred moving average of the spike-free samples, whose width grows
 with the noise, reported with an uncertainty.
+
+The raw samples and their times are kept as well, for a second look at a movement that went
+back to rest without the smoothed angle clearing the enter threshold (``turn_reached``): the
+smoothing lags, and a quick turning point (150 ms at 15 fps) is over before the smoothed angle
+gets there. Looking back, the turning point is judged on centred averages, which do not lag:
+the movement turned if an average over some window of ``TURN_WIDTHS`` samples is past the
+threshold by more than ``TURN_Z`` standard deviations of that average's noise, plus the
+deviations by which the likeliest of all the windows looked at strays on noise alone. Short
+windows catch quick turns at low noise, long ones slow turns at heavy noise; a rep that stops
+short of the threshold, however long it hovers there, has to beat those deviations to count.
 """
 
 from __future__ import annotations
@@ -42,6 +52,13 @@ MAX_ENTER_MARGIN = 8.0
 MAX_EXIT_MARGIN = 4.0
 CONFIRM_MS_PER_SIGMA = 12.0
 MAX_CONFIRM_MS = 150.0
+TURN_WIDTHS = (2, 3, 5, 9, 17, 33)  # samples per centred average of the look back
+TURN_Z = 1.5  # deviations of an average's noise it must clear the enter threshold by, on top
+# of those the likeliest of its windows strays by on noise alone
+OUTLIER_SIGMAS = 4.0  # a raw sample this far from its centred median (plus OUTLIER_DEG and two
+OUTLIER_DEG = 6.0  # steps at the samples' pace) is a spike, not movement: the median stands in
+OUTLIER_WIDTH = 7  # a spike of up to three frames is outvoted
+LOOK_BACK_SAMPLES = 600  # raw samples kept for it: 20 s at 30 fps, far longer than a turn
 
 
 class NoiseEstimate:
@@ -85,7 +102,7 @@ class NoiseEstimate:
 class DrivingSignal:
     """Raw driving angle in, the counter's angle out; see the module docstring."""
 
-    __slots__ = ("params", "noise", "_window", "_times", "_filter", "_samples")
+    __slots__ = ("params", "noise", "_window", "_times", "_filter", "_samples", "_raw", "_raw_t")
 
     def __init__(self, params: OneEuroParams | None = None) -> None:
         self.params = params or OneEuroParams()
@@ -94,6 +111,8 @@ class DrivingSignal:
         self._times: deque[float] = deque(maxlen=MEDIAN)
         self._filter = OneEuroFilter(1, self.params)
         self._samples: deque[float] = deque(maxlen=MAX_SAMPLES)
+        self._raw: deque[float] = deque(maxlen=LOOK_BACK_SAMPLES)
+        self._raw_t: deque[float] = deque(maxlen=LOOK_BACK_SAMPLES)
 
     @property
     def sigma(self) -> float:
@@ -121,6 +140,8 @@ class DrivingSignal:
             self._times.popleft()
         median = _median(window) if len(window) > 2 else raw
         self._samples.append(median)
+        self._raw.append(raw)
+        self._raw_t.append(t_ms)
         calm = 1.0 + (sigma / _SIGMA_REF) ** 2
         p = self.params
         self._filter.params = OneEuroParams(
@@ -152,14 +173,55 @@ class DrivingSignal:
         spread = np.convolve(kernel, np.ones(MEDIAN) / MEDIAN)
         return smooth, self.noise.sigma * math.sqrt(math.pi / 2 * float(spread @ spread))
 
+    def turn_reached(self, since_ms: float, threshold: float, sign: float) -> bool:
+        """Whether the raw samples since ``since_ms`` (those since the last counted rep only)
+        went past ``threshold`` (``sign`` 1: upwards, -1: downwards) by more than their noise
+        explains; see the module docstring."""
+        t = np.fromiter(self._raw_t, dtype=np.float64, count=len(self._raw_t))
+        x = sign * np.fromiter(self._raw, dtype=np.float64, count=len(self._raw))
+        x = x[t >= since_ms]
+        n = len(x)
+        if n < TURN_WIDTHS[0]:
+            return False
+        sigma = self.noise.sigma
+        if n >= OUTLIER_WIDTH:
+            half = OUTLIER_WIDTH // 2
+            padded = np.pad(x, half, mode="edge")
+            windows = np.lib.stride_tricks.sliding_window_view(padded, OUTLIER_WIDTH)
+            med = np.median(windows, 1)
+            # The samples' own pace: at a quick turn the middle sample is rightly a few steps
+            # from its window's median; a spike's two jumps are a minority of the steps.
+            pace = np.median(np.abs(np.diff(windows, axis=1)), 1)
+            allowed = OUTLIER_SIGMAS * sigma + OUTLIER_DEG + 2.0 * pace
+            x = np.where(np.abs(x - med) > allowed, med, x)
+        # Averages, not fits: an average never goes past the curve's own extreme, so however
+        # a near miss is shaped (held, hovering), it is only noise that could carry it over.
+        edge = sign * threshold
+        total = np.concatenate(([0.0], np.cumsum(x)))
+        for width in TURN_WIDTHS:
+            if width > n:
+                break
+            best = float((total[width:] - total[:-width]).max()) / width
+            # The more windows there are to look through, the further the likeliest of them
+            # strays on noise alone (about sqrt(2 ln k) deviations for k windows): a near miss
+            # hovering for seconds gets no more chances to count than a quick one.
+            z = TURN_Z + math.sqrt(2.0 * math.log(max(n / width, 1.0)))
+            if best - z * sigma / math.sqrt(width) >= edge:
+                return True
+        return False
+
     def rom(self) -> tuple[float, float]:
         """Range of motion of the samples since the last call, and its standard uncertainty
         (degrees); the samples are then forgotten."""
         if len(self._samples) < 2:
             self._samples.clear()
+            self._raw.clear()
+            self._raw_t.clear()
             return 0.0, 0.0
         smooth, residual = self._smoothed()
         self._samples.clear()
+        self._raw.clear()
+        self._raw_t.clear()
         # The highest and lowest of a few noisy values overshoot the true extremes (by about
         # half a residual sigma each once smoothed this much): take that out rather than report
         # noise as movement.
@@ -173,6 +235,8 @@ class DrivingSignal:
             "times": list(self._times),
             "filter": self._filter.snapshot(),
             "samples": list(self._samples),
+            "raw": list(self._raw),
+            "raw_t": list(self._raw_t),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -185,6 +249,13 @@ class DrivingSignal:
         self._times = deque(times, maxlen=MEDIAN)
         self._filter.restore(state["filter"])
         self._samples = deque(_state.reals(state, "samples", MAX_SAMPLES), maxlen=MAX_SAMPLES)
+        # Snapshots taken before the look back kept no raw samples: it then sees none.
+        raw = _state.reals(state, "raw", LOOK_BACK_SAMPLES) if "raw" in state else []
+        raw_t = _state.reals(state, "raw_t", LOOK_BACK_SAMPLES) if "raw_t" in state else []
+        if len(raw) != len(raw_t):
+            raise ValueError("snapshot fields 'raw' and 'raw_t' must be as long")
+        self._raw = deque(raw, maxlen=LOOK_BACK_SAMPLES)
+        self._raw_t = deque(raw_t, maxlen=LOOK_BACK_SAMPLES)
 
 
 def _median(window: deque[float]) -> float:

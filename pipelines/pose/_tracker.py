@@ -5,7 +5,8 @@ for all frames at once); per frame, in order: the view check (a wrong view pause
 form cues, and says why), the side chooser (left/right swaps undone; the far limb of a side
 view replaced by the near one, or the patient asked to turn), the visibility gate, the driving
 signal (spike-proof median, noise measured, adaptive One-Euro), the rep counter with margins
-from that noise, form rules, framing guidance, and the cue cooldown. A malformed batch is
+from that noise (and a look back over the raw samples for a quick turn the smoothing lagged
+behind), form rules, framing guidance, and the cue cooldown. A malformed batch is
 refused before any state changes; faults of single frames (a repeated or late timestamp, NaN
 landmarks, a restarted clock) are handled frame by frame (``validate_frames``).
 """
@@ -45,6 +46,7 @@ from ._vocabulary import (
     TEMPO_SLOW_CUE,
     TURN_SIDE_CUE,
     CameraView,
+    Direction,
     Severity,
     Side,
 )
@@ -443,12 +445,12 @@ class ExerciseTracker:
         before = self._counter.phase
         angle = self._signal.step(t, raw)
         enter, exit_, confirm = self._signal.margins()
-        rep = self._counter.step(t, angle, enter, exit_, confirm)
+        rep = self._counter.step(t, angle, enter, exit_, confirm, self._turn_check)
         if rep is not None:
             rom, sd = self._signal.rom()
             rep = _with_rom(rep, rom, sd)
             events.append(_rep_event(rep))
-            due.extend(self._rep_cues(rep))
+            due.extend(self._rep_cues(rep, seen_whole=not self._guide.lost_in_rep))
             self._guide.lost_in_rep = False
         elif self._guide.lost_in_rep and before in _IN_REP and self._counter.phase is RepPhase.REST:
             due += self._guide.once(_NOT_SEEN)  # the rep went out of sight and came back short
@@ -456,6 +458,11 @@ class ExerciseTracker:
         elif self._counter.phase is RepPhase.REST and before is RepPhase.REST:
             self._guide.lost_in_rep = False
         return angle
+
+    def _turn_check(self, since_ms: float) -> bool:
+        kin = self.kinematics
+        sign = 1.0 if kin.direction is Direction.EXTENSION else -1.0
+        return self._signal.turn_reached(since_ms, kin.enter_deg, sign)
 
     def _framing(self, t: float, measures: Measures, i: int, seen: bool) -> list[Cue]:
         out: list[Cue] = []
@@ -470,12 +477,17 @@ class ExerciseTracker:
             out += g.once(_MORE_LIGHT)
         return out
 
-    def _rep_cues(self, rep: Rep) -> list[Cue]:
+    def _rep_cues(self, rep: Rep, seen_whole: bool = True) -> list[Cue]:
         cues = []
         # The range is judged with its uncertainty: only a shortfall the noise cannot explain
         # (one-sided, about 2% of full reps cued at worst; the smoothing may still trim a
         # brief turning point under heavy noise, which a single uncertainty does not cover).
-        if rep.rom_deg + RANGE_CUE_Z * rep.rom_sd_deg < self.kinematics.target_rom_deg:
+        # A rep whose tracking was lost on the way (its turning point hidden, say) has a range
+        # that stops where the view did: no cue to move further on that.
+        if (
+            seen_whole
+            and rep.rom_deg + RANGE_CUE_Z * rep.rom_sd_deg < self.kinematics.target_rom_deg
+        ):
             cues.append(_RANGE)
         if rep.tempo in _TEMPO_CUES:
             cues.append(_TEMPO_CUES[rep.tempo])

@@ -160,3 +160,44 @@ def test_snapshot_restore_mid_rep_counts_like_an_uninterrupted_run() -> None:
     rest = [r for ti, a in zip(t[cut:], angle[cut:], strict=True) if (r := second.step(ti, a))]
     assert second.count == whole.count == 4
     assert rest == [r for r in reps if r.t_ms >= t[cut]]
+
+
+def test_a_movement_back_at_rest_counts_when_the_look_back_finds_its_turn() -> None:
+    """The smoothed angle stopped short (110, the enter threshold is 100), but the caller's
+    look back over the raw samples found the turn past it: one rep, no partial; asked with the
+    time the movement left rest."""
+    t, angle = curve(*squats(1, bottom=110.0))
+    asked: list[float] = []
+
+    def seen(since_ms: float) -> bool:
+        asked.append(since_ms)
+        return True
+
+    counter = RepCounter(SQUAT)
+    reps = [
+        r for ti, a in zip(t, angle, strict=True) if (r := counter.step(ti, a, turn_check=seen))
+    ]
+    assert counter.count == 1 and counter.partials == 0 and len(reps) == 1
+    assert len(asked) == 1 and 500.0 <= asked[0] <= 1000.0  # 160 is crossed at 0.75 s
+    assert reps[0].hold_ms == 0.0
+
+
+def test_a_movement_back_at_rest_is_a_partial_when_the_look_back_finds_no_turn() -> None:
+    t, angle = curve(*squats(2, bottom=110.0))
+    counter = RepCounter(SQUAT)
+    for ti, a in zip(t, angle, strict=True):
+        assert counter.step(ti, a, turn_check=lambda since_ms: False) is None
+    assert counter.count == 0 and counter.partials == 2
+
+
+def test_the_look_back_is_not_asked_about_reps_seen_past_the_threshold() -> None:
+    t, angle = curve(*squats(2))
+    counter = RepCounter(SQUAT)
+
+    def never(since_ms: float) -> bool:
+        raise AssertionError("asked about a rep the smoothed angle saw turn")
+
+    reps = [
+        r for ti, a in zip(t, angle, strict=True) if (r := counter.step(ti, a, turn_check=never))
+    ]
+    assert len(reps) == 2

@@ -144,6 +144,16 @@ def test_a_half_second_occlusion_at_the_bottom_loses_no_rep() -> None:
     assert r["counted"] == r["true"]
 
 
+def test_a_rep_whose_hidden_turn_is_found_looking_back_counts_without_a_range_cue() -> None:
+    """standing_hip_abduction seed 1: around a turn hidden for half a second the smoothed angle
+    never got past the threshold plus its margin (a rep lost); looking back, the raw samples on
+    either side of the gap are past it. The range stops where the view did: no cue to move
+    further on a turning point nobody saw."""
+    r = run("occlusion_bottom_0.5s", "standing_hip_abduction", 1)
+    assert r["counted"] == r["true"]
+    assert "more_range" not in r["cues"]
+
+
 def test_a_bilateral_exercise_is_read_from_the_near_limb_when_the_left_faces_away() -> None:
     r = run("far_limb_side_view", "squat")
     assert r["counted"] == r["true"] == 6
