@@ -150,6 +150,9 @@ async def _conflicts(
     ]
 
 
+NOT_A_MEMBER = "is not an active specialist of this calendar"
+
+
 async def _require_member(
     conn: asyncpg.Connection, calendar_id: uuid.UUID, specialist_id: uuid.UUID
 ) -> None:
@@ -161,7 +164,7 @@ async def _require_member(
         specialist_id,
     )
     if found is None:
-        raise InvalidReference("specialist_id", "is not an active specialist of this calendar")
+        raise InvalidReference("specialist_id", NOT_A_MEMBER)
 
 
 async def _locked(
@@ -193,6 +196,38 @@ async def _calendar_service(conn: asyncpg.Connection, calendar_id: uuid.UUID) ->
     )
     if cal is None:
         raise NotFound("calendar")
+    return cal
+
+
+async def _booking_references(
+    conn: asyncpg.Connection,
+    calendar_id: uuid.UUID,
+    specialist_id: uuid.UUID,
+    patient_id: uuid.UUID,
+) -> asyncpg.Record:
+    """`_calendar_service`, `_require_member` and the patient's existence in ONE round trip
+    (a booking's hot path; each round trip waits for a busy machine's scheduler)."""
+    cal = await conn.fetchrow(
+        """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
+                  s.buffer_after_min,
+                  EXISTS (SELECT 1 FROM calendar_specialists cs
+                          JOIN specialists sp ON sp.id = cs.specialist_id
+                          WHERE cs.calendar_id = c.id AND cs.specialist_id = $2
+                            AND sp.active AND sp.deleted_at IS NULL) AS member,
+                  EXISTS (SELECT 1 FROM patients p
+                          WHERE p.id = $3 AND p.deleted_at IS NULL) AS patient
+           FROM calendars c JOIN services s ON s.id = c.service_id
+           WHERE c.id = $1 AND c.deleted_at IS NULL""",
+        calendar_id,
+        specialist_id,
+        patient_id,
+    )
+    if cal is None:
+        raise NotFound("calendar")
+    if not cal["member"]:
+        raise InvalidReference("specialist_id", NOT_A_MEMBER)
+    if not cal["patient"]:
+        raise InvalidReference("patient_id", "no such patient")
     return cal
 
 
@@ -342,15 +377,7 @@ async def insert_appointment(
         existing = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
         if existing is not None:
             return Appointment.from_row(existing)
-    cal = await _calendar_service(conn, calendar_id)
-    await _require_member(conn, calendar_id, specialist_id)
-    if (
-        await conn.fetchval(
-            "SELECT 1 FROM patients WHERE id = $1 AND deleted_at IS NULL", patient_id
-        )
-        is None
-    ):
-        raise InvalidReference("patient_id", "no such patient")
+    cal = await _booking_references(conn, calendar_id, specialist_id, patient_id)
     if ends_at is None:
         ends_at = starts_at + timedelta(minutes=cal["duration_min"])
     if ends_at <= starts_at:
