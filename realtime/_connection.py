@@ -95,7 +95,7 @@ class Connection:
         self.decisions: dict[ChannelName, tuple[bool, float]] = {}  # policy cache
         self.present_on: set[ChannelName] = set()
         # Inbound frames waiting for the op worker, which exists only while there are some.
-        self.inbox: deque[tuple[bool, bytes]] = deque()
+        self.inbox: deque[tuple[bool, bytes, float]] = deque()  # (text, data, read at)
         self.worker: asyncio.Task[None] | None = None
         # Pipelined ops submitted whose reply has not left yet, oldest first (realtime/_gateway.py).
         self.in_flight: deque[asyncio.Task[None]] = deque()

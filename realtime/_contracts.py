@@ -92,9 +92,15 @@ class Pipelined:
     """Registers `submit` in `Gateway.ops` as a pipelined op: a stream of these (pose frames)
     does not wait for each reply before the next frame is submitted. Any other op of the
     connection waits until the replies of the pipelined ops before it have left, so it still
-    runs alone and sees their effects."""
+    runs alone and sees their effects.
+
+    `live`: a live stream, whose frames are worth nothing late (pose landmarks). When the
+    server falls behind, a frame that has waited longer than `Limits.stale_after_s` since it
+    was read is answered `overloaded` without being run, so the frames that do run stay fresh
+    and the connection stays open."""
 
     submit: Submitter
+    live: bool = False
 
 
 class VerbatimHandler(Protocol):

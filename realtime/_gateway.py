@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -237,7 +238,7 @@ class Gateway:
                 if len(conn.inbox) >= limits.frame_burst:  # ops slower than frames come in
                     conn.fail(CloseCode.TOO_MANY_FRAMES, "too many frames pending")
                     return
-                conn.inbox.append((text, data))
+                conn.inbox.append((text, data, time.monotonic()))
                 if conn.worker is None:
                     conn.worker = asyncio.create_task(self._work(conn), name=f"ws-ops {conn.id}")
             else:  # CLOSE, CLOSING, CLOSED, ERROR (aiohttp closed oversize frames with 1009)
@@ -253,13 +254,15 @@ class Gateway:
             # Some drivers turn a cancellation into their own error (which an op reports as an
             # error reply); `cancelling()` still tells us to stop.
             while inbox and conn.state is ConnState.OPEN and not (task and task.cancelling()):
-                text, data = inbox.popleft()
-                await self._on_frame(conn, data, binary=not text)
+                text, data, read_at = inbox.popleft()
+                await self._on_frame(conn, data, read_at, binary=not text)
         finally:
             if conn.worker is task:
                 conn.worker = None
 
-    async def _on_frame(self, conn: Connection, data: bytes, *, binary: bool) -> None:
+    async def _on_frame(
+        self, conn: Connection, data: bytes, read_at: float, *, binary: bool
+    ) -> None:
         try:
             frame = proto.parse_binary(data) if binary else proto.parse_text(data)
         except OpError as exc:
@@ -267,10 +270,10 @@ class Gateway:
             await _settled(conn)
             conn.push(proto.error(None, exc.code, exc.message, exc.details))
             return
-        await self._dispatch(conn, frame, data, binary=binary)
+        await self._dispatch(conn, frame, data, read_at, binary=binary)
 
     async def _dispatch(
-        self, conn: Connection, frame: dict[str, Any], data: bytes, *, binary: bool
+        self, conn: Connection, frame: dict[str, Any], data: bytes, read_at: float, *, binary: bool
     ) -> None:
         fid = proto.frame_id(frame)
         op: str = frame["op"]
@@ -287,7 +290,8 @@ class Gateway:
                                   {"fields": fields}))  # fmt: skip
             return
         if isinstance(handler, Pipelined):
-            await self._submit(conn, handler.submit, frame, fid, op)
+            stale = read_at + self.limits.stale_after_s if handler.live else None
+            await self._submit(conn, handler.submit, frame, fid, op, stale)
             return
         # Any other op runs alone: after the replies of the pipelined ops sent before it.
         await _settled(conn)
@@ -318,21 +322,36 @@ class Gateway:
             conn.push(_error_reply(fid, op, exc))
 
     async def _submit(
-        self, conn: Connection, submit: Submitter, frame: dict[str, Any], fid: FrameId, op: str
+        self,
+        conn: Connection,
+        submit: Submitter,
+        frame: dict[str, Any],
+        fid: FrameId,
+        op: str,
+        stale: float | None = None,
     ) -> None:
         """Submit a pipelined op now, in arrival order, and leave its result to a task that
         replies after the op before it replied: the next frame need not wait for this one's
-        result. At most `Limits.ops_in_flight` results are outstanding per connection."""
+        result. At most `Limits.ops_in_flight` results are outstanding per connection. A live
+        stream's frame still waiting at `stale` (monotonic) is answered `overloaded`, in order,
+        and not run: it takes no slot, so a connection behind catches up at once."""
         in_flight = conn.in_flight
-        while len(in_flight) >= self.limits.ops_in_flight:
-            await asyncio.wait({in_flight[0]})  # a finished task leaves by its callback
+        while not _too_late(stale) and len(in_flight) >= self.limits.ops_in_flight:
+            # A finished task leaves by its callback; a live frame waits no longer than `stale`.
+            left = None if stale is None else stale - time.monotonic()
+            await asyncio.wait({in_flight[0]}, timeout=left)
         deadline = asyncio.get_running_loop().time() + self.limits.op_timeout_s
         result: Awaitable[dict[str, Any] | None] | Exception
-        try:
-            async with asyncio.timeout_at(deadline):
-                result = await submit(conn, frame)
-        except Exception as exc:
-            result = exc
+        if _too_late(stale):
+            self._observer.frames("in", "skipped")
+            waited = {"stale_after_ms": round(self.limits.stale_after_s * 1000)}
+            result = OpError("overloaded", OVERLOADED, waited)
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    result = await submit(conn, frame)
+            except Exception as exc:
+                result = exc
         if isinstance(result, Exception) and not in_flight:
             conn.push(_error_reply(fid, op, result))
             return
@@ -368,6 +387,13 @@ async def _reply_after(
     if before is not None:  # done or cancelled: either way its turn has passed
         await asyncio.wait({before})
     conn.push(reply)
+
+
+OVERLOADED = "the server is behind: this frame was skipped, send the next ones as usual"
+
+
+def _too_late(stale: float | None) -> bool:
+    return stale is not None and time.monotonic() > stale
 
 
 def _error_reply(fid: FrameId, op: str, exc: Exception) -> bytes:

@@ -48,6 +48,7 @@ class Limits:
     close_timeout_s: float = 5.0  # wait for the peer's close reply, then abort the socket
     op_timeout_s: float = 10.0  # one op handler call
     ops_in_flight: int = 8  # pipelined ops (pose frames) of one connection awaiting their result
+    stale_after_s: float = 1.0  # a live stream's frame older than this is skipped (`overloaded`)
     max_subscriptions: int = 200
     policy_cache_s: float = 10.0  # per-connection authorization decisions
     redis_concurrency: int = 32  # replay/position calls in flight per process

@@ -21,6 +21,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from collections import Counter
 
 from bench import clinic as cl
 from bench import pose_load
@@ -144,6 +145,8 @@ async def run(opts: Options) -> Result:
         "telemetry_batch_p50_ms": percentile(tele_ms, 50),
         "telemetry_batch_p99_ms": percentile(tele_ms, 99),
         "pose_frames_per_s": pose["frames_per_s"],
+        # Answered `overloaded` and not run (the server was behind): not in the latencies.
+        "pose_frames_skipped_pct": 100 * pose["frames_skipped"] / max(1, pose["frames_sent"]),
         "pose_frame_to_feedback_p50_ms": f2f["p50"],
         "pose_frame_to_feedback_p99_ms": f2f["p99"],
         "pose_rep_feedback_p99_ms": reps["p99"],
@@ -186,11 +189,18 @@ async def run(opts: Options) -> Result:
             "fanout scenarios of the same report.",
             f"Front-desk statuses: {statuses}; telemetry statuses: {tele_statuses}.",
             f"Pose sessions: {pose['frames_sent']} frames sent, {pose['frames_answered']} "
-            f"answered, {pose['reps_counted']} reps counted; server CPU "
+            f"answered, {pose['frames_skipped']} skipped as late (`overloaded`), "
+            f"{pose['reps_counted']} reps counted; server CPU "
             f"{pose['server_cpu_percent']}%, pose workers {pose['pose_workers_cpu_percent']}%, "
             f"server stack {pose['server_stack_cpu_percent']}% (100% = one core).",
         ]
-        + ([f"Unexpected statuses: {unexpected}"] if unexpected else []),
+        + ([f"Unexpected statuses: {unexpected}"] if unexpected else [])
+        + ([f"Pose error frames by code: {pose['errors']}"] if pose["errors"] else [])
+        + (
+            [f"Pose connections the server closed, by code: {closed}"]
+            if (closed := Counter(pose["connections_closed"]))
+            else []
+        ),
     )
 
 

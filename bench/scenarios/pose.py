@@ -210,6 +210,7 @@ async def run(opts: Options) -> Result:
         "load_rep_feedback_p99_ms": reps["p99"],
         "load_frames_per_s": load["frames_per_s"],
         "load_frames_unanswered": float(load["frames_unanswered"]),
+        "load_frames_skipped": float(load["frames_skipped"]),
         "load_server_cpu_percent": load["server_cpu_percent"],
         "load_pose_workers_cpu_percent": load["pose_workers_cpu_percent"],
         "load_server_stack_cpu_percent": load["server_stack_cpu_percent"],

@@ -23,8 +23,8 @@ def install(app: web.Application) -> None:
     if OPS_KEY in app:
         ops = SessionOps(lambda: app[SESSIONS_KEY])
         # A patient's stream of pose frames does not wait for each reply (realtime.Pipelined).
-        register_op(app, "pose", Pipelined(ops.pose))
-        register_op(app, "pose.landmarks", Pipelined(ops.landmarks))
+        register_op(app, "pose", Pipelined(ops.pose, live=True))
+        register_op(app, "pose.landmarks", Pipelined(ops.landmarks, live=True))
         register_op(app, "pose.frame", ops.frame)
         for name, handler in ops.controls().items():
             register_op(app, name, handler)

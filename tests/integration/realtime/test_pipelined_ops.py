@@ -2,7 +2,8 @@
 one at a time in arrival order without waiting for each result; replies leave in arrival order
 with their ids; at most `Limits.ops_in_flight` results are outstanding; any other op waits until
 the replies before it left; errors and timeouts are replied in their turn; a closed connection
-cancels what it still waited for."""
+cancels what it still waited for; a live stream's late frames are answered `overloaded` in their
+turn and never run."""
 
 from __future__ import annotations
 
@@ -163,3 +164,42 @@ async def test_closing_the_connection_cancels_the_results_it_still_waits_for(
     await stream.until_submitted(4)
     stream.answer(10)
     assert (await again.recv())["result"] == {"n": 10}
+
+
+async def test_a_live_streams_late_frames_are_answered_overloaded_in_order_and_not_run(
+    start_server: ServerFactory, connect: Connect
+) -> None:
+    server, stream = await _serve(start_server, ops_in_flight=1, stale_after_s=0.2)
+    server.gateway.ops["test.live"] = Pipelined(stream.submit, live=True)
+    peer = await connect(server.url)
+    ids = [await peer.send({"op": "test.live", "n": n}) for n in range(5)]
+    await stream.until_submitted(1)
+    await asyncio.sleep(2.0)  # frames 1-4 wait for frame 0's place far past their 0.2 s
+    stream.answer(0)
+    replies = await _replies(peer, 5)
+    assert [(r["op"], r["id"], r.get("error", {}).get("code")) for r in replies] == [
+        ("ok", ids[0], None),
+        *(("error", fid, "overloaded") for fid in ids[1:]),
+    ]
+    assert replies[1]["error"]["details"] == {"stale_after_ms": 200}
+    assert stream.submitted == [0]  # the late frames never ran
+    # The connection stays open and the stream goes on with fresh frames.
+    fresh = await peer.send({"op": "test.live", "n": 5})
+    await stream.until_submitted(2)
+    stream.answer(5)
+    assert await peer.recv() == {"op": "ok", "id": fresh, "result": {"n": 5}}
+
+
+async def test_a_stream_not_live_waits_for_its_place_however_long(
+    start_server: ServerFactory, connect: Connect
+) -> None:
+    server, stream = await _serve(start_server, ops_in_flight=1, stale_after_s=0.2)
+    peer = await connect(server.url)
+    for n in range(3):
+        await peer.send({"op": "test.stream", "n": n})
+    await stream.until_submitted(1)
+    await asyncio.sleep(1.0)
+    for n in range(3):
+        stream.answer(n)
+        await stream.until_submitted(min(n + 2, 3))
+    assert [r["result"]["n"] for r in await _replies(peer, 3)] == [0, 1, 2]
