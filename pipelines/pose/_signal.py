@@ -214,19 +214,21 @@ class DrivingSignal:
         """Range of motion of the samples since the last call, and its standard uncertainty
         (degrees); the samples are then forgotten."""
         if len(self._samples) < 2:
-            self._samples.clear()
-            self._raw.clear()
-            self._raw_t.clear()
+            self._forget_rep()
             return 0.0, 0.0
         smooth, residual = self._smoothed()
-        self._samples.clear()
-        self._raw.clear()
-        self._raw_t.clear()
+        self._forget_rep()
         # The highest and lowest of a few noisy values overshoot the true extremes (by about
         # half a residual sigma each once smoothed this much): take that out rather than report
         # noise as movement.
         rom = max(0.0, float(smooth.max() - smooth.min()) - residual)
         return rom, math.sqrt(2.0) * residual
+
+    def _forget_rep(self) -> None:
+        """What was kept of the rep just measured: the next one starts from nothing."""
+        self._samples.clear()
+        self._raw.clear()
+        self._raw_t.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return {
