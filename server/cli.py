@@ -356,7 +356,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if args.command == "bench":  # a leading option (`bench --help`) is left out of REMAINDER
+        args.rest = [*unknown, *args.rest]
+    elif unknown:
+        p.error("unrecognized arguments: " + " ".join(unknown))
     if args.command == "token" and args.role != "superadmin" and args.org is None:
         print("cadence: --org is required for every role but superadmin", file=sys.stderr)
         return 2

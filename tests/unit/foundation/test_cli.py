@@ -70,3 +70,15 @@ def test_seed_demo_refuses_in_production_before_touching_anything() -> None:
 def test_token_requires_an_organization_for_tenant_roles() -> None:
     done = run_cli("token", "--role", "admin", env=BASE_ENV)
     assert done.returncode == 2 and "--org" in done.stderr
+
+
+def test_bench_help_lists_the_scenarios() -> None:
+    for flag in ("--help", "-h"):
+        done = run_cli("bench", flag, env=BASE_ENV)
+        assert done.returncode == 0, done.stderr
+        assert "usage: cadence bench" in done.stdout and "booking" in done.stdout
+
+
+def test_an_unknown_option_is_refused_outside_the_bench() -> None:
+    done = run_cli("serve", "--bogus", env=BASE_ENV)
+    assert done.returncode == 2 and "--bogus" in done.stderr
