@@ -20,6 +20,7 @@ from bench.schema import Skip
 from bench.server_process import Server, token
 from storage.types import Role
 
+NOTICE_MIN = 60  # the calendars' minimum notice
 EVERY_DAY = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(1, 8)]
 ROUTES = (
     ("POST", "/v1/holds"),
@@ -99,12 +100,18 @@ async def build(
             cal = await call(
                 "/v1/calendars",
                 {"name": f"Bench {c}", "service_id": service["id"], "timezone": "UTC",
-                 "public": True, "slot_interval_min": interval_min, "min_notice_min": 60,
+                 "public": True, "slot_interval_min": interval_min, "min_notice_min": NOTICE_MIN,
                  "horizon_days": days, "assignment": "priority", "specialists": members,
                  "hold_ttl_s": 600},
             )  # fmt: skip
             snap = await slots(http, cal["id"], admin)
-            clinic.calendars.append(Calendar(cal["id"], [s["start"] for s in snap["slots"]]))
+            # A slot an hour past the notice stays bookable through any run: one at its edge
+            # would cross into the notice mid-run and be refused (422) as too soon.
+            later = datetime.now(UTC) + timedelta(minutes=NOTICE_MIN + 60)
+            starts = [
+                s["start"] for s in snap["slots"] if datetime.fromisoformat(s["start"]) >= later
+            ]
+            clinic.calendars.append(Calendar(cal["id"], starts))
         for p in range(patients):
             made = await call("/v1/patients", {"first_name": "Bench", "last_name": f"P{p}"})
             # Opt-in: without these, analytics telemetry is discarded and sessions are refused.
