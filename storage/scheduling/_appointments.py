@@ -21,7 +21,7 @@ from storage import audit
 from storage.crypto import LEGACY, FieldRef, KeyRing
 from storage.orm import first, rows
 from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
-from storage.scheduling._policies import check_cancellation_reason, scheduling_policy
+from storage.scheduling._policies import cancellation_policy, scheduling_policy
 from storage.scheduling._states import Action, AppointmentStatus, next_status
 from storage.tables import AppointmentHistory, Appointments
 
@@ -373,10 +373,6 @@ async def insert_appointment(
     `forced_reason` books over a conflict (the caller checked `may_force`): the no-overlap
     constraint leaves such a row out.
     """
-    if hold_id is not None:
-        existing = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
-        if existing is not None:
-            return Appointment.from_row(existing)
     cal = await _booking_references(conn, calendar_id, specialist_id, patient_id)
     if ends_at is None:
         ends_at = starts_at + timedelta(minutes=cal["duration_min"])
@@ -384,49 +380,56 @@ async def insert_appointment(
         raise InvalidReference("end", "must be after start")
     bb, ba = cal["buffer_before_min"], cal["buffer_after_min"]
     try:
-        async with conn.transaction():  # a savepoint: on 23P01 the caller's transaction lives on
-            row = await conn.fetchrow(
-                """INSERT INTO appointments (organization_id, calendar_id, service_id,
-                     specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
-                     buffer_after_min, hold_id, series_id, series_index, created_by,
-                     forced_reason, group_session_id, status)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                           $16)
-                   ON CONFLICT (organization_id, hold_id) DO NOTHING
-                   RETURNING *""",
-                cal["organization_id"],
-                calendar_id,
-                cal["service_id"],
-                specialist_id,
-                patient_id,
-                starts_at,
-                ends_at,
-                bb,
-                ba,
-                hold_id,
-                series_id,
-                series_index,
-                actor.user_id,
-                forced_reason,
-                group_session_id,
-                status.value,
-            )
+        # No arbiter named: the hold's uniqueness and the specialist's no-overlap constraint
+        # both skip the row instead of aborting the caller's transaction, so no savepoint (two
+        # round trips) is needed to ask what was in the way. The specialist's count of
+        # assignments (the calendar's fair rotation) rises with the row, in the same trip.
+        row = await conn.fetchrow(
+            """WITH booked AS (
+                 INSERT INTO appointments (organization_id, calendar_id, service_id,
+                   specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
+                   buffer_after_min, hold_id, series_id, series_index, created_by,
+                   forced_reason, group_session_id, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 ON CONFLICT DO NOTHING
+                 RETURNING *
+               ), counted AS (
+                 UPDATE calendar_specialists cs SET assignments = assignments + 1
+                 FROM booked WHERE cs.calendar_id = booked.calendar_id
+                   AND cs.specialist_id = booked.specialist_id
+               )
+               SELECT * FROM booked""",
+            cal["organization_id"],
+            calendar_id,
+            cal["service_id"],
+            specialist_id,
+            patient_id,
+            starts_at,
+            ends_at,
+            bb,
+            ba,
+            hold_id,
+            series_id,
+            series_index,
+            actor.user_id,
+            forced_reason,
+            group_session_id,
+            status.value,
+        )
     except asyncpg.ExclusionViolationError as exc:
+        # A room or piece of equipment, taken in the trigger that books them: this aborts the
+        # transaction (the caller rolls back or runs the item again in a savepoint).
         if exc.constraint_name == RESOURCES_TAKEN:
             raise SlotUnavailable(ROOM_OR_EQUIPMENT_TAKEN) from None
+        raise
+    if row is None:
+        if hold_id is not None:  # the hold was booked already (a retry, or a concurrent one)
+            row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
+            if row is not None:
+                return Appointment.from_row(row)
         conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)
-        raise SlotUnavailable("the specialist is not free at this time", conflicts) from None
-    if row is None:  # a concurrent booking of the same hold won
-        row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
-        assert row is not None
-        return Appointment.from_row(row)
+        raise SlotUnavailable("the specialist is not free at this time", conflicts)
     booked = Appointment.from_row(row)
-    await conn.execute(
-        """UPDATE calendar_specialists SET assignments = assignments + 1
-           WHERE calendar_id = $1 AND specialist_id = $2""",
-        calendar_id,
-        specialist_id,
-    )
     await _history(conn, actor, "book", None, booked)
     await audit.record(
         conn,
@@ -471,8 +474,8 @@ async def transition_appointment(
     late = False
     if action is Action.CANCEL:
         assert reason is not None
-        await check_cancellation_reason(reason)
-        policy, now = await scheduling_policy(), datetime.now(UTC)
+        policy = await cancellation_policy(conn, before.organization_id, reason)
+        now = datetime.now(UTC)
         if own_patient is not None:
             policy.check_patient("cancel", before.starts_at, now)
         late = policy.is_late(before.starts_at, now)
