@@ -7,7 +7,7 @@ can insert and read audit rows but never update or delete them (see the tenancy 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_INSERT = """INSERT INTO audit_log (organization_id, actor_user_id, actor_role, action, entity,
+                                    entity_id, diff, request_id, ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit row (`record_many`)."""
+
+    actor: AuditActor
+    organization_id: uuid.UUID | None
+    action: str
+    entity: str
+    entity_id: object
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            self.organization_id,
+            self.actor.user_id,
+            self.actor.role,
+            self.action,
+            self.entity,
+            None if self.entity_id is None else str(self.entity_id),
+            diff(self.before, self.after),
+            self.actor.request_id,
+            self.actor.ip,
+        )
+
+
 async def record(
     conn: asyncpg.Connection,
     *,
@@ -91,20 +122,14 @@ async def record(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
-        """INSERT INTO audit_log (organization_id, actor_user_id, actor_role, action, entity,
-                                  entity_id, diff, request_id, ip)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet)""",
-        organization_id,
-        actor.user_id,
-        actor.role,
-        action,
-        entity,
-        None if entity_id is None else str(entity_id),
-        diff(before, after),
-        actor.request_id,
-        actor.ip,
-    )
+    entry = Entry(actor, organization_id, action, entity, entity_id, before, after)
+    await conn.execute(_INSERT, *entry.args())
+
+
+async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:
+    """Many rows in one round trip (asyncpg pipelines `executemany`): a batch's bookings."""
+    if entries:
+        await conn.executemany(_INSERT, [e.args() for e in entries])
 
 
 async def record_read(

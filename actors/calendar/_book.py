@@ -19,8 +19,13 @@ from storage.scheduling import (
     Appointment,
     AppointmentStatus,
     BookedInterval,
+    NewAppointment,
+    SchedulingError,
+    SlotUnavailable,
     appointment_by_hold,
+    appointments_by_holds,
     insert_appointment,
+    insert_appointments,
     insert_guest,
     insert_seat,
     patient_by_contact,
@@ -92,17 +97,62 @@ async def book_holds(
     group: bool = False,
     after: AfterBooking | None = None,
 ) -> list[Booking]:
-    """`book_hold` for each (hold, request) of one calendar, in ONE transaction, each row in
-    its own savepoint (actors/calendar/_transaction.py): a refused row rolls back alone (a guest
-    patient made for a refused slot is not kept) and its neighbours commit together."""
+    """`book_hold` for each (hold, request) of one calendar, in ONE transaction. The bookings
+    of known patients (the front desk's) are written together, in a handful of round trips for
+    the whole batch, each row refused alone. A guest's, a class seat's, or a booking with work
+    after it, runs item by item (actors/calendar/_transaction.py): a refused row rolls back
+    alone (a guest patient made for a refused slot is not kept) and its neighbours commit
+    together."""
 
     if not batch:
         return []
+    if not group and after is None and all(r.guest is None for _, r in batch):
+        together = await _book_together(pool, batch, keys)
+        if together is not None:
+            return together
 
     async def run(conn: asyncpg.Connection, item: tuple[Hold, m.BookRequest]) -> Booking:
         return await _book(conn, item[0], item[1], keys, group, after)
 
     return await in_one_transaction(pool, batch[0][0].organization_id, batch, run, _failed)
+
+
+async def _book_together(
+    pool: TenantPool, batch: Sequence[tuple[Hold, m.BookRequest]], keys: KeyRing | None
+) -> list[Booking] | None:
+    """The batch's bookings of known patients written together (`insert_appointments`); None
+    when a room or piece of equipment was taken: that aborts the transaction, and the
+    item-by-item path finds which booking it was."""
+    first = batch[0][0]
+    try:
+        async with pool.tenant(first.organization_id, acquire_timeout=5) as conn:
+            found = await appointments_by_holds(conn, [hold.id for hold, _ in batch])
+            out: list[Booking] = []
+            wanted: list[tuple[int, NewAppointment]] = []
+            for i, (hold, r) in enumerate(batch):
+                done = _already(found.get(hold.id), hold, r)
+                if done is None and r.patient_id is not None:
+                    new = NewAppointment(
+                        r.actor, hold.specialist_id, r.patient_id, hold.start, hold.end,
+                        hold_id=hold.id,
+                    )  # fmt: skip
+                    wanted.append((i, new))
+                elif done is None:
+                    done = m.invalid("patient_id", "is required"), None
+                out.append(done or (m.UNAVAILABLE, None))  # a placeholder until inserted
+            answers = await insert_appointments(conn, first.calendar_id, [new for _, new in wanted])
+            for (i, new), answer in zip(wanted, answers, strict=True):
+                if isinstance(answer, SchedulingError):
+                    out[i] = _failed(answer)
+                    continue
+                if batch[i][1].visit_reason:
+                    await _visit_reason(conn, keys, answer, batch[i][1])
+                out[i] = m.Booked(answer, answer.id == new.id), interval_of(answer)
+            return out
+    except SlotUnavailable:  # only the rooms' trigger raises it here
+        return None
+    except Exception as exc:
+        return [_failed(exc)] * len(batch)
 
 
 def _failed(exc: Exception) -> Booking:
@@ -123,22 +173,9 @@ async def _book(
     group: bool,
     after: AfterBooking | None,
 ) -> Booking:
-    found = await appointment_by_hold(conn, hold.id)
-    if found is not None or hold.status is HoldStatus.BOOKED:
-        if found is None:
-            return m.HOLD_EXPIRED, None
-        # The caller's patient in the caller's organization, never the patient id alone.
-        mine = (
-            r.caller.staff
-            or r.guest is not None
-            or (found.patient_id == r.patient_id and found.organization_id == r.caller.org_id)
-        )
-        if not mine:
-            return m.not_found("hold"), None
-        # Still held in our state: an earlier incarnation committed and died before it could
-        # record it, so take the appointment into the state now.
-        held = hold.status is HoldStatus.HELD
-        return m.Booked(found, False), (interval_of(found) if held else None)
+    done = _already(await appointment_by_hold(conn, hold.id), hold, r)
+    if done is not None:
+        return done
     patient_id = r.patient_id
     terms: GuestTerms | None = None
     if r.guest is not None:
@@ -156,20 +193,48 @@ async def _book(
             starts_at=hold.start, hold_id=hold.id,
         )  # fmt: skip
     else:
+        status = terms.status if terms is not None else AppointmentStatus.BOOKED
         appt = await insert_appointment(
-            conn, actor=r.actor, calendar_id=hold.calendar_id,
-            specialist_id=hold.specialist_id, patient_id=patient_id,
-            starts_at=hold.start, ends_at=hold.end, hold_id=hold.id,
-            status=terms.status if terms is not None else AppointmentStatus.BOOKED,
+            conn, hold.calendar_id,
+            NewAppointment(
+                r.actor, hold.specialist_id, patient_id, hold.start, hold.end,
+                hold_id=hold.id, status=status,
+            ),
         )  # fmt: skip
     if terms is not None:
         await record_guest_terms(conn, keys, appt, terms, r)
     if after is not None:
         await after(conn, appt)
     if r.visit_reason:
-        await set_details(
-            conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
-            patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
-            by=r.actor.user_id,
-        )  # fmt: skip
+        await _visit_reason(conn, keys, appt, r)
     return m.Booked(appt, True), interval_of(appt)
+
+
+def _already(found: Appointment | None, hold: Hold, r: m.BookRequest) -> Booking | None:
+    """The answer when the hold was booked before (a retried request), else None."""
+    if found is None and hold.status is not HoldStatus.BOOKED:
+        return None
+    if found is None:
+        return m.HOLD_EXPIRED, None
+    # The caller's patient in the caller's organization, never the patient id alone.
+    mine = (
+        r.caller.staff
+        or r.guest is not None
+        or (found.patient_id == r.patient_id and found.organization_id == r.caller.org_id)
+    )
+    if not mine:
+        return m.not_found("hold"), None
+    # Still held in our state: an earlier incarnation committed and died before it could
+    # record it, so take the appointment into the state now.
+    held = hold.status is HoldStatus.HELD
+    return m.Booked(found, False), (interval_of(found) if held else None)
+
+
+async def _visit_reason(
+    conn: asyncpg.Connection, keys: KeyRing | None, appt: Appointment, r: m.BookRequest
+) -> None:
+    await set_details(
+        conn, keys, organization_id=appt.organization_id, appointment_id=appt.id,
+        patient_id=appt.patient_id, values={"visit_reason": r.visit_reason},
+        by=r.actor.user_id,
+    )  # fmt: skip

@@ -18,6 +18,7 @@ import asyncpg
 from server.seed import DemoSeed, seeder
 from storage import audit
 from storage.scheduling import (
+    NewAppointment,
     add_cancellation_reason,
     insert_appointment,
     insert_seat,
@@ -187,13 +188,16 @@ async def seed_scheduling(conn: asyncpg.Connection, demo: DemoSeed) -> None:
     zone = ZoneInfo(ZONE)
     for i, day in enumerate(_next_weekdays(3)):
         for j, hour in enumerate((10, 14)):
+            start = datetime.combine(day, time(hour), zone).astimezone(UTC)
             await insert_appointment(
                 conn,
-                actor=audit.SYSTEM,
-                calendar_id=calendar_ids[0],
-                specialist_id=specialists[(i + j) % len(specialists)],
-                patient_id=patients[(2 * i + j) % len(patients)],
-                starts_at=datetime.combine(day, time(hour), zone).astimezone(UTC),
+                calendar_ids[0],
+                NewAppointment(
+                    audit.SYSTEM,
+                    specialists[(i + j) % len(specialists)],
+                    patients[(2 * i + j) % len(patients)],
+                    start,
+                ),
             )
     await _seed_class_and_waitlist(conn, demo, org, specialists, patients, calendar_ids[0])
     await _seed_places(conn, demo, org, specialists)

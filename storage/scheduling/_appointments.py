@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,12 @@ import asyncpg
 from storage import audit
 from storage.crypto import LEGACY, FieldRef, KeyRing
 from storage.orm import first, rows
-from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
+from storage.scheduling._errors import (
+    InvalidReference,
+    NotFound,
+    SchedulingError,
+    SlotUnavailable,
+)
 from storage.scheduling._policies import cancellation_policy, scheduling_policy
 from storage.scheduling._states import Action, AppointmentStatus, next_status
 from storage.tables import AppointmentHistory, Appointments
@@ -88,18 +93,16 @@ class Appointment:
         } | ({"forced_reason": self.forced_reason} if self.forced_reason else {})
 
 
-async def _history(
-    conn: asyncpg.Connection,
-    actor: audit.AuditActor,
-    action: str,
-    before: Appointment | None,
-    after: Appointment,
-) -> None:
-    await conn.execute(
-        """INSERT INTO appointment_history (organization_id, appointment_id, action, from_status,
-             to_status, from_starts_at, from_ends_at, from_specialist_id, starts_at, ends_at,
-             specialist_id, actor_user_id, actor_role)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+_HISTORY = """INSERT INTO appointment_history (organization_id, appointment_id, action,
+                from_status, to_status, from_starts_at, from_ends_at, from_specialist_id,
+                starts_at, ends_at, specialist_id, actor_user_id, actor_role)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"""
+
+
+def _history_row(
+    actor: audit.AuditActor, action: str, before: Appointment | None, after: Appointment
+) -> tuple[Any, ...]:
+    return (
         after.organization_id,
         after.id,
         action,
@@ -114,6 +117,16 @@ async def _history(
         actor.user_id,
         actor.role,
     )
+
+
+async def _history(
+    conn: asyncpg.Connection,
+    actor: audit.AuditActor,
+    action: str,
+    before: Appointment | None,
+    after: Appointment,
+) -> None:
+    await conn.execute(_HISTORY, *_history_row(actor, action, before, after))
 
 
 async def _conflicts(
@@ -202,32 +215,28 @@ async def _calendar_service(conn: asyncpg.Connection, calendar_id: uuid.UUID) ->
 async def _booking_references(
     conn: asyncpg.Connection,
     calendar_id: uuid.UUID,
-    specialist_id: uuid.UUID,
-    patient_id: uuid.UUID,
+    specialists: Sequence[uuid.UUID],
+    patients: Sequence[uuid.UUID],
 ) -> asyncpg.Record:
-    """`_calendar_service`, `_require_member` and the patient's existence in ONE round trip
-    (a booking's hot path; each round trip waits for a busy machine's scheduler)."""
+    """`_calendar_service` with which of `specialists` are its active members and which of
+    `patients` exist, in ONE round trip for a whole batch of bookings; NotFound (calendar)."""
     cal = await conn.fetchrow(
         """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
                   s.buffer_after_min,
-                  EXISTS (SELECT 1 FROM calendar_specialists cs
-                          JOIN specialists sp ON sp.id = cs.specialist_id
-                          WHERE cs.calendar_id = c.id AND cs.specialist_id = $2
-                            AND sp.active AND sp.deleted_at IS NULL) AS member,
-                  EXISTS (SELECT 1 FROM patients p
-                          WHERE p.id = $3 AND p.deleted_at IS NULL) AS patient
+                  ARRAY(SELECT cs.specialist_id FROM calendar_specialists cs
+                        JOIN specialists sp ON sp.id = cs.specialist_id
+                        WHERE cs.calendar_id = c.id AND cs.specialist_id = ANY($2::uuid[])
+                          AND sp.active AND sp.deleted_at IS NULL) AS members,
+                  ARRAY(SELECT p.id FROM patients p
+                        WHERE p.id = ANY($3::uuid[]) AND p.deleted_at IS NULL) AS patients
            FROM calendars c JOIN services s ON s.id = c.service_id
            WHERE c.id = $1 AND c.deleted_at IS NULL""",
         calendar_id,
-        specialist_id,
-        patient_id,
+        list(set(specialists)),
+        list(set(patients)),
     )
     if cal is None:
         raise NotFound("calendar")
-    if not cal["member"]:
-        raise InvalidReference("specialist_id", NOT_A_MEMBER)
-    if not cal["patient"]:
-        raise InvalidReference("patient_id", "no such patient")
     return cal
 
 
@@ -261,6 +270,14 @@ async def appointment_by_hold(conn: asyncpg.Connection, hold_id: uuid.UUID) -> A
     """The appointment a hold became (the booking path: raw asyncpg, it runs per booking)."""
     row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
     return None if row is None else Appointment.from_row(row)
+
+
+async def appointments_by_holds(
+    conn: asyncpg.Connection, hold_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Appointment]:
+    """`appointment_by_hold` for a batch of holds, in one round trip (hold id -> appointment)."""
+    found = await conn.fetch("SELECT * FROM appointments WHERE hold_id = ANY($1::uuid[])", hold_ids)
+    return {r["hold_id"]: Appointment.from_row(r) for r in found}
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,99 +365,143 @@ async def insert_guest(
     return new_id
 
 
-async def insert_appointment(
-    conn: asyncpg.Connection,
-    *,
-    actor: audit.AuditActor,
-    calendar_id: uuid.UUID,
-    specialist_id: uuid.UUID,
-    patient_id: uuid.UUID,
-    starts_at: datetime,
-    ends_at: datetime | None = None,
-    hold_id: uuid.UUID | None = None,
-    series_id: uuid.UUID | None = None,
-    series_index: int | None = None,
-    forced_reason: str | None = None,
-    group_session_id: uuid.UUID | None = None,
-    status: AppointmentStatus = AppointmentStatus.BOOKED,
-) -> Appointment:
-    """Book `[starts_at, ends_at)` (default: the service's duration) with the specialist
-    (`status` requested: a guest's booking request, which occupies the time just the same).
+@dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """One appointment for `insert_appointments`: `[starts_at, ends_at)` (default: the
+    service's duration) with the specialist, `status` as requested (a guest's booking request
+    occupies the time just the same). Its id is chosen here, so the row the database skipped
+    is known by its absence."""
 
-    Idempotent per `hold_id`: booking a hold that was already booked returns that appointment.
-    Raises NotFound (calendar), InvalidReference (specialist_id, patient_id), SlotUnavailable
-    (the time or its buffers overlap another live appointment of the specialist). A
-    `forced_reason` books over a conflict (the caller checked `may_force`): the no-overlap
-    constraint leaves such a row out.
+    actor: audit.AuditActor
+    specialist_id: uuid.UUID
+    patient_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime | None = None
+    hold_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = None
+    series_index: int | None = None
+    forced_reason: str | None = None
+    group_session_id: uuid.UUID | None = None
+    status: AppointmentStatus = AppointmentStatus.BOOKED
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+# The rows go in by column (unnest), so any number of them is one statement and one plan. No
+# arbiter is named: the hold's uniqueness and the specialist's no-overlap constraint both skip
+# a row instead of aborting the caller's transaction, so no savepoint (two round trips) is
+# needed to ask what was in the way. The specialists' counts of assignments (the calendar's
+# fair rotation) rise with the rows, in the same statement.
+_INSERT = """
+WITH booked AS (
+  INSERT INTO appointments (id, organization_id, calendar_id, service_id, specialist_id,
+    patient_id, starts_at, ends_at, buffer_before_min, buffer_after_min, hold_id, series_id,
+    series_index, created_by, forced_reason, group_session_id, status)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
+    $6::uuid[], $7::timestamptz[], $8::timestamptz[], $9::int[], $10::int[], $11::uuid[],
+    $12::uuid[], $13::int[], $14::uuid[], $15::text[], $16::uuid[], $17::text[])
+  ON CONFLICT DO NOTHING
+  RETURNING *
+), counted AS (
+  UPDATE calendar_specialists cs SET assignments = assignments + b.n
+  FROM (SELECT calendar_id, specialist_id, count(*) AS n FROM booked GROUP BY 1, 2) b
+  WHERE cs.calendar_id = b.calendar_id AND cs.specialist_id = b.specialist_id
+)
+SELECT * FROM booked
+"""
+
+Booked = Appointment | SchedulingError
+
+
+async def insert_appointments(
+    conn: asyncpg.Connection, calendar_id: uuid.UUID, wanted: Sequence[NewAppointment]
+) -> list[Booked]:
+    """Book each of `wanted` on the calendar, in the caller's transaction, in about four round
+    trips whatever their number (a busy calendar's batch). Each answer is the appointment, or
+    what refused that one: InvalidReference (specialist_id, patient_id, end), SlotUnavailable
+    (the time or its buffers overlap another live appointment of the specialist, or an earlier
+    one of `wanted`). A `forced_reason` books over a conflict (the caller checked `may_force`):
+    the no-overlap constraint leaves such a row out.
+
+    Idempotent per `hold_id`: a hold already booked answers with that appointment (its id is
+    then not the one `wanted` chose). Raises NotFound (calendar) for all, and SlotUnavailable
+    when a room or piece of equipment the service requires is taken: the trigger that books
+    them aborts the statement, and the caller rolls back or books one at a time.
     """
-    cal = await _booking_references(conn, calendar_id, specialist_id, patient_id)
-    if ends_at is None:
-        ends_at = starts_at + timedelta(minutes=cal["duration_min"])
-    if ends_at <= starts_at:
-        raise InvalidReference("end", "must be after start")
+    if not wanted:
+        return []
+    cal = await _booking_references(
+        conn, calendar_id, [w.specialist_id for w in wanted], [w.patient_id for w in wanted]
+    )
+    members, patients = set(cal["members"]), set(cal["patients"])
+    duration = timedelta(minutes=cal["duration_min"])
+    answers: dict[uuid.UUID, Booked] = {}
+    rows: list[tuple[NewAppointment, datetime]] = []
+    for w in wanted:
+        ends_at = w.ends_at or w.starts_at + duration
+        if w.specialist_id not in members:
+            answers[w.id] = InvalidReference("specialist_id", NOT_A_MEMBER)
+        elif w.patient_id not in patients:
+            answers[w.id] = InvalidReference("patient_id", "no such patient")
+        elif ends_at <= w.starts_at:
+            answers[w.id] = InvalidReference("end", "must be after start")
+        else:
+            rows.append((w, ends_at))
     bb, ba = cal["buffer_before_min"], cal["buffer_after_min"]
+    n = len(rows)
     try:
-        # No arbiter named: the hold's uniqueness and the specialist's no-overlap constraint
-        # both skip the row instead of aborting the caller's transaction, so no savepoint (two
-        # round trips) is needed to ask what was in the way. The specialist's count of
-        # assignments (the calendar's fair rotation) rises with the row, in the same trip.
-        row = await conn.fetchrow(
-            """WITH booked AS (
-                 INSERT INTO appointments (organization_id, calendar_id, service_id,
-                   specialist_id, patient_id, starts_at, ends_at, buffer_before_min,
-                   buffer_after_min, hold_id, series_id, series_index, created_by,
-                   forced_reason, group_session_id, status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                 ON CONFLICT DO NOTHING
-                 RETURNING *
-               ), counted AS (
-                 UPDATE calendar_specialists cs SET assignments = assignments + 1
-                 FROM booked WHERE cs.calendar_id = booked.calendar_id
-                   AND cs.specialist_id = booked.specialist_id
-               )
-               SELECT * FROM booked""",
-            cal["organization_id"],
-            calendar_id,
-            cal["service_id"],
-            specialist_id,
-            patient_id,
-            starts_at,
-            ends_at,
-            bb,
-            ba,
-            hold_id,
-            series_id,
-            series_index,
-            actor.user_id,
-            forced_reason,
-            group_session_id,
-            status.value,
-        )
+        made = await conn.fetch(
+            _INSERT,
+            [w.id for w, _ in rows], [cal["organization_id"]] * n, [calendar_id] * n,
+            [cal["service_id"]] * n, [w.specialist_id for w, _ in rows],
+            [w.patient_id for w, _ in rows], [w.starts_at for w, _ in rows],
+            [end for _, end in rows], [bb] * n, [ba] * n, [w.hold_id for w, _ in rows],
+            [w.series_id for w, _ in rows], [w.series_index for w, _ in rows],
+            [w.actor.user_id for w, _ in rows], [w.forced_reason for w, _ in rows],
+            [w.group_session_id for w, _ in rows], [w.status.value for w, _ in rows],
+        ) if rows else []  # fmt: skip
     except asyncpg.ExclusionViolationError as exc:
-        # A room or piece of equipment, taken in the trigger that books them: this aborts the
-        # transaction (the caller rolls back or runs the item again in a savepoint).
         if exc.constraint_name == RESOURCES_TAKEN:
             raise SlotUnavailable(ROOM_OR_EQUIPMENT_TAKEN) from None
         raise
-    if row is None:
-        if hold_id is not None:  # the hold was booked already (a retry, or a concurrent one)
-            row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", hold_id)
-            if row is not None:
-                return Appointment.from_row(row)
-        conflicts = await _conflicts(conn, specialist_id, starts_at, ends_at, bb, ba)
-        raise SlotUnavailable("the specialist is not free at this time", conflicts)
-    booked = Appointment.from_row(row)
-    await _history(conn, actor, "book", None, booked)
-    await audit.record(
+    booked = {r["id"]: Appointment.from_row(r) for r in made}
+    fresh = [(w, booked[w.id]) for w, _ in rows if w.id in booked]
+    await conn.executemany(_HISTORY, [_history_row(w.actor, "book", None, a) for w, a in fresh])
+    await audit.record_many(
         conn,
-        actor=actor,
-        organization_id=booked.organization_id,
-        action="appointment.book",
-        entity=ENTITY,
-        entity_id=booked.id,
-        after=booked.audit_view(),
-    )
-    return booked
+        [
+            audit.Entry(
+                w.actor, a.organization_id, "appointment.book", ENTITY, a.id, None,
+                a.audit_view(),
+            )
+            for w, a in fresh
+        ],
+    )  # fmt: skip
+    answers.update(booked)
+    for w, ends_at in rows:
+        if w.id not in booked:  # skipped: the hold booked already, or the time taken
+            answers[w.id] = await _skipped(conn, w, ends_at, bb, ba)
+    return [answers[w.id] for w in wanted]
+
+
+async def _skipped(
+    conn: asyncpg.Connection, w: NewAppointment, ends_at: datetime, bb: int, ba: int
+) -> Booked:
+    if w.hold_id is not None:
+        row = await conn.fetchrow("SELECT * FROM appointments WHERE hold_id = $1", w.hold_id)
+        if row is not None:
+            return Appointment.from_row(row)
+    conflicts = await _conflicts(conn, w.specialist_id, w.starts_at, ends_at, bb, ba)
+    return SlotUnavailable("the specialist is not free at this time", conflicts)
+
+
+async def insert_appointment(
+    conn: asyncpg.Connection, calendar_id: uuid.UUID, wanted: NewAppointment
+) -> Appointment:
+    """`insert_appointments` of one, raising what refused it."""
+    (answer,) = await insert_appointments(conn, calendar_id, [wanted])
+    if isinstance(answer, SchedulingError):
+        raise answer
+    return answer
 
 
 async def transition_appointment(
@@ -650,32 +711,28 @@ async def insert_series(
         starts[0],
         actor.user_id,
     )
-    booked: list[Appointment] = []
-    for index, start in enumerate(starts):
-        try:
-            booked.append(
-                await insert_appointment(
-                    conn,
-                    actor=actor,
-                    calendar_id=calendar_id,
-                    specialist_id=specialist_id,
-                    patient_id=patient_id,
-                    starts_at=start,
-                    series_id=series_id,
-                    series_index=index,
-                    forced_reason=forced_reason,
-                )
-            )
-        except SlotUnavailable as exc:
+    wanted = [
+        NewAppointment(
+            actor, specialist_id, patient_id, start, series_id=series_id, series_index=index,
+            forced_reason=forced_reason,
+        )
+        for index, start in enumerate(starts)
+    ]  # fmt: skip
+    answers = await insert_appointments(conn, calendar_id, wanted)
+    booked = [a for a in answers if isinstance(a, Appointment)]
+    for index, (start, answer) in enumerate(zip(starts, answers, strict=True)):
+        if isinstance(answer, SlotUnavailable):
             end = booked[0].ends_at - booked[0].starts_at + start if booked else None
             conflict = {
                 "index": index,
                 "start": start,
                 "end": end,
                 "reason": "busy",
-                "appointments": exc.conflicts,
+                "appointments": answer.conflicts,
             }
-            raise SlotUnavailable(f"occurrence {index} is not free", [conflict]) from None
+            raise SlotUnavailable(f"occurrence {index} is not free", [conflict])
+        if isinstance(answer, SchedulingError):
+            raise answer
     return series_id, booked
 
 
@@ -692,8 +749,8 @@ async def insert_walk_in(
     """A walk-in: booked and checked in at once, in the caller's transaction (both steps in
     the history). Raises as `insert_appointment`."""
     booked = await insert_appointment(
-        conn, actor=actor, calendar_id=calendar_id, specialist_id=specialist_id,
-        patient_id=patient_id, starts_at=starts_at, forced_reason=forced_reason,
+        conn, calendar_id,
+        NewAppointment(actor, specialist_id, patient_id, starts_at, forced_reason=forced_reason),
     )  # fmt: skip
     _, arrived = await transition_appointment(
         conn, actor=actor, appointment_id=booked.id, action=Action.CHECK_IN

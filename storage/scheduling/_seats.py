@@ -13,7 +13,12 @@ from typing import Any
 import asyncpg
 
 from storage import audit
-from storage.scheduling._appointments import Appointment, appointment_by_hold, insert_appointment
+from storage.scheduling._appointments import (
+    Appointment,
+    NewAppointment,
+    appointment_by_hold,
+    insert_appointment,
+)
 from storage.scheduling._errors import InvalidReference, NotFound, SlotUnavailable
 
 # Raw SQL: an upsert that returns the session row whether it was created or found (ON CONFLICT).
@@ -52,9 +57,11 @@ async def insert_seat(
     try:
         async with conn.transaction():
             return await insert_appointment(
-                conn, actor=actor, calendar_id=calendar_id, specialist_id=specialist_id,
-                patient_id=patient_id, starts_at=starts_at, ends_at=session["ends_at"],
-                hold_id=hold_id, group_session_id=session["id"],
+                conn, calendar_id,
+                NewAppointment(
+                    actor, specialist_id, patient_id, starts_at, session["ends_at"],
+                    hold_id=hold_id, group_session_id=session["id"],
+                ),
             )  # fmt: skip
     except asyncpg.CheckViolationError:
         raise SlotUnavailable("the class is full", [{"reason": "full"}]) from None

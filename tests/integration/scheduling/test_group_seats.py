@@ -164,9 +164,8 @@ async def test_the_database_refuses_a_seat_past_capacity(
     async with client.app[DB_KEY].tenant(clinic.api.org_id) as conn:
         try:
             await store.insert_appointment(
-                conn, actor=actor, calendar_id=uuid.UUID(clinic.calendar_id),
-                specialist_id=uuid.UUID(clinic.specialist_id), patient_id=extra,
-                starts_at=start,
+                conn, uuid.UUID(clinic.calendar_id),
+                store.NewAppointment(actor, uuid.UUID(clinic.specialist_id), extra, start),
             )  # fmt: skip
             raise AssertionError("a one-to-one booking overlapped the class")
         except store.SlotUnavailable:

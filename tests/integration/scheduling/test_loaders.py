@@ -100,35 +100,98 @@ async def test_insert_from_a_hold_is_idempotent_and_tenant_scoped(
     patient = await api.patient()
     hold = uuid.uuid4()
     db = client.app[DB_KEY]
+    cal = uuid.UUID(calendar["id"])
     args: dict[str, Any] = {
         "actor": audit.SYSTEM,
-        "calendar_id": uuid.UUID(calendar["id"]),
         "specialist_id": uuid.UUID(sid),
         "patient_id": uuid.UUID(patient),
         "starts_at": day_at(2, 10),
         "hold_id": hold,
     }
+
+    def wanted(**over: Any) -> store.NewAppointment:
+        return store.NewAppointment(**{**args, **over})
+
     async with db.tenant(api.org_id) as conn:
-        first = await store.insert_appointment(conn, **args)
+        first = await store.insert_appointment(conn, cal, wanted())
     async with db.tenant(api.org_id) as conn:
-        again = await store.insert_appointment(conn, **args)
+        again = await store.insert_appointment(conn, cal, wanted())
     assert again.id == first.id and first.ends_at == day_at(2, 11)
     async with db.tenant(api.org_id) as conn:
         with pytest.raises(store.SlotUnavailable) as caught:
             await store.insert_appointment(
-                conn, **{**args, "hold_id": uuid.uuid4(), "starts_at": day_at(2, 10, 30)}
+                conn, cal, wanted(hold_id=uuid.uuid4(), starts_at=day_at(2, 10, 30))
             )
     assert caught.value.conflicts[0]["appointment_id"] == first.id
     async with db.tenant(other.org_id) as conn:
         with pytest.raises(store.NotFound):
-            await store.load_calendar(conn, uuid.UUID(calendar["id"]))
+            await store.load_calendar(conn, cal)
         with pytest.raises(store.NotFound):
-            await store.insert_appointment(conn, **{**args, "hold_id": None})
+            await store.insert_appointment(conn, cal, wanted(hold_id=None))
     async with db.tenant(api.org_id) as conn:
         with pytest.raises(store.InvalidReference):
-            await store.insert_appointment(
-                conn, **{**args, "hold_id": None, "patient_id": uuid.uuid4()}
-            )
+            await store.insert_appointment(conn, cal, wanted(hold_id=None, patient_id=uuid.uuid4()))
+
+
+async def test_a_batch_of_bookings_answers_each_row_alone(
+    api: Api, client: TestClient[web.Request, web.Application]
+) -> None:
+    """One statement books the batch; a row refused (taken by an earlier row of the batch or
+    before it, an unknown patient or specialist, an end before the start) leaves the others
+    booked, and a hold booked before answers with its appointment."""
+    sid, other_sid = await api.specialist(), await api.specialist()
+    cal = uuid.UUID((await api.calendar([sid]))["id"])
+    patient = uuid.UUID(await api.patient())
+    db = client.app[DB_KEY]
+    booked_hold = uuid.uuid4()
+
+    def wanted(start: datetime, **over: Any) -> store.NewAppointment:
+        base = {"actor": audit.SYSTEM, "specialist_id": uuid.UUID(sid), "patient_id": patient}
+        return store.NewAppointment(starts_at=start, **{**base, **over})
+
+    async with db.tenant(api.org_id) as conn:
+        earlier = await store.insert_appointment(
+            conn, cal, wanted(day_at(3, 8), hold_id=booked_hold)
+        )
+    batch = [
+        wanted(day_at(3, 10), hold_id=uuid.uuid4()),
+        wanted(day_at(3, 10, 30)),  # overlaps the row before it
+        wanted(day_at(3, 12), patient_id=uuid.uuid4()),
+        wanted(day_at(3, 13), specialist_id=uuid.UUID(other_sid)),  # not of this calendar
+        wanted(day_at(3, 14), ends_at=day_at(3, 14)),
+        wanted(day_at(3, 8), hold_id=booked_hold),  # a retry
+        wanted(day_at(3, 8, 30)),  # overlaps the one booked before the batch
+        wanted(day_at(3, 16)),
+    ]
+    async with db.tenant(api.org_id) as conn:
+        answers = await store.insert_appointments(conn, cal, batch)
+    kinds = [type(a).__name__ for a in answers]
+    assert kinds == [
+        "Appointment", "SlotUnavailable", "InvalidReference", "InvalidReference",
+        "InvalidReference", "Appointment", "SlotUnavailable", "Appointment",
+    ]  # fmt: skip
+    new = [a for a in answers if isinstance(a, store.Appointment)]
+    assert new[1].id == earlier.id and {new[0].id, new[2].id} == {batch[0].id, batch[7].id}
+    assert isinstance(answers[1], store.SlotUnavailable)
+    assert answers[1].conflicts[0]["appointment_id"] == new[0].id
+    async with db.tenant(api.org_id) as conn:
+        stored = await conn.fetch(
+            "SELECT id FROM appointments WHERE calendar_id = $1 ORDER BY starts_at", cal
+        )
+        history = await conn.fetchval(
+            "SELECT count(*) FROM appointment_history WHERE appointment_id = ANY($1::uuid[])",
+            [a.id for a in new],
+        )
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'appointment.book'"
+            " AND entity_id = ANY($1::text[])",
+            [str(a.id) for a in new],
+        )
+        assignments = await conn.fetchval(
+            "SELECT assignments FROM calendar_specialists WHERE calendar_id = $1", cal
+        )
+    assert [r["id"] for r in stored] == [earlier.id, new[0].id, new[2].id]
+    assert history == 3 and audited == 3 and assignments == 3
 
 
 async def test_calendar_visibility_answers_without_a_tenant_context(
