@@ -166,20 +166,6 @@ async def _conflicts(
 NOT_A_MEMBER = "is not an active specialist of this calendar"
 
 
-async def _require_member(
-    conn: asyncpg.Connection, calendar_id: uuid.UUID, specialist_id: uuid.UUID
-) -> None:
-    found = await conn.fetchval(
-        """SELECT 1 FROM calendar_specialists cs JOIN specialists s ON s.id = cs.specialist_id
-           WHERE cs.calendar_id = $1 AND cs.specialist_id = $2
-             AND s.active AND s.deleted_at IS NULL""",
-        calendar_id,
-        specialist_id,
-    )
-    if found is None:
-        raise InvalidReference("specialist_id", NOT_A_MEMBER)
-
-
 async def _locked(
     conn: asyncpg.Connection,
     appointment_id: uuid.UUID,
@@ -198,28 +184,15 @@ async def _locked(
     return Appointment.from_row(row)
 
 
-async def _calendar_service(conn: asyncpg.Connection, calendar_id: uuid.UUID) -> asyncpg.Record:
-    """The calendar's organization and its service's duration and buffers; NotFound."""
-    cal = await conn.fetchrow(
-        """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
-                  s.buffer_after_min
-           FROM calendars c JOIN services s ON s.id = c.service_id
-           WHERE c.id = $1 AND c.deleted_at IS NULL""",
-        calendar_id,
-    )
-    if cal is None:
-        raise NotFound("calendar")
-    return cal
-
-
 async def _booking_references(
     conn: asyncpg.Connection,
     calendar_id: uuid.UUID,
     specialists: Sequence[uuid.UUID],
     patients: Sequence[uuid.UUID],
 ) -> asyncpg.Record:
-    """`_calendar_service` with which of `specialists` are its active members and which of
-    `patients` exist, in ONE round trip for a whole batch of bookings; NotFound (calendar)."""
+    """The calendar's organization and its service's duration and buffers, with which of
+    `specialists` are its active members and which of `patients` exist, in ONE round trip for
+    a whole batch of bookings (or a move to another specialist or calendar); NotFound."""
     cal = await conn.fetchrow(
         """SELECT c.organization_id, c.service_id, s.duration_min, s.buffer_before_min,
                   s.buffer_after_min,
@@ -639,12 +612,13 @@ async def reschedule_appointment(
     where = calendar_id or before.calendar_id
     length = before.ends_at - before.starts_at
     service_id, bb, ba = before.service_id, before.buffer_before_min, before.buffer_after_min
-    if where != before.calendar_id:
-        cal = await _calendar_service(conn, where)
-        service_id, bb, ba = cal["service_id"], cal["buffer_before_min"], cal["buffer_after_min"]
-        length = timedelta(minutes=cal["duration_min"])
     if target != before.specialist_id or where != before.calendar_id:
-        await _require_member(conn, where, target)
+        cal = await _booking_references(conn, where, [target], [])
+        if where != before.calendar_id:
+            service_id, bb = cal["service_id"], cal["buffer_before_min"]
+            ba, length = cal["buffer_after_min"], timedelta(minutes=cal["duration_min"])
+        if target not in cal["members"]:
+            raise InvalidReference("specialist_id", NOT_A_MEMBER)
     ends_at = starts_at + length
     try:
         async with conn.transaction():

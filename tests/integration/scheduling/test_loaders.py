@@ -194,6 +194,38 @@ async def test_a_batch_of_bookings_answers_each_row_alone(
     assert history == 3 and audited == 3 and assignments == 3
 
 
+async def test_a_move_to_another_specialist_or_calendar_checks_both_in_storage(
+    api: Api, client: TestClient[web.Request, web.Application]
+) -> None:
+    """Storage refuses a specialist who is not of the target calendar (the shard refuses it
+    first; this is the database's own check), and a move to another calendar takes that
+    calendar's service and duration."""
+    sid, outsider = await api.specialist(), await api.specialist("Outsider")
+    cal = uuid.UUID((await api.calendar([sid]))["id"])
+    longer = await api.service(duration_min=90)
+    other = uuid.UUID((await api.calendar([sid], service_id=longer["id"]))["id"])
+    patient = uuid.UUID(await api.patient())
+    db = client.app[DB_KEY]
+    async with db.tenant(api.org_id) as conn:
+        booked = await store.insert_appointment(
+            conn, cal, store.NewAppointment(audit.SYSTEM, uuid.UUID(sid), patient, day_at(4, 9))
+        )
+    async with db.tenant(api.org_id) as conn:
+        with pytest.raises(store.InvalidReference) as refused:
+            await store.reschedule_appointment(
+                conn, actor=audit.SYSTEM, appointment_id=booked.id, starts_at=day_at(4, 11),
+                specialist_id=uuid.UUID(outsider),
+            )  # fmt: skip
+    assert refused.value.field == "specialist_id"
+    async with db.tenant(api.org_id) as conn:
+        _, moved = await store.reschedule_appointment(
+            conn, actor=audit.SYSTEM, appointment_id=booked.id, starts_at=day_at(4, 11),
+            calendar_id=other,
+        )  # fmt: skip
+    assert (moved.calendar_id, str(moved.service_id)) == (other, longer["id"])
+    assert moved.ends_at - moved.starts_at == timedelta(minutes=90)
+
+
 async def test_calendar_visibility_answers_without_a_tenant_context(
     api: Api, client: TestClient[web.Request, web.Application]
 ) -> None:
