@@ -72,6 +72,11 @@ class _Group:
         while True:
             try:
                 await self._refresh()
+                if not self.streams:
+                    # No organization yet: nothing to read (a read of no stream returns at
+                    # once, so looping on it spun a core); look again after a read's block.
+                    await asyncio.sleep(options.block_ms / 1000)
+                    continue
                 if not recovered:
                     # Entries this consumer name was given before a crash come first (later
                     # failures come back through `_claim_stale`, which counts deliveries).
