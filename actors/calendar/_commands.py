@@ -32,7 +32,7 @@ from storage.audit import AuditActor
 from storage.cache import BoundedCache
 from storage.db import TenantPool
 from storage.keys import KeySpace
-from storage.scheduling import GuestConsent, calendar_owner
+from storage.scheduling import Appointment, GuestConsent, calendar_owner
 from storage.types import Principal, Role
 
 CALENDARS_LOADED = Gauge("cadence_calendars_loaded", "Calendars loaded in calendar shards")
@@ -48,6 +48,12 @@ KNOWN_HOLD_S = 3600.0
 # Calendars whose organization (the shard key) this process knows; a calendar never moves.
 KNOWN_CALENDARS = 100_000
 KNOWN_CALENDAR_S = 86_400.0
+# Appointments this process booked or changed, with their calendar: a status change names only
+# the appointment, and the calendar picks its shard and live state. A move to another calendar
+# through another process leaves an entry stale: the shard refuses a write naming the wrong
+# calendar (it checks in its transaction) and the caller asks Postgres.
+KNOWN_APPOINTMENTS = 100_000
+KNOWN_APPOINTMENT_S = 3600.0
 
 
 def digest(secret: str) -> str:
@@ -93,6 +99,10 @@ class CalendarCommands:
         )
         self._calendars: BoundedCache[uuid.UUID, uuid.UUID] = BoundedCache(
             "hold_calendars", KNOWN_HOLDS
+        )
+        # (organization, appointment) -> calendar: an entry answers its own organization only.
+        self._appointments: BoundedCache[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = BoundedCache(
+            "appointment_calendars", KNOWN_APPOINTMENTS
         )
         self._stats: asyncio.Task[None] | None = None
 
@@ -182,7 +192,19 @@ class CalendarCommands:
         request = m.BookRequest(
             calendar_id, caller, hold_id, actor, patient_id, guest, visit_reason, consent
         )
-        return _outcome("book", await self._call(request))
+        result = await self._call(request)
+        if isinstance(result, m.Booked):
+            self._remember((result.appointment,))
+        return _outcome("book", result)
+
+    def _remember(self, appointments: tuple[Appointment, ...]) -> None:
+        until = time.monotonic() + KNOWN_APPOINTMENT_S
+        for appt in appointments:
+            self._appointments.put((appt.organization_id, appt.id), appt.calendar_id, until)
+
+    def known_calendar(self, org_id: uuid.UUID, appointment_id: uuid.UUID) -> uuid.UUID | None:
+        """The calendar this process last saw the organization's appointment in, if any."""
+        return self._appointments.get((org_id, appointment_id))
 
     async def write(self, request: m.StaffWrite) -> m.Result:
         """A staff write that changes availability (reschedule, series, status change): the
@@ -192,6 +214,8 @@ class CalendarCommands:
         if isinstance(org_id, m.Failure):
             return org_id
         result: m.Result = await self._pool.call(org_id, request)
+        if isinstance(result, m.Written):
+            self._remember(result.appointments)
         return _outcome(type(request).__name__, result)
 
     async def edit_rules(self, request: m.RuleEdit) -> m.Result:

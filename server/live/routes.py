@@ -14,7 +14,7 @@ from aiohttp import web
 from actors.calendar import CalendarCommands, anonymous, caller_of
 from actors.calendar import messages as m
 from server.errors import ApiError, not_found, validation_failed
-from server.http import audit_actor, json_response, jsonable, read_json
+from server.http import audit_actor, json_response, read_json
 from server.live import shared
 from server.live.quota import ANONYMOUS_HOLDS_KEY
 from server.logs import request_id_var
@@ -22,7 +22,7 @@ from server.middleware import principal
 from server.resources import DB_KEY
 from server.routing import Endpoint, RateLimit, public, roles
 from server.scheduling import requests
-from server.scheduling._web import appointment_event_data, publish
+from server.scheduling._web import appointment_events, publish
 from server.scheduling.appointments import render_appointment
 from server.scheduling.schemas import (
     APPOINTMENT_RESPONSE,
@@ -42,7 +42,7 @@ from storage.scheduling import (
     booking_request,
 )
 from storage.telerehab import patient_exists
-from storage.types import Channel, Role
+from storage.types import Role
 
 TAG = "scheduling: live calendars"
 HOLDERS = roles(Role.ADMIN, Role.RECEPTIONIST, Role.SPECIALIST, Role.PATIENT)
@@ -126,11 +126,7 @@ def _public_actor(request: web.Request) -> AuditActor:
 
 async def _announce(request: web.Request, appt: Appointment) -> None:
     """appointment.booked on the organization's and the patient's channels (PROTOCOL.md)."""
-    data = jsonable(appointment_event_data(appt))
-    await publish(request, [
-        (Channel.org(appt.organization_id).name, BOOKED_EVENT, data),
-        (Channel.patient(appt.patient_id).name, BOOKED_EVENT, data),
-    ])  # fmt: skip
+    await publish(request, appointment_events(BOOKED_EVENT, appt, {}))
 
 
 # --- slots --------------------------------------------------------------------------------

@@ -11,19 +11,21 @@ from typing import Any
 
 from aiohttp import web
 
+from server.http import jsonable
 from server.web.paging import Page as _Page
 from server.web.paging import cursor_key, encode_cursor, page_of, page_response
 from server.web.params import instant_value as parse_instant
 from server.web.params import query_uuid
+from server.work import Event, publish
 from server.work import Work as KitWork
-from server.work import publish
 from server.work import unit_of_work as kit_unit_of_work
 from storage.scheduling import Appointment
 from storage.types import Channel, Principal, Role
 
 __all__ = [
-    "Page", "Work", "appointment_event_data", "cursor_key", "encode_cursor", "is_staff_manager",
-    "page_of", "page_response", "parse_instant", "publish", "query_uuid", "unit_of_work",
+    "Page", "Work", "appointment_event_data", "appointment_events", "cursor_key",
+    "encode_cursor", "is_staff_manager", "page_of", "page_response", "parse_instant", "publish",
+    "query_uuid", "unit_of_work",
 ]  # fmt: skip
 
 # A scheduling cursor is the raw sort key, checked by `cursor_key` where it is used.
@@ -39,9 +41,16 @@ class Work(KitWork):
     def emit_appointment(self, event_type: str, appt: Appointment, **extra: Any) -> None:
         """appointment.* goes to the organization's and the patient's channels (PROTOCOL.md);
         the data carries ids and times only."""
-        data = {**appointment_event_data(appt), **extra}
-        self.emit(Channel.org(self.org_id), event_type, data)
-        self.emit(Channel.patient(appt.patient_id), event_type, data)
+        self.events.extend(appointment_events(event_type, appt, extra))
+
+
+def appointment_events(event_type: str, appt: Appointment, extra: Mapping[str, Any]) -> list[Event]:
+    """The appointment's event for its organization's and its patient's channels."""
+    data = jsonable({**appointment_event_data(appt), **extra})
+    return [
+        (Channel.org(appt.organization_id).name, event_type, data),
+        (Channel.patient(appt.patient_id).name, event_type, data),
+    ]
 
 
 def appointment_event_data(appt: Appointment) -> dict[str, Any]:

@@ -11,7 +11,7 @@ slot changes of every calendar sharing the specialist before answering. Booking 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,12 +19,14 @@ from aiohttp import web
 
 from actors.calendar import caller_of
 from actors.calendar import messages as m
-from server.errors import not_found, validation_failed
-from server.http import iso, json_response, path_id, read_json
+from server.errors import ApiError, not_found, validation_failed
+from server.http import audit_actor, iso, json_response, path_id, read_json
+from server.middleware import principal
 from server.routing import Endpoint, page, roles
 from server.scheduling import booking, schemas
 from server.scheduling._web import (
     Work,
+    appointment_events,
     cursor_key,
     page_of,
     page_response,
@@ -37,8 +39,9 @@ from server.scheduling.shards import settled
 from server.services import CALENDARS_KEY
 from server.work import publish
 from storage import scheduling as store
+from storage.audit import AuditActor
 from storage.scheduling import Action, Appointment, AppointmentStatus
-from storage.types import Role
+from storage.types import Principal, Role
 
 TAG = "scheduling: appointments"
 # Cancel and reschedule: the front desk, and patients for their own appointments (the calendar
@@ -313,34 +316,62 @@ async def reschedule(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     appointment_id = path_id(request, what="appointment")
     body = await read_json(request, schemas.CANCEL)
+    reason = body["reason"]
+
+    def command(calendar_id: uuid.UUID, who: Principal, actor: AuditActor) -> m.ChangeStatus:
+        return m.ChangeStatus(
+            calendar_id, caller_of(who), actor, appointment_id, Action.CANCEL.value,
+            reason=reason, note=body.get("note"),
+        )  # fmt: skip
+
+    after = await _change_status(request, appointment_id, command)
+    event = (store.EVENT_TYPES[Action.CANCEL], after, {"reason": reason})
+    await publish(request, appointment_events(*event))
+    return json_response(render_appointment(after))
+
+
+async def _change_status(
+    request: web.Request,
+    appointment_id: uuid.UUID,
+    command: Callable[[uuid.UUID, Principal, AuditActor], m.ChangeStatus],
+) -> Appointment:
+    """Send a status change to the shard of the appointment's calendar. The calendar is the one
+    this process last saw the appointment in (no transaction here: its shard checks it in its
+    own), else the one Postgres names in the caller's organization (404 for none). A calendar
+    the appointment has left since (moved through another process) is refused 404 by the
+    shard, nothing written, and the change goes again to the calendar Postgres names."""
+    who = principal(request)
+    if who.org_id is None:
+        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    actor = audit_actor(request, who)
+    commands = request.app[CALENDARS_KEY]
+    known = commands.known_calendar(who.org_id, appointment_id)
+    if known is not None:
+        try:
+            return (await _write(request, command(known, who, actor))).appointments[0]
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
     async with unit_of_work(request) as work:
         calendar_id = await _calendar_of(work, appointment_id)
-    command = m.ChangeStatus(
-        calendar_id, caller_of(work.principal), work.actor, appointment_id,
-        Action.CANCEL.value, reason=body["reason"], note=body.get("note"),
-    )  # fmt: skip
-    after = (await _write(request, command)).appointments[0]
-    work.emit_appointment(store.EVENT_TYPES[Action.CANCEL], after, reason=body["reason"])
-    await _announce(request, work)
-    return json_response(render_appointment(after))
+    return (await _write(request, command(calendar_id, who, actor))).appointments[0]
 
 
 def _transition(action: Action) -> Any:
     async def handler(request: web.Request) -> web.Response:
         appointment_id = path_id(request, what="appointment")
-        async with unit_of_work(request) as work:
-            calendar_id = await _calendar_of(work, appointment_id)
-        who = work.principal
-        only = None
-        if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
-            only = who.specialist_id or uuid.UUID(int=0)
-        command = m.ChangeStatus(
-            calendar_id, caller_of(who), work.actor, appointment_id, action.value,
-            only_specialist=only,
-        )  # fmt: skip
-        after = (await _write(request, command)).appointments[0]
-        work.emit_appointment(store.EVENT_TYPES[action], after)
-        await _announce(request, work)
+
+        def command(calendar_id: uuid.UUID, who: Principal, actor: AuditActor) -> m.ChangeStatus:
+            only = None
+            if who.role is Role.SPECIALIST:  # a specialist moves only their own appointments
+                only = who.specialist_id or uuid.UUID(int=0)
+            return m.ChangeStatus(
+                calendar_id, caller_of(who), actor, appointment_id, action.value,
+                only_specialist=only,
+            )  # fmt: skip
+
+        after = await _change_status(request, appointment_id, command)
+        await publish(request, appointment_events(store.EVENT_TYPES[action], after, {}))
         return json_response(render_appointment(after))
 
     handler.__name__ = f"appointment_{action.value}"

@@ -4,10 +4,16 @@ publishes the change before the write is acknowledged (no reload)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from storage.types import Role
+from actors.calendar import CalendarCommands, caller_of
+from actors.calendar import messages as m
+from server.resources import DB_KEY, KEYS_KEY, REDIS_KEY
+from server.services import CALENDARS_KEY
+from storage.audit import AuditActor
+from storage.types import Principal, Role
 from tests.integration.live.conftest import Clinic, day_at, z
 
 
@@ -97,3 +103,57 @@ async def test_a_series_over_a_held_occurrence_books_nothing(clinic: Clinic) -> 
     listed = await clinic.api.ok("GET", f"/v1/appointments?calendar_id={clinic.calendar_id}")
     assert listed["data"] == []
     assert len((await clinic.shard_state())["holds"]) == 1  # only the patient's hold
+
+
+async def _cache_hits(clinic: Clinic) -> float:
+    """The server's hits on its appointment-to-calendar memory (its /metrics)."""
+    response = await clinic.client.get("/metrics")
+    text = await response.text()
+    line = 'cadence_cache_lookups_total{cache="appointment_calendars",outcome="hit"} '
+    found = [row for row in text.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+async def test_a_cancel_finds_an_appointment_another_server_moved_to_another_calendar(
+    clinic: Clinic,
+) -> None:
+    """This server remembers the calendar it booked the appointment in; another server then
+    moves it to a second calendar. The cancel's first try names the old calendar, which its
+    shard refuses with nothing written; the cancel then goes to the calendar Postgres names."""
+    app = clinic.client.app
+    other = await clinic.api.calendar([clinic.specialist_id])
+    appt = await _booked(clinic, day_at(3, 9))
+
+    # Another server process: its own command facade over the same shards.
+    here = app[CALENDARS_KEY]
+    pool = here._pool  # noqa: SLF001 - the shards' pool, shared as by two server processes
+    elsewhere = CalendarCommands(pool, app[REDIS_KEY], app[KEYS_KEY], app[DB_KEY].app)
+    admin = Principal(uuid.uuid4(), clinic.api.org_id, Role.ADMIN)
+    span = m.Span(uuid.UUID(clinic.specialist_id), day_at(3, 11), day_at(3, 12))
+    move = m.RescheduleAppointment(
+        uuid.UUID(other["id"]), caller_of(admin), AuditActor(admin.user_id, "admin", None),
+        uuid.UUID(appt["id"]), span, from_calendar=uuid.UUID(clinic.calendar_id),
+    )  # fmt: skip
+    moved = await elsewhere.write(move)
+    assert isinstance(moved, m.Written), moved
+
+    hits = await _cache_hits(clinic)
+    cancelled = await clinic.api.ok(
+        "POST", f"/v1/appointments/{appt['id']}/cancel", {"reason": "illness"},
+        role=Role.RECEPTIONIST,
+    )  # fmt: skip
+    assert await _cache_hits(clinic) == hits + 1  # the first try named the remembered calendar
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["calendar_id"] == other["id"]
+    history = await clinic.api.ok("GET", f"/v1/appointments/{appt['id']}/history")
+    assert [h["action"] for h in history["data"]] == ["book", "reschedule", "cancel"]
+
+    # Remembered now in its new calendar: a second change goes there at once.
+    status, body = await clinic.api.call(
+        "POST", f"/v1/appointments/{appt['id']}/no-show", role=Role.RECEPTIONIST
+    )
+    assert status == 409 and body["error"]["code"] == "invalid_transition", body
+    assert await _cache_hits(clinic) == hits + 2
+    # The freed time is bookable on either calendar again.
+    status, _ = await clinic.hold(day_at(3, 11))
+    assert status == 201
