@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from server.resources import DB_KEY, SETTINGS_KEY
 from server.seed import seed_demo
-from storage.db import TenantSeal, enter_tenant, with_credentials
+from storage.db import TenantPool, TenantSeal, create_pool, enter_tenant, with_credentials
 
 Client = TestClient[web.Request, web.Application]
 
@@ -111,3 +111,31 @@ async def test_every_tenant_policy_checks_the_seal_once_per_query(client: Client
         if r["text"].replace("SELECT app_org_id()", "").count("app_org_id()")
     ]
     assert bare == []
+
+
+async def test_a_pooled_connection_carries_no_clinic_to_its_next_user(client: Client) -> None:
+    """The pool's reset sends nothing (storage/db.py): one connection, used by clinic A's
+    transaction that commits, then by one that fails halfway, then by a caller with no clinic,
+    shows that caller no rows and no open transaction."""
+    settings, db = client.app[SETTINGS_KEY], client.app[DB_KEY]
+    a = uuid.UUID((await seed_demo(db))["organization_id"])
+    dsn = with_credentials(settings.database_url, "cadence_app", settings.app_db_password)
+    tenants = TenantPool(await create_pool(dsn, min_size=1, max_size=1), db.seal)
+    try:
+        async with tenants.tenant(a) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM patients") > 0
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with tenants.tenant(a) as conn:
+                await conn.execute("UPDATE patients SET first_name = first_name || '!'")
+                await conn.fetchval("SELECT 1 / 0")
+        async with tenants.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == backend  # the same one
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT current_setting('app.org_id', true)") in (None, "")
+            assert await conn.fetchval("SELECT count(*) FROM patients") == 0
+        async with tenants.tenant(a) as conn:  # the failed update left nothing behind
+            names = await conn.fetch("SELECT first_name FROM patients WHERE first_name LIKE '%!'")
+            assert names == []
+    finally:
+        await tenants.close()
