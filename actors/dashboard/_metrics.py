@@ -30,3 +30,8 @@ ZONE_CACHE = Counter(
     "Clinic time zone lookups of the projection (hit: from its cache, miss: from Postgres)",
     ["outcome"],
 )
+COALESCED = Counter(
+    "cadence_dashboard_coalesced_total",
+    "Event batches that waited out an organization's refresh gap (their events folded into one "
+    "recomputation)",
+)

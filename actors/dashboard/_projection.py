@@ -10,6 +10,7 @@ state, and an event that changes nothing publishes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -50,6 +51,10 @@ DEFAULT_RULES = Rules()
 # day): a changed zone shows within that minute.
 ZONE_TTL_S = 60.0
 MAX_ZONES = 10_000
+# A read batch recomputes an organization's day at most this often: the events of a busy front
+# desk (tens a second) fold into the next recompute instead of one each, and a change still
+# shows within this gap plus one recompute.
+REFRESH_GAP_S = 0.25
 STATE_TTL_S = 14 * 24 * 3600  # a state lost to expiry restarts with a `reset`: always safe
 
 
@@ -87,11 +92,15 @@ class DashboardProjection:
 
     group = "dashboard"
 
-    def __init__(self, ctx: Context, rules: Rules = DEFAULT_RULES) -> None:
+    def __init__(
+        self, ctx: Context, rules: Rules = DEFAULT_RULES, *, refresh_gap_s: float = REFRESH_GAP_S
+    ) -> None:
         self._ctx = ctx
         self._rules = rules
+        self._gap = refresh_gap_s
         self._store = store.ProjectionStore(ctx.redis, ctx.events, ttl_s=STATE_TTL_S)
         self._zones: dict[uuid.UUID, tuple[str, float]] = {}  # org -> (zone, read at)
+        self._refreshed: dict[uuid.UUID, float] = {}  # org -> when events last recomputed it
 
     def _key(self, org_id: uuid.UUID) -> str:
         # The channel's hash tag: the state and the stream it is published on share one cluster
@@ -99,13 +108,27 @@ class DashboardProjection:
         return self._ctx.keys.named("dashboard", "{" + Channel.org(org_id).name + "}")
 
     async def handle(self, event: DomainEvent) -> None:
-        await self.handle_many([event])
+        """One event: its organization's day recomputed now."""
+        if event.type.startswith(TRIGGERS):
+            await self.refresh(event.organization_id, trigger="event")
 
     async def handle_many(self, events: Sequence[DomainEvent]) -> None:
-        """A read batch: each organization's day is recomputed once, however many of its
-        events the batch holds (the projection reads Postgres, not the events)."""
+        """A read batch of the group: each organization's day is recomputed once, however many
+        of its events the batch holds (the projection reads Postgres, not the events). One
+        recomputed less than `refresh_gap_s` ago waits out the gap first: the group reads
+        nothing meanwhile, so what arrives in the gap joins the next batch's one recompute."""
         orgs = dict.fromkeys(e.organization_id for e in events if e.type.startswith(TRIGGERS))
+        if not orgs:
+            return
+        last = max(self._refreshed.get(org_id, -self._gap) for org_id in orgs)
+        wait = last + self._gap - time.monotonic()
+        if wait > 0:
+            metrics.COALESCED.inc()
+            await asyncio.sleep(wait)
+        if len(self._refreshed) >= MAX_ZONES:
+            self._refreshed.clear()  # bounded; a forgotten organization just waits no gap
         for org_id in orgs:
+            self._refreshed[org_id] = time.monotonic()
             await self.refresh(org_id, trigger="event")
 
     async def compute(self, org_id: uuid.UUID) -> State:

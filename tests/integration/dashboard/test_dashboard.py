@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
 from actors.dashboard import ATTENTION, UPDATED, AttentionPump, DashboardProjection, apply
 from server import tokens
@@ -112,6 +113,22 @@ class Clinic:
         }
         position = await self.client.app[EVENTS_KEY].publish(self.channel.name, event_type, data)
         await self.deliver(await self.read_back(position))
+
+    async def insert_booked(self, i: int) -> Appt:
+        """The i-th specialist's booking, i hours into the day, as its row alone: no event."""
+        world = self.world
+        appt = Appt(uuid.uuid4(), world.specialists[i], world.patients[i],
+                    DAY_START + timedelta(hours=i), "booked", self.clock.now())  # fmt: skip
+        async with self.client.app[DB_KEY].platform() as conn:
+            await conn.execute(
+                """INSERT INTO appointments (id, organization_id, calendar_id, service_id,
+                     specialist_id, patient_id, starts_at, ends_at, status)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'booked')""",
+                appt.id, world.org, world.calendar, world.service, appt.specialist,
+                appt.patient, appt.start, appt.start + SLOT,
+            )  # fmt: skip
+        self.appts[appt.id] = appt
+        return appt
 
     async def read_back(self, position: StreamPosition) -> DomainEvent:
         stream = self.client.app[KEYS_KEY].stream(self.channel.name)
@@ -384,18 +401,8 @@ async def test_concurrent_refreshes_publish_each_change_once(
     world = await make_world(client.app, specialists=4, patients=4)
     clinic = Clinic(client, world, clock)
     start = (await clinic.snapshot())["position"]
-    for i, spec in enumerate(world.specialists):
-        appt = Appt(uuid.uuid4(), spec, world.patients[i], DAY_START + timedelta(hours=i),
-                    "booked", clock.now())  # fmt: skip
-        async with client.app[DB_KEY].platform() as conn:  # rows first, events not yet handled
-            await conn.execute(
-                """INSERT INTO appointments (id, organization_id, calendar_id, service_id,
-                     specialist_id, patient_id, starts_at, ends_at, status)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'booked')""",
-                appt.id, world.org, world.calendar, world.service, spec, appt.patient,
-                appt.start, appt.start + SLOT,
-            )  # fmt: skip
-        clinic.appts[appt.id] = appt
+    for i in range(len(world.specialists)):
+        await clinic.insert_booked(i)  # rows first, events not yet handled
     others = [DashboardProjection(context_of(client.app, clock)) for _ in range(6)]
     published = await asyncio.gather(*(p.refresh(world.org, trigger="event") for p in others))
     assert sorted(published) == [False] * 5 + [True]
@@ -404,6 +411,27 @@ async def test_concurrent_refreshes_publish_each_change_once(
     fresh = await clinic.snapshot()
     assert fresh["cards"]["appointments_today"] == 4
     assert {i["id"] for i in fresh["attention"]} == clinic.expected()["attention"]
+
+
+async def test_a_read_batch_right_after_another_waits_out_the_gap_and_counts_everything(
+    client: Client, clock: ManualClock
+) -> None:
+    """A busy front desk's events fold into fewer recomputations: the group's second read
+    batch, within the gap of its first, waits before recomputing, and then counts both."""
+    world = await make_world(client.app, specialists=2, patients=2)
+    clinic = Clinic(client, world, clock)
+    paced = DashboardProjection(context_of(client.app, clock), refresh_gap_s=1.0)
+    start = (await clinic.snapshot())["position"]
+    waited = REGISTRY.get_sample_value("cadence_dashboard_coalesced_total") or 0.0
+    for i in range(len(world.specialists)):
+        appt = await clinic.insert_booked(i)
+        data = {"appointment_id": str(appt.id), "status": "booked"}
+        events = client.app[EVENTS_KEY]
+        position = await events.publish(clinic.channel.name, "appointment.booked", data)
+        await paced.handle_many([await clinic.read_back(position)])
+    assert REGISTRY.get_sample_value("cadence_dashboard_coalesced_total") == waited + 1
+    updates = [d["cards"] for t, d in await clinic.dashboard_events(start) if t == UPDATED]
+    assert [c["appointments_today"] for c in updates] == [1, 2]
 
 
 async def test_a_notification_that_failed_today_needs_attention(
