@@ -225,6 +225,9 @@ class CalendarState:
         self.snap = snap
         self.calendar = snap.calendar
         self.booked: dict[uuid.UUID, BookedInterval] = {b.appointment_id: b for b in snap.booked}
+        # Each booking as the engine sees it for this calendar's buffers, made once: every
+        # change recomputes around itself and reads the bookings near it again.
+        self._busy_of: dict[uuid.UUID, BusyInterval] = {}
         self.holds: dict[uuid.UUID, Hold] = {}
         self.by_holder: dict[str, uuid.UUID] = {}
         # Live holds of the organization's other calendars on this calendar's specialists: the
@@ -342,6 +345,7 @@ class CalendarState:
         """An appointment that occupies one of our specialists; `own`: booked on this calendar
         (it counts for round-robin assignment), else on another calendar of the organization."""
         self.booked[booked.appointment_id] = booked
+        self._busy_of.pop(booked.appointment_id, None)
         if own:
             self.counts[booked.specialist_id] = self.counts.get(booked.specialist_id, 0) + 1
         self._recompute_around(booked.starts_at, booked.ends_at, now, delta, booked)
@@ -351,6 +355,7 @@ class CalendarState:
     ) -> BookedInterval | None:
         """An appointment no longer occupies its time (cancelled, no-show, moved away)."""
         booked = self.booked.pop(appointment_id, None)
+        self._busy_of.pop(appointment_id, None)
         if booked is None:
             return None
         if own and self.counts.get(booked.specialist_id, 0) > 0:
@@ -392,6 +397,7 @@ class CalendarState:
         self.snap = snap
         self.calendar = snap.calendar
         self.booked = {b.appointment_id: b for b in snap.booked}
+        self._busy_of = {}
         self.counts = dict(snap.assignment_counts)
         if rules:
             self.order_counts = dict(snap.assignment_counts)
@@ -423,7 +429,13 @@ class CalendarState:
         a, b = lo - near, hi + near
         for booked in self.booked.values():
             if booked.starts_at < b and booked.ends_at > a:
-                yield booked.as_busy(self.calendar)
+                yield self._as_busy(booked)
+
+    def _as_busy(self, booked: BookedInterval) -> BusyInterval:
+        busy = self._busy_of.get(booked.appointment_id)
+        if busy is None:
+            busy = self._busy_of[booked.appointment_id] = booked.as_busy(self.calendar)
+        return busy
 
     def _held(self, lo: datetime, hi: datetime) -> Iterator[BusyInterval]:
         near = self._near()
@@ -469,7 +481,7 @@ class CalendarState:
             if booked.group_session_id is not None and booked.calendar_id == own:
                 seat(booked.specialist_id, booked.starts_at, booked.ends_at)
             else:
-                busy.append(booked.as_busy(self.calendar))
+                busy.append(self._as_busy(booked))
         for hold in self.holds.values():
             if hold.start < b and hold.end > a:
                 seat(hold.specialist_id, hold.start, hold.end)
