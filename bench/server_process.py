@@ -14,7 +14,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -143,6 +143,24 @@ async def live_stack() -> AsyncIterator[Server]:
         return
     async with scratch_database() as dsn, bench_server(dsn) as server:
         yield server
+
+
+@asynccontextmanager
+async def stoppable_stack() -> AsyncIterator[tuple[Server, Callable[[], Awaitable[None]]]]:
+    """`live_stack`, with a way to stop the server early while its database stays: a peer that
+    runs on the same tables next then has the machine to itself (no outbox sends or consumers
+    reacting to its rows). Sharing servers, the shared one keeps running."""
+    if _Shared.enabled:
+        async with live_stack() as server:
+
+            async def keep() -> None:
+                return None
+
+            yield server, keep
+        return
+    async with scratch_database() as dsn, AsyncExitStack() as stack:
+        server = await stack.enter_async_context(bench_server(dsn))
+        yield server, stack.aclose
 
 
 def share_servers() -> None:

@@ -26,7 +26,7 @@ from bench.generators import Fleet, Link, split
 from bench.progress import Progress
 from bench.runner import Options
 from bench.schema import Goal, Result, Skip
-from bench.server_process import Server, live_stack
+from bench.server_process import Server, stoppable_stack
 from bench.stats import CpuMeter, Recorder, percentile, timeline
 from storage.types import Channel, Role
 
@@ -182,6 +182,19 @@ async def live_appointments(dsn: str, calendars: list[cl.Calendar]) -> tuple[set
     return {str(r["id"]) for r in live}, int(overlaps)
 
 
+async def clear_calendars(dsn: str, calendars: list[cl.Calendar]) -> None:
+    """Cancel every appointment Cadence's run kept: the peer starts as Cadence did."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """UPDATE appointments SET status = 'cancelled', updated_at = now()
+               WHERE calendar_id = ANY($1::uuid[]) AND status NOT IN ('cancelled', 'no_show')""",
+            [uuid.UUID(c.id) for c in calendars],
+        )
+    finally:
+        await conn.close()
+
+
 async def booking_checks(
     dsn: str, calendars: list[cl.Calendar], kept: list[tuple[str, str, str]]
 ) -> dict[str, bool]:
@@ -273,9 +286,11 @@ async def run(opts: Options) -> Result:
     subscribers = int(opts.pick(opts.channels, 100, 10))
     generators = 2
     meter = CpuMeter()
-    async with live_stack() as server:
+    async with stoppable_stack() as (server, stop_server):
         dsn = server.dsn
-        clinic = await cl.build(server, calendars=1, specialists=4, patients=20)
+        # Six weeks of slots: neither run fills them (each keeps a fifth of its bookings), so
+        # cycles/s measures speed, not how soon a full calendar turns every try into a conflict.
+        clinic = await cl.build(server, calendars=1, specialists=4, patients=20, days=42)
         watchers = Watchers(server, clinic, subscribers)
         await watchers.start()
         args = [
@@ -296,6 +311,10 @@ async def run(opts: Options) -> Result:
             await watchers.stop()
         kept = [k for d in data for k in d["kept"]]
         checks = {**await booking_checks(dsn, clinic.calendars, kept), **push_checks}
+        # The peer gets what Cadence had: the machine (the server stopped: its outbox and
+        # consumers would react to the peer's rows) and the calendars empty again.
+        await stop_server()
+        await clear_calendars(dsn, clinic.calendars)
         targets = await raw_targets(dsn, clinic.calendars)
         raw_args = [
             {"dsn": dsn, "duration": duration, "workers": k, "targets": targets}
@@ -369,6 +388,8 @@ async def run(opts: Options) -> Result:
             "The plain SQL peer runs as many clerks as Cadence, each on its own connection; an "
             "insert refused by the exclusion constraint (the slot is taken) is counted as a "
             "conflict, not as a cycle, as a 409 on a hold is for Cadence.",
+            "The peer runs after Cadence's run, on the same calendars emptied again, with the "
+            "server stopped (its outbox and consumers would react to the peer's rows).",
         ]
         + ([f"Unexpected statuses: {unexpected}"] if unexpected else []),
     )
