@@ -75,17 +75,23 @@ class Work:
 W = TypeVar("W", bound=Work)
 
 
+def member(request: web.Request) -> tuple[Principal, uuid.UUID]:
+    """The caller and their organization; 403 for a caller without one."""
+    who = principal(request)
+    if who.org_id is None:
+        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    return who, who.org_id
+
+
 @asynccontextmanager
 async def unit_of_work(request: web.Request, kind: type[W]) -> AsyncIterator[W]:
     """A transaction in the caller's organization; the events emitted inside are published
     only after the commit."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    who, org_id = member(request)
     work: W | None = None
-    async with db_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
+    async with db_errors(), request.app[DB_KEY].tenant(org_id) as conn:
         keyring = request.app[SETTINGS_KEY].data_keys
-        work = kind(conn, who, who.org_id, audit_actor(request, who), keyring)
+        work = kind(conn, who, org_id, audit_actor(request, who), keyring)
         yield work
     assert work is not None  # the body ran (a failure to begin raised above)
     await publish(request, work.events)

@@ -16,9 +16,9 @@ from actors.dashboard import DashboardProjection
 from server.dashboard import schemas
 from server.errors import ApiError
 from server.http import json_response
-from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, KEYS_KEY, REDIS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, roles
+from server.work import member
 from storage.dashboard import ProjectionBusy
 from storage.types import Role
 
@@ -43,11 +43,9 @@ def _projection(app: web.Application) -> DashboardProjection:
 async def get_dashboard(request: web.Request) -> web.Response:
     """Brought up to date first (so a projection whose consumers lag still answers the truth, and
     publishes it), then read with its position."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    who, org_id = member(request)
     try:
-        dashboard = await _projection(request.app).snapshot(who.org_id)
+        dashboard = await _projection(request.app).snapshot(org_id)
     except ProjectionBusy:
         raise ApiError(
             503, "busy", "the dashboard is changing fast; retry", headers={"Retry-After": "1"}

@@ -21,7 +21,6 @@ from actors.calendar import caller_of
 from actors.calendar import messages as m
 from server.errors import ApiError, not_found, validation_failed
 from server.http import audit_actor, iso, json_response, path_id, read_json
-from server.middleware import principal
 from server.routing import Endpoint, page, roles
 from server.scheduling import booking, schemas
 from server.scheduling._web import (
@@ -37,7 +36,7 @@ from server.scheduling._web import (
 from server.scheduling.access import APPOINTMENT_READERS, FRONT_DESK, STAFF
 from server.scheduling.shards import settled
 from server.services import CALENDARS_KEY
-from server.work import publish
+from server.work import member, publish
 from storage import scheduling as store
 from storage.audit import AuditActor
 from storage.scheduling import Action, Appointment, AppointmentStatus
@@ -325,8 +324,8 @@ async def cancel(request: web.Request) -> web.Response:
         )  # fmt: skip
 
     after = await _change_status(request, appointment_id, command)
-    event = (store.EVENT_TYPES[Action.CANCEL], after, {"reason": reason})
-    await publish(request, appointment_events(*event))
+    cancelled = store.EVENT_TYPES[Action.CANCEL]
+    await publish(request, appointment_events(cancelled, after, {"reason": reason}))
     return json_response(render_appointment(after))
 
 
@@ -340,12 +339,10 @@ async def _change_status(
     own), else the one Postgres names in the caller's organization (404 for none). A calendar
     the appointment has left since (moved through another process) is refused 404 by the
     shard, nothing written, and the change goes again to the calendar Postgres names."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    who, org_id = member(request)
     actor = audit_actor(request, who)
     commands = request.app[CALENDARS_KEY]
-    known = commands.known_calendar(who.org_id, appointment_id)
+    known = commands.known_calendar(org_id, appointment_id)
     if known is not None:
         try:
             return (await _write(request, command(known, who, actor))).appointments[0]

@@ -18,10 +18,10 @@ from aiohttp import web
 from server.errors import ApiError, not_found
 from server.http import audit_actor, iso, json_response, path_id
 from server.identity import IDENTITY_KEY
-from server.middleware import principal
 from server.resources import DB_KEY, EVENTS_KEY, SETTINGS_KEY
 from server.routing import Endpoint, roles
 from server.scheduling import schemas
+from server.work import member
 from storage import audit, privacy
 from storage.scheduling import patient_exists
 from storage.types import Channel, Principal, Role
@@ -35,12 +35,10 @@ log = logging.getLogger("cadence.privacy")
 def _subject(request: web.Request) -> tuple[Principal, uuid.UUID, uuid.UUID]:
     """(caller, their organization, the patient asked for); another patient's id is a 404."""
     patient_id = path_id(request, what="patient")
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
+    who, org_id = member(request)
     if who.role is Role.PATIENT and who.patient_id != patient_id:
         raise not_found("patient")
-    return who, who.org_id, patient_id
+    return who, org_id, patient_id
 
 
 def _plain(value: Any) -> Any:

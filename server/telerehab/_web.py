@@ -34,6 +34,7 @@ from server.web.paging import (
 from server.web.params import date_value as body_date
 from server.web.params import instant_value as body_instant
 from server.web.params import query_date
+from server.work import member
 from storage.audit import AuditActor
 from storage.telerehab import organization_language
 from storage.types import Principal, Role
@@ -60,11 +61,9 @@ class Work:
 @asynccontextmanager
 async def tenant(request: web.Request) -> AsyncIterator[Work]:
     """A transaction in the caller's organization (403 for a principal without one)."""
-    who = principal(request)
-    if who.org_id is None:
-        raise ApiError(403, "forbidden", "this endpoint needs an organization context")
-    async with mapped_errors(), request.app[DB_KEY].tenant(who.org_id) as conn:
-        yield Work(conn, who, who.org_id, audit_actor(request, who))
+    who, org_id = member(request)
+    async with mapped_errors(), request.app[DB_KEY].tenant(org_id) as conn:
+        yield Work(conn, who, org_id, audit_actor(request, who))
 
 
 @asynccontextmanager
