@@ -11,6 +11,7 @@ from server.consumers import consumers_ctx
 from server.dashboard import routes as dashboard_routes
 from server.identity import IDENTITY_KEY, Backends, Identity
 from server.identity import routes as identity_routes
+from server.loop_probe import loop_lag_ctx
 from server.messages import routes as message_routes
 from server.notifications import routes as notification_routes
 from server.pages import routes as page_routes
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> web.Application:
     app[middleware.CORS_ORIGINS_KEY] = frozenset(settings.cors_origins)
     app.cleanup_ctx.extend(
         [
+            loop_lag_ctx,
             database_ctx,
             redis_ctx,
             blobs_ctx,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from typing import Any
 
 import asyncpg
@@ -145,6 +147,22 @@ async def test_metrics_are_prometheus_text(client: Client) -> None:
     await client.get("/health")
     text = await (await client.get("/metrics")).text()
     assert "cadence_http_requests_total" in text and "cadence_ws_connections" in text
+
+
+def _late_wakeups(text: str) -> float:
+    """Event-loop lag samples over 0.1 s in a /metrics text."""
+    counts = dict(re.findall(r'cadence_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)', text))
+    return float(counts["+Inf"]) - float(counts["0.1"])
+
+
+async def test_a_stalled_event_loop_shows_in_the_lag_metric(client: Client) -> None:
+    before = _late_wakeups(await (await client.get("/metrics")).text())
+    time.sleep(0.3)  # noqa: ASYNC251  (the point: a synchronous call that blocks the loop)
+    for _ in range(100):  # the probe records the late wake-up on its next turn of the loop
+        await asyncio.sleep(0.05)
+        if _late_wakeups(await (await client.get("/metrics")).text()) > before:
+            break
+    assert _late_wakeups(await (await client.get("/metrics")).text()) > before
 
 
 async def _postgres_away(request: web.Request) -> web.Response:
