@@ -114,7 +114,10 @@ async def book_holds(
     async def run(conn: asyncpg.Connection, item: tuple[Hold, m.BookRequest]) -> Booking:
         return await _book(conn, item[0], item[1], keys, group, after)
 
-    return await in_one_transaction(pool, batch[0][0].organization_id, batch, run, _failed)
+    def failed(exc: Exception, _: tuple[Hold, m.BookRequest]) -> Booking:
+        return _failed(exc)
+
+    return await in_one_transaction(pool, batch[0][0].organization_id, batch, run, failed)
 
 
 async def _book_together(

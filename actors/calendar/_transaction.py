@@ -35,7 +35,7 @@ async def in_one_transaction(
     org_id: uuid.UUID,
     items: Sequence[T],
     run: Callable[[asyncpg.Connection, T], Awaitable[R]],
-    answer: Callable[[Exception], R],
+    answer: Callable[[Exception, T], R],
 ) -> list[R]:
     """`run` for each item, in order (a later one sees what an earlier one wrote); `answer`
     turns a raised exception into that item's answer, or raises it again when it is not ours."""
@@ -51,17 +51,17 @@ async def in_one_transaction(
             except _CONNECTION_LOST:
                 raise
             except Exception as exc:
-                answer(exc)  # not ours: raised again, the batch fails as a whole
+                answer(exc, items[0])  # not ours: raised again, the batch fails as a whole
             return [await _in_savepoint(conn, item, run, answer) for item in items]
     except Exception as exc:
-        return [answer(exc)] * len(items)
+        return [answer(exc, item) for item in items]
 
 
 async def _in_savepoint(
     conn: asyncpg.Connection,
     item: T,
     run: Callable[[asyncpg.Connection, T], Awaitable[R]],
-    answer: Callable[[Exception], R],
+    answer: Callable[[Exception, T], R],
 ) -> R:
     try:
         async with conn.transaction():
@@ -69,7 +69,7 @@ async def _in_savepoint(
     except _CONNECTION_LOST:
         raise
     except Exception as exc:
-        return answer(exc)
+        return answer(exc, item)
 
 
 def refusal(exc: Exception) -> m.Failure | None:

@@ -6,6 +6,7 @@ constraint still has the last word on appointments."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,13 +27,14 @@ from storage.scheduling import (
     InvalidTransition,
     NotFound,
     PolicyRefused,
+    StatusChange,
     decide_request,
     insert_series,
     insert_walk_in,
     reschedule_appointment,
     scheduling_policy,
     set_details,
-    transition_appointment,
+    transition_appointments,
 )
 
 REQUEST_DECISIONS = frozenset({Action.APPROVE, Action.DECLINE, Action.EXPIRE})
@@ -146,16 +148,11 @@ async def _write(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None
         )  # fmt: skip
         await _visit_reason(conn, keys, r, [arrived])
         return m.Written((arrived,), ())
-    if Action(r.action) in REQUEST_DECISIONS:  # a guest's booking request: its record too
-        before, after = await decide_request(
-            conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
-            now=datetime.now(UTC),
-        )  # fmt: skip
-        return m.Written((after,), (before,))
-    before, after = await transition_appointment(
+    # A guest's booking request decided: its record too (other status changes go together,
+    # `_status_changes`).
+    before, after = await decide_request(
         conn, actor=r.actor, appointment_id=r.appointment_id, action=Action(r.action),
-        only_specialist=r.only_specialist, reason=r.reason, note=r.note, keys=keys,
-        own_patient=patient,
+        now=datetime.now(UTC),
     )  # fmt: skip
     return m.Written((after,), (before,))
 
@@ -165,12 +162,71 @@ async def write_many(
 ) -> list[m.Result]:
     """The writes of one calendar's batch in ONE tenant transaction, in order (a later one
     sees what an earlier one wrote), each in its own savepoint (actors/calendar/_transaction.py):
-    a refused write rolls back alone and its neighbours commit together."""
+    a refused write rolls back alone and its neighbours commit together. Status changes next to
+    each other go as one item (`transition_appointments`: a handful of round trips for all of
+    them instead of six each); each is decided alone before anything is written, so one refused
+    leaves its neighbours as they would have been."""
 
-    async def run(conn: asyncpg.Connection, r: m.StaffWrite) -> m.Result:
-        return await _checked(conn, r, keys)
+    async def run(conn: asyncpg.Connection, part: Sequence[m.StaffWrite]) -> list[m.Result]:
+        changes = [r for r in part if isinstance(r, m.ChangeStatus)]
+        if len(changes) == len(part):
+            return await _status_changes(conn, changes, keys)
+        return [await _checked(conn, r, keys) for r in part]  # one write
 
-    return await in_one_transaction(pool, org_id, batch, run, failure_of)
+    def failed(exc: Exception, part: Sequence[m.StaffWrite]) -> list[m.Result]:
+        return [failure_of(exc)] * len(part)
+
+    parts = await in_one_transaction(pool, org_id, _parts(batch), run, failed)
+    return [answer for part in parts for answer in part]
+
+
+def _parts(batch: Sequence[m.StaffWrite]) -> list[list[m.StaffWrite]]:
+    """The batch in order, each write alone but for runs of status changes that may go
+    together: of distinct appointments no other write of the batch names, by actions that
+    keep or free the time (the database cannot refuse one of them alone), and not a booking
+    request's decision (its record changes too)."""
+    named = Counter(_appointment_of(r) for r in batch)
+    parts: list[list[m.StaffWrite]] = []
+    joinable = False
+    for r in batch:
+        fits = (
+            isinstance(r, m.ChangeStatus)
+            and Action(r.action) in _TOGETHER
+            and named[r.appointment_id] == 1
+        )
+        if fits and joinable:
+            parts[-1].append(r)
+        else:
+            parts.append([r])
+        joinable = fits
+    return parts
+
+
+_TOGETHER = frozenset({Action.CONFIRM, Action.CHECK_IN, Action.CANCEL, Action.NO_SHOW})
+
+
+def _appointment_of(r: m.StaffWrite) -> uuid.UUID | None:
+    return r.appointment_id if isinstance(r, m.ChangeStatus | m.RescheduleAppointment) else None
+
+
+async def _status_changes(
+    conn: asyncpg.Connection, part: Sequence[m.ChangeStatus], keys: KeyRing | None
+) -> list[m.Result]:
+    """Status changes of distinct appointments of this calendar: one on another calendar is
+    not found, nothing written for it. A booking request's decision changes its record too."""
+    if len(part) == 1 and Action(part[0].action) in REQUEST_DECISIONS:
+        return [await _checked(conn, part[0], keys)]
+    changes = [
+        StatusChange(
+            r.actor, r.appointment_id, Action(r.action), r.only_specialist, r.reason, r.note,
+            own_patient(r), r.calendar_id,
+        )
+        for r in part
+    ]  # fmt: skip
+    answers = await transition_appointments(conn, changes, keys)
+    return [
+        failure_of(a) if isinstance(a, Exception) else m.Written((a[1],), (a[0],)) for a in answers
+    ]
 
 
 async def _checked(conn: asyncpg.Connection, r: m.StaffWrite, keys: KeyRing | None) -> m.Written:

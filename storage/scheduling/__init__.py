@@ -6,6 +6,7 @@ from storage.scheduling._appointments import (
     Appointment,
     AppointmentFilter,
     NewAppointment,
+    StatusChange,
     appointment_by_hold,
     appointment_calendar,
     appointment_history,
@@ -20,6 +21,7 @@ from storage.scheduling._appointments import (
     list_appointments,
     reschedule_appointment,
     transition_appointment,
+    transition_appointments,
 )
 from storage.scheduling._attendance import patient_attendance
 from storage.scheduling._catalog import (
@@ -270,7 +272,9 @@ __all__ = [
     "minutes_to_time",
     "next_status",
     "reschedule_appointment",
+    "StatusChange",
     "transition_appointment",
+    "transition_appointments",
     # the catalog kit and patients (_catalog.py, _patients.py)
     "Keyset",
     "PatientScope",

@@ -181,14 +181,29 @@ FROM (VALUES (1)) AS one LEFT JOIN scheduling_policies p ON p.organization_id = 
 """
 
 
-async def cancellation_policy(conn: asyncpg.Connection, org: uuid.UUID, reason: str) -> Policy:
-    """The clinic's policy for a cancellation, once `reason` is found fit: a clinic with a list
-    of reasons takes one of its active codes; without a list, any text (the behaviour before
-    clinics had lists). One round trip: the front desk's cancels run in the calendar's batch."""
+@dataclass(frozen=True, slots=True)
+class CancelTerms:
+    """A clinic's policy and its active cancellation reasons, read once for a batch of cancels."""
+
+    policy: Policy
+    codes: tuple[str, ...]
+
+    def policy_for(self, reason: str) -> Policy:
+        """The policy for a cancellation, once `reason` is found fit: a clinic with a list of
+        reasons takes one of its active codes; without a list, any text (the behaviour before
+        clinics had lists)."""
+        if self.codes and reason not in self.codes:
+            listed = ", ".join(self.codes)
+            raise InvalidReference(
+                "reason", f"must be one of the clinic's cancellation reasons: {listed}"
+            )
+        return self.policy
+
+
+async def cancellation_terms(conn: asyncpg.Connection, org: uuid.UUID) -> CancelTerms:
+    """One round trip, in the caller's transaction: the front desk's cancels run in the
+    calendar's batch."""
     row = await conn.fetchrow(_CANCEL_TERMS, org)
-    codes: list[str] = row["codes"]
-    if codes and reason not in codes:
-        raise InvalidReference(
-            "reason", "must be one of the clinic's cancellation reasons: " + ", ".join(codes)
-        )
-    return _policy(row if row["late_cancel_window_min"] is not None else None)
+    return CancelTerms(
+        _policy(row if row["late_cancel_window_min"] is not None else None), tuple(row["codes"])
+    )
