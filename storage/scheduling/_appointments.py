@@ -166,22 +166,23 @@ async def _conflicts(
 NOT_A_MEMBER = "is not an active specialist of this calendar"
 
 
+def _theirs(a: Appointment, specialist_id: uuid.UUID | None, patient_id: uuid.UUID | None) -> bool:
+    """Whether a caller restricted to a specialist's or a patient's own appointments (when
+    given) may see this one: to them no other exists."""
+    return (specialist_id is None or a.specialist_id == specialist_id) and (
+        patient_id is None or a.patient_id == patient_id
+    )
+
+
 async def _locked(
-    conn: asyncpg.Connection,
-    appointment_id: uuid.UUID,
-    specialist_id: uuid.UUID | None,
-    patient_id: uuid.UUID | None = None,
+    conn: asyncpg.Connection, appointment_id: uuid.UUID, patient_id: uuid.UUID | None
 ) -> Appointment:
-    """The appointment locked for the write; NotFound when it is not the given specialist's
-    or patient's (a caller restricted to their own sees no other)."""
+    """The appointment locked for the write; NotFound when it is not the given patient's."""
     row = await conn.fetchrow("SELECT * FROM appointments WHERE id = $1 FOR UPDATE", appointment_id)
-    if (
-        row is None
-        or (specialist_id is not None and row["specialist_id"] != specialist_id)
-        or (patient_id is not None and row["patient_id"] != patient_id)
-    ):
+    appointment = None if row is None else Appointment.from_row(row)
+    if appointment is None or not _theirs(appointment, None, patient_id):
         raise NotFound(ENTITY)
-    return Appointment.from_row(row)
+    return appointment
 
 
 async def _booking_references(
@@ -569,10 +570,8 @@ async def transition_appointments(
 def _may_touch(before: Appointment, c: StatusChange) -> bool:
     """Whether the caller may act on this appointment: a specialist or patient restricted to
     their own sees no other, and one on another calendar than the caller named is not found."""
-    return (
-        (c.only_specialist is None or before.specialist_id == c.only_specialist)
-        and (c.own_patient is None or before.patient_id == c.own_patient)
-        and (c.calendar_id is None or before.calendar_id == c.calendar_id)
+    return _theirs(before, c.only_specialist, c.own_patient) and (
+        c.calendar_id is None or before.calendar_id == c.calendar_id
     )
 
 
@@ -686,7 +685,7 @@ async def reschedule_appointment(
     within the clinic's policy (the notice applies to the time given up and the time taken).
     Returns (before, after); raises SlotUnavailable, InvalidTransition, InvalidReference,
     NotFound (a target calendar), PolicyRefused."""
-    before = await _locked(conn, appointment_id, None, own_patient)
+    before = await _locked(conn, appointment_id, own_patient)
     next_status(before.status, Action.RESCHEDULE)
     if own_patient is not None:
         policy, now = await scheduling_policy(), datetime.now(UTC)
